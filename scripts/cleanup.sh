@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Removes what a crashed l7mesh run may have left: processes, network namespaces,
+# cgroups, BPF pins and iptables rules. Safe to run at any time; tests run it first.
+set -u
+[ "$(id -u)" = 0 ] || exit 0
+# Processes that tests and the demo started (they record their pids here).
+for f in /run/l7mesh/pids/*.pid /tmp/l7mesh-pids/*.pid; do
+  [ -e "$f" ] || continue
+  pid=$(cat "$f" 2>/dev/null); [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+  rm -f "$f"
+done
+pkill -9 -f -- '--base-id-path /tmp/l7mesh' 2>/dev/null
+pkill -9 -f -- 'l7mesh-test-' 2>/dev/null
+# Network namespaces and host-side veths.
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^l7m' ); do
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  ip netns del "$ns" 2>/dev/null
+done
+for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^l7m'); do
+  ip link del "$l" 2>/dev/null
+done
+# cgroups: deepest first; a cgroup with live processes is emptied first.
+for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh; do
+  [ -d "$root" ] || continue
+  find "$root" -depth -type d | while read -r d; do
+    if [ -f "$d/cgroup.procs" ]; then
+      for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    fi
+    rmdir "$d" 2>/dev/null
+  done
+done
+rm -rf /sys/fs/bpf/l7mesh 2>/dev/null
+# iptables rules tagged by benchmarks and tests.
+if command -v iptables-save >/dev/null; then
+  iptables-save -t nat 2>/dev/null | grep -- '--comment l7mesh' | sed 's/^-A/-D/' | while read -r rule; do
+    eval "iptables -t nat $rule" 2>/dev/null
+  done
+fi
+exit 0
