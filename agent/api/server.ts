@@ -32,7 +32,7 @@ export async function buildApi(agent: Agent, opts: ApiOptions = {}): Promise<Fas
     // Errors the router raises before any handler (bad URL encoding, overlong params).
     frameworkErrors: (err, _req, reply) => {
       const body = toErrorBody(err);
-      void reply.code(body.status as 400).send(body as never);
+      void (reply as unknown as { code(n: number): { send(b: unknown): void } }).code(body.status).send(body);
     },
   });
   for (const s of sharedSchemas) app.addSchema(s);
