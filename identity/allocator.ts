@@ -34,6 +34,11 @@ export interface Identity {
   readonly reserved: boolean;
 }
 
+/** The JSON form the CLI and REST API print (`identity list --output json`). */
+export function identityToJSON(i: Identity): { id: number; labels: string[]; reserved: boolean } {
+  return { id: i.id, labels: i.labels.toStrings(), reserved: i.reserved };
+}
+
 export type IdentityChangeListener = (added: Identity[], removed: Identity[]) => void;
 
 export interface IdentityRange {
@@ -147,6 +152,9 @@ export class IdentityAllocator {
     if (labels.labels.length === 0) throw new IdentityAllocationError('cannot allocate an identity for an empty label set');
     const reservedId = reservedIdentityFor(labels);
     if (reservedId !== undefined) return this.byId.get(reservedId)!.identity;
+    if (labels.hasSource(LabelSource.any)) {
+      throw new IdentityAllocationError(`label set "${labels.key}" uses source "any", which only selectors may use`);
+    }
     const isCidr = labels.hasSource(LabelSource.cidr);
     if (!isCidr && labels.hasSource(LabelSource.reserved)) {
       throw new IdentityAllocationError(`label set "${labels.key}" mixes reserved labels with others and names no reserved identity`);

@@ -39,15 +39,23 @@ export function prefixOfLabels(labels: LabelSet): IpPrefix | undefined {
 
 /**
  * A selector for a toCIDR / fromCIDR / CIDRSet entry: CIDR identities inside `prefix`,
- * minus those inside any `except` prefix. A zero-length prefix selects reserved:world
- * (which every CIDR identity also carries), as Cilium turns 0.0.0.0/0 into the world.
- * Every except must lie inside the prefix (Cilium's sanitizer rule); the error names it.
+ * minus those inside any `except` prefix. Every except must lie inside the prefix
+ * (Cilium's sanitizer rule); the error names it.
+ *
+ * A zero-length prefix selects the world, as Cilium turns 0.0.0.0/0 into a world label:
+ * reserved:world (identity 2 and every CIDR identity) without the other family's CIDR
+ * identities. Cilium in dual-stack mode gets the same split from world-ipv4/world-ipv6;
+ * here identity 2 stands for unknown addresses of both families (see reserved.ts).
  */
 export function cidrSelector(prefix: string, except: readonly string[] = []): Selector {
   const p = parsePrefix(prefix);
   const reqs: Requirement[] = [];
-  if (p.bits === 0) reqs.push({ source: LabelSource.reserved, key: ReservedLabelName.world, operator: 'In', values: [''] });
-  else reqs.push({ source: LabelSource.cidr, key: formatPrefix(p), operator: 'In', values: [''] });
+  if (p.bits === 0) {
+    reqs.push({ source: LabelSource.reserved, key: ReservedLabelName.world, operator: 'In', values: [''] });
+    reqs.push({ source: LabelSource.cidr, key: p.family === 4 ? '::/0' : '0.0.0.0/0', operator: 'DoesNotExist', values: [] });
+  } else {
+    reqs.push({ source: LabelSource.cidr, key: formatPrefix(p), operator: 'In', values: [''] });
+  }
   for (const e of except) {
     const ep = parsePrefix(e);
     if (!prefixContains(p, ep)) throw new CidrError(e, `except prefix is not inside ${formatPrefix(p)}`);

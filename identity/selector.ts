@@ -3,7 +3,7 @@
 // takes source `any` and matches a label of that key from every source, as Cilium does.
 
 import { LabelSet, LabelSource, splitSource, type Label, type LabelSourceName } from './labels.js';
-import { prefixContains, tryParsePrefix, type IpPrefix } from './cidr.js';
+import { formatPrefix, prefixContains, tryParsePrefix, type IpPrefix } from './cidr.js';
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 export const SELECTOR_OPERATORS: readonly SelectorOperator[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
@@ -39,7 +39,10 @@ export class Selector {
 
   constructor(requirements: Iterable<Requirement>) {
     const uniq = new Map<string, Requirement>();
-    for (const r of requirements) uniq.set(requirementKey(r), r);
+    for (const raw of requirements) {
+      const r = canonicalCidrRequirement(raw);
+      uniq.set(requirementKey(r), r);
+    }
     this.requirements = [...uniq.values()].sort((a, b) => cmp(requirementKey(a), requirementKey(b)));
     this.key = this.requirements.length === 0 ? '{}' : this.requirements.map(requirementKey).join('&');
   }
@@ -176,6 +179,15 @@ function cidrLabelsWithin(key: string, labels: LabelSet): Label[] {
     const inner = cachedPrefix(l.key);
     return inner !== null && prefixContains(outer, inner);
   });
+}
+
+/** `cidr:10.1.2.3/8` and `cidr:10.0.0.0/8` select the same, so they share one key. */
+function canonicalCidrRequirement(r: Requirement): Requirement {
+  if (r.source !== LabelSource.cidr) return r;
+  const p = cachedPrefix(r.key);
+  if (p === null) return r;
+  const key = formatPrefix(p);
+  return key === r.key ? r : { ...r, key };
 }
 
 function requirementKey(r: Requirement): string {

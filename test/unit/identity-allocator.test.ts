@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabelSet } from '../../identity/labels.js';
-import { IdentityAllocationError, IdentityAllocator, IdentityStateError, STATE_FILE_NAME, type Identity } from '../../identity/allocator.js';
+import { IdentityAllocationError, IdentityAllocator, identityToJSON, IdentityStateError, STATE_FILE_NAME, type Identity } from '../../identity/allocator.js';
 import { CIDR_IDENTITY_BASE, MIN_ALLOCATED_IDENTITY, ReservedIdentity } from '../../identity/reserved.js';
 import { CidrError } from '../../identity/cidr.js';
 
@@ -26,6 +26,11 @@ describe('identity: allocator', () => {
     assert.equal(a.allocate(ls('reserved:kube-apiserver,reserved:remote-node')).id, ReservedIdentity.kubeApiserver);
     assert.equal(a.release(ReservedIdentity.host), false);
     assert.equal(a.lookup(ReservedIdentity.host)?.labels.key, 'reserved:host');
+    assert.deepEqual(identityToJSON(a.lookup(ReservedIdentity.kubeApiserver)!), {
+      id: 7,
+      labels: ['reserved:kube-apiserver', 'reserved:remote-node'],
+      reserved: true,
+    });
     assert.deepEqual(
       a.list().map((i) => i.id),
       [1, 2, 3, 4, 5, 6, 7, 8],
@@ -91,6 +96,7 @@ describe('identity: allocator', () => {
     const a = await IdentityAllocator.open({});
     assert.throws(() => a.allocate(new LabelSet([])), /empty label set/);
     assert.throws(() => a.allocate(ls('reserved:world,k8s:app=x')), /mixes reserved labels/);
+    assert.throws(() => a.allocate(ls('any:app=x')), /source "any"/);
   });
 
   it('CIDR identities are local scope, labelled cidr:<prefix> + reserved:world, refcounted', async () => {

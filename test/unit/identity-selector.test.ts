@@ -129,7 +129,8 @@ describe('identity: CIDR selectors match by prefix containment', () => {
     { name: 'cidr:10.0.0.0/8 selects contained prefixes', sel: cidrSelector('10.0.0.0/8'), yes: [id8, id16, id32], no: [other, v6, world, pod] },
     { name: 'a narrower selector does not select a wider identity', sel: cidrSelector('10.1.0.0/16'), yes: [id16], no: [id8, id32] },
     { name: 'except removes contained identities', sel: cidrSelector('10.0.0.0/8', ['10.96.0.0/12']), yes: [id8, id16], no: [id32, other] },
-    { name: '0.0.0.0/0 is the world: world and every CIDR identity', sel: cidrSelector('0.0.0.0/0'), yes: [world, id8, other, v6], no: [pod] },
+    { name: '0.0.0.0/0 is the world: world and every IPv4 CIDR identity', sel: cidrSelector('0.0.0.0/0'), yes: [world, id8, other], no: [pod, v6] },
+    { name: '::/0 is the world: world and every IPv6 CIDR identity', sel: cidrSelector('::/0'), yes: [world, v6], no: [pod, id8] },
     { name: '/0 with except', sel: cidrSelector('0.0.0.0/0', ['10.0.0.0/8']), yes: [world, other], no: [id8, id16] },
     { name: 'IPv6 containment', sel: cidrSelector('2001:db8::/32'), yes: [v6], no: [id8] },
     { name: 'Cilium dash spelling of IPv6', sel: Selector.fromSpec({ matchLabels: { 'cidr:2001-db8--/32': '' } }, 's'), yes: [v6], no: [id8] },
@@ -147,6 +148,14 @@ describe('identity: CIDR selectors match by prefix containment', () => {
     assert.equal(cidrLabels('10.1.2.3/16').key, 'cidr:10.1.0.0/16,reserved:world');
     assert.equal(cidrLabels('2001:DB8:0:0::1/128').key, 'cidr:2001:db8::1/128,reserved:world');
     assert.equal(cidrLabels('0.0.0.0/0').key, 'reserved:world');
+  });
+
+  it('CIDR requirements written differently share one selector key', () => {
+    const a = Selector.fromSpec({ matchLabels: { 'cidr:10.1.2.3/16': '' } }, 'a');
+    const b = Selector.fromSpec({ matchLabels: { 'cidr:10.1.0.0/16': '' } }, 'b');
+    assert.equal(a.key, b.key);
+    assert.equal(a.key, cidrSelector('10.1.0.0/16').key);
+    assert.equal(Selector.fromSpec({ matchLabels: { 'cidr:2001-db8--/32': '' } }, 'c').key, cidrSelector('2001:db8::/32').key);
   });
 
   it('rejects an except outside the prefix, naming it', () => {
