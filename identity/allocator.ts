@@ -118,6 +118,7 @@ export class IdentityAllocator {
   /** Ids whose removal is not yet on disk: they must not be handed out again. */
   private readonly pendingFree = new Set<number>();
   private readonly file: string | undefined;
+  private closed = false;
 
   private constructor(opts: AllocatorOptions) {
     this.global = new IdPool('global', opts.globalRange ?? { min: MIN_ALLOCATED_IDENTITY, max: MAX_ALLOCATED_IDENTITY });
@@ -149,6 +150,7 @@ export class IdentityAllocator {
    * counted). Label sets with `cidr:` labels get local-scope CIDR identities.
    */
   allocate(labels: LabelSet): Identity {
+    this.assertOpen('allocate');
     if (labels.labels.length === 0) throw new IdentityAllocationError('cannot allocate an identity for an empty label set');
     const reservedId = reservedIdentityFor(labels);
     if (reservedId !== undefined) return this.byId.get(reservedId)!.identity;
@@ -194,6 +196,7 @@ export class IdentityAllocator {
    * and for reserved or unknown ids.
    */
   release(id: number): boolean {
+    this.assertOpen('release');
     const e = this.byId.get(id);
     if (!e || e.identity.reserved || e.refs === 0) return false;
     e.refs--;
@@ -204,6 +207,7 @@ export class IdentityAllocator {
 
   /** Frees restored identities that nothing has allocated since open(); returns them. */
   gc(): Identity[] {
+    this.assertOpen('gc');
     const unused = [...this.byId.values()].filter((e) => !e.identity.reserved && e.refs === 0);
     if (unused.length) this.drop(unused);
     return unused.map((e) => e.identity);
@@ -232,6 +236,20 @@ export class IdentityAllocator {
   onChange(listener: IdentityChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Stops all changes and notifications. A second allocator on the same state directory
+   * (an agent restart inside one process, as tests do) must only open after this, or the
+   * two would overwrite each other's file.
+   */
+  close(): void {
+    this.closed = true;
+    this.listeners.clear();
+  }
+
+  private assertOpen(op: string): void {
+    if (this.closed) throw new IdentityAllocationError(`${op}: the identity allocator is closed`);
   }
 
   private drop(entries: Entry[]): void {

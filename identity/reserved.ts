@@ -1,6 +1,8 @@
 // Cilium's reserved identities, their labels, and the policy entities built on them.
-// Facts follow Cilium's pkg/identity/numericidentity.go and pkg/policy/api/entity.go
-// (main branch, late 2025; unchanged in substance since v1.15).
+// Facts follow Cilium's pkg/identity/numericidentity.go and pkg/policy/api/entity.go as of
+// the newest sources we could read (main branch). Older releases differ: the `cluster`
+// entity gained ingress and kube-apiserver over time, `host` no longer includes remote
+// nodes, and world-ipv4/world-ipv6 exist only since dual-stack world identities came in.
 
 import { LabelSet, LabelSource, type Label } from './labels.js';
 import { Selector } from './selector.js';

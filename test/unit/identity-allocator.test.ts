@@ -152,6 +152,15 @@ describe('identity: allocator', () => {
     );
   });
 
+  it('a closed allocator refuses changes', async () => {
+    const a = await IdentityAllocator.open({ stateDir: dir });
+    const w = a.allocate(ls('app=web'));
+    a.close();
+    assert.throws(() => a.allocate(ls('app=db')), /allocate: the identity allocator is closed/);
+    assert.throws(() => a.release(w.id), /closed/);
+    assert.equal(a.lookup(w.id)?.id, w.id, 'reads still work');
+  });
+
   it('in-memory allocators keep nothing', async () => {
     const a = await IdentityAllocator.open({});
     a.allocate(ls('app=web'));
