@@ -108,7 +108,7 @@ describe('identity: ipcache', () => {
     let seed = 7;
     const rnd = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
+      return Math.floor(seed / 65536) % n;
     };
     const c = new Ipcache();
     const prefixes: { a: number; bits: number; id: number }[] = [];

@@ -131,7 +131,7 @@ describe('identity: selector cache', () => {
     let seed = 42;
     const rnd = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
+      return Math.floor(seed / 65536) % n;
     };
     const apps = ['a', 'b', 'c'];
     const nss = ['x', 'y'];
