@@ -63,3 +63,46 @@ export function parseChainName(name: string): ChainKey | undefined {
   if (inn !== '-') key.ingressEndpoint = inn;
   return key;
 }
+
+/** RBAC policy name of an L7 rule: `<kind>/<policy>/<field path>`, then `@<ports>` in any-port chains. */
+export function ruleId(kind: string, policy: string, path: string): string {
+  return `${kind}/${policy}/${path}`;
+}
+
+/** RBAC policy name of an L3/L4 allow entry (no L7 rule) on a chain with L7 rules. */
+export function l4RuleId(identity: number): string {
+  return `l4/identity=${identity}`;
+}
+
+export interface ParsedRuleId {
+  /** Full RBAC policy name as Envoy reported it. */
+  id: string;
+  kind?: string;
+  /** `namespace/name` or `name`. */
+  policy?: string;
+  /** Field path of the rule inside its policy document. */
+  path?: string;
+  /** Port or port range suffix (any-port chains only). */
+  ports?: string;
+  /** Set for L3/L4 allow entries. */
+  l4Identity?: number;
+}
+
+export function parseRuleId(id: string): ParsedRuleId {
+  const at = id.lastIndexOf('@');
+  const base = at === -1 ? id : id.slice(0, at);
+  const out: ParsedRuleId = { id };
+  if (at !== -1) out.ports = id.slice(at + 1);
+  const l4 = /^l4\/identity=(\d+)$/.exec(base);
+  if (l4) {
+    out.l4Identity = Number(l4[1]);
+    return out;
+  }
+  const first = base.indexOf('/');
+  const last = base.lastIndexOf('/');
+  if (first === -1 || last === first) return out;
+  out.kind = base.slice(0, first);
+  out.policy = base.slice(first + 1, last);
+  out.path = base.slice(last + 1);
+  return out;
+}

@@ -23,6 +23,9 @@ function rbacFilter(name: string): Obj {
   return { name, typed_config: typed(ExtensionTypeUrl.RbacHttp, { rules: { action: 'ALLOW', policies: {} } }) };
 }
 
+/** Request headers copied into flow records (others stay private). */
+export const LOGGED_REQUEST_HEADERS = ['content-type'] as const;
+
 export function buildAccessLog(target: AccessLogTarget): Obj {
   return {
     name: 'envoy.access_loggers.http_grpc',
@@ -33,6 +36,8 @@ export function buildAccessLog(target: AccessLogTarget): Obj {
         transport_api_version: 'V3',
         buffer_flush_interval: { seconds: 0, nanos: ACCESS_LOG_FLUSH_MS * 1_000_000 },
       },
+      additional_request_headers_to_log: [...LOGGED_REQUEST_HEADERS],
+      additional_response_trailers_to_log: ['grpc-status'],
     }),
   };
 }

@@ -7,6 +7,7 @@ import type { DirectionPolicy, PolicyEntry } from '../../policy/resolved.js';
 import { ANY_IDENTITY, ANY_PORT } from '../../policy/resolved.js';
 import type { HttpRule } from '../../policy/l7-rules.js';
 import { parseCidr } from './cidr.js';
+import { l4RuleId, ruleId } from '../../l7/http/proxy-names.js';
 
 export type Obj = Record<string, unknown>;
 export type IdentityAddresses = ReadonlyMap<number, readonly string[]>;
@@ -122,10 +123,6 @@ interface Draft {
   identities: Set<number>;
 }
 
-/** The policy name carries the rule's origin; flow records report it as the matched rule. */
-export function ruleId(kind: string, policy: string, path: string): string {
-  return `${kind}/${policy}/${path}`;
-}
 
 /**
  * RBAC policies (name → Policy) for one direction and chain, sorted by name. An empty
@@ -146,7 +143,7 @@ export function buildRbacPolicies(input: RbacChainInput): Record<string, Obj> {
     const portPerm = portRangePermission(e, port);
     const suffix = portsLabel(e, port);
     if (e.verdict === 'allow') {
-      add(`l4/identity=${e.identity}${suffix}`, portPerm ?? ANY, e.identity);
+      add(l4RuleId(e.identity) + suffix, portPerm ?? ANY, e.identity);
     } else if (e.verdict === 'redirect' && e.l7?.parser === 'http') {
       for (const ref of e.l7.rules) {
         const perm = httpRulePermission(ref.rule);
