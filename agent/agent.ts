@@ -84,9 +84,6 @@ export class Agent {
   private ackedRevision = 0;
   private lastNack?: { revision: number; message: string };
   private nextEndpointId = 1;
-  private publishCounter = 0;
-  /** Versions are `${epoch}-${counter}` so a restarted agent never reuses one Envoy has seen. */
-  private readonly epoch = Date.now().toString(36);
   private chain: Promise<unknown> = Promise.resolve();
   private readonly ackWaiters = new Set<() => void>();
   private closed = false;
@@ -151,6 +148,7 @@ export class Agent {
         rec.lastError = `adopting after restart: ${(e as Error).message}`;
       }
     }
+    this.deps.identities.gc?.();
     await this.serial(async () => {
       const docs = [...this.policies.values()];
       await this.transact(docs, { bumpRevision: false, wait: false });
@@ -430,10 +428,10 @@ export class Agent {
       }
     }
 
-    const version = `${this.epoch}-${++this.publishCounter}`;
     const state = this.proxyState(ready, desired);
+    let version: string;
     try {
-      await proxy.publish(state, version);
+      version = await proxy.publish(state);
     } catch (e) {
       await revertDatapath();
       this.metrics.applyFailures.inc({ stage: 'proxy' });
@@ -450,7 +448,7 @@ export class Agent {
           // Envoy kept its previous configuration; put the datapath and the snapshot back to match it.
           await revertDatapath();
           const back = this.proxyState(ready.filter((ep) => previous.has(ep.id)), previous);
-          await proxy.publish(back, `${this.epoch}-${++this.publishCounter}`).catch(() => undefined);
+          await proxy.publish(back).catch(() => undefined);
           this.lastNack = { revision: newRevision, message: e.message };
           this.metrics.applyFailures.inc({ stage: 'nack' });
           throw new AgentError('L7M_ERR_NACK', e.message, { node: e.node, typeUrl: e.typeUrl });

@@ -19,5 +19,7 @@ export interface IdentityService {
   lookup(id: number): IdentityEntry | undefined;
   /** Reserved and allocated identities, sorted by id. */
   list(): IdentityEntry[];
+  /** Frees identities restored from disk that no endpoint re-allocated (after a restart). */
+  gc?(): void;
   close(): Promise<void>;
 }

@@ -60,8 +60,8 @@ export interface ProxyConfigurator {
   start(): Promise<void>;
   /** The redirect listener port BPF sends connections to. */
   readonly proxyPort: number;
-  /** Builds and publishes resources for `state` under `version`; throws if building fails. */
-  publish(state: ProxyState, version: string): Promise<void>;
+  /** Builds and publishes resources for `state`; returns the version to wait for; throws if building fails. */
+  publish(state: ProxyState): Promise<string>;
   /** Resolves when every Envoy ACKed `version` (or a later one); rejects with NackError / AckTimeoutError. */
   waitForAck(version: string, timeoutMs: number): Promise<void>;
   status(): ProxyStatus;

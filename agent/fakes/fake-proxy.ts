@@ -20,9 +20,13 @@ export class FakeProxy implements ProxyConfigurator {
     this.started = true;
   }
 
-  async publish(state: ProxyState, version: string): Promise<void> {
+  private counter = 0;
+
+  async publish(state: ProxyState): Promise<string> {
     if (this.failPublish) throw new Error('listener build failed: port 0 is not valid');
+    const version = `fake-${++this.counter}`;
     this.published.push({ version, state: structuredClone(state) });
+    return version;
   }
 
   get last(): { version: string; state: ProxyState } | undefined {
