@@ -299,7 +299,11 @@ export class IdentityAllocator {
           .map((e) => ({ id: e.identity.id, labels: e.identity.labels.labels.map((l) => ({ source: l.source, key: l.key, value: l.value })) }))
           .sort((a, b) => a.id - b.id),
       };
-      writeAtomically(this.file, JSON.stringify(state, null, 1) + '\n');
+      try {
+        writeAtomically(this.file, JSON.stringify(state, null, 1) + '\n');
+      } catch (err) {
+        throw new IdentityStateError(this.file, `cannot be written: ${(err as Error).message}`);
+      }
     }
     for (const id of this.pendingFree) {
       this.global.taken.delete(id);

@@ -277,7 +277,7 @@ describe('identity: allocator', () => {
     writeFileSync(dir, 'not a directory');
     const seen: Identity[] = [];
     a.onChange((added) => seen.push(...added));
-    assert.throws(() => a.allocate(ls('app=web')));
+    assert.throws(() => a.allocate(ls('app=web')), (e: unknown) => e instanceof IdentityStateError && e.message.includes(join(dir, STATE_FILE_NAME)) && /cannot be written/.test(e.message));
     assert.equal(a.lookupByLabels(ls('app=web')), undefined);
     assert.equal(seen.length, 0);
     rmSync(dir, { force: true });
