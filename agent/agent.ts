@@ -6,7 +6,7 @@
 // and `published` the proxy state Envoy was last given. A transaction either moves both
 // to the new desired state and records a new revision, or puts both back and throws.
 
-import { LabelParseError, LabelSet, parseLabel } from '../identity/labels.js';
+import { LabelParseError, LabelSet, POD_NAMESPACE_KEY, parseLabel } from '../identity/labels.js';
 import type { EndpointPolicy } from '../policy/resolved.js';
 import { ANY_PORT } from '../policy/resolved.js';
 import type { AgentConfig } from './config.js';
@@ -47,6 +47,8 @@ interface StoredPolicy {
   key: string;
   kind: string;
   spec: unknown;
+  /** The document's own text, when the engine keeps one (re-validated after a restart). */
+  text?: string;
   revision: number;
 }
 
@@ -179,7 +181,7 @@ export class Agent {
   }
 
   async createEndpoint(req: { name: string; labels: string[] }): Promise<EndpointRecord> {
-    const labels = parseLabels(req.labels, 'labels');
+    const labels = withDefaultLabels(parseLabels(req.labels, 'labels'));
     if (!NAME_RE.test(req.name)) {
       throw new AgentError('L7M_ERR_BAD_REQUEST', `name: "${req.name}" must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit`);
     }
@@ -331,7 +333,10 @@ export class Agent {
     if (docs.length === 0) throw new AgentError('L7M_ERR_INVALID_POLICY', 'policy: the text holds no policy document');
     return this.serial(async () => {
       const next = new Map(this.policies);
-      for (const d of docs) next.set(d.key, { key: d.key, kind: d.kind, spec: d.spec, revision: this.revision + 1 });
+      for (const d of docs) {
+        const text = (d as { text?: string }).text;
+        next.set(d.key, { key: d.key, kind: d.kind, spec: d.spec, ...(text !== undefined ? { text } : {}), revision: this.revision + 1 });
+      }
       const rev = await this.transact([...next.values()], { bumpRevision: true, wait: opts.wait ?? true });
       this.policies = next;
       return { revision: rev.revision, acked: rev.acked, policies: docs.map((d) => d.key) };
@@ -619,6 +624,19 @@ function parseLabels(raw: string[], field: string): LabelSet {
   });
   return new LabelSet(labels);
 }
+
+/**
+ * Cilium puts the namespace and cluster labels on every pod; policies are confined to
+ * their namespace through them, so an endpoint created without them lands in `default`.
+ */
+function withDefaultLabels(ls: LabelSet): LabelSet {
+  const extra = [];
+  if (!ls.has(POD_NAMESPACE_KEY)) extra.push(parseLabel(`k8s:${POD_NAMESPACE_KEY}=default`));
+  if (!ls.has(CLUSTER_KEY)) extra.push(parseLabel(`k8s:${CLUSTER_KEY}=default`));
+  return extra.length ? ls.with(extra) : ls;
+}
+
+const CLUSTER_KEY = 'io.cilium.k8s.policy.cluster';
 
 function storedEndpoint(r: EndpointRecord): StoredEndpoint {
   return { id: r.id, name: r.name, labels: r.labels, pod: r.pod, createdAt: r.createdAt };

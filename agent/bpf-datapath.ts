@@ -250,7 +250,8 @@ export function policyMapRows(endpointId: number, policy: EndpointPolicy): [Poli
     if (!policy[dir].enforced) continue;
     policy[dir].entries.forEach((e, i) => {
       const protos = e.protocol === 'ANY' ? [Proto.tcp, Proto.udp] : e.protocol === 'TCP' ? [Proto.tcp] : e.protocol === 'UDP' ? [Proto.udp] : [];
-      const last = e.endPort > e.port ? e.endPort : e.port;
+      // Port 0 is every port whatever endPort says.
+      const last = e.port !== 0 && e.endPort > e.port ? e.endPort : e.port;
       if (last - e.port + 1 > MAX_EXPANDED_PORT_RANGE) {
         throw new Error(`${dir}.entries[${i}]: port range ${e.port}-${last} is wider than ${MAX_EXPANDED_PORT_RANGE} ports, which the BPF policy map cannot hold`);
       }

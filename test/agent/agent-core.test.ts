@@ -129,7 +129,7 @@ describe('agent core (fakes)', () => {
     const before = web.identity;
     const moved = await h.agent.updateEndpointLabels('outsider', ['app=api-gateway'], ['app=outsider']);
     assert.equal(moved.identity, gw.identity);
-    assert.deepEqual(moved.labels, ['k8s:app=api-gateway']);
+    assert.deepEqual(moved.labels, ['k8s:app=api-gateway', 'k8s:io.cilium.k8s.policy.cluster=default', 'k8s:io.kubernetes.pod.namespace=default']);
     assert.equal(web.identity, before);
     assert.deepEqual(h.proxy.last!.state.identityAddresses[gw.identity!], [gw.pod.ipv4, moved.pod.ipv4].sort());
   });

@@ -27,7 +27,7 @@ describe('REST API (inject)', () => {
     const g = await app.inject({ url: '/v1/endpoints/web-server' });
     assert.equal(json(g).id, json(c).id);
     const i = await app.inject({ url: `/v1/identities/${json(c).identity}` });
-    assert.deepEqual(json(i).labels, ['k8s:app=web-server']);
+    assert.deepEqual(json(i).labels, ['k8s:app=web-server', 'k8s:io.cilium.k8s.policy.cluster=default', 'k8s:io.kubernetes.pod.namespace=default']);
     const d = await app.inject({ method: 'DELETE', url: `/v1/endpoints/${json(c).id}` });
     assert.equal(d.statusCode, 200);
     assert.equal(json(await app.inject({ url: '/v1/endpoints' })).length, 0);

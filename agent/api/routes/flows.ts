@@ -21,7 +21,7 @@ const flowQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    last: { type: 'integer', minimum: 1, maximum: 100000 },
+    last: { type: 'integer', minimum: 0, maximum: 100000 },
     since: { type: 'string', pattern: '^(\\d+(ms|s|m|h)|\\d{4}-\\d{2}-\\d{2}T.*)$', description: 'duration (5m) or RFC 3339 time' },
     verdict: { type: 'array', items: { type: 'string', enum: ['FORWARDED', 'DROPPED', 'AUDIT', 'REDIRECTED', 'ERROR'] } },
     type: { type: 'string', enum: ['drop', 'trace', 'l7'] },
