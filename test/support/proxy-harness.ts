@@ -115,6 +115,8 @@ export interface StartOptions {
   /** ADS server address for xDS-driven tests. */
   xds?: LocalAddress;
   name?: string;
+  /** xDS node id (default l7m-test-<name>). */
+  nodeId?: string;
 }
 
 export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
@@ -133,7 +135,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     logLevel: 'warning',
     bootstrap: (adminSocket) => {
       const b = buildBootstrap({
-        nodeId: `l7m-test-${opts.name ?? 'envoy'}`,
+        nodeId: opts.nodeId ?? `l7m-test-${opts.name ?? 'envoy'}`,
         admin: { path: adminSocket },
         xds: opts.xds ?? { host: '127.0.0.1', port: 1 },
         accessLog: { host: '127.0.0.1', port: alsPort },
