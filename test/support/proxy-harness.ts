@@ -213,7 +213,7 @@ export function rawRequest(host: string, port: number, bytes: string | Buffer, l
       // One complete response with a content-length is enough.
       const head = raw.indexOf('\r\n\r\n');
       const cl = /\r\ncontent-length: *(\d+)/i.exec(raw.slice(0, head === -1 ? raw.length : head));
-      if (head !== -1 && cl && raw.length >= head + 4 + Number(cl[1])) setTimeout(finish, 150);
+      if (head !== -1 && cl && raw.length >= head + 4 + Number(cl[1])) setTimeout(finish, 80);
     });
     sock.on('error', finish);
     sock.on('close', finish);
