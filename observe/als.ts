@@ -37,6 +37,8 @@ function structString(struct: Obj | undefined, key: string): string | undefined 
   const v = fields[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return v;
+  // protobufjs's built-in google.protobuf.Value uses camelCase names even with keepCase.
+  if (typeof v.stringValue === 'string') return v.stringValue;
   if (typeof v.string_value === 'string') return v.string_value;
   return undefined;
 }

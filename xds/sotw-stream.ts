@@ -14,12 +14,15 @@ interface SotwTypeState {
   inFlight?: { nonce: string; version: string; sentAt: number };
   sentVersion?: string;
   sentSubKey?: string;
+  /** Identifies the content of the last response (see contentKey). */
+  sentContent?: string;
+  ackedContent?: string;
   /** Resources of the last response, to keep removed clusters during make-before-break. */
   sentResources?: ReadonlyMap<string, EncodedResource>;
   ackedVersion?: string;
   ackedSubKey?: string;
-  /** A version this client rejected: never sent to it again. */
-  nackedVersion?: string;
+  /** Content this client rejected: never sent to it again. */
+  nackedContent?: string;
 }
 
 const HOLD_SUFFIX = '-mbb';
@@ -65,11 +68,12 @@ export class SotwStream extends BaseStream {
       const latency = this.cache.now() - st.inFlight.sentAt;
       const detail = req.error_detail;
       if (detail && (detail.code || detail.message)) {
-        st.nackedVersion = st.inFlight.version;
+        st.nackedContent = st.sentContent;
         this.cache.recordNack(this.nodeId, typeUrl, st.inFlight.version, detail.message || `code ${detail.code}`, latency);
       } else {
         st.ackedVersion = st.inFlight.version;
         st.ackedSubKey = st.sentSubKey;
+        st.ackedContent = st.sentContent;
         this.cache.recordAck(this.nodeId, typeUrl, st.inFlight.version, latency);
       }
       st.inFlight = undefined;
@@ -82,6 +86,7 @@ export class SotwStream extends BaseStream {
         st.sentVersion = st.ackedVersion = set.version;
         st.sentSubKey = st.ackedSubKey = st.subKey;
         st.sentResources = set.resources;
+        st.sentContent = st.ackedContent = set.version;
         this.cache.recordAck(this.nodeId, typeUrl, set.version);
       }
     }
@@ -113,14 +118,25 @@ export class SotwStream extends BaseStream {
         body = this.viewBody(set, st, version, resources);
       }
     }
-    if (version === st.nackedVersion) return;
-    if (version === st.sentVersion && st.subKey === st.sentSubKey) return;
+    // A wildcard set's version names its content (unchanged sets keep their version);
+    // for named subscriptions the content is the hashes of the picked resources.
+    const content = st.wildcard || version !== set.version ? version : st.names.map((n) => set.resources.get(n)?.hash ?? '-').join(',');
+    if (content === st.nackedContent) return;
+    if (st.subKey === st.sentSubKey && content === st.sentContent) {
+      if (content === st.ackedContent && st.ackedVersion !== version) {
+        // Same bytes as the client already accepted: record it as holding this version.
+        st.ackedVersion = st.sentVersion = version;
+        this.cache.recordAck(this.nodeId, typeUrl, version);
+      }
+      return;
+    }
     body ??= set.sotwBody(st.wildcard ? '*' : st.names);
     const nonce = this.nextNonce();
     st.lastNonce = nonce;
     st.inFlight = { nonce, version, sentAt: this.cache.now() };
     st.sentVersion = version;
     st.sentSubKey = st.subKey;
+    st.sentContent = content;
     st.sentResources = resources;
     this.cache.recordSent(this.nodeId, typeUrl, version);
     this.send(typeUrl, sotwWithNonce(body, nonce));

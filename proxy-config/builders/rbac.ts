@@ -48,7 +48,8 @@ function anyOf(list: Obj[], key: 'or_ids' | 'or_rules', nothing: Obj): Obj {
   return key === 'or_ids' ? { or_ids: { ids: list } } : { or_rules: { rules: list } };
 }
 
-function allOf(list: Obj[], key: 'and_ids' | 'and_rules'): Obj {
+function allOf(all: Obj[], key: 'and_ids' | 'and_rules'): Obj {
+  const list = all.filter((x) => x !== ANY);
   if (list.length === 0) return ANY;
   if (list.length === 1) return list[0]!;
   return key === 'and_ids' ? { and_ids: { ids: list } } : { and_rules: { rules: list } };
