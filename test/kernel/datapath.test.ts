@@ -68,7 +68,7 @@ describe('kernel: BPF socket datapath', function () {
 
   before(async function () {
     requireKernelFeatures();
-    await cleanupLeftovers();
+    await cleanupLeftovers('k', NODE);
     for (const name of ['ka', 'kb', 'kc', 'kd']) pods[name] = await createPod(name, ipam);
     proxyCg = createCgroup(PROXY_CGROUP);
     children.push(await startNameServer(pods.kb!, [8080, 9090]));
@@ -105,7 +105,7 @@ describe('kernel: BPF socket datapath', function () {
     } catch {
       // Already closed.
     }
-    await cleanupLeftovers();
+    await cleanupLeftovers('k', NODE);
   });
 
   beforeEach(() => events.clear());

@@ -30,8 +30,11 @@ export function requireKernelFeatures(): void {
   if (missing.length) throw new Error(`kernel test prerequisites missing: ${missing.join('; ')}`);
 }
 
-/** Removes what a crashed run of these tests left: netns, veths, cgroups, pins. */
-export async function cleanupLeftovers(prefix = 'k'): Promise<void> {
+/**
+ * Removes what a crashed run of these tests left: netns l7m-<prefix>*, veths
+ * l7m<prefix>*, cgroups l7m-<prefix>*, and the node's pins.
+ */
+export async function cleanupLeftovers(prefix: string, node: string): Promise<void> {
   const nsList = execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0] ?? '');
   for (const ns of nsList) {
     if (ns.startsWith(`l7m-${prefix}`)) await deletePod({ name: ns.slice(4), ip: '' }).catch(() => undefined);
@@ -53,7 +56,7 @@ export async function cleanupLeftovers(prefix = 'k'): Promise<void> {
       if (d.startsWith(`l7m-${prefix}`)) await removeCgroup(join(base, d));
     }
   }
-  rmSync(join(PIN_BASE, `${prefix === 'k' ? NODE : prefix}`), { recursive: true, force: true });
+  rmSync(join(PIN_BASE, node), { recursive: true, force: true });
 }
 
 /** Starts a long-running process and resolves once it printed "ready". */
@@ -96,12 +99,25 @@ export function startOrigDstServer(cgroupDir: string, host: string, port: number
   return startReady(child, 'stand-in proxy');
 }
 
-export interface ClientResult { ok: boolean; error?: string; peer?: string; data?: string }
+export interface ClientResult { ok: boolean; error?: string; peer?: string; data?: string; status?: number }
 
 export async function podClient(pod: Pod, mode: 'tcp' | 'udp', host: string, port: number, timeoutSec = 1): Promise<ClientResult> {
   const r = await execInPod(pod, ['python3', join(FIXTURES, 'client.py'), mode, host, String(port), String(timeoutSec)], 15_000);
   if (r.code !== 0) throw new Error(`client in ${pod.name} failed (${r.code ?? r.signal}): ${r.stderr}`);
   return JSON.parse(r.stdout) as ClientResult;
+}
+
+export async function podHttp(pod: Pod, host: string, port: number, path: string, timeoutSec = 3): Promise<ClientResult> {
+  const r = await execInPod(pod, ['python3', join(FIXTURES, 'client.py'), 'http', host, String(port), String(timeoutSec), path], 15_000);
+  if (r.code !== 0) throw new Error(`http client in ${pod.name} failed (${r.code ?? r.signal}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as ClientResult;
+}
+
+export function startHttpServer(pod: Pod, port: number): Promise<ChildProcess> {
+  const child = runInPod(pod, ['python3', '-u', join(FIXTURES, 'http_server.py'), pod.name, String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return startReady(child, `http server in ${pod.name}`);
 }
 
 export async function podLoop(pod: Pod, host: string, port: number, count: number): Promise<Record<string, number>> {
