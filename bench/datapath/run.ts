@@ -26,6 +26,8 @@ import type { EnvoyProc } from '../../test/kernel/envoy-proc.js';
 const NODE = 'bench-dp';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Development aid: BENCH_ONLY=hook|redirect runs one metric; results are then not written. */
+const ONLY = process.env.BENCH_ONLY;
 const HTTP_CONNS = 16;
 const CONNECT_PARALLEL = 8;
 const HTTP_PORT = 8000;
@@ -65,8 +67,13 @@ function envoyRequests(adminPort: number): Promise<number> {
 }
 
 function iptables(op: '-A' | '-D', hostVeth: string): void {
-  execFileSync('iptables', ['-t', 'nat', op, 'PREROUTING', '-i', hostVeth, '-p', 'tcp', '--dport', String(HTTP_PORT),
-    '-m', 'comment', '--comment', IPT_COMMENT, '-j', 'REDIRECT', '--to-ports', String(ENVOY_PORT)]);
+  const args = ['-t', 'nat', op, 'PREROUTING', '-i', hostVeth, '-p', 'tcp', '--dport', String(HTTP_PORT),
+    '-m', 'comment', '--comment', IPT_COMMENT, '-j', 'REDIRECT', '--to-ports', String(ENVOY_PORT)];
+  try {
+    execFileSync('iptables', args, { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`iptables ${args.join(' ')}: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? (e as Error).message}`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -107,7 +114,7 @@ async function main(): Promise<void> {
     type V = 'direct' | 'bpf' | 'iptables';
     const runs: Record<V, LoadResult[]> = { direct: [], bpf: [], iptables: [] };
     const order: V[] = ['direct', 'bpf', 'iptables'];
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < (ONLY === 'hook' ? 0 : ROUNDS); round++) {
       const rotated = order.map((_, i) => order[(i + round) % order.length]!);
       for (const v of rotated) {
         setHttpVerdict(v === 'bpf' ? 'redirect' : 'allow');
@@ -134,7 +141,7 @@ async function main(): Promise<void> {
     detachAttachment(NODE, 'bc');
     const hookRuns: Record<'hook' | 'nohook', LoadResult[]> = { hook: [], nohook: [] };
     const connectArgs = ['connect', server.ip, String(CLOSE_PORT), String(CONNECT_PARALLEL), String(SECONDS)];
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < (ONLY === 'redirect' ? 0 : ROUNDS); round++) {
       const variants: Array<'hook' | 'nohook'> = round % 2 ? ['nohook', 'hook'] : ['hook', 'nohook'];
       for (const v of variants) {
         if (v === 'hook') dp.attach(['l7m_connect4'], client.cgroupDir, 'bchook');
@@ -149,6 +156,7 @@ async function main(): Promise<void> {
       }
     }
 
+    if (ONLY) return;
     const date = new Date().toISOString();
     const rate = (rs: LoadResult[]) => rs.map((r) => r.rate);
     const lat = (rs: LoadResult[], k: 'p50Ms' | 'p99Ms') => median(rs.map((r) => r[k]));
