@@ -277,7 +277,11 @@ export class Datapath {
     return new DatapathMaps(join(nodePinDir(node), 'maps'));
   }
 
-  private attachAll(programs: readonly string[], cgroupDir: string, name: string): AttachResult[] {
+  /**
+   * Attaches (or atomically replaces) the given programs on a cgroup as pinned links
+   * under links/<name>/. Links created by a failing call are removed again.
+   */
+  attach(programs: readonly string[], cgroupDir: string, name: string): AttachResult[] {
     if (!ATTACH_NAME_RE.test(name)) throw new RangeError(`attachment name: "${name}" must match ${ATTACH_NAME_RE}`);
     const obj = this.obj;
     if (!obj) throw new DatapathError('datapath is closed');
@@ -299,12 +303,12 @@ export class Datapath {
 
   /** Attaches (or atomically replaces) the workload programs on a workload cgroup. */
   attachWorkload(cgroupDir: string, name: string): AttachResult[] {
-    return this.attachAll(WORKLOAD_PROGRAMS, cgroupDir, name);
+    return this.attach(WORKLOAD_PROGRAMS, cgroupDir, name);
   }
 
   /** Attaches the proxy-side programs (SO_ORIGINAL_DST, upstream tracking). */
   attachProxy(cgroupDir: string, name = 'proxy'): AttachResult[] {
-    return this.attachAll(PROXY_PROGRAMS, cgroupDir, name);
+    return this.attach(PROXY_PROGRAMS, cgroupDir, name);
   }
 
   close(): void {

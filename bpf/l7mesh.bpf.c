@@ -66,6 +66,8 @@ static __always_inline void l7m_fill_event(struct l7m_event *ev, __u8 hook, __u8
 	ev->direction = dir;
 	ev->reason = d->reason;
 	ev->rule_cookie = d->rule_cookie;
+	if (d->verdict == L7M_VERDICT_REDIRECT)
+		ev->proxy_port = d->proxy_port;
 	ev->type = d->verdict == L7M_VERDICT_DENY	? L7M_EV_DROP :
 		   d->verdict == L7M_VERDICT_REDIRECT ? L7M_EV_REDIRECT :
 							  L7M_EV_ALLOW;
@@ -137,12 +139,36 @@ int l7m_connect4(struct bpf_sock_addr *ctx)
 	return rc;
 }
 
+/*
+ * A datagram answering a flow the workload's ingress already accepted (or one it
+ * started) is not a new flow: it is neither judged nor redirected.
+ */
+static __always_inline int l7m_udp_reply(struct bpf_sock_addr *ctx)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct l7m_endpoint_info *ep = bpf_map_lookup_elem(&L7M_MAP_ENDPOINTS, &cg);
+	struct bpf_sock *sk = ctx->sk;
+	struct l7m_tuple4 t = {};
+
+	if (!ep || !sk || ctx->protocol != L7M_IPPROTO_UDP)
+		return 0;
+	t.local_ip = ep->ipv4;
+	t.peer_ip = ctx->user_ip4;
+	t.local_port = bpf_htons((__u16)sk->src_port);
+	t.peer_port = (__u16)ctx->user_port;
+	return bpf_map_lookup_elem(&L7M_MAP_UDP_FLOWS, &t) != 0;
+}
+
 SEC("cgroup/sendmsg4")
 int l7m_sendmsg4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip;
 	__u16 port;
-	int rc = l7m_sock_egress(ctx, L7M_HOOK_SENDMSG4, ctx->user_ip4, ctx->user_port,
+	int rc;
+
+	if (l7m_udp_reply(ctx))
+		return L7M_SYSCALL_OK;
+	rc = l7m_sock_egress(ctx, L7M_HOOK_SENDMSG4, ctx->user_ip4, ctx->user_port,
 				 (__u8)ctx->protocol, &ip, &port);
 	if (rc == L7M_SYSCALL_OK && ip) {
 		ctx->user_ip4 = ip;

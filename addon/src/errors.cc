@@ -64,8 +64,12 @@ void ThrowErrno(Napi::Env env, const std::string &what, int err)
 	std::string log = g_log;
 	while (!log.empty() && (log.back() == '\n' || log.back() == ' '))
 		log.pop_back();
-	if (!log.empty())
-		msg += "; libbpf: " + log;
+	if (!log.empty()) {
+		std::string oneLine;
+		for (char c : log)
+			oneLine += c == '\n' ? std::string(" | ") : std::string(1, c);
+		msg += " [" + oneLine + "]";
+	}
 	Napi::Error e = Napi::Error::New(env, msg);
 	e.Set("errno", Napi::Number::New(env, err));
 	e.Set("code", Napi::String::New(env, ErrnoName(err)));
