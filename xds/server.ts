@@ -10,7 +10,6 @@ import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, sotwWithNonce, typ
 
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
-const SHUTDOWN_GRACE_MS = 2000;
 
 /** gRPC service -> the resource type it serves (undefined: aggregated). */
 export const XDS_SERVICES: ReadonlyArray<{ service: string; typeUrl?: string }> = [
@@ -176,16 +175,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     port,
     address: `${host}:${port}`,
     streamCount: () => live.size,
-    close: () =>
-      new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, SHUTDOWN_GRACE_MS);
-        for (const s of [...live]) s.ended();
-        server.forceShutdown();
-        clearTimeout(t);
-        resolve();
-      }),
+    close: async () => {
+      // Streams end first so the cache's status and gauges are right, then the
+      // transport goes down at once: xDS clients reconnect and resync on their own.
+      for (const s of [...live]) s.ended();
+      server.forceShutdown();
+    },
   };
 }
