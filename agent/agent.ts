@@ -552,6 +552,17 @@ export class Agent {
     return { revision: this.revision, nextEndpointId: this.nextEndpointId };
   }
 
+  /** Who an address is, for flow records: a local endpoint, the host, or its ipcache identity. */
+  flowEndpoint(ip: string, identity?: number): { identity: number; labels: string[]; namespace?: string; pod_name?: string } {
+    const ep = [...this.endpoints.values()].find((e) => e.pod.ipv4 === ip);
+    if (ep && ep.identity !== undefined) {
+      const ns = LabelSet.parse(ep.labels).k8sValue(POD_NAMESPACE_KEY);
+      return { identity: ep.identity, labels: ep.labels, ...(ns ? { namespace: ns } : {}), pod_name: ep.name };
+    }
+    const id = identity ?? ([...this.endpoints.values()].some((e) => e.pod.gateway === ip) ? HOST_IDENTITY : WORLD_IDENTITY);
+    return { identity: id, labels: this.deps.identities.lookup(id)?.labels.toStrings() ?? [] };
+  }
+
   /** Every flow source (BPF events, access logs, Kafka audit) lands here. */
   recordFlow(f: FlowRecord): void {
     this.flows.push(f);
@@ -608,6 +619,7 @@ export class Agent {
 }
 
 const HOST_IDENTITY = 1;
+const WORLD_IDENTITY = 2;
 
 export function emptyPolicy(identity: number): EndpointPolicy {
   return { identity, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } };

@@ -32,6 +32,8 @@ export interface BpfDatapathOptions {
   nodeName: string;
   /** The node proxy's address as workloads see it (their gateway). */
   proxyIpv4: string;
+  /** Envoy's cgroup: gets the proxy-side programs at init. */
+  proxyCgroup?: string;
   /** Called with every batch of kernel events (drops, redirects, allows). */
   onEvents?: (events: DatapathEvent[]) => void;
 }
@@ -65,6 +67,7 @@ export class BpfDatapath implements Datapath {
   async init(config: DatapathConfig): Promise<void> {
     this.dp = AddonDatapath.load(this.opts.nodeName);
     await this.setConfig(config);
+    if (this.opts.proxyCgroup) this.attachProxy(this.opts.proxyCgroup);
     if (this.opts.onEvents) this.ring = this.dp.maps.subscribe(this.opts.onEvents);
   }
 
