@@ -131,7 +131,6 @@ export class Agent {
     this.nextEndpointId = meta?.nextEndpointId ?? 1;
     for (const { value } of await store.list<StoredPolicy>('policies')) this.policies.set(value.key, value);
     await datapath.init(this.datapathConfig());
-    await proxy.start();
     for (const { value: s } of await store.list<StoredEndpoint>('endpoints')) {
       const rec: EndpointRecord = { ...s, state: 'waiting-for-identity', policyRevision: 0 };
       this.endpoints.set(s.id, rec);
@@ -141,6 +140,7 @@ export class Agent {
         continue;
       }
       try {
+        await datapath.upsertIpcache(s.pod.gateway, HOST_IDENTITY);
         rec.identity = await this.deps.identities.allocate(LabelSet.parse(s.labels));
         rec.state = 'regenerating';
         await datapath.upsertIpcache(s.pod.ipv4, rec.identity);
@@ -155,6 +155,9 @@ export class Agent {
       const docs = [...this.policies.values()];
       await this.transact(docs, { bumpRevision: false, wait: false });
     });
+    // Envoy starts (or is adopted) with a snapshot already waiting, so its first fetch
+    // gets the full configuration instead of waiting out the initial fetch timeout.
+    await proxy.start();
   }
 
   // ---- serialisation -------------------------------------------------------------
@@ -207,6 +210,8 @@ export class Agent {
       };
       this.endpoints.set(id, rec);
       try {
+        // The node reaches pods from their gateway address: that address is the host.
+        await this.deps.datapath.upsertIpcache(pod.gateway, HOST_IDENTITY);
         rec.identity = await this.deps.identities.allocate(labels);
         rec.state = 'regenerating';
         await this.deps.datapath.upsertIpcache(pod.ipv4, rec.identity);

@@ -110,8 +110,10 @@ export class EnvoyProxy implements ProxyConfigurator {
       identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
       accessLog: { clusterName: ACCESS_LOG_CLUSTER },
     });
+    // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
+    const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
     const version = this.cache.setSnapshot(this.nodeId, {
-      [TypeUrl.Listener]: res.listeners,
+      [TypeUrl.Listener]: listeners,
       [TypeUrl.Route]: res.routes,
       [TypeUrl.Cluster]: res.clusters,
     });
