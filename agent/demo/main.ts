@@ -68,6 +68,8 @@ async function stopLeftoverAgent(): Promise<void> {
     if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
   rmSync(AGENT_PID, { force: true });
+  // Pins of a crashed demo run: removing them detaches its programs and frees its maps.
+  rmSync(`/sys/fs/bpf/l7mesh/${NODE}`, { recursive: true, force: true });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
