@@ -14,6 +14,7 @@ import { AccessLogReceiver, type EndpointResolver } from '../observe/als.js';
 import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
+import { launchDetachedEnvoy, recordedEnvoy } from './envoy-launch.js';
 import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 
 export interface EnvoyProxyOptions {
@@ -73,16 +74,16 @@ export class EnvoyProxy implements ProxyConfigurator {
     rmSync(alsSocket, { force: true });
     await this.als.listen(`unix:${alsSocket}`);
     const xdsPort = this.xds.port;
-    this.supervisor = new EnvoySupervisor({
-      envoyPath: this.o.envoyPath,
-      workDir: this.o.workDir,
-      name: `envoy-${this.o.nodeName}`,
-      bootstrap: (adminSocket: string) =>
-        buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } }),
-    });
+    const bootstrap = (adminSocket: string) =>
+      buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } });
+    this.supervisor = new EnvoySupervisor({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, name: `envoy-${this.o.nodeName}`, bootstrap });
     this.supervisor.on('error', (e: Error) => this.o.onError?.(e));
     if (this.o.proxyCgroup) this.pidTimer = setInterval(() => this.joinCgroup(), PID_POLL_MS);
     try {
+      // A fresh Envoy is launched detached and then adopted, so that it survives an agent crash.
+      if (recordedEnvoy(this.supervisor.pidFile) === undefined) {
+        this.joinedPid = await launchDetachedEnvoy({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, pidFile: this.supervisor.pidFile, bootstrap, cgroup: this.o.proxyCgroup });
+      }
       await this.supervisor.start();
       this.joinCgroup();
     } catch (e) {
