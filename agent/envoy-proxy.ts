@@ -34,6 +34,7 @@ export interface EnvoyProxyOptions {
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
 const PID_POLL_MS = 20;
+const MAX_TRACKED_VERSIONS = 1024;
 
 export class EnvoyProxy implements ProxyConfigurator {
   readonly kind = 'envoy';
@@ -47,6 +48,7 @@ export class EnvoyProxy implements ProxyConfigurator {
   private joinedPid?: number;
   private lastVersion?: string;
   private lastError?: string;
+  private readonly waitTypes = new Map<string, readonly string[]>();
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -119,12 +121,17 @@ export class EnvoyProxy implements ProxyConfigurator {
       [TypeUrl.Cluster]: res.clusters,
     });
     this.lastVersion = version;
+    // Envoy subscribes to routes only through a listener's HTTP connection manager: with
+    // no route in the snapshot there is no RDS subscription and so nothing to ACK.
+    this.waitTypes.set(version, res.routes.length > 0 ? TYPES : TYPES.filter((t) => t !== TypeUrl.Route));
+    if (this.waitTypes.size > MAX_TRACKED_VERSIONS) this.waitTypes.delete(this.waitTypes.keys().next().value!);
     return version;
   }
 
   async waitForAck(version: string, timeoutMs: number): Promise<void> {
     try {
-      await Promise.all(TYPES.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs)));
+      const types = this.waitTypes.get(version) ?? TYPES;
+      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs)));
     } catch (e) {
       if (e instanceof XdsNackError) throw new NackError(e.nodeId, e.typeUrl, e.detail);
       if (e instanceof XdsAckTimeoutError) throw new AckTimeoutError(version, timeoutMs);
