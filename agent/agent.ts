@@ -82,6 +82,8 @@ export class Agent {
   private readonly endpoints = new Map<number, EndpointRecord>();
   private policies = new Map<string, StoredPolicy>();
   private realized = new Map<number, EndpointPolicy>();
+  /** JSON of each realized policy, to find the endpoints a transaction changes. */
+  private realizedJson = new Map<number, string>();
   private revision = 0;
   private ackedRevision = 0;
   private lastNack?: { revision: number; message: string };
@@ -184,49 +186,81 @@ export class Agent {
   }
 
   async createEndpoint(req: { name: string; labels: string[] }): Promise<EndpointRecord> {
-    const labels = withDefaultLabels(parseLabels(req.labels, 'labels'));
-    if (!NAME_RE.test(req.name)) {
-      throw new AgentError('L7M_ERR_BAD_REQUEST', `name: "${req.name}" must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit`);
+    return (await this.createEndpoints([req], 'labels'))[0]!;
+  }
+
+  /**
+   * Creates endpoints together: each gets its pod, identity, ipcache entry and programs,
+   * then one policy transaction covers them all. Any failure removes every endpoint of
+   * the batch. (One at a time through the API; benchmarks create thousands at once.)
+   */
+  async createEndpoints(reqs: { name: string; labels: string[] }[], field = 'endpoints'): Promise<EndpointRecord[]> {
+    const parsed = reqs.map((req, i) => {
+      const where = reqs.length === 1 && field === 'labels' ? 'labels' : `${field}[${i}].labels`;
+      const labels = withDefaultLabels(parseLabels(req.labels, where));
+      if (!NAME_RE.test(req.name)) {
+        throw new AgentError('L7M_ERR_BAD_REQUEST', `name: "${req.name}" must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit`);
+      }
+      return { name: req.name, labels };
+    });
+    const names = new Set<string>();
+    for (const p of parsed) {
+      if (names.has(p.name)) throw new AgentError('L7M_ERR_CONFLICT', `name: "${p.name}" appears twice`);
+      names.add(p.name);
     }
     return this.serial(async () => {
-      if ([...this.endpoints.values()].some((e) => e.name === req.name)) {
-        throw new AgentError('L7M_ERR_CONFLICT', `name: an endpoint named "${req.name}" already exists`);
+      for (const p of parsed) {
+        if ([...this.endpoints.values()].some((e) => e.name === p.name)) {
+          throw new AgentError('L7M_ERR_CONFLICT', `name: an endpoint named "${p.name}" already exists`);
+        }
       }
-      const id = this.allocateEndpointId();
-      let pod: PodHandle;
+      const made: EndpointRecord[] = [];
       try {
-        pod = await this.deps.plumbing.create({ id, name: req.name });
-      } catch (e) {
-        throw wrapDatapath(e, `creating endpoint "${req.name}"`);
-      }
-      const rec: EndpointRecord = {
-        id,
-        name: req.name,
-        labels: labels.toStrings(),
-        pod,
-        state: 'waiting-for-identity',
-        policyRevision: 0,
-        createdAt: new Date().toISOString(),
-      };
-      this.endpoints.set(id, rec);
-      try {
-        // The node reaches pods from their gateway address: that address is the host.
-        await this.deps.datapath.upsertIpcache(pod.gateway, HOST_IDENTITY);
-        rec.identity = await this.deps.identities.allocate(labels);
-        rec.state = 'regenerating';
-        await this.deps.datapath.upsertIpcache(pod.ipv4, rec.identity);
-        await this.deps.datapath.attachEndpoint(this.dpEndpoint(rec));
+        for (const p of parsed) made.push(await this.addEndpoint(p.name, p.labels));
         await this.deps.store.batch([
-          { op: 'put', bucket: 'endpoints', key: String(id), value: storedEndpoint(rec) },
+          ...made.map((rec) => ({ op: 'put' as const, bucket: 'endpoints' as const, key: String(rec.id), value: storedEndpoint(rec) })),
           { op: 'put', bucket: 'meta', key: 'agent', value: this.meta() },
         ]);
         await this.transact([...this.policies.values()], { bumpRevision: false });
       } catch (e) {
-        await this.forgetEndpoint(rec).catch(() => undefined);
-        throw wrapDatapath(e, `creating endpoint "${req.name}"`);
+        for (const rec of made) await this.forgetEndpoint(rec).catch(() => undefined);
+        throw wrapDatapath(e, `creating endpoint${parsed.length > 1 ? 's' : ''} "${parsed.map((p) => p.name).join('", "')}"`.slice(0, 300));
       }
-      return rec;
+      return made;
     });
+  }
+
+  /** Pod, identity, ipcache and programs of one new endpoint; the caller runs the transaction. */
+  private async addEndpoint(name: string, labels: LabelSet): Promise<EndpointRecord> {
+    const id = this.allocateEndpointId();
+    let pod: PodHandle;
+    try {
+      pod = await this.deps.plumbing.create({ id, name });
+    } catch (e) {
+      throw wrapDatapath(e, `creating endpoint "${name}"`);
+    }
+    const rec: EndpointRecord = {
+      id,
+      name,
+      labels: labels.toStrings(),
+      pod,
+      state: 'waiting-for-identity',
+      policyRevision: 0,
+      createdAt: new Date().toISOString(),
+    };
+    this.endpoints.set(id, rec);
+    try {
+      // The node reaches pods from their gateway address: that address is the host.
+      await this.deps.datapath.upsertIpcache(pod.gateway, HOST_IDENTITY);
+      rec.identity = await this.deps.identities.allocate(labels);
+      rec.state = 'regenerating';
+      await this.deps.datapath.upsertIpcache(pod.ipv4, rec.identity);
+      await this.deps.datapath.attachEndpoint(this.dpEndpoint(rec));
+    } catch (e) {
+      await this.forgetEndpoint(rec).catch(() => undefined);
+      throw wrapDatapath(e, `creating endpoint "${name}"`);
+    }
+    return rec;
   }
 
   async deleteEndpoint(ref: string | number): Promise<EndpointRecord> {
@@ -289,6 +323,7 @@ export class Agent {
     await attempt('state', () => store.delete('endpoints', String(ep.id)));
     this.endpoints.delete(ep.id);
     this.realized.delete(ep.id);
+    this.realizedJson.delete(ep.id);
     if (errors.length) throw new AgentError('L7M_ERR_DATAPATH', `endpoint ${ep.id} removed with errors: ${errors.join('; ')}`);
   }
 
@@ -414,7 +449,20 @@ export class Agent {
       this.metrics.applyFailures.inc({ stage: 'resolve' });
       throw new AgentError('L7M_ERR_APPLY_FAILED', `resolving policy: ${(e as Error).message}`);
     }
-    for (const ep of ready) desired.set(ep.id, this.applyAgentConfig(desired.get(ep.id) ?? emptyPolicy(ep.identity!)));
+    // Endpoints sharing an identity share one resolved object: finish and serialise each once.
+    const finished = new Map<EndpointPolicy, { policy: EndpointPolicy; json: string }>();
+    const desiredJson = new Map<number, string>();
+    for (const ep of ready) {
+      const raw = desired.get(ep.id);
+      let f = raw && finished.get(raw);
+      if (!f) {
+        const policy = this.applyAgentConfig(raw ?? emptyPolicy(ep.identity!));
+        f = { policy, json: JSON.stringify(policy) };
+        if (raw) finished.set(raw, f);
+      }
+      desired.set(ep.id, f.policy);
+      desiredJson.set(ep.id, f.json);
+    }
 
     const newRevision = opts.bumpRevision ? this.revision + 1 : this.revision;
     const touched: number[] = [];
@@ -427,7 +475,7 @@ export class Agent {
     };
     for (const ep of ready) {
       const want = desired.get(ep.id)!;
-      if (previous.has(ep.id) && sameJson(previous.get(ep.id), want)) continue;
+      if (previous.has(ep.id) && this.realizedJson.get(ep.id) === desiredJson.get(ep.id)) continue;
       try {
         touched.push(ep.id);
         await datapath.applyEndpointPolicy(ep.id, want);
@@ -469,6 +517,7 @@ export class Agent {
 
     // Commit: from here on the new state is in force.
     this.realized = desired;
+    this.realizedJson = desiredJson;
     this.revision = newRevision;
     if (opts.bumpRevision) {
       const ops: Parameters<Store['batch']>[0] = [{ op: 'put', bucket: 'meta', key: 'agent', value: this.meta() }];
@@ -657,10 +706,6 @@ const CLUSTER_KEY = 'io.cilium.k8s.policy.cluster';
 
 function storedEndpoint(r: EndpointRecord): StoredEndpoint {
   return { id: r.id, name: r.name, labels: r.labels, pod: r.pod, createdAt: r.createdAt };
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function wrapDatapath(e: unknown, what: string): AgentError {

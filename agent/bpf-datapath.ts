@@ -54,6 +54,8 @@ export class BpfDatapath implements Datapath {
   private ring?: NativeRingBuffer;
   private readonly attached = new Map<number, Attached>();
   private readonly ipcache = new Map<string, number>();
+  /** Rows of the policy map by endpoint, so a change never scans the whole map. */
+  private readonly rows = new Map<number, Map<string, PolicyKey>>();
   private config?: DatapathConfig;
   private lastError = '';
 
@@ -66,6 +68,9 @@ export class BpfDatapath implements Datapath {
 
   async init(config: DatapathConfig): Promise<void> {
     this.dp = AddonDatapath.load(this.opts.nodeName);
+    // Adopted pins keep the rows a previous agent wrote: index them once.
+    this.rows.clear();
+    for (const k of this.dp.maps.policy.keys()) this.rowsOf(k.endpointId).set(keyId(k), k);
     await this.setConfig(config);
     if (this.opts.proxyCgroup) this.attachProxy(this.opts.proxyCgroup);
     if (this.opts.onEvents) this.ring = this.dp.maps.subscribe(this.opts.onEvents);
@@ -107,7 +112,8 @@ export class BpfDatapath implements Datapath {
     detachAttachment(this.opts.nodeName, attachName(id));
     if (a?.cgroupId !== undefined) deleteEndpoint(this.maps, a.cgroupId, a.ep.ipv4);
     else if (a) this.maps.ipcache.delete({ prefixlen: 32, addr: a.ep.ipv4 });
-    for (const k of this.maps.policy.keys()) if (k.endpointId === id) this.maps.policy.delete(k);
+    for (const k of this.rowsOf(id).values()) this.maps.policy.delete(k);
+    this.rows.delete(id);
     if (a) this.ipcache.delete(a.ep.ipv4);
     this.attached.delete(id);
   }
@@ -141,12 +147,20 @@ export class BpfDatapath implements Datapath {
       a.enforceEgress &&= enforceEgress;
       this.writeEndpoint(a);
     }
-    const wanted = new Set(rows.map(([k]) => keyId(k)));
+    const have = this.rowsOf(id);
+    const wanted = new Map(rows.map(([k]) => [keyId(k), k] as const));
     this.maps.policy.updateMany(rows);
-    for (const k of this.maps.policy.keys()) if (k.endpointId === id && !wanted.has(keyId(k))) this.maps.policy.delete(k);
+    for (const [kid, k] of have) if (!wanted.has(kid)) this.maps.policy.delete(k);
+    this.rows.set(id, wanted);
     a.enforceIngress = enforceIngress;
     a.enforceEgress = enforceEgress;
     this.writeEndpoint(a);
+  }
+
+  private rowsOf(id: number): Map<string, PolicyKey> {
+    let m = this.rows.get(id);
+    if (!m) this.rows.set(id, (m = new Map()));
+    return m;
   }
 
   private writeEndpoint(a: Attached): void {

@@ -76,9 +76,16 @@ export class CiliumPolicyEngine implements PolicyEngine {
   resolve(docs: PolicyDocument[], input: ResolveInput): Map<number, EndpointPolicy> {
     const repo = this.repository(docs, input.identities);
     const out = new Map<number, EndpointPolicy>();
+    // One object per identity: endpoints with equal labels share it (and the agent's work on it).
+    const byIdentity = new Map<number, EndpointPolicy>();
     for (const ep of input.endpoints) {
-      const p = repo.policyFor(ep.identity);
-      out.set(ep.id, p ? { identity: p.identity, ingress: p.ingress, egress: p.egress } : { identity: ep.identity, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } });
+      let policy = byIdentity.get(ep.identity);
+      if (!policy) {
+        const p = repo.policyFor(ep.identity);
+        policy = p ? { identity: p.identity, ingress: p.ingress, egress: p.egress } : { identity: ep.identity, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } };
+        byIdentity.set(ep.identity, policy);
+      }
+      out.set(ep.id, policy);
     }
     return out;
   }
