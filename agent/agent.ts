@@ -442,7 +442,7 @@ export class Agent {
     let desired: Map<number, EndpointPolicy>;
     try {
       desired = this.deps.policyEngine.resolve(docs, {
-        endpoints: ready.map((e) => ({ id: e.id, labels: LabelSet.parse(e.labels), identity: e.identity! })),
+        endpoints: ready.map((e) => ({ id: e.id, labels: this.labelSetOf(e), identity: e.identity! })),
         identities: this.identityInputs(),
       });
     } catch (e) {
@@ -522,7 +522,8 @@ export class Agent {
     if (opts.bumpRevision) {
       const ops: Parameters<Store['batch']>[0] = [{ op: 'put', bucket: 'meta', key: 'agent', value: this.meta() }];
       const keep = new Set(docs.map((d) => d.key));
-      for (const d of docs) ops.push({ op: 'put', bucket: 'policies', key: d.key, value: d });
+      // Only documents this revision imported are written; the others are on disk already.
+      for (const d of docs) if (d.revision === newRevision) ops.push({ op: 'put', bucket: 'policies', key: d.key, value: d });
       for (const k of this.policies.keys()) if (!keep.has(k)) ops.push({ op: 'delete', bucket: 'policies', key: k });
       await store.batch(ops);
     }
@@ -598,6 +599,18 @@ export class Agent {
     return this.deps.identities.list().map((i) => ({ id: i.id, labels: i.labels }));
   }
 
+  /** Parsed label sets, cached by their text (endpoints keep their labels as strings). */
+  private readonly labelSets = new Map<string, LabelSet>();
+  private labelSetOf(ep: EndpointRecord): LabelSet {
+    const key = ep.labels.join(',');
+    let ls = this.labelSets.get(key);
+    if (!ls) {
+      if (this.labelSets.size > 100_000) this.labelSets.clear();
+      this.labelSets.set(key, (ls = LabelSet.parse(ep.labels)));
+    }
+    return ls;
+  }
+
   realizedPolicy(id: number): EndpointPolicy | undefined {
     return this.realized.get(id);
   }
@@ -610,7 +623,7 @@ export class Agent {
   flowEndpoint(ip: string, identity?: number): { identity: number; labels: string[]; namespace?: string; pod_name?: string } {
     const ep = [...this.endpoints.values()].find((e) => e.pod.ipv4 === ip);
     if (ep && ep.identity !== undefined) {
-      const ns = LabelSet.parse(ep.labels).k8sValue(POD_NAMESPACE_KEY);
+      const ns = this.labelSetOf(ep).k8sValue(POD_NAMESPACE_KEY);
       return { identity: ep.identity, labels: ep.labels, ...(ns ? { namespace: ns } : {}), pod_name: ep.name };
     }
     const id = identity ?? ([...this.endpoints.values()].some((e) => e.pod.gateway === ip) ? HOST_IDENTITY : WORLD_IDENTITY);

@@ -111,6 +111,9 @@ async function main(): Promise<void> {
     const p99 = quantile(times, 0.99);
     console.log(`policy import → maps + Envoy ACK, 1,000 endpoints, ${ITERATIONS} imports: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
     const st = agent.status();
+    // The policy map holds 65,536 rows (about 4,000 enforced endpoints of this shape), so the
+    // 10,000-endpoint memory figure is taken without policies: endpoints, identities, ipcache.
+    await agent.deletePolicy('--all');
     await grow(10_000);
     const rss10k = rssMb();
     console.log(`10,000 endpoints: RSS ${rss10k} MB; policy map ${JSON.stringify(agent.datapath.status().maps)}`);
@@ -140,9 +143,18 @@ clusters. Run on a shared 2-core machine with other builds running (${date}).
 | policy import → maps + Envoy ACK, 1,000 endpoints, p50 | ${p50.toFixed(1)} ms | |
 | policy import → maps + Envoy ACK, 1,000 endpoints, p99 | ${p99.toFixed(1)} ms | ≤ 100 ms |
 | agent RSS, 1,000 endpoints | ${rss1k} MB | |
-| agent RSS, 10,000 endpoints | ${rss10k} MB | ≤ 200 MB |
+| agent RSS, 10,000 endpoints (policies deleted first, see below) | ${rss10k} MB | ≤ 200 MB |
 
-Policy revision at the end of the timed imports: ${st.policy.revision}.
+Policy revision at the end of the timed imports: ${st.policy.revision}. The 10,000-endpoint
+memory is measured after deleting the policies: the BPF policy map (65,536 rows) holds about
+4,000 enforced endpoints of this shape, and the agent refuses (rolls back) an import that
+does not fit rather than half-applying it.
+
+Where the import time goes (profiled with fakes for the datapath and proxy: 34 ms per import
+at 1,000 endpoints): the rest is the proxy side, which rebuilds and re-encodes every route
+configuration (one per endpoint with L7 rules, 1,000 here) for each snapshot and waits for
+Envoy to process the RDS update. Making that incremental (per-endpoint route reuse in the
+snapshot cache) is the next step; the target is not met today.
 `,
     );
   } finally {
