@@ -6,7 +6,7 @@ import type { SnapshotCache } from './cache.js';
 import { DeltaStream } from './delta-stream.js';
 import { SotwStream } from './sotw-stream.js';
 import { BaseStream, DEFAULT_STREAM_LIMITS, GrpcStatus, type StreamLimits, type StreamSink } from './stream.js';
-import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, sotwWithNonce, type DiscoveryRequest } from './wire.js';
+import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DiscoveryRequest } from './wire.js';
 
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
@@ -158,8 +158,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           const set = cache.getSnapshot(cache.nodeKeyOf(req.node))?.get(typeUrl);
           if (!set) return cb({ code: grpc.status.UNAVAILABLE, details: `no snapshot for node "${req.node.id}" yet` });
           const names = req.resource_names ?? [];
-          const body = set.sotwBody(names.length === 0 || names.includes('*') ? '*' : [...new Set(names)].sort());
-          cb(null, sotwWithNonce(body, ''));
+          cb(null, set.sotwMessage(names.length === 0 || names.includes('*') ? '*' : [...new Set(names)].sort()).bytes);
         };
       }
     }
