@@ -166,6 +166,7 @@ export class SnapshotCache {
     rec.node = node;
     rec.streams.add(stream);
     this.metrics.connectedClients.inc({ variant: stream.variant });
+    this.metrics.connectedNodes.set(this.nodes.size);
     return { key, snapshot: this.snapshots.get(key) };
   }
 
@@ -180,6 +181,7 @@ export class SnapshotCache {
       rec.streams.delete(stream);
       if (rec.streams.size === 0) this.nodes.delete(nodeId);
     }
+    this.metrics.connectedNodes.set(this.nodes.size);
   }
 
   private typeRecord(nodeId: string, typeUrl: string): TypeRecord | undefined {

@@ -10,6 +10,7 @@ import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DiscoveryRequ
 
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 
 /** gRPC service -> the resource type it serves (undefined: aggregated). */
 export const XDS_SERVICES: ReadonlyArray<{ service: string; typeUrl?: string }> = [
@@ -36,6 +37,8 @@ export interface XdsServerOptions {
   maxRequestBytes?: number;
   maxResponseBytes?: number;
   limits?: Partial<StreamLimits>;
+  /** Server-wide cap on response bytes handed to gRPC and not yet flushed. */
+  maxBytesInFlight?: number;
 }
 
 export interface XdsServer {
@@ -58,15 +61,70 @@ function decoder<T>(decode: (b: Uint8Array) => T): (b: Buffer) => Decoded<T> {
   };
 }
 
+/**
+ * Bytes handed to gRPC and not yet flushed, across all streams. A fan-out of a large
+ * snapshot to many streams then holds at most about this much in transit (each write
+ * copies the message into a gRPC frame), instead of one copy per stream at once.
+ */
+export class SendBudget {
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(readonly maxBytes: number) {}
+
+  admit(wake: () => void): boolean {
+    if (this.inFlight < this.maxBytes) return true;
+    this.waiting.push(wake);
+    return false;
+  }
+  take(n: number): void {
+    this.inFlight += n;
+  }
+  release(n: number): void {
+    this.inFlight -= n;
+    while (this.inFlight < this.maxBytes && this.waiting.length > 0) this.waiting.shift()!();
+  }
+  get bytesInFlight(): number {
+    return this.inFlight;
+  }
+}
+
 class CallSink implements StreamSink {
   readonly peer: string;
-  constructor(private readonly call: grpc.ServerDuplexStream<Decoded<unknown>, Buffer>) {
+  private drain?: () => void;
+  private waitingForBudget = false;
+  constructor(
+    private readonly call: grpc.ServerDuplexStream<Decoded<unknown>, Buffer>,
+    private readonly budget: SendBudget,
+  ) {
     this.peer = call.getPeer();
   }
+  admit(): boolean {
+    if (this.waitingForBudget) return false;
+    const ok = this.budget.admit(() => {
+      this.waitingForBudget = false;
+      this.drain?.();
+    });
+    if (!ok) this.waitingForBudget = true;
+    return ok;
+  }
   write(bytes: Buffer): boolean {
-    return this.call.write(bytes);
+    const n = bytes.length;
+    this.budget.take(n);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.budget.release(n);
+    };
+    // A cancelled call never flushes: its bytes leave the budget when it closes.
+    this.call.once('close', release);
+    return this.call.write(bytes, () => {
+      this.call.off('close', release);
+      release();
+    });
   }
   onDrain(cb: () => void): void {
+    this.drain = cb;
     this.call.on('drain', cb);
   }
   close(code: number, details: string): void {
@@ -78,8 +136,9 @@ function bindStream(
   call: grpc.ServerDuplexStream<Decoded<unknown>, Buffer>,
   make: (sink: StreamSink) => BaseStream,
   live: Set<BaseStream>,
+  budget: SendBudget,
 ): void {
-  const stream = make(new CallSink(call));
+  const stream = make(new CallSink(call, budget));
   live.add(stream);
   const done = (): void => {
     live.delete(stream);
@@ -110,6 +169,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     'grpc.keepalive_permit_without_calls': 1,
   });
   const live = new Set<BaseStream>();
+  const budget = new SendBudget(opts.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT);
   const cache = opts.cache;
   const sotwDecode = decoder(decodeDiscoveryRequest);
   const deltaDecode = decoder(decodeDeltaDiscoveryRequest);
@@ -135,7 +195,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           responseDeserialize: identity,
         };
         handlers[method.name] = (call: grpc.ServerDuplexStream<Decoded<unknown>, Buffer>) =>
-          bindStream(call, (sink) => (delta ? new DeltaStream(cache, sink, label, typeUrl, limits) : new SotwStream(cache, sink, label, typeUrl, limits)), live);
+          bindStream(call, (sink) => (delta ? new DeltaStream(cache, sink, label, typeUrl, limits) : new SotwStream(cache, sink, label, typeUrl, limits)), live, budget);
       } else if (!method.requestStream && !method.responseStream && typeUrl) {
         // Fetch*: one-shot state of the world for the requested names.
         definition[method.name] = {

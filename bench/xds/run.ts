@@ -94,6 +94,7 @@ interface RunResult {
   fanoutMs: number;
   cpuMsPerPush: number;
   memPerClientMb: number;
+  connMemPerClientMb: number;
   sotwBytes: number;
   deltaBytes: number;
 }
@@ -127,6 +128,10 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
     }
     const rss1 = await settledRss(s);
     for (const c of clients) c.close();
+    await sleep(1000);
+    // What disconnecting the clients gives back: memory held per connection, as opposed
+    // to allocator high-water left by the pushes.
+    const rss2 = await settledRss(s);
 
     // Delta vs SotW bytes for a change of 1 of 10,000 clusters.
     version = await control(s, `/snapshot?clusters=${CLUSTERS}&gen=1`);
@@ -144,6 +149,7 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
       fanoutMs: median(fanouts),
       cpuMsPerPush: median(cpus),
       memPerClientMb: Math.max(0, rss1 - rss0) / CLIENTS,
+      connMemPerClientMb: Math.max(0, rss1 - rss2) / CLIENTS,
       sotwBytes: ss.bytes,
       deltaBytes: ds.bytes,
     };
@@ -175,6 +181,7 @@ async function main(): Promise<void> {
   mkdirSync(`${repo}bench/results`, { recursive: true });
   const fan = { ours: pick('ours', 'fanoutMs'), base: pick('go-control-plane', 'fanoutMs') };
   const mem = { ours: pick('ours', 'memPerClientMb'), base: pick('go-control-plane', 'memPerClientMb') };
+  const conn = { ours: pick('ours', 'connMemPerClientMb'), base: pick('go-control-plane', 'connMemPerClientMb') };
   const cpu = { ours: pick('ours', 'cpuMsPerPush'), base: pick('go-control-plane', 'cpuMsPerPush') };
   const dB = pick('ours', 'deltaBytes');
   const sB = pick('ours', 'sotwBytes');
@@ -190,6 +197,8 @@ async function main(): Promise<void> {
       metric: 'xds_memory_per_client', unit: 'MB', ours: round(mem.ours.median), baseline: round(mem.base.median),
       baselineName: 'go-control-plane v0.14.0', ratio: mem.base.median > 0 ? round(mem.ours.median / mem.base.median) : null, goal: 'ours<=0.5', date,
       spread: { ours: mem.ours, baseline: mem.base }, clients: CLIENTS, runs: RUNS,
+      method: 'RSS after 100 clients synced and 3 pushes, minus RSS before any client connected (both after GC), divided by clients',
+      releasedOnDisconnectPerClient: { ours: round(conn.ours.median), baseline: round(conn.base.median) },
     },
     xds_cpu_per_push: {
       metric: 'xds_cpu_per_push', unit: 'ms CPU per 1k-listener snapshot pushed to 100 streams', ours: round(cpu.ours.median, 1), baseline: round(cpu.base.median, 1),
@@ -216,6 +225,7 @@ Machine: 2 cores shared with the harness. Run: \`bash scripts/build.sh && node d
 |---|---|---|---|---|
 | \`xds_fanout_1k_listeners_100_streams\` (ms, set snapshot → last of ${CLIENTS} streams has it) | ${fmt(fan.ours)} | ${fmt(fan.base)} | ${(fan.ours.median / fan.base.median).toFixed(2)} | <=0.5 |
 | \`xds_memory_per_client\` (MB RSS per synced client, after GC) | ${fmt(mem.ours, 3)} | ${fmt(mem.base, 3)} | ${mem.base.median > 0 ? (mem.ours.median / mem.base.median).toFixed(2) : 'n/a'} | ours <= 0.5 MB |
+| memory given back per client when the clients disconnect (MB) | ${fmt(conn.ours, 3)} | ${fmt(conn.base, 3)} | ${conn.base.median > 0 ? (conn.ours.median / conn.base.median).toFixed(2) : 'n/a'} | — |
 | \`xds_cpu_per_push\` (server CPU ms per 1k-listener push to ${CLIENTS} streams, incl. ACKs) | ${fmt(cpu.ours)} | ${fmt(cpu.base)} | ${(cpu.ours.median / cpu.base.median).toFixed(2)} | — |
 | \`xds_delta_bytes_1_of_10k\` (bytes of the response for 1 changed cluster of 10,000) | delta ${dB.median} / SotW ${sB.median} | delta ${gdB.median} / SotW ${gsB.median} | ${(dB.median / sB.median).toFixed(5)} (ours delta/SotW) | <=0.01 |
 `;

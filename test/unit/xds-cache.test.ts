@@ -85,6 +85,7 @@ describe('xds snapshot cache', () => {
     assert.match(text, /l7mesh_xds_pushes_total\{type="Cluster",variant="sotw"\} 1/);
     assert.match(text, /l7mesh_xds_nacks_total\{type="Cluster"\} 1/);
     assert.match(text, /l7mesh_xds_connected_streams\{variant="sotw"\} 1/);
+    assert.match(text, /l7mesh_xds_connected_nodes 1/);
     assert.match(text, /l7mesh_xds_sent_bytes_total\{type="Cluster",variant="sotw"\} [1-9]/);
     assert.match(text, /l7mesh_xds_ack_latency_seconds_count\{type="Cluster"\} 1/);
     s.ended();
