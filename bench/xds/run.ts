@@ -4,6 +4,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
 import { SimClient } from './sim-client.js';
@@ -35,11 +36,19 @@ function buildGoPeer(): string {
   return bin;
 }
 
+const children = new Set<ChildProcess>();
+// Servers never outlive the harness, even when it fails half-way.
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 async function startServer(kind: Kind, goBin: string): Promise<Server> {
   const proc =
     kind === 'ours'
       ? spawn(process.execPath, ['--expose-gc', `${repo}dist/bench/xds/ours-server.js`], { stdio: ['ignore', 'pipe', 'inherit'] })
       : spawn(goBin, [], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     const t = setTimeout(() => reject(new Error(`${kind} did not start`)), 30_000);
@@ -228,10 +237,17 @@ Machine: 2 cores shared with the harness. Run: \`bash scripts/build.sh && node d
 | memory given back per client when the clients disconnect (MB) | ${fmt(conn.ours, 3)} | ${fmt(conn.base, 3)} | ${conn.base.median > 0 ? (conn.ours.median / conn.base.median).toFixed(2) : 'n/a'} | — |
 | \`xds_cpu_per_push\` (server CPU ms per 1k-listener push to ${CLIENTS} streams, incl. ACKs) | ${fmt(cpu.ours)} | ${fmt(cpu.base)} | ${(cpu.ours.median / cpu.base.median).toFixed(2)} | — |
 | \`xds_delta_bytes_1_of_10k\` (bytes of the response for 1 changed cluster of 10,000) | delta ${dB.median} / SotW ${sB.median} | delta ${gdB.median} / SotW ${gsB.median} | ${(dB.median / sB.median).toFixed(5)} (ours delta/SotW) | <=0.01 |
+
+Machine load during the run (1-minute load average at the end): ${loadavg()[0]!.toFixed(1)}.
 `;
   writeFileSync(`${repo}bench/RESULTS.xds.md`, md);
   console.log(md);
 }
 
-await main();
-process.exit(0);
+try {
+  await main();
+  process.exit(0);
+} catch (err) {
+  console.error(err);
+  process.exit(1);
+}
