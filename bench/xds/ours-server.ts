@@ -23,7 +23,8 @@ function makeCluster(i: number, gen: number): object {
 
 const arg = (name: string): number => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? 0);
 
-const cache = new SnapshotCache({ nodeKey: () => 'bench' });
+// Clusters are EDS without assignments, exactly like the go-control-plane peer's.
+const cache = new SnapshotCache({ nodeKey: () => 'bench', references: 'allow' });
 const server = await startXdsServer({ cache, port: arg('port') });
 const control = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
