@@ -7,6 +7,10 @@ import { DeltaStream } from './delta-stream.js';
 import { SotwStream } from './sotw-stream.js';
 import { BaseStream, DEFAULT_STREAM_LIMITS, GrpcStatus, type StreamLimits, type StreamSink } from './stream.js';
 import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DiscoveryRequest } from './wire.js';
+import { SendBudget } from './send-budget.js';
+import { listenHttp2, type Http2Method } from './http2-transport.js';
+
+export { SendBudget } from './send-budget.js';
 
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
@@ -39,6 +43,11 @@ export interface XdsServerOptions {
   limits?: Partial<StreamLimits>;
   /** Server-wide cap on response bytes handed to gRPC and not yet flushed. */
   maxBytesInFlight?: number;
+  /**
+   * 'http2' (default): gRPC framing over node:http2, writing shared encoded responses
+   * without a per-stream copy. 'grpc-js': @grpc/grpc-js (supports `credentials`).
+   */
+  transport?: 'http2' | 'grpc-js';
 }
 
 export interface XdsServer {
@@ -59,33 +68,6 @@ function decoder<T>(decode: (b: Uint8Array) => T): (b: Buffer) => Decoded<T> {
       return { error: (err as Error).message };
     }
   };
-}
-
-/**
- * Bytes handed to gRPC and not yet flushed, across all streams. A fan-out of a large
- * snapshot to many streams then holds at most about this much in transit (each write
- * copies the message into a gRPC frame), instead of one copy per stream at once.
- */
-export class SendBudget {
-  private inFlight = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(readonly maxBytes: number) {}
-
-  admit(wake: () => void): boolean {
-    if (this.inFlight < this.maxBytes) return true;
-    this.waiting.push(wake);
-    return false;
-  }
-  take(n: number): void {
-    this.inFlight += n;
-  }
-  release(n: number): void {
-    this.inFlight -= n;
-    while (this.inFlight < this.maxBytes && this.waiting.length > 0) this.waiting.shift()!();
-  }
-  get bytesInFlight(): number {
-    return this.inFlight;
-  }
 }
 
 class CallSink implements StreamSink {
@@ -159,6 +141,83 @@ function bindStream(
 
 /** Starts the xDS gRPC server (ADS and per-type services, SotW and delta). */
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
+  const transport = opts.transport ?? (opts.credentials ? 'grpc-js' : 'http2');
+  if (transport === 'http2' && opts.credentials) throw new Error('the http2 transport serves plaintext only; use transport "grpc-js" with credentials');
+  return transport === 'http2' ? startOnHttp2(opts) : startOnGrpcJs(opts);
+}
+
+interface XdsMethod {
+  path: string;
+  service: string;
+  kind: 'stream' | 'fetch';
+  delta: boolean;
+  typeUrl?: string;
+  label: string;
+}
+
+function xdsMethods(): XdsMethod[] {
+  const root = loadEnvoyRoot();
+  const out: XdsMethod[] = [];
+  for (const { service, typeUrl } of XDS_SERVICES) {
+    const svc = root.lookup(service);
+    if (!(svc instanceof protobuf.Service)) throw new Error(`xDS service ${service} missing from the loaded Envoy protos`);
+    for (const method of Object.values(svc.methods)) {
+      const delta = method.requestType.endsWith('DeltaDiscoveryRequest');
+      const base = { path: `/${service}/${method.name}`, service, delta, typeUrl, label: typeUrl ? svc.name : 'ads' };
+      if (method.requestStream && method.responseStream) out.push({ ...base, kind: 'stream' });
+      else if (!method.requestStream && !method.responseStream && typeUrl) out.push({ ...base, kind: 'fetch' });
+    }
+  }
+  return out;
+}
+
+/** Fetch*: one-shot state of the world for the requested names. */
+function fetchAnswer(cache: SnapshotCache, m: XdsMethod, req: DiscoveryRequest): Buffer | { code: number; details: string } {
+  const typeUrl = m.typeUrl!;
+  if (req.type_url && req.type_url !== typeUrl) {
+    return { code: GrpcStatus.INVALID_ARGUMENT, details: `type_url "${req.type_url}" on ${m.service} (expects ${typeUrl})` };
+  }
+  if (!req.node?.id) return { code: GrpcStatus.INVALID_ARGUMENT, details: 'node.id is required' };
+  const set = cache.getSnapshot(cache.nodeKeyOf(req.node))?.get(typeUrl);
+  if (!set) return { code: grpc.status.UNAVAILABLE, details: `no snapshot for node "${req.node.id}" yet` };
+  const names = req.resource_names ?? [];
+  return set.sotwMessage(names.length === 0 || names.includes('*') ? '*' : [...new Set(names)].sort()).bytes;
+}
+
+function openStream(cache: SnapshotCache, m: XdsMethod, limits: StreamLimits, sink: StreamSink): BaseStream {
+  return m.delta ? new DeltaStream(cache, sink, m.label, m.typeUrl, limits) : new SotwStream(cache, sink, m.label, m.typeUrl, limits);
+}
+
+async function startOnHttp2(opts: XdsServerOptions): Promise<XdsServer> {
+  const limits: StreamLimits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
+  const live = new Set<BaseStream>();
+  const budget = new SendBudget(opts.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT);
+  const methods = new Map<string, Http2Method>();
+  for (const m of xdsMethods()) {
+    const decode = m.delta ? decodeDeltaDiscoveryRequest : decodeDiscoveryRequest;
+    methods.set(
+      m.path,
+      m.kind === 'stream'
+        ? { kind: 'stream', decode, open: (sink) => openStream(opts.cache, m, limits, sink) }
+        : { kind: 'unary', decode, unary: (req) => fetchAnswer(opts.cache, m, req as DiscoveryRequest) },
+    );
+  }
+  const host = opts.host ?? '127.0.0.1';
+  const listening = await listenHttp2({ host, port: opts.port ?? 0, maxRequestBytes: opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, budget, methods, live }).catch((err: Error) => {
+    throw new Error(`xDS server cannot bind ${host}:${opts.port ?? 0}: ${err.message}`);
+  });
+  return {
+    port: listening.port,
+    address: `${host}:${listening.port}`,
+    streamCount: () => live.size,
+    close: async () => {
+      for (const s of [...live]) s.ended();
+      await listening.close();
+    },
+  };
+}
+
+async function startOnGrpcJs(opts: XdsServerOptions): Promise<XdsServer> {
   const root = loadEnvoyRoot();
   const limits: StreamLimits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
   const server = new grpc.Server({
