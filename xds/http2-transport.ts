@@ -13,6 +13,7 @@ import type { SendBudget } from './send-budget.js';
 const GRPC_CONTENT_TYPE = 'application/grpc';
 const STATUS_UNIMPLEMENTED = 12;
 const STATUS_OK = 0;
+const KEEPALIVE_INTERVAL_MS = 30_000;
 
 export interface Http2Method {
   kind: 'stream' | 'unary';
@@ -45,31 +46,53 @@ function frameHeader(length: number): Buffer {
   return h;
 }
 
-/** Splits incoming DATA into gRPC messages; reports framing errors once. */
-class MessageReader {
+/** Splits incoming DATA into gRPC messages; reports a framing error once, then ignores input. */
+export class MessageReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Length of the message being read, once its header is complete. */
+  private expected = -1;
+  private failed = false;
   constructor(
     private readonly maxBytes: number,
     private readonly onMessage: (m: Buffer) => void,
     private readonly onError: (code: number, details: string) => void,
   ) {}
+
   push(chunk: Buffer): void {
+    if (this.failed) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    while (this.buffered >= 5) {
-      const head = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      this.chunks = [head];
-      const compressed = head[0]!;
-      const length = head.readUInt32BE(1);
-      if (compressed !== 0) return this.onError(GrpcStatus.INTERNAL, 'compressed requests are not supported (no grpc-accept-encoding was offered)');
-      if (length > this.maxBytes) return this.onError(GrpcStatus.RESOURCE_EXHAUSTED, `request of ${length} bytes exceeds the limit of ${this.maxBytes}`);
-      if (head.length < 5 + length) return;
-      this.onMessage(head.subarray(5, 5 + length));
-      const rest = head.subarray(5 + length);
-      this.chunks = rest.length ? [rest] : [];
-      this.buffered = rest.length;
+    for (;;) {
+      if (this.expected < 0) {
+        if (this.buffered < 5) return;
+        const head = this.take(5);
+        if (head[0] !== 0) return this.fail(GrpcStatus.INTERNAL, 'compressed requests are not supported (no grpc-accept-encoding was offered)');
+        this.expected = head.readUInt32BE(1);
+        if (this.expected > this.maxBytes) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `request of ${this.expected} bytes exceeds the limit of ${this.maxBytes}`);
+      }
+      // Wait for the whole message, then join its chunks once (no quadratic copying).
+      if (this.buffered < this.expected) return;
+      const message = this.take(this.expected);
+      this.expected = -1;
+      this.onMessage(message);
+      if (this.failed) return;
     }
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.buffered = rest.length;
+    return out;
+  }
+
+  private fail(code: number, details: string): void {
+    this.failed = true;
+    this.chunks = [];
+    this.onError(code, details);
   }
 }
 
@@ -147,10 +170,29 @@ export async function listenHttp2(opts: Http2TransportOptions): Promise<Http2Lis
     settings: { maxConcurrentStreams: 1000 },
   });
   const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('sessionError', () => undefined);
   server.on('session', (s) => {
     sessions.add(s);
-    s.on('close', () => sessions.delete(s));
     s.on('error', () => undefined);
+    // Keepalive: a peer that stops answering PINGs (gone without a FIN) is dropped, so
+    // its streams and their state do not linger.
+    let unanswered = false;
+    const timer = setInterval(() => {
+      if (unanswered) return s.destroy();
+      unanswered = true;
+      try {
+        s.ping((err) => {
+          if (!err) unanswered = false;
+        });
+      } catch {
+        s.destroy();
+      }
+    }, KEEPALIVE_INTERVAL_MS);
+    timer.unref();
+    s.on('close', () => {
+      clearInterval(timer);
+      sessions.delete(s);
+    });
   });
   server.on('stream', (stream, headers) => {
     stream.on('error', () => undefined);
