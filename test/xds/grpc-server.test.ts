@@ -26,7 +26,7 @@ function statusOf(call: grpc.ClientDuplexStream<Buffer, Buffer>): Promise<grpc.S
   });
 }
 
-describe('xds gRPC server (real gRPC transport)', function () {
+for (const transport of ['http2', 'grpc-js'] as const) describe(`xds gRPC server over the ${transport} transport (real gRPC client)`, function () {
   this.timeout(30_000);
   let cache: SnapshotCache;
   let server: XdsServer;
@@ -34,7 +34,7 @@ describe('xds gRPC server (real gRPC transport)', function () {
 
   before(async () => {
     cache = new SnapshotCache();
-    server = await startXdsServer({ cache, maxRequestBytes: 64 * 1024 });
+    server = await startXdsServer({ cache, maxRequestBytes: 64 * 1024, transport });
     client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
     cache.setSnapshot('n1', {
       [TypeUrl.Cluster]: [{ name: 'c1', connect_timeout: { seconds: 1 } }],
