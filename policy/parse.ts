@@ -42,7 +42,7 @@ type Json = Record<string, unknown>;
 export function parsePolicies(text: string, opts: ParseOptions = {}): ParseResult {
   const policies: ParsedPolicy[] = [];
   const errors: PolicyError[] = [];
-  const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true });
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, i) => {
     const document = String(i + 1);
@@ -54,7 +54,7 @@ export function parsePolicies(text: string, opts: ParseOptions = {}): ParseResul
             source: opts.source,
             document,
             path: '',
-            reason: `malformed YAML${line ? ` at line ${line.line}, column ${line.col}` : ''}: ${e.message.split('\n')[0]}`,
+            reason: `malformed YAML${line ? ` at line ${line.line}, column ${line.col}` : ''}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
           }),
         );
       }
