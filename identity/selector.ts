@@ -2,7 +2,8 @@
 // A selector key may name a source (`k8s:app`, `reserved:host`); a key without one
 // takes source `any` and matches a label of that key from every source, as Cilium does.
 
-import { LabelSet, LabelSource, splitSource, type LabelSourceName } from './labels.js';
+import { LabelSet, LabelSource, splitSource, type Label, type LabelSourceName } from './labels.js';
+import { formatPrefix, prefixContains, tryParsePrefix, type IpPrefix } from './cidr.js';
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 export const SELECTOR_OPERATORS: readonly SelectorOperator[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
@@ -38,7 +39,10 @@ export class Selector {
 
   constructor(requirements: Iterable<Requirement>) {
     const uniq = new Map<string, Requirement>();
-    for (const r of requirements) uniq.set(requirementKey(r), r);
+    for (const raw of requirements) {
+      const r = canonicalCidrRequirement(raw);
+      uniq.set(requirementKey(r), r);
+    }
     this.requirements = [...uniq.values()].sort((a, b) => cmp(requirementKey(a), requirementKey(b)));
     this.key = this.requirements.length === 0 ? '{}' : this.requirements.map(requirementKey).join('&');
   }
@@ -132,7 +136,7 @@ export class Selector {
 }
 
 function requirementMatches(r: Requirement, labels: LabelSet): boolean {
-  const found = labels.get(r.key, r.source);
+  const found = r.source === LabelSource.cidr ? cidrLabelsWithin(r.key, labels) : labels.get(r.key, r.source);
   switch (r.operator) {
     case 'In':
       return found.some((l) => r.values.includes(l.value));
@@ -143,6 +147,47 @@ function requirementMatches(r: Requirement, labels: LabelSet): boolean {
     case 'DoesNotExist':
       return found.length === 0;
   }
+}
+
+// Parsed prefixes of CIDR label keys; bounded so a stream of short-lived CIDR identities
+// cannot grow it without limit.
+const PREFIX_CACHE_MAX = 16384;
+const prefixCache = new Map<string, IpPrefix | null>();
+
+function cachedPrefix(key: string): IpPrefix | null {
+  let p = prefixCache.get(key);
+  if (p === undefined) {
+    if (prefixCache.size >= PREFIX_CACHE_MAX) prefixCache.clear();
+    p = tryParsePrefix(key) ?? null;
+    prefixCache.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * A `cidr:` requirement finds the label set's CIDR labels whose prefix lies inside the
+ * requirement's prefix, as current Cilium matches CIDR labels by containment (its CIDR
+ * identities carry only their own prefix, no longer every enclosing one). So
+ * `cidr:10.0.0.0/8` selects the identity of 10.1.0.0/16, and `cidr:10.96.0.0/12` with
+ * DoesNotExist expresses a CIDR rule's `except`. An unparsable key falls back to equality.
+ */
+function cidrLabelsWithin(key: string, labels: LabelSet): Label[] {
+  const outer = cachedPrefix(key);
+  const cidrs = labels.labels.filter((l) => l.source === LabelSource.cidr);
+  if (outer === null) return cidrs.filter((l) => l.key === key);
+  return cidrs.filter((l) => {
+    const inner = cachedPrefix(l.key);
+    return inner !== null && prefixContains(outer, inner);
+  });
+}
+
+/** `cidr:10.1.2.3/8` and `cidr:10.0.0.0/8` select the same, so they share one key. */
+function canonicalCidrRequirement(r: Requirement): Requirement {
+  if (r.source !== LabelSource.cidr) return r;
+  const p = cachedPrefix(r.key);
+  if (p === null) return r;
+  const key = formatPrefix(p);
+  return key === r.key ? r : { ...r, key };
 }
 
 function requirementKey(r: Requirement): string {
