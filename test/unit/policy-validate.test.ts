@@ -175,3 +175,21 @@ describe('policy validation: precise errors, nothing applied', () => {
     assert.deepEqual(r.policies.map((p) => p.key), ['CiliumNetworkPolicy/ns1/p1', 'CiliumClusterwideNetworkPolicy//cw', 'NetworkPolicy/default/np']);
   });
 });
+
+describe('policy import: all or nothing', () => {
+  it('applies nothing when any document of any source is invalid, and everything otherwise', async () => {
+    const { PolicyRepository } = await import('../../policy/repository.js');
+    const { importPolicies } = await import('../../policy/import.js');
+    const { PolicyImportError } = await import('../../policy/errors.js');
+    const repo = new PolicyRepository();
+    const good = { source: 'good.yaml', text: cnp('  endpointSelector: {}\n  ingress: [{}]\n') };
+    const bad = { source: 'bad.yaml', text: cnp('  endpointSelector: {}\n  ingress: [{fromCIDR: [nope]}]\n').replace('name: p1', 'name: p2') };
+    const rev = repo.revision;
+    assert.throws(() => importPolicies(repo, [good, bad]), (e: unknown) => e instanceof PolicyImportError && /bad\.yaml: document 1 .*spec\.ingress\[0\]\.fromCIDR\[0\]: invalid CIDR "nope"/.test((e as Error).message));
+    assert.equal(repo.revision, rev);
+    assert.deepEqual(repo.listPolicies(), []);
+    importPolicies(repo, [good]);
+    assert.deepEqual(repo.listPolicies().map((p) => p.key), ['CiliumNetworkPolicy/ns1/p1']);
+    assert.throws(() => importPolicies(repo, [good, { ...good, source: 'again.yaml' }]), /duplicate policy/);
+  });
+});
