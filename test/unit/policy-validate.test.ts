@@ -114,6 +114,7 @@ const notSupported: { field: string; text: string; path: string }[] = [
   { field: 'named port', text: ingressPorts('      - {port: http, protocol: TCP}\n'), path: 'spec.ingress[0].toPorts[0].ports[0].port' },
   { field: 'named port (NetworkPolicy)', text: 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\nspec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: http}]\n', path: 'spec.ingress[0].ports[0].port' },
   { field: 'nodeSelector', text: cnp('  nodeSelector: {matchLabels: {role: worker}}\n'), path: 'spec.nodeSelector' },
+  { field: 'endpointSelector on reserved:host', text: 'apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: h}\nspec:\n  endpointSelector: {matchLabels: {"reserved:host": ""}}\n', path: 'spec.endpointSelector' },
   { field: 'toRequires', text: cnp('  endpointSelector: {}\n  egress:\n  - toRequires: [{matchLabels: {env: prod}}]\n'), path: 'spec.egress[0].toRequires' },
   { field: 'fromRequires', text: cnp('  endpointSelector: {}\n  ingress:\n  - fromRequires: [{matchLabels: {env: prod}}]\n'), path: 'spec.ingress[0].fromRequires' },
   { field: 'terminatingTLS', text: cnp('  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      terminatingTLS: {secret: {name: s}}\n'), path: 'spec.egress[0].toPorts[0].terminatingTLS' },
