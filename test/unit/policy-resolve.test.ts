@@ -79,6 +79,20 @@ describe('policy resolution semantics', () => {
     });
   });
 
+  describe('local cluster scoping (Cilium >= 1.19 policy-default-local-cluster)', () => {
+    const notIn = cnp('notin', '  endpointSelector: {matchLabels: {app: b}}\n  ingress:\n  - fromEndpoints: [{matchExpressions: [{key: k8s:io.kubernetes.pod.namespace, operator: NotIn, values: [kube-system]}]}]');
+    it('a peer selector naming no cluster never matches world or other reserved identities', () => {
+      assert.equal(verdict(notIn, { src: 'reserved:world', dst: 'app=b' }), 'denied');
+      assert.equal(verdict(notIn, { src: 'reserved:remote-node', dst: 'app=b' }), 'denied');
+      assert.equal(verdict(notIn, { src: 'app=a,io.kubernetes.pod.namespace=ns9', dst: 'app=b' }), 'allowed');
+    });
+    it('pods of another cluster are not selected unless the selector names their cluster', () => {
+      assert.equal(verdict(notIn, { src: 'app=a,io.cilium.k8s.policy.cluster=east', dst: 'app=b' }), 'denied');
+      const east = cnp('east', '  endpointSelector: {matchLabels: {app: b}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {app: a, io.cilium.k8s.policy.cluster: east}}]');
+      assert.equal(verdict(east, { src: 'app=a,io.cilium.k8s.policy.cluster=east', dst: 'app=b' }), 'allowed');
+    });
+  });
+
   describe('default deny and enforcement', () => {
     it('an endpoint no policy selects allows everything', () => {
       assert.equal(verdict(cnp('x', '  endpointSelector: {matchLabels: {app: other}}\n  ingress: [{}]'), { src: 'app=a', dst: 'app=b' }), 'allowed');

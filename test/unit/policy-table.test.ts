@@ -26,7 +26,7 @@ spec:
 `);
     assert.deepEqual(errors, []);
     const repo = new PolicyRepository();
-    const ns = 'k8s:io.kubernetes.pod.namespace=default';
+    const ns = 'k8s:io.kubernetes.pod.namespace=default,k8s:io.cilium.k8s.policy.cluster=default';
     repo.updateIdentities([
       { id: 1, labels: LabelSet.parse('reserved:host'), reserved: true },
       { id: 2, labels: LabelSet.parse('reserved:world'), reserved: true },
