@@ -244,7 +244,13 @@ function closeEntries(base: Map<string, Work>): PolicyEntry[] {
   }
   const out: PolicyEntry[] = [];
   for (const k of keys.values()) {
-    const candidates = k.identity === ANY_IDENTITY ? wild : [...(byIdentity.get(k.identity) ?? []), ...wild];
+    const own = k.identity === ANY_IDENTITY ? wild : byIdentity.get(k.identity) ?? [];
+    // Most peers have one entry and nothing else covers it: it is already final.
+    if (own.length === 1 && (k.identity === ANY_IDENTITY || wild.length === 0) && keyOf(own[0]!) === keyOf(k)) {
+      out.push(toEntry(own[0]!));
+      continue;
+    }
+    const candidates = k.identity === ANY_IDENTITY ? wild : [...own, ...wild];
     const w = mergeCovering(k, candidates);
     if (w) out.push(toEntry(w));
   }
