@@ -173,6 +173,20 @@ function main(): void {
     repo.delete([broad.key]);
   }
 
+  // A new pod identity (app7 in namespace ns3, a label set not seen before): recomputes
+  // itself plus the endpoints whose peer selectors now select it.
+  const pod = { id: 256 + ENDPOINTS + 10, labels: LabelSet.parse('k8s:app=app7,k8s:tier=t1,k8s:version=canary,k8s:io.kubernetes.pod.namespace=ns3,k8s:io.cilium.k8s.policy.cluster=default') };
+  const podInc: number[] = [];
+  let podTouched = 0;
+  for (let r = 0; r < Math.max(3, Math.floor(INCREMENTAL_RUNS / 3)); r++) {
+    podInc.push(
+      timeMs(() => {
+        podTouched = repo.updateIdentities([pod]).recomputed.length;
+      }),
+    );
+    repo.updateIdentities([], [pod]);
+  }
+
   const date = new Date().toISOString();
   const resolveOurs = median(ours);
   const resolveBase = median(naive);
@@ -206,6 +220,8 @@ function main(): void {
         runs: INCREMENTAL_RUNS,
         broadPolicyIncrementalMs: round(median(broadInc), 3),
         broadPolicyEndpointsRecomputed: broadTouched,
+        podAddIncrementalMs: round(median(podInc), 3),
+        podAddEndpointsRecomputed: podTouched,
       },
     },
   ];
@@ -224,7 +240,8 @@ interleaved runs on this machine (2 cores, shared with other jobs). \`bash bench
 | policy_resolve_1k_endpoints_500_policies (ms) | ${round(resolveOurs)} | ${round(resolveBase)} (naive, no selector cache) | ${round(resolveOurs / resolveBase, 3)} | <=1 |
 | policy_incremental_vs_full (one added policy) | ${round(incOurs, 2)} ms (${touched} endpoints) | ${round(fullBase, 2)} ms (all ${ENDPOINTS}) | ${round(incOurs / fullBase, 4)} | <=0.1 |
 
-A broad added policy (one tier, ${broadTouched} endpoints) applies incrementally in ${round(median(broadInc), 1)} ms.
+A broad added policy (one tier, ${broadTouched} endpoints) applies incrementally in ${round(median(broadInc), 1)} ms;
+a new pod identity recomputes ${podTouched} endpoints (itself and those whose peer selectors now select it) in ${round(median(podInc), 1)} ms.
 
 Memory: ${round(heapMiB)} MiB of heap for the resolved tables (${entries} entries over ingress and egress).
 `;
