@@ -319,6 +319,40 @@ describe('policy resolution semantics', () => {
     });
   });
 
+  describe('more shapes', () => {
+    it('IPv6 CIDR peers', () => {
+      const p = cnp('v6', '  endpointSelector: {matchLabels: {app: a}}\n  egress:\n  - toCIDR: ["2001:db8::/32"]');
+      assert.equal(verdict(p, { src: 'app=a', dst: 'cidr:2001:db8::1' }), 'allowed');
+      assert.equal(verdict(p, { src: 'app=a', dst: 'cidr:2001:db9::1' }), 'denied');
+    });
+    it('every rule of specs applies', () => {
+      const p = `apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: two}\nspecs:\n- endpointSelector: {matchLabels: {app: b}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {app: a}}]\n- endpointSelector: {matchLabels: {app: b}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {app: c}}]\n`;
+      assert.equal(verdict(p, { src: 'app=a', dst: 'app=b' }), 'allowed');
+      const r = trace(p, { src: 'app=c', dst: 'app=b' });
+      assert.equal(r.verdict, 'allowed');
+      assert.equal(r.matchedRules[0]!.path, 'specs[1].ingress[0]');
+      assert.equal(verdict(p, { src: 'app=d', dst: 'app=b' }), 'denied');
+    });
+    it('enableDefaultDeny egress false with a deny rule: only the deny applies', () => {
+      const p = cnp('x', '  endpointSelector: {matchLabels: {app: a}}\n  enableDefaultDeny: {egress: false}\n  egressDeny:\n  - toEndpoints: [{matchLabels: {app: c}}]');
+      assert.equal(verdict(p, { src: 'app=a', dst: 'app=b' }), 'allowed');
+      assert.equal(verdict(p, { src: 'app=a', dst: 'app=c' }), 'denied');
+    });
+    it('gRPC is traced as POST /package.Service/Method', () => {
+      const p = cnp('grpc', '  endpointSelector: {matchLabels: {app: cc-door-mgr}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {app: public-terminal}}]\n    toPorts:\n    - ports: [{port: "50051", protocol: TCP}]\n      rules:\n        http:\n        - {method: POST, path: "/cloudcity.DoorManager/GetName"}\n        - {method: POST, path: "/cloudcity.DoorManager/GetLocation"}');
+      const base = { src: 'app=public-terminal', dst: 'app=cc-door-mgr', port: 50051 };
+      assert.equal(verdict(p, { ...base, ...http('POST', '/cloudcity.DoorManager/GetLocation') }), 'allowed');
+      assert.equal(verdict(p, { ...base, ...http('POST', '/cloudcity.DoorManager/SetAccessCode') }), 'denied');
+    });
+    it('L7 rules without a described request: the L3/L4 verdict, L7 not evaluated', () => {
+      const p = cnp('l7', '  endpointSelector: {matchLabels: {app: b}}\n  ingress:\n  - toPorts:\n    - ports: [{port: "80", protocol: TCP}]\n      rules: {http: [{method: GET}]}');
+      const r = trace(p, { src: 'app=a', dst: 'app=b' });
+      assert.equal(r.verdict, 'allowed');
+      assert.equal(r.l7?.verdict, 'not-evaluated');
+      assert.equal(verdict(p, { src: 'app=a', dst: 'app=b', kafka: { apiKey: 0, topics: [] } }), 'denied');
+    });
+  });
+
   it('audit mode turns a denial into audit', () => {
     const p = cnp('x', '  endpointSelector: {matchLabels: {app: b}}\n  ingress: [{}]');
     assert.equal(verdict(p, { src: 'app=a', dst: 'app=b', auditMode: true }), 'audit');
