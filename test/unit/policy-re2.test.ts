@@ -22,6 +22,8 @@ const accepted: [pattern: string, matches: string[], misses: string[]][] = [
   ['/foo/.*\\.json', ['/foo/a.json'], ['/foo/ajson']],
   ['a]b', ['a]b'], ['ab']],
   ['[]a]', [']', 'a'], ['b']],
+  ['a\\sb', ['a b', 'a\tb'], ['a\u000bb', 'a\u00a0b']],
+  ['[\\w-]+', ['a-b_c'], ['a b']],
 ];
 
 const rejected: [pattern: string, reason: RegExp][] = [
