@@ -42,7 +42,9 @@ export function httpRuleMatches(rule: HttpRule, req: HttpRequest): string | unde
   if (rule.host !== undefined && !fullMatchRegExp(rule.host).test(req.host ?? '')) return `host ${req.host ?? '(none)'} does not match ${JSON.stringify(rule.host)}`;
   for (const h of rule.headers ?? []) {
     const sp = h.indexOf(' ');
-    const name = (sp === -1 ? h : h.slice(0, sp)).replace(/:+$/, '');
+    // As Cilium's Envoy translation: "Name value" strips trailing ':' from the name; a
+    // single word is the header name as written (presence check).
+    const name = sp === -1 ? h : h.slice(0, sp).replace(/:+$/, '');
     const values = headerValues(req, name);
     if (sp === -1) {
       if (values.length === 0) return `header ${name} is missing`;
