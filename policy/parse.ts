@@ -214,6 +214,10 @@ class DocumentParser {
     if (rule.log !== undefined) this.notSupported(`${path}.log`, 'log');
     let subject = this.selector(rule.endpointSelector as LabelSelectorSpec, `${path}.endpointSelector`, LabelSource.any);
     if (!subject) return undefined;
+    if (subject.requirements.some((r) => r.source === LabelSource.reserved && r.key === 'host' && r.operator !== 'DoesNotExist' && r.operator !== 'NotIn')) {
+      this.notSupported(`${path}.endpointSelector`, 'selecting reserved:host (host policies)');
+      return undefined;
+    }
     if (!clusterwide) {
       // Cilium always confines a namespaced policy to its own namespace and drops a
       // different namespace match with only a warning; we refuse it so the policy does

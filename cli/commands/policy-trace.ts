@@ -3,8 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parsePolicies } from '../../policy/parse.js';
-import type { PolicyError } from '../../policy/errors.js';
+import { PolicyImportError } from '../../policy/errors.js';
+import { parsePolicySources, type PolicySource } from '../../policy/import.js';
 import type { ParsedPolicy } from '../../policy/rule.js';
 import { TraceInputError, formatTraceText, tracePolicies, type TraceRequest } from '../../policy/trace.js';
 import { kafkaApiKeyFromCli } from '../../policy/kafka-api.js';
@@ -178,30 +178,22 @@ function buildRequest(f: Flags): TraceRequest {
 
 /** Reads and parses every file; all errors of all files are returned together. */
 function loadPolicies(files: readonly string[], cwd: string, defaultNamespace: string | undefined): { policies: ParsedPolicy[]; errors: string[] } {
-  const policies: ParsedPolicy[] = [];
+  const sources: PolicySource[] = [];
   const errors: string[] = [];
-  const all: PolicyError[] = [];
   for (const file of files) {
-    let text: string;
     try {
-      text = readFileSync(resolve(cwd, file), 'utf8');
+      sources.push({ source: file, text: readFileSync(resolve(cwd, file), 'utf8') });
     } catch (err) {
       errors.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      continue;
     }
-    const r = parsePolicies(text, { source: file, ...(defaultNamespace !== undefined ? { defaultNamespace } : {}) });
-    policies.push(...r.policies);
-    all.push(...r.errors);
   }
-  // The same policy in two files: the later one would replace the earlier; refuse the ambiguity.
-  const seen = new Map<string, string>();
-  for (const p of policies) {
-    const prev = seen.get(p.key);
-    if (prev !== undefined) errors.push(`${p.kind} "${p.displayName}" is defined twice (documents ${prev} and ${p.source})`);
-    else seen.set(p.key, p.source);
+  try {
+    const policies = parsePolicySources(sources, defaultNamespace !== undefined ? { defaultNamespace } : {});
+    return { policies, errors };
+  } catch (err) {
+    if (!(err instanceof PolicyImportError)) throw err;
+    return { policies: [], errors: [...errors, ...err.errors.map((e) => e.message)] };
   }
-  errors.push(...all.map((e) => e.message));
-  return { policies, errors };
 }
 
 export async function runPolicyTrace(argv: string[], io: CliIo = processIo): Promise<number> {

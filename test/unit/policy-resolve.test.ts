@@ -281,6 +281,12 @@ describe('policy resolution semantics', () => {
       assert.equal(verdict(k, kreq(0, ['other'])), 'denied');
       assert.equal(verdict(k, kreq(1, ['deathstar-plans'])), 'denied');
     });
+    it('a topic-carrying request without topics (Metadata for all topics) satisfies no topic rule', () => {
+      assert.equal(verdict(k, kreq(3, [])), 'denied');
+      assert.equal(verdict(k, kreq(0, [])), 'denied');
+      // Group APIs carry no topic: the rule's topic does not constrain them.
+      assert.equal(verdict(k, kreq(12, ['ignored'], 'app=outpost')), 'allowed');
+    });
     it('every topic of a request must be allowed (by any rule)', () => {
       assert.equal(verdict(k, kreq(0, ['deathstar-plans', 'empire-announce'])), 'allowed');
       assert.equal(verdict(k, kreq(0, ['deathstar-plans', 'other'])), 'denied');

@@ -114,6 +114,7 @@ const notSupported: { field: string; text: string; path: string }[] = [
   { field: 'named port', text: ingressPorts('      - {port: http, protocol: TCP}\n'), path: 'spec.ingress[0].toPorts[0].ports[0].port' },
   { field: 'named port (NetworkPolicy)', text: 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\nspec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: http}]\n', path: 'spec.ingress[0].ports[0].port' },
   { field: 'nodeSelector', text: cnp('  nodeSelector: {matchLabels: {role: worker}}\n'), path: 'spec.nodeSelector' },
+  { field: 'endpointSelector on reserved:host', text: 'apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: h}\nspec:\n  endpointSelector: {matchLabels: {"reserved:host": ""}}\n', path: 'spec.endpointSelector' },
   { field: 'toRequires', text: cnp('  endpointSelector: {}\n  egress:\n  - toRequires: [{matchLabels: {env: prod}}]\n'), path: 'spec.egress[0].toRequires' },
   { field: 'fromRequires', text: cnp('  endpointSelector: {}\n  ingress:\n  - fromRequires: [{matchLabels: {env: prod}}]\n'), path: 'spec.ingress[0].fromRequires' },
   { field: 'terminatingTLS', text: cnp('  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      terminatingTLS: {secret: {name: s}}\n'), path: 'spec.egress[0].toPorts[0].terminatingTLS' },
@@ -173,5 +174,23 @@ describe('policy validation: precise errors, nothing applied', () => {
     const r = parsePolicies(`${cnp('  endpointSelector: {}\n  ingress: [{}]\n')}\n---\n${json}\n---\n${list}\n---\n`);
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.policies.map((p) => p.key), ['CiliumNetworkPolicy/ns1/p1', 'CiliumClusterwideNetworkPolicy//cw', 'NetworkPolicy/default/np']);
+  });
+});
+
+describe('policy import: all or nothing', () => {
+  it('applies nothing when any document of any source is invalid, and everything otherwise', async () => {
+    const { PolicyRepository } = await import('../../policy/repository.js');
+    const { importPolicies } = await import('../../policy/import.js');
+    const { PolicyImportError } = await import('../../policy/errors.js');
+    const repo = new PolicyRepository();
+    const good = { source: 'good.yaml', text: cnp('  endpointSelector: {}\n  ingress: [{}]\n') };
+    const bad = { source: 'bad.yaml', text: cnp('  endpointSelector: {}\n  ingress: [{fromCIDR: [nope]}]\n').replace('name: p1', 'name: p2') };
+    const rev = repo.revision;
+    assert.throws(() => importPolicies(repo, [good, bad]), (e: unknown) => e instanceof PolicyImportError && /bad\.yaml: document 1 .*spec\.ingress\[0\]\.fromCIDR\[0\]: invalid CIDR "nope"/.test((e as Error).message));
+    assert.equal(repo.revision, rev);
+    assert.deepEqual(repo.listPolicies(), []);
+    importPolicies(repo, [good]);
+    assert.deepEqual(repo.listPolicies().map((p) => p.key), ['CiliumNetworkPolicy/ns1/p1']);
+    assert.throws(() => importPolicies(repo, [good, { ...good, source: 'again.yaml' }]), /duplicate policy/);
   });
 });
