@@ -73,7 +73,10 @@ describe('policy trace: bad input is refused precisely and nothing is applied', 
           } else {
             argv.push('-f', tmp.write(VALID_POLICY, `${slug}-valid.yaml`));
           }
-          argv.push(...(c.args === undefined ? DEFAULT_ARGS : toArgv(c.args)), '--output', 'json');
+          const tail = c.args === undefined ? DEFAULT_ARGS : toArgv(c.args);
+          argv.push(...tail);
+          // Cases about --output itself bring their own; a second flag would mask theirs.
+          if (!tail.includes('--output')) argv.push('--output', 'json');
           const r = await runCaptured(run, argv, tmp.path);
           const context = `\n  why: ${c.why}\n  exit: ${r.code}\n  stdout: ${r.stdout.trim()}\n  stderr: ${r.stderr.trim()}`;
           assert.equal(r.code, 2, `exit code must be 2 (bad input)${context}`);
