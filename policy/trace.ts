@@ -3,7 +3,7 @@
 // the same resolve* code the datapath and the proxy configuration use, then decide()
 // and the L7 evaluators give the verdict.
 
-import { LabelSet, LabelSource, POD_NAMESPACE_KEY, NAMESPACE_LABELS_PREFIX, formatLabel, type Label } from '../identity/labels.js';
+import { LabelSet, LabelSource, POD_NAMESPACE_KEY, NAMESPACE_LABELS_PREFIX, type Label } from '../identity/labels.js';
 import { CIDR_IDENTITY_BASE, MIN_ALLOCATED_IDENTITY, POLICY_CLUSTER_KEY, DEFAULT_CLUSTER_NAME, RESERVED_IDENTITY_LABELS, ReservedIdentity, reservedIdentityFor, reservedIdentityName } from '../identity/reserved.js';
 import { cidrLabels } from '../identity/cidr-labels.js';
 import { formatPrefix, parseIp, parsePrefix, prefixContainsIp, type IpPrefix } from '../identity/cidr.js';
@@ -311,8 +311,4 @@ export function formatTraceText(r: TraceResult): string {
   lines.push('');
   lines.push(`Final verdict: ${r.verdict.toUpperCase()}${r.verdict === 'audit' ? ' (policy audit mode: would be denied, allowed)' : ''}`);
   return lines.join('\n') + '\n';
-}
-
-export function labelStrings(ls: LabelSet): string[] {
-  return ls.labels.map(formatLabel);
 }
