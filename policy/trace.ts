@@ -256,7 +256,12 @@ function traceDirection(repo: PolicyRepository, direction: Direction, self: Trac
 }
 
 function describeDecision(dec: Decision, direction: Direction, peer: TracePeer): string {
-  const who = peer.identity < MIN_ALLOCATED_IDENTITY ? `reserved:${reservedIdentityName(peer.identity)}` : `identity ${peer.identity}`;
+  const who =
+    peer.identity < MIN_ALLOCATED_IDENTITY
+      ? `reserved:${reservedIdentityName(peer.identity)}`
+      : peer.prefix
+        ? `cidr:${peer.prefix} (identity ${peer.identity})`
+        : `${peer.spec} (identity ${peer.identity})`;
   const rules = dec.origins.map((o) => `${o.kind} ${o.policy} ${o.path}`).join('; ');
   switch (dec.reason) {
     case 'not-enforced':
