@@ -61,6 +61,23 @@ function portContribution(port: number, endPort: number, protocol: L4Protocol, d
 
 export function resolveDirection(direction: Direction, rules: readonly PolicyRule[], selections: Selections, opts: ResolveOptions = {}): DirectionPolicy {
   const enforced = rules.some((r) => r.defaultDeny[direction]);
+  return { enforced, entries: closeEntries(collect(direction, rules, selections, opts, enforced)) };
+}
+
+/**
+ * Recomputes only the entries of the given peer identities (e.g. identities just added or
+ * removed) and keeps the rest. Exact, because an identity's entries depend only on the
+ * rules' contributions for that identity and on the wildcard-peer entries, and neither
+ * changes for other identities when identities come and go.
+ */
+export function patchDirection(prev: DirectionPolicy, direction: Direction, rules: readonly PolicyRule[], selections: Selections, opts: ResolveOptions, peers: ReadonlySet<number>): DirectionPolicy {
+  const fresh = closeEntries(collect(direction, rules, selections, opts, prev.enforced, peers), peers);
+  const kept = prev.entries.filter((e) => !peers.has(e.identity));
+  return { enforced: prev.enforced, entries: fresh.length === 0 ? kept : sortEntries([...kept, ...fresh]) };
+}
+
+/** Rule contributions per peer identity and port range, merged per group; `only` limits the identities (the wildcard peer is always kept). */
+function collect(direction: Direction, rules: readonly PolicyRule[], selections: Selections, opts: ResolveOptions, enforced: boolean, only?: ReadonlySet<number>): Map<number, Work[]> {
   // identity → portKey → contributions. Contributions are shared objects, so a rule that
   // selects a thousand peers costs a thousand pushes, not a thousand allocations.
   const groups = new Map<number, Map<string, PortContribution[]>>();
@@ -85,7 +102,12 @@ export function resolveDirection(direction: Direction, rules: readonly PolicyRul
       if (ports.length === 0) continue;
       const seen = new Set<number>();
       for (const sel of pr.peers) {
-        const ids: Iterable<number> = sel.isWildcard ? [ANY_IDENTITY] : selections(sel);
+        let ids: Iterable<number>;
+        if (sel.isWildcard) ids = [ANY_IDENTITY];
+        else if (only) {
+          const all = selections(sel);
+          ids = [...only].filter((id) => all.has(id));
+        } else ids = selections(sel);
         for (const id of ids) {
           if (seen.has(id)) continue;
           seen.add(id);
@@ -94,7 +116,7 @@ export function resolveDirection(direction: Direction, rules: readonly PolicyRul
       }
     }
   }
-  if (direction === 'ingress' && enforced && (opts.allowLocalhost ?? 'always') === 'always') {
+  if (direction === 'ingress' && enforced && (opts.allowLocalhost ?? 'always') === 'always' && (!only || only.has(ReservedIdentity.host))) {
     add(ReservedIdentity.host, portContribution(0, MAX_PORT, 'ANY', false, undefined, ALLOW_LOCALHOST_ORIGIN));
   }
   const base = new Map<number, Work[]>();
@@ -103,7 +125,7 @@ export function resolveDirection(direction: Direction, rules: readonly PolicyRul
     for (const g of byPort.values()) list.push(mergeGroup(id, g));
     base.set(id, list);
   }
-  return { enforced, entries: closeEntries(base) };
+  return base;
 }
 
 function toL7Policy(l7: NonNullable<PolicyRule['peerRules'][number]['ports']>[number]['l7'], path: string, origin: RuleOrigin): L7Policy {
@@ -229,10 +251,11 @@ function isWildcardFrom(r: HttpRuleRef | KafkaRuleRef, e: Work): boolean {
   return Object.keys(r.rule).length === 0 && e.l4Origins.some((o) => o.policy === r.origin.policy && o.path === r.origin.path);
 }
 
-function closeEntries(byIdentity: Map<number, Work[]>): PolicyEntry[] {
+function closeEntries(byIdentity: Map<number, Work[]>, only?: ReadonlySet<number>): PolicyEntry[] {
   const wild = byIdentity.get(ANY_IDENTITY) ?? [];
   const out: PolicyEntry[] = [];
   for (const [id, own] of byIdentity) {
+    if (only && !only.has(id)) continue;
     // Most peers have one entry and nothing else covers it: it is already final.
     if (own.length === 1 && (id === ANY_IDENTITY || wild.length === 0)) {
       out.push(toEntry(own[0]!));
@@ -259,8 +282,11 @@ function closeEntries(byIdentity: Map<number, Work[]>): PolicyEntry[] {
       if (w) out.push(toEntry(w));
     }
   }
-  out.sort((a, b) => a.identity - b.identity || cmp(a.protocol, b.protocol) || a.port - b.port || a.endPort - b.endPort);
-  return out;
+  return sortEntries(out);
+}
+
+function sortEntries(out: PolicyEntry[]): PolicyEntry[] {
+  return out.sort((a, b) => a.identity - b.identity || cmp(a.protocol, b.protocol) || a.port - b.port || a.endPort - b.endPort);
 }
 
 function toEntry(w: Work): PolicyEntry {
