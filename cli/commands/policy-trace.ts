@@ -134,6 +134,9 @@ function buildRequest(f: Flags): TraceRequest {
   const proto = (m[2] ?? 'TCP').toUpperCase();
   if (proto !== 'TCP' && proto !== 'UDP' && proto !== 'SCTP') throw new UsageError(`--dport: protocol "${m[2]}" is not TCP, UDP or SCTP`);
   if (f.output !== 'text' && f.output !== 'json') throw new UsageError(`--output: "${f.output}" is not text or json`);
+  if (f.policyNamespace !== undefined && (f.policyNamespace.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(f.policyNamespace))) {
+    throw new UsageError(`--policy-namespace: "${f.policyNamespace}" is not a namespace name (DNS-1123 label: lower-case letters, digits and -, at most 63)`);
+  }
   if (f.allowLocalhost !== undefined && f.allowLocalhost !== 'always' && f.allowLocalhost !== 'policy') throw new UsageError(`--allow-localhost: "${f.allowLocalhost}" is not always or policy`);
 
   const anyHttp = f.httpMethod !== undefined || f.httpPath !== undefined || f.httpHost !== undefined || f.httpHeaders.length > 0;

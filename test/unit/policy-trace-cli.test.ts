@@ -91,6 +91,7 @@ describe('l7mesh policy trace (command)', () => {
     ['unknown kafka key', [...base, '--kafka-api-key', 'publish'], /unknown Kafka API key "publish"/],
     ['bad header', [...base, '--http-header', 'NoColon'], /is not "Name: value"/],
     ['bad output', [...base, '--output', 'yaml'], /--output: "yaml" is not text or json/],
+    ['bad policy namespace', [...base, '--policy-namespace', 'Bad_NS'], /--policy-namespace: "Bad_NS" is not a namespace name/],
   ];
   for (const [name, argv, msg] of badFlags) {
     it(`exit 2: ${name}`, async () => {
