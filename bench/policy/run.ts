@@ -14,6 +14,7 @@
 // Run: bash bench/policy/run.sh (builds, then node --expose-gc dist/bench/policy/run.js)
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg as loadAverage } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LabelSet } from '../../identity/labels.js';
@@ -243,6 +244,8 @@ interleaved runs on this machine (2 cores, shared with other jobs). \`bash bench
 
 A broad added policy (one tier, ${broadTouched} endpoints) applies incrementally in ${round(median(broadInc), 1)} ms;
 a new pod identity updates ${podTouched} endpoints (itself in full; the others, whose peer selectors now select it, only for its entries) in ${round(median(podInc), 1)} ms.
+
+Spread of the ${RUNS} full-resolution runs: ${round(Math.min(...ours))}–${round(Math.max(...ours))} ms (ours), ${round(Math.min(...naive))}–${round(Math.max(...naive))} ms (baseline); the machine's load average was ${round(loadAverage()[0]!)} at the end.
 
 Memory: ${round(heapMiB)} MiB of heap for the resolved tables (${entries} entries over ingress and egress).
 `;
