@@ -108,9 +108,24 @@ function parseValue(value: unknown, document: string, opts: ParseOptions, polici
     (obj.items as unknown[]).forEach((item, j) => parseValue(item, `${document}.items[${j}]`, opts, policies, errors));
     return;
   }
-  const p = new DocumentParser(obj, document, opts, errors);
+  const p = new DocumentParser(dropNulls(obj) as Json, document, opts, errors);
   const parsed = p.parse();
   if (parsed) policies.push(parsed);
+}
+
+/**
+ * Kubernetes decodes an explicit null as an unset field (`ingress:` with nothing after it,
+ * `creationTimestamp: null` in kubectl output); do the same before validating. Nulls inside
+ * lists stay, so the schema reports them.
+ */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = dropNulls(x);
+    return out;
+  }
+  return v;
 }
 
 class DocumentParser {

@@ -172,6 +172,12 @@ describe('policy validation: precise errors, nothing applied', () => {
     assert.match(r.errors.map((e) => e.message).join('\n'), /duplicate policy: document 1 defines the same CiliumNetworkPolicy/);
   });
 
+  it('treats explicit nulls as unset fields, as Kubernetes does', () => {
+    const r = parsePolicies(cnp('  endpointSelector: {matchLabels: {app: a}}\n  ingress:\n  egress: null\n', '\n  creationTimestamp: null'));
+    assert.deepEqual(r.errors.map((e) => e.message), []);
+    assert.deepEqual(r.policies[0]!.rules[0]!.defaultDeny, { ingress: false, egress: false });
+  });
+
   it('accepts valid documents of every kind, JSON too, and a List', () => {
     const json = JSON.stringify({ apiVersion: 'cilium.io/v2', kind: 'CiliumClusterwideNetworkPolicy', metadata: { name: 'cw' }, spec: { endpointSelector: {}, ingress: [{ fromEntities: ['cluster'] }] } });
     const list = `apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.k8s.io/v1\n  kind: NetworkPolicy\n  metadata: {name: np}\n  spec: {podSelector: {}}\n`;
