@@ -96,6 +96,10 @@ describe('policy trace: table of documented Cilium/Kubernetes verdicts', functio
               }
               assert.equal(out.verdict, c.expect, `verdict${context}`);
               assert.equal(r.code, EXIT_FOR[c.expect], `exit code for ${c.expect}${context}`);
+              // The default text output must reach the same decision (same exit code).
+              const text = await runCaptured(run, [...policyArgs, ...toArgv(c.args)], tmp.path);
+              assert.equal(text.code, r.code, `text output exit code differs from JSON${context}\n  text stdout: ${text.stdout.trim()}`);
+              assert.ok(text.stdout.trim().length > 0, `text output is empty${context}`);
               if (c.expectRule !== undefined) {
                 const rules = (out.matchedRules ?? []).map((m) => (typeof m === 'string' ? m : JSON.stringify(m)));
                 assert.ok(
