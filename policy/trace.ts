@@ -3,7 +3,7 @@
 // the same resolve* code the datapath and the proxy configuration use, then decide()
 // and the L7 evaluators give the verdict.
 
-import { LabelSet, LabelSource, POD_NAMESPACE_KEY, NAMESPACE_LABELS_PREFIX, type Label } from '../identity/labels.js';
+import { LabelSet, LabelSource, POD_NAMESPACE_KEY, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_KEY, type Label } from '../identity/labels.js';
 import { CIDR_IDENTITY_BASE, MIN_ALLOCATED_IDENTITY, POLICY_CLUSTER_KEY, DEFAULT_CLUSTER_NAME, RESERVED_IDENTITY_LABELS, ReservedIdentity, reservedIdentityFor, reservedIdentityName } from '../identity/reserved.js';
 import { cidrLabels } from '../identity/cidr-labels.js';
 import { formatPrefix, parseIp, parsePrefix, prefixContainsIp, type IpPrefix } from '../identity/cidr.js';
@@ -128,7 +128,8 @@ function parsePeer(raw: string, flag: string, namespace: string): PeerDraft {
     return { spec, kind: 'reserved', reservedId: id };
   }
   if (labels.hasSource(LabelSource.cidr)) throw new TraceInputError(`${flag}: write an address peer as cidr:<ip> alone`);
-  // Cilium gives every pod identity its namespace, the namespace's labels and the cluster
+  // Cilium gives every pod identity its namespace, the namespace's labels, its service
+  // account (Kubernetes runs a pod as "default" unless told otherwise) and the cluster
   // name; Kubernetes labels every namespace with kubernetes.io/metadata.name.
   const extra: Label[] = [];
   let ns = labels.k8sValue(POD_NAMESPACE_KEY) ?? labels.get(POD_NAMESPACE_KEY)[0]?.value;
@@ -138,6 +139,7 @@ function parsePeer(raw: string, flag: string, namespace: string): PeerDraft {
   }
   const nameKey = `${NAMESPACE_LABELS_PREFIX}kubernetes.io/metadata.name`;
   if (!labels.has(nameKey)) extra.push({ source: LabelSource.k8s, key: nameKey, value: ns });
+  if (!labels.has(SERVICE_ACCOUNT_KEY)) extra.push({ source: LabelSource.k8s, key: SERVICE_ACCOUNT_KEY, value: 'default' });
   if (!labels.has(POLICY_CLUSTER_KEY)) extra.push({ source: LabelSource.k8s, key: POLICY_CLUSTER_KEY, value: DEFAULT_CLUSTER_NAME });
   return { spec, kind: 'workload', labels: labels.with(extra) };
 }

@@ -320,6 +320,13 @@ describe('policy resolution semantics', () => {
   });
 
   describe('more shapes', () => {
+    it('service accounts: a pod runs as "default" unless its labels say otherwise', () => {
+      const p = cnp('sa', '  endpointSelector: {matchLabels: {io.cilium.k8s.policy.serviceaccount: leia}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {io.cilium.k8s.policy.serviceaccount: luke}}]');
+      assert.equal(verdict(p, { src: 'io.cilium.k8s.policy.serviceaccount=luke', dst: 'io.cilium.k8s.policy.serviceaccount=leia' }), 'allowed');
+      assert.equal(verdict(p, { src: 'app=x', dst: 'io.cilium.k8s.policy.serviceaccount=leia' }), 'denied');
+      const d = cnp('sa-default', '  endpointSelector: {matchLabels: {app: b}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {io.cilium.k8s.policy.serviceaccount: default}}]');
+      assert.equal(verdict(d, { src: 'app=x', dst: 'app=b' }), 'allowed');
+    });
     it('IPv6 CIDR peers', () => {
       const p = cnp('v6', '  endpointSelector: {matchLabels: {app: a}}\n  egress:\n  - toCIDR: ["2001:db8::/32"]');
       assert.equal(verdict(p, { src: 'app=a', dst: 'cidr:2001:db8::1' }), 'allowed');
