@@ -21,7 +21,9 @@ networking.k8s.io/v1 NetworkPolicy; multi-document YAML or JSON).
 Peers (--src, --dst):
   k8s:app=a,k8s:io.kubernetes.pod.namespace=ns   a workload's identity labels (source
                      defaults to k8s:); without a namespace label it is in --policy-namespace;
-                     namespace labels are k8s:io.cilium.k8s.namespace.labels.<key>=<value>
+                     namespace labels are k8s:io.cilium.k8s.namespace.labels.<key>=<value>;
+                     missing implicit labels are added as Cilium would: the namespace's
+                     kubernetes.io/metadata.name, service account "default", cluster "default"
   reserved:host | reserved:world | reserved:remote-node | ...   a reserved identity
   cidr:10.1.2.3/32   an address; outside every CIDR named by the policies it is the world
 
