@@ -61,13 +61,16 @@ function randomPolicy(rnd: () => number, name: string): string {
     if (rnd() < 0.5) deny += ports(false);
   }
   const sel = rnd() < 0.2 ? '{}' : `{matchLabels: {app: ${pick(APPS)}}}`;
+  const kind = rnd() < 0.25 ? 'CiliumClusterwideNetworkPolicy' : 'CiliumNetworkPolicy';
+  let body = `  ingress:\n${ingress}${deny ? `  ingressDeny:\n${deny}` : ''}`;
+  // A third of the policies speak about egress instead (same shapes, to* fields).
+  if (rnd() < 0.33) body = body.replace(/ingress/g, 'egress').replace(/from(Endpoints|Entities|CIDR)/g, 'to$1');
   return `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: ${name}, namespace: ${ns}}
+kind: ${kind}
+metadata: {name: ${name}${kind === 'CiliumNetworkPolicy' ? `, namespace: ${ns}` : ''}}
 spec:
   endpointSelector: ${sel}
-  ingress:
-${ingress}${deny ? `  ingressDeny:\n${deny}` : ''}`;
+${body}`;
 }
 
 function parseOne(text: string): ParsedPolicy {
@@ -139,8 +142,8 @@ describe('policy resolution: incremental equals full, tables are closed', () => 
       }
       // Closure: most-specific lookup agrees with decide() for every peer and probe port.
       const peers = [1, 2, 6, 1 << 24, (1 << 24) + 1, ...live.keys()];
-      for (const id of live.keys()) {
-        const dp = repo.policyFor(id)!.ingress;
+      for (const id of live.keys()) for (const dir of ['ingress', 'egress'] as const) {
+        const dp = repo.policyFor(id)![dir];
         for (const peer of peers) {
           for (const [port, proto] of [[80, 'TCP'], [443, 'TCP'], [8080, 'TCP'], [8050, 'TCP'], [53, 'UDP'], [80, 'UDP'], [9999, 'TCP']] as const) {
             const d = decide(dp, peer, port, proto);
