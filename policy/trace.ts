@@ -6,7 +6,7 @@
 import { LabelSet, LabelSource, POD_NAMESPACE_KEY, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_KEY, type Label } from '../identity/labels.js';
 import { CIDR_IDENTITY_BASE, MIN_ALLOCATED_IDENTITY, POLICY_CLUSTER_KEY, DEFAULT_CLUSTER_NAME, RESERVED_IDENTITY_LABELS, ReservedIdentity, reservedIdentityFor, reservedIdentityName } from '../identity/reserved.js';
 import { cidrLabels } from '../identity/cidr-labels.js';
-import { formatPrefix, parseIp, parsePrefix, prefixContainsIp, type IpPrefix } from '../identity/cidr.js';
+import { formatIp, formatPrefix, parseIp, parsePrefix, prefixContainsIp, unmapV4, type IpPrefix } from '../identity/cidr.js';
 import type { RuleOrigin } from './l7-rules.js';
 import type { Direction, L4Protocol, L7Policy } from './resolved.js';
 import type { ParsedPolicy } from './rule.js';
@@ -114,7 +114,8 @@ function parsePeer(raw: string, flag: string, namespace: string): PeerDraft {
       const max = ip.family === 4 ? 32 : 128;
       if (bits !== max) throw new TraceInputError(`${flag}: a traced address must be a single host (/${max}), got "${addr}"`);
     }
-    return { spec, kind: 'address', address: ipText };
+    // A v4-mapped IPv6 address is the IPv4 address it carries, as in the datapath.
+    return { spec, kind: 'address', address: formatIp(unmapV4(ip)) };
   }
   let labels: LabelSet;
   try {

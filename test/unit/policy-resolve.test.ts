@@ -331,6 +331,8 @@ describe('policy resolution semantics', () => {
       const p = cnp('v6', '  endpointSelector: {matchLabels: {app: a}}\n  egress:\n  - toCIDR: ["2001:db8::/32"]');
       assert.equal(verdict(p, { src: 'app=a', dst: 'cidr:2001:db8::1' }), 'allowed');
       assert.equal(verdict(p, { src: 'app=a', dst: 'cidr:2001:db9::1' }), 'denied');
+      const v4 = cnp('v4', '  endpointSelector: {matchLabels: {app: a}}\n  egress:\n  - toCIDR: [10.0.0.0/8]');
+      assert.equal(verdict(v4, { src: 'app=a', dst: 'cidr:::ffff:10.1.2.3' }), 'allowed');
     });
     it('every rule of specs applies', () => {
       const p = `apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: two}\nspecs:\n- endpointSelector: {matchLabels: {app: b}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {app: a}}]\n- endpointSelector: {matchLabels: {app: b}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {app: c}}]\n`;
