@@ -70,8 +70,34 @@ function destinationPermission(identities: number[], map: IdentityAddresses): Ob
   return anyOf(cidrRanges(addrs).map((r) => ({ destination_ip: r })), 'or_rules', { not_rule: ANY });
 }
 
+const REGEX_META = new Set(['^', '$', '.', '|', '?', '*', '+', '(', ')', '[', ']', '{', '}']);
+
+/**
+ * The cheaper equivalent of a full-match RE2 regex when one exists: a literal becomes
+ * `exact`, a literal followed by `.*` becomes `prefix` (header values never hold a
+ * newline, the one character `.` does not match). Anything else stays a regex. Rules
+ * are mostly of these two shapes, and exact/prefix cost a fraction of a regex.
+ */
+export function literalStringMatch(regex: string): Obj | undefined {
+  let literal = '';
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i]!;
+    if (c === '\\') {
+      const n = regex[i + 1];
+      // Only escaped punctuation is a literal; \d, \w, \Q... are classes or operators.
+      if (n === undefined || /[A-Za-z0-9]/.test(n)) return undefined;
+      literal += n;
+      i++;
+      continue;
+    }
+    if (REGEX_META.has(c)) return regex.slice(i) === '.*' ? { prefix: literal } : undefined;
+    literal += c;
+  }
+  return { exact: literal };
+}
+
 function regexHeader(name: string, regex: string): Obj {
-  return { header: { name, string_match: { safe_regex: { regex } } } };
+  return { header: { name, string_match: literalStringMatch(regex) ?? { safe_regex: { regex } } } };
 }
 
 /** Splits a Cilium `headers` entry: "Name" (present) or "Name: value" (exact value). */

@@ -5,8 +5,8 @@
 import { typed } from '../../envoy-api/resource.js';
 import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
 import {
-  EGRESS_SHADOW_PREFIX,
-  INGRESS_SHADOW_PREFIX,
+  EGRESS_RBAC_PREFIX,
+  INGRESS_RBAC_PREFIX,
   ORIGINAL_DST_CLUSTER,
   RBAC_EGRESS_FILTER,
   RBAC_INGRESS_FILTER,
@@ -30,13 +30,13 @@ function perRouteRbac(
   // Not enforced in this direction (or no such side on this chain): the filter is off here.
   if (!ep || !dir || !dir.enforced) return typed(ExtensionTypeUrl.RbacPerRoute, {});
   const rules = { action: 'ALLOW', policies: buildRbacPolicies({ direction, policy: dir, port, identityAddresses }) };
-  // Shadow rules mirror the enforced ones: their dynamic metadata names the policy that
-  // matched, which the access log carries to the flow record.
-  const rbac: Obj = {
-    shadow_rules: rules,
-    shadow_rules_stat_prefix: direction === 'ingress' ? INGRESS_SHADOW_PREFIX : EGRESS_SHADOW_PREFIX,
-  };
-  if (!ep.audit) rbac.rules = rules;
+  const prefix = direction === 'ingress' ? INGRESS_RBAC_PREFIX : EGRESS_RBAC_PREFIX;
+  // The stat prefix also prefixes the dynamic metadata naming the matched policy, so the
+  // two RBAC filters' results stay apart in the access log. Audit mode evaluates the
+  // same rules as shadow rules only: logged, never enforced.
+  const rbac: Obj = ep.audit
+    ? { shadow_rules: rules, shadow_rules_stat_prefix: prefix }
+    : { rules, rules_stat_prefix: prefix };
   return typed(ExtensionTypeUrl.RbacPerRoute, { rbac });
 }
 

@@ -82,7 +82,7 @@ describe('proxy resources over ADS to a real Envoy', function () {
       const bad = buildProxyResources({ ...goldenCases[0]!.input, listener: { address: '127.0.0.1', port: await freePort() } });
       const rbac = (bad.routes[0] as any).virtual_hosts[0].routes[1].typed_per_filter_config['l7mesh.rbac.ingress'].rbac;
       const policy = Object.values(rbac.rules.policies)[0] as any;
-      policy.permissions[0].and_rules.rules[0].header.string_match.safe_regex.regex = '(unclosed';
+      policy.permissions[0].and_rules.rules[0].header.string_match = { safe_regex: { regex: '(unclosed' } };
       await assert.rejects(push(cache, nodeId, bad), (err: unknown) => err instanceof NackError && /regex|missing \)/i.test(err.message));
     });
   });

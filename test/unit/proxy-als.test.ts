@@ -30,7 +30,7 @@ function entry(over: { details?: string; code?: number; rbac?: Record<string, st
 describe('observe/als: access-log entry → flow', () => {
   it('allowed request: identities, direction, rule, Hubble field names', () => {
     const f = entryToFlow(
-      entry({ rbac: { l7m_in_shadow_engine_result: 'allowed', l7m_in_shadow_effective_policy_id: 'CiliumNetworkPolicy/default/p/spec.ingress[0].toPorts[0].rules.http[0]' } }),
+      entry({ rbac: { l7m_in_enforced_engine_result: 'allowed', l7m_in_enforced_effective_policy_id: 'CiliumNetworkPolicy/default/p/spec.ingress[0].toPorts[0].rules.http[0]' } }),
       resolve,
       'node-1',
     );
@@ -47,7 +47,7 @@ describe('observe/als: access-log entry → flow', () => {
   });
 
   it('RBAC denial → DROPPED / POLICY_DENIED', () => {
-    const f = entryToFlow(entry({ code: 403, details: 'rbac_access_denied_matched_policy[none]', rbac: { l7m_in_shadow_engine_result: 'denied' } }), resolve);
+    const f = entryToFlow(entry({ code: 403, details: 'rbac_access_denied_matched_policy[none]', rbac: { l7m_in_enforced_engine_result: 'denied' } }), resolve);
     assert.equal(f.verdict, 'DROPPED');
     assert.equal(f.drop_reason_desc, 'POLICY_DENIED');
   });
@@ -59,7 +59,7 @@ describe('observe/als: access-log entry → flow', () => {
   });
 
   it('egress chain → EGRESS; both directions reported', () => {
-    const f = entryToFlow(entry({ route: 'l7mesh|egress|default/client|-|80', rbac: { l7m_out_shadow_engine_result: 'allowed', l7m_in_shadow_engine_result: 'allowed' } }), resolve);
+    const f = entryToFlow(entry({ route: 'l7mesh|egress|default/client|-|80', rbac: { l7m_out_enforced_engine_result: 'allowed', l7m_in_shadow_engine_result: 'allowed' } }), resolve);
     assert.equal(f.traffic_direction, 'EGRESS');
     assert.deepEqual(f.policy.map((p) => p.direction), ['egress', 'ingress']);
   });
@@ -75,7 +75,8 @@ describe('observe/als: access-log entry → flow', () => {
   });
 });
 
-describe('proxy-config bootstrap and input checks', () => {
+describe('proxy-config bootstrap and input checks', function () {
+  this.timeout(30_000);
   it('builds an encodable bootstrap with ADS, admin on a unix socket and the access-log cluster', () => {
     const b = buildBootstrap({ nodeId: 'n1', admin: { path: '/run/l7mesh/admin.sock' }, xds: { host: '127.0.0.1', port: 18000 }, accessLog: { path: '/run/l7mesh/als.sock' } }) as any;
     assert.deepEqual(b.admin.address, { pipe: { path: '/run/l7mesh/admin.sock' } });

@@ -15,9 +15,13 @@ const addrs = new Map<number, string[]>([
 describe('proxy-config rbac: HTTP rule → permission', () => {
   const cases: Array<{ name: string; rule: Parameters<typeof httpRulePermission>[0]; want: unknown }> = [
     { name: 'empty rule allows any request', rule: {}, want: { any: true } },
-    { name: 'method only', rule: { method: 'GET' }, want: { header: { name: ':method', string_match: { safe_regex: { regex: 'GET' } } } } },
-    { name: 'path full-matches :path', rule: { path: '/a/.*' }, want: { header: { name: ':path', string_match: { safe_regex: { regex: '/a/.*' } } } } },
-    { name: 'host matches :authority', rule: { host: 'x\\.io' }, want: { header: { name: ':authority', string_match: { safe_regex: { regex: 'x\\.io' } } } } },
+    { name: 'literal method → exact', rule: { method: 'GET' }, want: { header: { name: ':method', string_match: { exact: 'GET' } } } },
+    { name: 'method alternation stays a regex', rule: { method: 'GET|HEAD' }, want: { header: { name: ':method', string_match: { safe_regex: { regex: 'GET|HEAD' } } } } },
+    { name: 'literal + .* path → prefix of :path', rule: { path: '/a/.*' }, want: { header: { name: ':path', string_match: { prefix: '/a/' } } } },
+    { name: 'other path regex full-matches :path', rule: { path: '/a/[0-9]+' }, want: { header: { name: ':path', string_match: { safe_regex: { regex: '/a/[0-9]+' } } } } },
+    { name: 'escaped dots are literal: host → exact :authority', rule: { host: 'x\\.io' }, want: { header: { name: ':authority', string_match: { exact: 'x.io' } } } },
+    { name: '\\d is a class, not a literal', rule: { host: 'a\\d' }, want: { header: { name: ':authority', string_match: { safe_regex: { regex: 'a\\d' } } } } },
+    { name: '.* in the middle stays a regex', rule: { path: '/a/.*/b' }, want: { header: { name: ':path', string_match: { safe_regex: { regex: '/a/.*/b' } } } } },
     { name: 'header present', rule: { headers: ['X-Token'] }, want: { header: { name: 'x-token', present_match: true } } },
     { name: 'header with value', rule: { headers: ['Content-Type: application/json'] }, want: { header: { name: 'content-type', string_match: { exact: 'application/json' } } } },
     { name: 'headerMatches without mismatch action is enforced', rule: { headerMatches: [{ name: 'X-A', value: 'b' }] }, want: { header: { name: 'x-a', string_match: { exact: 'b' } } } },

@@ -1,0 +1,205 @@
+// bench/http: requests/s and p99 through Envoy carrying l7mesh's configuration with a
+// 100-rule RBAC policy versus the same Envoy configuration with no HTTP filters but the
+// router. Both proxies run side by side (one worker thread each), behind the same
+// iptables REDIRECT path, in front of the same backend (an Envoy answering directly),
+// driven by the same load generator; runs are interleaved and medians reported.
+//
+//   sudo node dist/bench/http/run.js        (after `bash scripts/build.sh`)
+// Env: BENCH_ROUNDS (5), BENCH_DURATION_MS (5000), BENCH_CONNECTIONS (32).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { typed } from '../../envoy-api/resource.js';
+import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
+import { buildProxyResources, type ProxyResources } from '../../proxy-config/builders/proxy-resources.js';
+import { EnvoySupervisor } from '../../proxy-config/supervisor/envoy-supervisor.js';
+import type { EndpointPolicy } from '../../policy/resolved.js';
+import { httpRequest } from '../../test/support/backend.js';
+import { httpRedirect, origin, OPEN } from '../../test/support/proxy-cases.js';
+import {
+  PID_DIR,
+  PID_TAG,
+  TEST_MARK,
+  cleanupLeftovers,
+  envoyPath,
+  freePort,
+  missingPrerequisite,
+  redirectToProxy,
+  removeRedirects,
+  startProxy,
+  type RunningProxy,
+} from '../../test/support/proxy-harness.js';
+import { repoRoot } from '../../test/support/paths.js';
+import { runLoad, type LoadResult } from './load.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const RULES = 100;
+const OURS_IP = '127.77.1.10';
+const BASE_IP = '127.77.1.11';
+const CLIENT_IP = '127.77.1.20';
+const CLIENT_ID = 4242;
+// Matches the last of the 100 rules in Envoy's evaluation order: the worst case.
+const PATH = `/api/v1/resource-${RULES - 1}/item`;
+
+function policy(port: number): EndpointPolicy {
+  const rules = Array.from({ length: RULES }, (_, i) => [
+    { method: 'GET', path: `/api/v1/resource-${i}/.*` },
+    origin('bench/rbac-100', `spec.ingress[0].toPorts[0].rules.http[${String(i).padStart(3, '0')}]`),
+  ] as [{ method: string; path: string }, ReturnType<typeof origin>]);
+  return { identity: 1, ingress: { enforced: true, entries: [httpRedirect(CLIENT_ID, port, rules)] }, egress: OPEN };
+}
+
+/** The same resources with every HTTP filter but the router removed. */
+function withoutFilters(res: ProxyResources): ProxyResources {
+  const out = structuredClone(res) as any;
+  for (const fc of out.listeners[0].filter_chains) {
+    fc.filters[0].typed_config.http_filters = [{ name: 'envoy.filters.http.router', typed_config: typed(ExtensionTypeUrl.Router, {}) }];
+  }
+  for (const rc of out.routes) for (const vh of rc.virtual_hosts) for (const r of vh.routes) delete r.typed_per_filter_config;
+  return out;
+}
+
+async function startBackendEnvoy(port: number, dir: string): Promise<EnvoySupervisor> {
+  const listener = (ip: string) => ({
+    name: `backend-${ip}`,
+    address: { socket_address: { address: ip, port_value: port } },
+    filter_chains: [{
+      filters: [{
+        name: 'envoy.filters.network.http_connection_manager',
+        typed_config: typed(ExtensionTypeUrl.HttpConnectionManager, {
+          stat_prefix: 'backend',
+          route_config: { name: 'b', virtual_hosts: [{ name: 'b', domains: ['*'], routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'ok\n' } } }] }] },
+          http_filters: [{ name: 'envoy.filters.http.router', typed_config: typed(ExtensionTypeUrl.Router, {}) }],
+        }),
+      }],
+    }],
+  });
+  const s = new EnvoySupervisor({
+    envoyPath: envoyPath()!,
+    workDir: join(dir, 'backend'),
+    pidDir: PID_DIR,
+    name: `${PID_TAG}-bench-backend-${process.pid}`,
+    concurrency: 1,
+    bootstrap: (admin) => ({ node: { id: 'bench-backend', cluster: 'bench' }, admin: { address: { pipe: { path: admin } } }, static_resources: { listeners: [listener(OURS_IP), listener(BASE_IP)] } }),
+  });
+  await s.start();
+  return s;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const missing = missingPrerequisite();
+  if (missing) throw new Error(`bench/http cannot run: ${missing}`);
+  cleanupLeftovers();
+  const dir = mkdtempSync(join(tmpdir(), 'l7m-bench-'));
+  const backendPort = await freePort(OURS_IP);
+  let backend: EnvoySupervisor | undefined;
+  let ours: RunningProxy | undefined;
+  let base: RunningProxy | undefined;
+  try {
+    backend = await startBackendEnvoy(backendPort, dir);
+    const oursPort = await freePort();
+    const basePort = await freePort();
+    const build = (ip: string, port: number) =>
+      buildProxyResources({
+        listener: { address: '127.0.0.1', port },
+        endpoints: [{ name: 'bench/server', ip, policy: policy(backendPort) }],
+        identityAddresses: new Map([[CLIENT_ID, [CLIENT_IP]]]),
+        upstreamSocketMark: TEST_MARK,
+      });
+    ours = await startProxy({ resources: build(OURS_IP, oursPort), name: 'bench-ours', resolveEndpoint: () => undefined });
+    base = await startProxy({ resources: withoutFilters(build(BASE_IP, basePort)), name: 'bench-base', resolveEndpoint: () => undefined });
+    redirectToProxy(OURS_IP, oursPort);
+    redirectToProxy(BASE_IP, basePort);
+
+    // The configurations differ only in RBAC: check that before measuring.
+    const check = async (ip: string, path: string) => (await httpRequest({ host: ip, port: backendPort, localAddress: CLIENT_IP, path })).status;
+    if ((await check(OURS_IP, PATH)) !== 200 || (await check(BASE_IP, PATH)) !== 200) throw new Error('sanity: the benchmark request must pass both proxies');
+    if ((await check(OURS_IP, '/api/v2/x')) !== 403) throw new Error('sanity: the RBAC proxy must deny a request outside the rules');
+    if ((await check(BASE_IP, '/api/v2/x')) !== 200) throw new Error('sanity: the no-filter proxy must pass everything');
+
+    const request = `GET ${PATH} HTTP/1.1\r\nHost: bench\r\n\r\n`;
+    const run = (ip: string) => runLoad({ host: ip, port: backendPort, localAddress: CLIENT_IP, connections: CONNECTIONS, durationMs: DURATION_MS, warmupMs: 1000, request });
+    const results: { ours: LoadResult[]; base: LoadResult[] } = { ours: [], base: [] };
+    for (let i = 0; i < ROUNDS; i++) {
+      // Alternate which side goes first so drift in machine load hits both equally.
+      const order: Array<'ours' | 'base'> = i % 2 === 0 ? ['base', 'ours'] : ['ours', 'base'];
+      for (const side of order) {
+        const r = await run(side === 'ours' ? OURS_IP : BASE_IP);
+        if (r.errors > 0 || r.non2xx > 0) throw new Error(`${side} run ${i}: ${r.errors} errors, ${r.non2xx} non-2xx responses`);
+        results[side].push(r);
+        console.log(`round ${i + 1}/${ROUNDS} ${side.padEnd(4)} ${r.rps.toFixed(0)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms`);
+      }
+    }
+    const oursRps = median(results.ours.map((r) => r.rps));
+    const baseRps = median(results.base.map((r) => r.rps));
+    const oursP99 = median(results.ours.map((r) => r.p99Ms));
+    const baseP99 = median(results.base.map((r) => r.p99Ms));
+    const date = new Date().toISOString();
+    mkdirSync(join(repoRoot, 'bench/results'), { recursive: true });
+    const throughput = {
+      metric: 'http_rbac_100_rules_throughput',
+      unit: 'requests/s',
+      ours: Math.round(oursRps),
+      baseline: Math.round(baseRps),
+      baselineName: 'Envoy with no HTTP filters (router only), same listener and cluster',
+      ratio: Number((oursRps / baseRps).toFixed(3)),
+      goal: '>=0.9',
+      date,
+    };
+    const latency = {
+      metric: 'http_rbac_100_rules_p99_latency',
+      unit: 'ms',
+      ours: Number(oursP99.toFixed(3)),
+      baseline: Number(baseP99.toFixed(3)),
+      baselineName: throughput.baselineName,
+      ratio: Number((oursP99 / baseP99).toFixed(3)),
+      goal: '<=1.25',
+      date,
+    };
+    writeFileSync(join(repoRoot, 'bench/results/http_rbac_100_rules_throughput.json'), JSON.stringify(throughput, null, 2) + '\n');
+    writeFileSync(join(repoRoot, 'bench/results/http_rbac_100_rules_p99_latency.json'), JSON.stringify(latency, null, 2) + '\n');
+    const md = `## HTTP: 100-rule RBAC through Envoy (bench/http)
+
+Envoy 1.40 with l7mesh's generated configuration (original_dst listener, HCM with path
+normalisation, per-route RBAC of ${RULES} HTTP rules, request matching the last rule)
+versus the same configuration with no HTTP filter but the router. Each proxy runs one
+worker thread; traffic reaches it through the same iptables REDIRECT; the backend is an
+Envoy answering directly; the load is ${CONNECTIONS} keep-alive connections from a
+closed-loop Node generator (bench/http/load.ts), ${DURATION_MS / 1000} s per run after a
+1 s warm-up, ${ROUNDS} interleaved rounds, medians. 2-core machine shared with the
+load generator and the backend, so absolute numbers are low; the ratio is the result.
+
+| metric | l7mesh RBAC (100 rules) | no filters | ratio | goal |
+|---|---|---|---|---|
+| throughput (req/s) | ${throughput.ours} | ${throughput.baseline} | ${throughput.ratio} | ${throughput.goal} |
+| p99 latency (ms) | ${latency.ours} | ${latency.baseline} | ${latency.ratio} | ${latency.goal} |
+
+Per run (req/s): ours ${results.ours.map((r) => r.rps.toFixed(0)).join(', ')}; baseline ${results.base.map((r) => r.rps.toFixed(0)).join(', ')}.
+Measured ${date}. Reproduce: \`bash scripts/build.sh && node dist/bench/http/run.js\` (root).
+`;
+    writeFileSync(join(repoRoot, 'bench/RESULTS.http.md'), md);
+    console.log(JSON.stringify(throughput));
+    console.log(JSON.stringify(latency));
+  } finally {
+    removeRedirects();
+    await ours?.stop();
+    await base?.stop();
+    await backend?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
