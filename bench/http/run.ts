@@ -6,7 +6,7 @@
 //
 //   sudo node dist/bench/http/run.js        (after `bash scripts/build.sh`)
 // Env: BENCH_ROUNDS (5), BENCH_DURATION_MS (5000), BENCH_CONNECTIONS (32).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { typed } from '../../envoy-api/resource.js';
@@ -125,16 +125,31 @@ async function main(): Promise<void> {
     if ((await check(BASE_IP, '/api/v2/x')) !== 200) throw new Error('sanity: the no-filter proxy must pass everything');
 
     const request = `GET ${PATH} HTTP/1.1\r\nHost: bench\r\n\r\n`;
+    const cpuMs = (pid: number | undefined) => {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+    };
     const run = (ip: string) => runLoad({ host: ip, port: backendPort, localAddress: CLIENT_IP, connections: CONNECTIONS, durationMs: DURATION_MS, warmupMs: 1000, request });
     const results: { ours: LoadResult[]; base: LoadResult[] } = { ours: [], base: [] };
+    const cpu: { ours: number[]; base: number[] } = { ours: [], base: [] };
     for (let i = 0; i < ROUNDS; i++) {
       // Alternate which side goes first so drift in machine load hits both equally.
       const order: Array<'ours' | 'base'> = i % 2 === 0 ? ['base', 'ours'] : ['ours', 'base'];
       for (const side of order) {
+        const pid = (side === 'ours' ? ours : base).envoy.status().pid;
+        const before = cpuMs(pid);
         const r = await run(side === 'ours' ? OURS_IP : BASE_IP);
+        const cpuPerReqUs = ((cpuMs(pid) - before) * 1000) / Math.max(1, r.requests);
+        cpu[side].push(cpuPerReqUs);
         if (r.errors > 0 || r.non2xx > 0) throw new Error(`${side} run ${i}: ${r.errors} errors, ${r.non2xx} non-2xx responses`);
         results[side].push(r);
-        console.log(`round ${i + 1}/${ROUNDS} ${side.padEnd(4)} ${r.rps.toFixed(0)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms`);
+        console.log(`round ${i + 1}/${ROUNDS} ${side.padEnd(4)} ${r.rps.toFixed(0)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  proxy CPU ${cpuPerReqUs.toFixed(1)} µs/req`);
+      }
+    }
+    if (process.env.BENCH_DEBUG) {
+      for (const [n, p] of [['ours', ours], ['base', base]] as const) {
+        const st = (await p.envoy.admin('GET', '/stats?filter=(upstream_cx_total|upstream_rq_total|downstream_cx_total|downstream_rq_total)$')).body;
+        console.log(n, st.split('\n').filter((l) => /original-dst|^http\.l7mesh/.test(l)).join(' | '));
       }
     }
     const oursRps = median(results.ours.map((r) => r.rps));
@@ -180,6 +195,10 @@ load generator and the backend, so absolute numbers are low; the ratio is the re
 |---|---|---|---|---|
 | throughput (req/s) | ${throughput.ours} | ${throughput.baseline} | ${throughput.ratio} | ${throughput.goal} |
 | p99 latency (ms) | ${latency.ours} | ${latency.baseline} | ${latency.ratio} | ${latency.goal} |
+| proxy CPU per request (µs, user+sys) | ${median(cpu.ours).toFixed(1)} | ${median(cpu.base).toFixed(1)} | ${(median(cpu.ours) / median(cpu.base)).toFixed(3)} | |
+
+CPU per request is read from /proc for each proxy process over each run; it is less
+sensitive to other load on the machine than requests/s.
 
 Per run (req/s): ours ${results.ours.map((r) => r.rps.toFixed(0)).join(', ')}; baseline ${results.base.map((r) => r.rps.toFixed(0)).join(', ')}.
 Measured ${date}. Reproduce: \`bash scripts/build.sh && node dist/bench/http/run.js\` (root).
