@@ -123,7 +123,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   const flows: Flow[] = [];
   const receiver = new AccessLogReceiver({ resolveEndpoint: opts.resolveEndpoint, onFlow: (f) => flows.push(f) });
   const alsPort = await receiver.listen('127.0.0.1:0');
-  const workDir = mkdtempSync(join(tmpdir(), 'l7m-px-'));
+  const workDir = mkdtempSync(join(tmpdir(), 'l7mesh-px-'));
   const bin = envoyPath();
   if (!bin) throw new Error('envoy binary missing');
   const envoy = new EnvoySupervisor({
