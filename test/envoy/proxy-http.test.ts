@@ -150,6 +150,24 @@ describe('HTTP policy enforced by a real Envoy (the issue example)', function ()
     });
   });
 
+  describe('shutdown', () => {
+    before(async () => {
+      proxy = await start(false);
+    });
+    after(stop);
+
+    it('the supervisor drains: a request in flight when stop() begins still completes', async () => {
+      const inFlight = req(GW_IP, 'GET', '/api/v1/slow?delay=700');
+      await new Promise((r) => setTimeout(r, 150));
+      const stopped = proxy!.envoy.stop();
+      const r = await inFlight;
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'backend GET /api/v1/slow?delay=700\n');
+      await stopped;
+      assert.equal(proxy!.envoy.status().state, 'stopped');
+    });
+  });
+
   describe('audit mode', () => {
     before(async () => {
       proxy = await start(true);
