@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { buildRbacPolicies, httpRulePermission, parseHeaderRequirement } from '../../proxy-config/builders/rbac.js';
 import { planChains } from '../../proxy-config/builders/chains.js';
+import { buildRedirectListener } from '../../proxy-config/builders/listener.js';
 import { parseCidr } from '../../proxy-config/builders/cidr.js';
 import { chainName, parseChainName, parseRuleId } from '../../l7/http/proxy-names.js';
 import type { PolicyEntry } from '../../policy/resolved.js';
@@ -129,6 +130,15 @@ describe('proxy-config chains and names', () => {
   it('rejects duplicate endpoint names and names with the separator', () => {
     assert.throws(() => planChains([ep('a', '10.0.0.1', [80], []), ep('a', '10.0.0.2', [80], [])]), /duplicate endpoint name "a"/);
     assert.throws(() => planChains([ep('a|b', '10.0.0.1', [80], [])]), /must not contain "\|"/);
+    assert.throws(() => planChains([ep('a', '10.0.0.1', [80], []), ep('b', '10.0.0.1', [80], [])]), /endpoints\[1\]\.ip: 10\.0\.0\.1 is also the address of endpoint "a"/);
+    assert.throws(() => planChains([ep('a', '10.0.0.0/24', [80], [])]), /endpoints\[0\]\.ip: .*single address/);
+  });
+
+  it('other builders can add filter chains to the one listener (unique names, sorted)', () => {
+    const extra = { name: 'l7mesh|kafka|-|b|9092', filter_chain_match: { destination_port: { value: 9092 } }, filters: [] };
+    const l = buildRedirectListener({ address: '127.0.0.1', port: 15001 }, planChains([ep('b', '10.0.0.2', [80], [])]), undefined, [extra]) as any;
+    assert.deepEqual(l.filter_chains.map((c: any) => c.name), ['l7mesh|ingress|-|b|80', 'l7mesh|kafka|-|b|9092']);
+    assert.throws(() => buildRedirectListener({ address: '127.0.0.1', port: 15001 }, [], undefined, [{ filters: [] }]), /extraFilterChains\[0\]\.name/);
   });
 
   it('chain names round-trip; foreign names parse to undefined', () => {
