@@ -28,6 +28,7 @@ import {
   removeRedirects,
   startProxy,
   type RunningProxy,
+  testIp,
 } from '../../test/support/proxy-harness.js';
 import { repoRoot } from '../../test/support/paths.js';
 import { runLoad, type LoadResult } from './load.js';
@@ -36,9 +37,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const RULES = 100;
-const OURS_IP = '127.77.1.10';
-const BASE_IP = '127.77.1.11';
-const CLIENT_IP = '127.77.1.20';
+const OURS_IP = testIp(110);
+const BASE_IP = testIp(111);
+const CLIENT_IP = testIp(120);
 const CLIENT_ID = 4242;
 // Matches the last of the 100 rules in Envoy's evaluation order: the worst case.
 const PATH = `/api/v1/resource-${RULES - 1}/item`;
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
   const missing = missingPrerequisite();
   if (missing) throw new Error(`bench/http cannot run: ${missing}`);
   cleanupLeftovers();
-  const dir = mkdtempSync(join(tmpdir(), 'l7m-bench-'));
+  const dir = mkdtempSync(join(tmpdir(), 'l7mesh-bench-'));
   const backendPort = await freePort(OURS_IP);
   let backend: EnvoySupervisor | undefined;
   let ours: RunningProxy | undefined;

@@ -4,14 +4,14 @@ import { buildProxyResources } from '../../proxy-config/builders/proxy-resources
 import type { FlowEndpoint } from '../../observe/flow.js';
 import { httpRequest, startBackend, type Backend } from '../support/backend.js';
 import { ID_GATEWAY, ID_OTHER, ID_WEB, OPEN, exampleIngressPolicy, httpRedirect, origin } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy } from '../support/proxy-harness.js';
+import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
 // Egress rules of a local source, and both directions at once when a local
 // egress-enforcing source talks to a local ingress-enforcing destination.
-const WEB_IP = '127.77.0.15';
-const PLAIN_IP = '127.77.0.16';
-const GW_IP = '127.77.0.20';
-const STRANGER_IP = '127.77.0.21';
+const WEB_IP = testIp(15);
+const PLAIN_IP = testIp(16);
+const GW_IP = testIp(20);
+const STRANGER_IP = testIp(21);
 
 const endpoints: Record<string, FlowEndpoint> = {
   [WEB_IP]: { identity: ID_WEB, labels: ['k8s:app=web-server'] },

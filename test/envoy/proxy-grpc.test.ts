@@ -4,9 +4,9 @@ import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
 import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { newGreeterClient, startGreeter, unary, type GreeterClientT, type GreeterServer } from '../support/greeter.js';
 import { ID_GRPC_CLIENT, ID_WEB, grpcIngressPolicy } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy } from '../support/proxy-harness.js';
+import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
-const SERVER_IP = '127.77.0.11';
+const SERVER_IP = testIp(11);
 // A gRPC client cannot pick its source address: it connects from 127.0.0.1.
 const CLIENT_IP = '127.0.0.1';
 

@@ -13,11 +13,12 @@ import {
   removeRedirects,
   startProxy,
   type RunningProxy,
+  testIp,
 } from '../support/proxy-harness.js';
 
-const WEB_IP = '127.77.0.10';
-const GW_IP = '127.77.0.20';
-const OTHER_IP = '127.77.0.21';
+const WEB_IP = testIp(10);
+const GW_IP = testIp(20);
+const OTHER_IP = testIp(21);
 
 export const endpointsByIp: Record<string, FlowEndpoint> = {
   [WEB_IP]: { identity: ID_WEB, labels: ['k8s:app=web-server'], namespace: 'default', pod_name: 'web-server' },

@@ -9,10 +9,10 @@ import { httpRequest, startBackend, type Backend } from '../support/backend.js';
 import { newGreeterClient, startGreeter, unary, type GreeterClientT, type GreeterServer } from '../support/greeter.js';
 import { KeepAliveConnection } from '../support/keepalive.js';
 import { ID_GATEWAY, ID_GRPC_CLIENT, ID_WEB, OPEN, goldenCases, httpRedirect, origin } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy } from '../support/proxy-harness.js';
+import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
-const WEB_IP = '127.77.0.12';
-const GW_IP = '127.77.0.20';
+const WEB_IP = testIp(12);
+const GW_IP = testIp(20);
 const GRPC_CLIENT_IP = '127.0.0.1';
 const ACK_MS = 20_000;
 
@@ -182,7 +182,7 @@ describe('proxy resources over ADS to a real Envoy', function () {
     });
 
     it('identity membership follows endpoints: a new address of the allowed identity gets in, a removed one is cut', async () => {
-      const NEW_GW_IP = '127.77.0.22';
+      const NEW_GW_IP = testIp(22);
       const pol = policyWith(['/api/v1/.*'], ['SayHello']);
       await push(cache, nodeId, buildProxyResources(input(pol)));
       const get = (from: string) => httpRequest({ host: WEB_IP, port: backend.port, localAddress: from, path: '/api/v1/x' });
