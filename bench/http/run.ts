@@ -202,7 +202,7 @@ CPU per request is read from /proc for each proxy process over each run; it is l
 sensitive to other load on the machine than requests/s.
 
 Per run (req/s): ours ${results.ours.map((r) => r.rps.toFixed(0)).join(', ')}; baseline ${results.base.map((r) => r.rps.toFixed(0)).join(', ')}.
-Measured ${date}. Reproduce: \`bash scripts/build.sh && node dist/bench/http/run.js\` (root).
+Measured ${date}. Reproduce: \`bash bench/http/run.sh\` (root).
 `;
     writeFileSync(join(repoRoot, 'bench/RESULTS.http.md'), md);
     console.log(JSON.stringify(throughput));
