@@ -96,3 +96,10 @@ describe('proxy-config bootstrap and input checks', function () {
     assert.throws(() => buildOriginalDstCluster({ upstreamSocketMark: -1 }), /upstreamSocketMark/);
   });
 });
+
+describe('proxy-config envoy binary lookup', () => {
+  it('names the missing file and the fix', async () => {
+    const { envoyBinaryPath } = await import('../../proxy-config/supervisor/envoy-binary.js');
+    assert.throws(() => envoyBinaryPath('/nonexistent-l7mesh-root'), /\/nonexistent-l7mesh-root\/\.tools\/envoy-path is missing \(run scripts\/setup\.sh\)/);
+  });
+});
