@@ -100,7 +100,8 @@ export function entryToFlow(entry: Obj, resolve: EndpointResolver, nodeName?: st
   const dst = ipOf(common.downstream_local_address);
   const rbac: Obj | undefined = common.metadata?.filter_metadata?.[RBAC_METADATA_NAMESPACE];
   const routeName: string = common.route_name ?? '';
-  const key = parseChainName(routeName.replace(/\|guard$/, ''));
+  // Route names are the chain name, optionally followed by `|<route>` (split or guard routes).
+  const key = parseChainName(routeName.split('|').slice(0, 5).join('|'));
   const details: string = response.response_code_details ?? '';
   const code = Number(response.response_code?.value ?? response.response_code ?? 0);
 

@@ -36,7 +36,7 @@ import { runLoad, type LoadResult } from './load.js';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const RULES = 100;
+const RULES = Number(process.env.BENCH_RULES ?? 100);
 const OURS_IP = testIp(110);
 const BASE_IP = testIp(111);
 const CLIENT_IP = testIp(120);

@@ -6,7 +6,7 @@ describe('l7/grpc: gRPC rules as HTTP rules', () => {
   it('one method: POST to the escaped path (compiled to an exact :path match)', () => {
     const r = grpcRule({ service: 'demo.Greeter', method: 'SayHello' });
     assert.deepEqual(r, { method: 'POST', path: '/demo\\.Greeter/SayHello' });
-    assert.deepEqual((httpRulePermission(r) as any).and_rules.rules[1], { header: { name: ':path', string_match: { exact: '/demo.Greeter/SayHello' } } });
+    assert.deepEqual((httpRulePermission(r) as any).and_rules.rules[0], { header: { name: ':path', string_match: { exact: '/demo.Greeter/SayHello' } } });
   });
   it('whole service and metadata', () => {
     assert.deepEqual(grpcRule({ service: 'a.B', metadata: { 'X-Tenant': 'blue' } }), { method: 'POST', path: '/a\\.B/[^/]+', headers: ['x-tenant: blue'] });
