@@ -7,7 +7,7 @@
 //   sudo node dist/bench/http/run.js        (after `bash scripts/build.sh`)
 // Env: BENCH_ROUNDS (5), BENCH_DURATION_MS (5000), BENCH_CONNECTIONS (32).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { typed } from '../../envoy-api/resource.js';
 import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
@@ -52,13 +52,20 @@ function policy(port: number): EndpointPolicy {
   return { identity: 1, ingress: { enforced: true, entries: [httpRedirect(CLIENT_ID, port, rules)] }, egress: OPEN };
 }
 
-/** The same resources with every HTTP filter but the router removed. */
+/** The same listener and cluster with every HTTP filter but the router, and one route. */
 function withoutFilters(res: ProxyResources): ProxyResources {
   const out = structuredClone(res) as any;
   for (const fc of out.listeners[0].filter_chains) {
     fc.filters[0].typed_config.http_filters = [{ name: 'envoy.filters.http.router', typed_config: typed(ExtensionTypeUrl.Router, {}) }];
   }
-  for (const rc of out.routes) for (const vh of rc.virtual_hosts) for (const r of vh.routes) delete r.typed_per_filter_config;
+  // One plain route: the guard and the path-split routes are part of what we measure.
+  for (const rc of out.routes) {
+    for (const vh of rc.virtual_hosts) {
+      const last = vh.routes[vh.routes.length - 1];
+      delete last.typed_per_filter_config;
+      vh.routes = [last];
+    }
+  }
   return out;
 }
 
@@ -89,6 +96,7 @@ async function startBackendEnvoy(port: number, dir: string): Promise<EnvoySuperv
   return s;
 }
 
+const spread = (xs: number[]) => Math.max(...xs) / Math.max(1e-9, Math.min(...xs));
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -126,6 +134,7 @@ async function main(): Promise<void> {
     if ((await check(BASE_IP, '/api/v2/x')) !== 200) throw new Error('sanity: the no-filter proxy must pass everything');
 
     const request = `GET ${PATH} HTTP/1.1\r\nHost: bench\r\n\r\n`;
+    const loadBefore = loadavg()[0]!;
     const cpuMs = (pid: number | undefined) => {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
@@ -153,6 +162,7 @@ async function main(): Promise<void> {
         console.log(n, st.split('\n').filter((l) => /original-dst|^http\.l7mesh/.test(l)).join(' | '));
       }
     }
+    const loadAfter = loadavg()[0]!;
     const oursRps = median(results.ours.map((r) => r.rps));
     const baseRps = median(results.base.map((r) => r.rps));
     const oursP99 = median(results.ours.map((r) => r.p99Ms));
@@ -184,13 +194,18 @@ async function main(): Promise<void> {
     const md = `## HTTP: 100-rule RBAC through Envoy (bench/http)
 
 Envoy 1.40 with l7mesh's generated configuration (original_dst listener, HCM with path
-normalisation, per-route RBAC of ${RULES} HTTP rules, request matching the last rule)
+normalisation, per-route RBAC of ${RULES} HTTP rules \`GET /api/v1/resource-<i>/.*\`, the
+request matching the last rule in RBAC order and the 90th of the split routes)
 versus the same configuration with no HTTP filter but the router. Each proxy runs one
 worker thread; traffic reaches it through the same iptables REDIRECT; the backend is an
 Envoy answering directly; the load is ${CONNECTIONS} keep-alive connections from a
 closed-loop Node generator (bench/http/load.ts), ${DURATION_MS / 1000} s per run after a
 1 s warm-up, ${ROUNDS} interleaved rounds, medians. 2-core machine shared with the
 load generator and the backend, so absolute numbers are low; the ratio is the result.
+The baseline keeps one plain route; ours has the guard route and ${RULES} path-split
+routes (each carrying the one policy its path can match) plus the catch-all.
+Machine load average (1 min) at start/end: ${loadBefore.toFixed(1)} / ${loadAfter.toFixed(1)}; with other
+work on the machine, single runs vary a lot, so compare the medians and the CPU line.
 
 | metric | l7mesh RBAC (100 rules) | no filters | ratio | goal |
 |---|---|---|---|---|
@@ -201,7 +216,13 @@ load generator and the backend, so absolute numbers are low; the ratio is the re
 CPU per request is read from /proc for each proxy process over each run; it is less
 sensitive to other load on the machine than requests/s.
 
-Per run (req/s): ours ${results.ours.map((r) => r.rps.toFixed(0)).join(', ')}; baseline ${results.base.map((r) => r.rps.toFixed(0)).join(', ')}.
+Per run (req/s): ours ${results.ours.map((r) => r.rps.toFixed(0)).join(', ')}; baseline ${results.base.map((r) => r.rps.toFixed(0)).join(', ')}
+(spread max/min: ours ${spread(results.ours.map((r) => r.rps)).toFixed(2)}, baseline ${spread(results.base.map((r) => r.rps)).toFixed(2)}${
+      Math.max(spread(results.ours.map((r) => r.rps)), spread(results.base.map((r) => r.rps))) > 1.3
+        ? '; above 1.3, the machine was busy and the throughput ratio carries that noise'
+        : ''
+    }).
+Per run (proxy CPU µs/request): ours ${cpu.ours.map((x) => x.toFixed(0)).join(', ')}; baseline ${cpu.base.map((x) => x.toFixed(0)).join(', ')}.
 Measured ${date}. Reproduce: \`bash bench/http/run.sh\` (root).
 `;
     writeFileSync(join(repoRoot, 'bench/RESULTS.http.md'), md);
