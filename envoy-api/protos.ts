@@ -122,12 +122,22 @@ export function loadEnvoyRoot(): protobuf.Root {
   return root;
 }
 
+const typeCache = new Map<string, protobuf.Type | null>();
+
+/** The message type with this full name (no leading dot), or undefined. Cached. */
+export function findMessage(fullName: string): protobuf.Type | undefined {
+  let t = typeCache.get(fullName);
+  if (t === undefined) {
+    const found = loadEnvoyRoot().lookup(fullName);
+    t = found instanceof protobuf.Type ? found : null;
+    typeCache.set(fullName, t);
+  }
+  return t ?? undefined;
+}
+
 /** Looks up a message type by full name (no leading dot), with a clear error. */
 export function lookupMessage(fullName: string): protobuf.Type {
-  const root = loadEnvoyRoot();
-  const found = root.lookup(fullName);
-  if (!(found instanceof protobuf.Type)) {
-    throw new Error(`unknown protobuf message type "${fullName}" (not in the loaded Envoy API)`);
-  }
+  const found = findMessage(fullName);
+  if (!found) throw new Error(`unknown protobuf message type "${fullName}" (not in the loaded Envoy API)`);
   return found;
 }

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { loadEnvoyRoot, lookupMessage } from './protos.js';
+import { findMessage, lookupMessage } from './protos.js';
 import { messageNameOf, type AnyTypeUrl } from './type-urls.js';
 
 // Object form used by every builder in l7mesh (and accepted here):
@@ -14,6 +14,13 @@ import { messageNameOf, type AnyTypeUrl } from './type-urls.js';
 // (config values stay far below 2^53) and nested Any as {'@type', ...fields}.
 
 const ANY = '.google.protobuf.Any';
+// protobufjs computes fullName on every access; checking identity is much cheaper.
+const anyTypes = new WeakMap<protobuf.Type, boolean>();
+function isAny(type: protobuf.Type): boolean {
+  let v = anyTypes.get(type);
+  if (v === undefined) anyTypes.set(type, (v = type.fullName === ANY));
+  return v;
+}
 
 export type TypedObject<T extends object = Record<string, unknown>> = { '@type': string } & T;
 
@@ -39,7 +46,7 @@ function checkMessage(type: protobuf.Type, obj: unknown, path: string, errors: s
     return;
   }
   const record = obj as Record<string, unknown>;
-  if (type.fullName === ANY && '@type' in record) {
+  if ('@type' in record && isAny(type)) {
     checkTypedAny(record, path, errors);
     return;
   }
@@ -87,8 +94,8 @@ function checkTypedAny(record: Record<string, unknown>, path: string, errors: st
     errors.push(`${p}: type URL string expected (type.googleapis.com/<message>)`);
     return;
   }
-  const found = loadEnvoyRoot().lookup(messageNameOf(url));
-  if (!(found instanceof protobuf.Type)) {
+  const found = findMessage(messageNameOf(url));
+  if (!found) {
     errors.push(`${p}: unknown message type "${messageNameOf(url)}"`);
     return;
   }

@@ -1,5 +1,6 @@
 import { AckTimeoutError, NackError } from './errors.js';
 import { XdsMetrics, typeLabel } from './metrics.js';
+import { findDanglingReferences } from './consistency.js';
 import { buildSnapshot, Snapshot, SnapshotError, type SnapshotInput } from './snapshot.js';
 import { counterOf, parseVersion, VersionCounter } from './versions.js';
 import type { NodeInfo } from './wire.js';
@@ -72,6 +73,11 @@ export interface SnapshotCacheOptions {
   ackTimeoutMs?: number;
   /** Version prefix; default a fresh one per process. */
   epoch?: string;
+  /**
+   * 'reject' (default): setSnapshot refuses snapshots whose listeners or clusters refer
+   * to RDS routes or EDS assignments they do not carry. 'allow': no check.
+   */
+  references?: 'reject' | 'allow';
   now?: () => number;
 }
 
@@ -98,6 +104,7 @@ export class SnapshotCache {
   private readonly waiters = new Set<Waiter>();
   private readonly nodeKeyFn: (node: NodeInfo) => string;
   private readonly ackTimeoutMs: number;
+  private readonly checkReferences: boolean;
   readonly now: () => number;
 
   constructor(opts: SnapshotCacheOptions = {}) {
@@ -106,6 +113,7 @@ export class SnapshotCache {
     this.nodeKeyFn = opts.nodeKey ?? ((node) => node.id ?? '');
     this.ackTimeoutMs = opts.ackTimeoutMs ?? ACK_TIMEOUT_MS;
     this.now = opts.now ?? Date.now;
+    this.checkReferences = (opts.references ?? 'reject') === 'reject';
   }
 
   get epoch(): string {
@@ -123,6 +131,8 @@ export class SnapshotCache {
   setSnapshot(key: string, input: SnapshotInput): string {
     let snapshot: Snapshot;
     try {
+      const dangling = this.checkReferences ? findDanglingReferences(input) : [];
+      if (dangling.length > 0) throw new SnapshotError(dangling);
       snapshot = buildSnapshot(input, this.versions.next(), this.snapshots.get(key));
     } catch (err) {
       this.metrics.snapshots.inc({ result: 'rejected' });
@@ -166,6 +176,7 @@ export class SnapshotCache {
     rec.node = node;
     rec.streams.add(stream);
     this.metrics.connectedClients.inc({ variant: stream.variant });
+    this.metrics.connectedNodes.set(this.nodes.size);
     return { key, snapshot: this.snapshots.get(key) };
   }
 
@@ -180,6 +191,7 @@ export class SnapshotCache {
       rec.streams.delete(stream);
       if (rec.streams.size === 0) this.nodes.delete(nodeId);
     }
+    this.metrics.connectedNodes.set(this.nodes.size);
   }
 
   private typeRecord(nodeId: string, typeUrl: string): TypeRecord | undefined {

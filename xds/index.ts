@@ -5,6 +5,7 @@ export { Snapshot, ResourceSet, SnapshotError, buildSnapshot, resourceName } fro
 export type { SnapshotInput, EncodedResource } from './snapshot.js';
 export { startXdsServer, XDS_SERVICES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES } from './server.js';
 export type { XdsServer, XdsServerOptions } from './server.js';
+export { findDanglingReferences } from './consistency.js';
 export { NackError, AckTimeoutError, XdsProtocolError } from './errors.js';
 export { XdsMetrics } from './metrics.js';
 export { SotwStream } from './sotw-stream.js';

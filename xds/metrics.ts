@@ -14,6 +14,7 @@ export class XdsMetrics {
   readonly nacks: Counter<'type'>;
   readonly ackLatency: Histogram<'type'>;
   readonly connectedClients: Gauge<'variant'>;
+  readonly connectedNodes: Gauge;
   readonly staleNonces: Counter<'variant'>;
   readonly streamErrors: Counter<'reason'>;
   readonly snapshots: Counter<'result'>;
@@ -33,6 +34,7 @@ export class XdsMetrics {
       registers,
     });
     this.connectedClients = new Gauge({ name: `${prefix}connected_streams`, help: 'Open xDS streams', labelNames: ['variant'], registers });
+    this.connectedNodes = new Gauge({ name: `${prefix}connected_nodes`, help: 'Distinct node ids with at least one open stream', registers });
     this.staleNonces = new Counter({ name: `${prefix}stale_nonces_total`, help: 'Requests ignored for carrying a stale nonce', labelNames: ['variant'], registers });
     this.streamErrors = new Counter({ name: `${prefix}stream_errors_total`, help: 'Streams closed by the server for a bad request', labelNames: ['reason'], registers });
     this.snapshots = new Counter({ name: `${prefix}snapshots_total`, help: 'setSnapshot calls', labelNames: ['result'], registers });

@@ -1,7 +1,7 @@
 import { encodeResource, ResourceEncodeError } from '../envoy-api/resource.js';
 import { TypeUrl, type ResourceTypeUrl } from '../envoy-api/type-urls.js';
-import { hashBytes } from './versions.js';
-import { deltaResourceEntry, encodeAny, sotwBody, sotwResourceEntry } from './wire.js';
+import { hashBytes, newEpoch } from './versions.js';
+import { deltaResourceEntry, encodeAny, sotwBody, sotwResourceEntry, sotwWithNonce } from './wire.js';
 
 /** One resource, encoded once per content; its bytes are shared by every stream. */
 export interface EncodedResource {
@@ -23,9 +23,27 @@ export function encodeOne(typeUrl: string, name: string, obj: object): EncodedRe
 
 const MAX_MEMO_BODIES = 64;
 
+// A SotW response's nonce belongs to its body, not to the stream: one complete message
+// is then shared by every stream that needs that body. A stream never gets the same
+// body twice in a row, and if an identical body comes back later an old ACK or NACK for
+// it describes exactly the same content, so the nonce still identifies what it answers.
+const NONCE_PREFIX = newEpoch();
+let bodySeq = 0;
+
+export function nextSharedNonce(): string {
+  bodySeq += 1;
+  return `${NONCE_PREFIX}.${bodySeq.toString(36)}`;
+}
+
+/** A complete DiscoveryResponse (with its nonce), shared by every stream that sends it. */
+export interface SotwMessage {
+  readonly nonce: string;
+  readonly bytes: Buffer;
+}
+
 /** All resources of one type at one version. Immutable; reused while unchanged. */
 export class ResourceSet {
-  private readonly bodies = new Map<string, Buffer>();
+  private readonly bodies = new Map<string, SotwMessage>();
 
   constructor(
     readonly typeUrl: string,
@@ -33,11 +51,11 @@ export class ResourceSet {
     readonly resources: ReadonlyMap<string, EncodedResource>,
   ) {}
 
-  /** The DiscoveryResponse without nonce for these names ('*' = all), memoised. */
-  sotwBody(names: readonly string[] | '*'): Buffer {
+  /** The DiscoveryResponse for these names ('*' = all), encoded once and memoised. */
+  sotwMessage(names: readonly string[] | '*'): SotwMessage {
     const key = names === '*' ? '*' : names.join('\0');
-    let body = this.bodies.get(key);
-    if (body) return body;
+    let message = this.bodies.get(key);
+    if (message) return message;
     const picked: Buffer[] = [];
     if (names === '*') for (const r of this.resources.values()) picked.push(r.sotwEntry);
     else
@@ -45,10 +63,11 @@ export class ResourceSet {
         const r = this.resources.get(n);
         if (r) picked.push(r.sotwEntry);
       }
-    body = sotwBody(this.version, this.typeUrl, picked);
+    const nonce = nextSharedNonce();
+    message = { nonce, bytes: sotwWithNonce(sotwBody(this.version, this.typeUrl, picked), nonce) };
     if (this.bodies.size >= MAX_MEMO_BODIES) this.bodies.clear();
-    this.bodies.set(key, body);
-    return body;
+    this.bodies.set(key, message);
+    return message;
   }
 
   sameContent(other: ResourceSet | undefined): boolean {

@@ -1,6 +1,6 @@
 import { TypeUrl } from '../envoy-api/type-urls.js';
 import type { SnapshotCache } from './cache.js';
-import type { EncodedResource, ResourceSet } from './snapshot.js';
+import { nextSharedNonce, type EncodedResource, type ResourceSet, type SotwMessage } from './snapshot.js';
 import { BaseStream, LEGACY_WILDCARD_TYPES, WILDCARD_TYPES, type StreamLimits, type StreamSink } from './stream.js';
 import { sotwBody, sotwWithNonce, type DiscoveryRequest } from './wire.js';
 
@@ -108,14 +108,14 @@ export class SotwStream extends BaseStream {
     if (!st || !set || st.inFlight) return;
     if (!st.wildcard && st.names.length === 0) return;
     let version = set.version;
-    let body: Buffer | undefined;
+    let message: SotwMessage | undefined;
     let resources: ReadonlyMap<string, EncodedResource> = set.resources;
     if (typeUrl === TypeUrl.Cluster && st.sentResources && this.holdRemovedClusters()) {
       const held = [...st.sentResources.values()].filter((r) => !set.resources.has(r.name) && (st.wildcard || st.names.includes(r.name)));
       if (held.length > 0) {
         version = `${set.version}${HOLD_SUFFIX}`;
         resources = new Map([...set.resources, ...held.map((r) => [r.name, r] as const)]);
-        body = this.viewBody(set, st, version, resources);
+        message = this.viewMessage(set, st, version, resources);
       }
     }
     // A wildcard set's version names its content (unchanged sets keep their version);
@@ -130,8 +130,8 @@ export class SotwStream extends BaseStream {
       }
       return;
     }
-    body ??= set.sotwBody(st.wildcard ? '*' : st.names);
-    const nonce = this.nextNonce();
+    message ??= set.sotwMessage(st.wildcard ? '*' : st.names);
+    const nonce = message.nonce;
     st.lastNonce = nonce;
     st.inFlight = { nonce, version, sentAt: this.cache.now() };
     st.sentVersion = version;
@@ -139,11 +139,12 @@ export class SotwStream extends BaseStream {
     st.sentContent = content;
     st.sentResources = resources;
     this.cache.recordSent(this.nodeId, typeUrl, version);
-    this.send(typeUrl, sotwWithNonce(body, nonce));
+    this.send(typeUrl, message.bytes);
   }
 
-  private viewBody(set: ResourceSet, st: SotwTypeState, version: string, resources: ReadonlyMap<string, EncodedResource>): Buffer {
+  private viewMessage(set: ResourceSet, st: SotwTypeState, version: string, resources: ReadonlyMap<string, EncodedResource>): SotwMessage {
     const picked = st.wildcard ? [...resources.values()] : st.names.map((n) => resources.get(n)).filter((r): r is EncodedResource => !!r);
-    return sotwBody(version, set.typeUrl, picked.map((r) => r.sotwEntry));
+    const nonce = nextSharedNonce();
+    return { nonce, bytes: sotwWithNonce(sotwBody(version, set.typeUrl, picked.map((r) => r.sotwEntry)), nonce) };
   }
 }

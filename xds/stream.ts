@@ -17,6 +17,11 @@ export interface StreamSink {
   readonly peer: string;
   /** Queues a response; false means the transport's buffer is full (wait for onDrain). */
   write(bytes: Buffer): boolean;
+  /**
+   * May this stream start a push round now? When false, the sink calls its onDrain
+   * callback once it may (a server-wide budget of bytes in flight).
+   */
+  admit?(): boolean;
   onDrain(cb: () => void): void;
   /** Ends the stream with a gRPC status. */
   close(code: number, details: string): void;
@@ -152,6 +157,10 @@ export abstract class BaseStream implements StreamHandle {
   /** Pushes every requested type, make-before-break order first. */
   protected pushRound(): void {
     if (this.closed || this.blocked || !this.snapshot) return;
+    if (this.sink.admit && !this.sink.admit()) {
+      this.blocked = true;
+      return;
+    }
     const requested = new Set(this.requestedTypes());
     const order = [...PUSH_ORDER.filter((t) => requested.has(t)), ...[...requested].filter((t) => !PUSH_ORDER.includes(t as never)).sort()];
     for (const typeUrl of order) {

@@ -26,7 +26,9 @@ export function stringField(field: number, value: string): Buffer {
 
 /** google.protobuf.Any { type_url = 1; value = 2 }. */
 export function encodeAny(typeUrl: string, value: Uint8Array): Buffer {
-  return Buffer.concat([stringField(1, typeUrl), lenField(2, value)]);
+  const w = protobuf.Writer.create();
+  w.uint32(tag(1)).string(typeUrl).uint32(tag(2)).bytes(value);
+  return Buffer.from(w.finish());
 }
 
 // DiscoveryResponse fields.
@@ -52,8 +54,11 @@ export function sotwResourceEntry(any: Buffer): Buffer {
 
 /** `resources` entry of a DeltaDiscoveryResponse: Resource {name, version, resource}. */
 export function deltaResourceEntry(name: string, version: string, any: Buffer): Buffer {
-  const resource = Buffer.concat([stringField(RES_VERSION, version), lenField(RES_ANY, any), stringField(RES_NAME, name)]);
-  return lenField(DELTA_RESOURCES, resource);
+  const w = protobuf.Writer.create();
+  w.uint32(tag(DELTA_RESOURCES)).fork();
+  w.uint32(tag(RES_VERSION)).string(version).uint32(tag(RES_ANY)).bytes(any).uint32(tag(RES_NAME)).string(name);
+  w.ldelim();
+  return Buffer.from(w.finish());
 }
 
 export function sotwBody(version: string, typeUrl: string, entries: readonly Buffer[]): Buffer {

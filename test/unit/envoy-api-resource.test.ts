@@ -43,7 +43,8 @@ function listenerWithRbac(): Record<string, unknown> {
   };
 }
 
-describe('envoy-api: protos, type URLs and resource encoding', () => {
+describe('envoy-api: protos, type URLs and resource encoding', function () {
+  this.timeout(20_000); // the first load parses a few hundred .proto files
   it('loads every extension type URL it declares', () => {
     const root = loadEnvoyRoot();
     for (const url of [...Object.values(TypeUrl), ...Object.values(ExtensionTypeUrl)]) {

@@ -68,7 +68,7 @@ describe('xds snapshot cache', () => {
     const r = sotw(sink.take()[0]!);
     s.receive({ type_url: TypeUrl.Cluster, response_nonce: r.nonce, version_info: r.version_info });
     const v2 = cache.setSnapshot('n', input({ clusters: [cluster('a')], listeners: [listener('l')] }));
-    await cache.waitForAck('n', TypeUrl.Cluster, v2, 500);
+    await cache.waitForAck('n', TypeUrl.Cluster, v2, 5000);
   });
 
   it('exports push, ACK, NACK, stream and byte metrics in its own registry', async () => {
@@ -85,6 +85,7 @@ describe('xds snapshot cache', () => {
     assert.match(text, /l7mesh_xds_pushes_total\{type="Cluster",variant="sotw"\} 1/);
     assert.match(text, /l7mesh_xds_nacks_total\{type="Cluster"\} 1/);
     assert.match(text, /l7mesh_xds_connected_streams\{variant="sotw"\} 1/);
+    assert.match(text, /l7mesh_xds_connected_nodes 1/);
     assert.match(text, /l7mesh_xds_sent_bytes_total\{type="Cluster",variant="sotw"\} [1-9]/);
     assert.match(text, /l7mesh_xds_ack_latency_seconds_count\{type="Cluster"\} 1/);
     s.ended();

@@ -58,7 +58,7 @@ export const node = (id: string, group?: string) => ({
 });
 
 export function cluster(name: string, timeoutS = 1): Record<string, unknown> {
-  return { name, type: 'EDS', connect_timeout: { seconds: timeoutS }, eds_cluster_config: { eds_config: { ads: {} } } };
+  return { name, type: 'STATIC', connect_timeout: { seconds: timeoutS } };
 }
 export function cla(name: string, port = 80): Record<string, unknown> {
   return { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] };
