@@ -1,14 +1,14 @@
 // The gRPC access-log service (envoy.service.accesslog.v3) Envoy streams its HTTP
 // access logs to. Each entry becomes a Flow: identities from the addresses (via the
 // caller's ipcache view), the verdict from Envoy's RBAC results, the matched rule from
-// the RBAC shadow-rule metadata that our route configuration arranges.
+// the RBAC metadata (`<prefix>enforced_*` / `<prefix>shadow_*`) our routes arrange.
 
 import * as grpc from '@grpc/grpc-js';
 import { decodeResource, encodeResource } from '../envoy-api/resource.js';
 import { typeUrlOf } from '../envoy-api/type-urls.js';
 import {
-  EGRESS_SHADOW_PREFIX,
-  INGRESS_SHADOW_PREFIX,
+  EGRESS_RBAC_PREFIX,
+  INGRESS_RBAC_PREFIX,
   RBAC_METADATA_NAMESPACE,
   parseChainName,
   parseRuleId,
@@ -62,10 +62,16 @@ function decision(
   rbac: Obj | undefined,
   prefix: string,
 ): FlowPolicyDecision | undefined {
-  const result = structString(rbac, `${prefix}shadow_engine_result`);
+  // Enforcing routes report `enforced_*` keys; audit-mode routes only `shadow_*` ones.
+  let mode: 'enforced' | 'shadow' = 'enforced';
+  let result = structString(rbac, `${prefix}enforced_engine_result`);
+  if (result === undefined) {
+    mode = 'shadow';
+    result = structString(rbac, `${prefix}shadow_engine_result`);
+  }
   if (result !== 'allowed' && result !== 'denied') return undefined;
-  const d: FlowPolicyDecision = { direction, result, enforced: true };
-  const id = structString(rbac, `${prefix}shadow_effective_policy_id`);
+  const d: FlowPolicyDecision = { direction, result, enforced: mode === 'enforced' };
+  const id = structString(rbac, `${prefix}${mode}_effective_policy_id`);
   if (id) {
     const parsed = parseRuleId(id);
     d.rule_id = id;
@@ -83,9 +89,8 @@ function directionOf(key: ChainKey | undefined): TrafficDirection {
 }
 
 /**
- * One HTTPAccessLogEntry (object form) → Flow. `audit` tells whether the endpoint whose
- * rule denied runs in audit mode; it is read from the entry itself: a shadow deny on a
- * request Envoy did not reject can only come from an audit-mode route.
+ * One HTTPAccessLogEntry (object form) → Flow. Audit mode is read from the entry itself:
+ * audit-mode routes carry shadow rules only, so their results arrive as `shadow_*` keys.
  */
 export function entryToFlow(entry: Obj, resolve: EndpointResolver, nodeName?: string): Flow {
   const common: Obj = entry.common_properties ?? {};
@@ -95,12 +100,13 @@ export function entryToFlow(entry: Obj, resolve: EndpointResolver, nodeName?: st
   const dst = ipOf(common.downstream_local_address);
   const rbac: Obj | undefined = common.metadata?.filter_metadata?.[RBAC_METADATA_NAMESPACE];
   const routeName: string = common.route_name ?? '';
-  const key = parseChainName(routeName.replace(/\|guard$/, ''));
+  // Route names are the chain name, optionally followed by `|<route>` (split or guard routes).
+  const key = parseChainName(routeName.split('|').slice(0, 5).join('|'));
   const details: string = response.response_code_details ?? '';
   const code = Number(response.response_code?.value ?? response.response_code ?? 0);
 
   const policy: FlowPolicyDecision[] = [];
-  for (const d of [decision('egress', rbac, EGRESS_SHADOW_PREFIX), decision('ingress', rbac, INGRESS_SHADOW_PREFIX)]) {
+  for (const d of [decision('egress', rbac, EGRESS_RBAC_PREFIX), decision('ingress', rbac, INGRESS_RBAC_PREFIX)]) {
     if (d) policy.push(d);
   }
   const rbacDenied = details.startsWith('rbac_access_denied');
@@ -109,9 +115,8 @@ export function entryToFlow(entry: Obj, resolve: EndpointResolver, nodeName?: st
   if (rbacDenied) {
     verdict = 'DROPPED';
     dropReason = 'POLICY_DENIED';
-  } else if (policy.some((d) => d.result === 'denied')) {
+  } else if (policy.some((d) => d.result === 'denied' && !d.enforced)) {
     verdict = 'AUDIT';
-    for (const d of policy) if (d.result === 'denied') d.enforced = false;
   } else if (!key && code >= 400 && code < 500) {
     // Rejected by Envoy's codec or normalisation before any route was chosen.
     verdict = 'DROPPED';

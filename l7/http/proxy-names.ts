@@ -12,12 +12,13 @@ export const PROXY_LISTENER = 'l7mesh-proxy';
 export const RBAC_INGRESS_FILTER = 'l7mesh.rbac.ingress';
 export const RBAC_EGRESS_FILTER = 'l7mesh.rbac.egress';
 /**
- * Prefixes of the RBAC shadow-rule metadata keys; two RBAC filters share the metadata
+ * Prefixes of the RBAC stat and metadata keys (`<prefix>enforced_engine_result`,
+ * `<prefix>shadow_effective_policy_id`, ...); both RBAC filters write into the metadata
  * namespace `envoy.filters.http.rbac`, the prefix tells their results apart.
  */
 export const RBAC_METADATA_NAMESPACE = 'envoy.filters.http.rbac';
-export const INGRESS_SHADOW_PREFIX = 'l7m_in_';
-export const EGRESS_SHADOW_PREFIX = 'l7m_out_';
+export const INGRESS_RBAC_PREFIX = 'l7m_in_';
+export const EGRESS_RBAC_PREFIX = 'l7m_out_';
 /** Log name the HTTP gRPC access logger announces to the receiver. */
 export const ACCESS_LOG_NAME = 'l7mesh-http';
 

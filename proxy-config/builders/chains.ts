@@ -6,6 +6,7 @@
 
 import { ANY_PORT, type DirectionPolicy, type EndpointPolicy } from '../../policy/resolved.js';
 import { chainName, type ChainDirection } from '../../l7/http/proxy-names.js';
+import { parseCidr } from './cidr.js';
 
 export interface ProxyEndpoint {
   /** Stable endpoint name (no "|"), e.g. "default/web-1". */
@@ -43,12 +44,18 @@ function applies(ports: number[], port: number): boolean {
 }
 
 export function planChains(endpoints: readonly ProxyEndpoint[]): ChainPlan[] {
-  const seen = new Map<string, string>();
-  for (const ep of endpoints) {
-    const prev = seen.get(ep.name);
-    if (prev !== undefined) throw new Error(`endpoints: duplicate endpoint name "${ep.name}"`);
-    seen.set(ep.name, ep.ip);
-  }
+  const names = new Set<string>();
+  const ips = new Map<string, string>();
+  endpoints.forEach((ep, i) => {
+    if (names.has(ep.name)) throw new Error(`endpoints[${i}].name: duplicate endpoint name "${ep.name}"`);
+    names.add(ep.name);
+    const c = parseCidr(ep.ip);
+    if (c.prefixLen !== (ep.ip.includes(':') ? 128 : 32)) throw new Error(`endpoints[${i}].ip: "${ep.ip}" must be a single address`);
+    const other = ips.get(c.address);
+    // Two endpoints on one address would give Envoy two identical chain matches.
+    if (other !== undefined) throw new Error(`endpoints[${i}].ip: ${ep.ip} is also the address of endpoint "${other}"`);
+    ips.set(c.address, ep.name);
+  });
   const sorted = [...endpoints].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const plans: ChainPlan[] = [];
   const inPorts = new Map(sorted.map((ep) => [ep.name, httpRedirectPorts(ep.policy.ingress)]));

@@ -29,7 +29,23 @@ function filterChain(plan: ChainPlan, accessLog: AccessLogTarget | undefined): O
   return { name: plan.name, filter_chain_match: match, filters: [buildHttpConnectionManager(plan.name, accessLog)] };
 }
 
-export function buildRedirectListener(addr: ListenerAddress, plans: readonly ChainPlan[], accessLog?: AccessLogTarget): Obj {
+/**
+ * `extraChains` are filter chains other builders contribute to the one redirect listener
+ * (e.g. Kafka's network filter chains); every chain needs a unique `name`.
+ */
+function mergeChains(own: Obj[], extra: readonly Obj[]): Obj[] {
+  if (extra.length === 0) return own;
+  const names = new Set(own.map((c) => c.name as string));
+  extra.forEach((c, i) => {
+    const name = c.name;
+    if (typeof name !== 'string' || name.length === 0) throw new Error(`extraFilterChains[${i}].name: a non-empty name is required`);
+    if (names.has(name)) throw new Error(`extraFilterChains[${i}].name: "${name}" is already a chain of the listener`);
+    names.add(name);
+  });
+  return [...own, ...extra].sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : 1));
+}
+
+export function buildRedirectListener(addr: ListenerAddress, plans: readonly ChainPlan[], accessLog?: AccessLogTarget, extraChains: readonly Obj[] = []): Obj {
   if (!Number.isInteger(addr.port) || addr.port < 1 || addr.port > 65535) {
     throw new Error(`listener.port: ${addr.port} is not a TCP port (1..65535)`);
   }
@@ -38,6 +54,6 @@ export function buildRedirectListener(addr: ListenerAddress, plans: readonly Cha
     name: PROXY_LISTENER,
     address: { socket_address: { address: addr.address, port_value: addr.port } },
     listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: typed(ExtensionTypeUrl.OriginalDst, {}) }],
-    filter_chains: plans.map((p) => filterChain(p, accessLog)),
+    filter_chains: mergeChains(plans.map((p) => filterChain(p, accessLog)), extraChains),
   };
 }

@@ -18,6 +18,11 @@ export interface ProxyConfigInput {
   identityAddresses: IdentityAddresses;
   /** Where access logs go; absent means no access logging. */
   accessLog?: AccessLogTarget;
+  /**
+   * Filter chains of other protocols (Kafka) for the same redirect listener, each with a
+   * unique name and its own filter_chain_match; merged in name order.
+   */
+  extraFilterChains?: readonly Obj[];
   /** Test-only, see ClusterOptions.upstreamSocketMark. */
   upstreamSocketMark?: number;
 }
@@ -31,7 +36,7 @@ export interface ProxyResources {
 
 export function buildProxyResources(input: ProxyConfigInput): ProxyResources {
   const plans = planChains(input.endpoints);
-  const listener = buildRedirectListener(input.listener, plans, input.accessLog);
+  const listener = buildRedirectListener(input.listener, plans, input.accessLog, input.extraFilterChains ?? []);
   const routes = plans.map((p) => buildRouteConfiguration(p, input.identityAddresses));
   const cluster = buildOriginalDstCluster(
     input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark },

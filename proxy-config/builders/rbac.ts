@@ -70,8 +70,34 @@ function destinationPermission(identities: number[], map: IdentityAddresses): Ob
   return anyOf(cidrRanges(addrs).map((r) => ({ destination_ip: r })), 'or_rules', { not_rule: ANY });
 }
 
+const REGEX_META = new Set(['^', '$', '.', '|', '?', '*', '+', '(', ')', '[', ']', '{', '}']);
+
+/**
+ * The cheaper equivalent of a full-match RE2 regex when one exists: a literal becomes
+ * `exact`, a literal followed by `.*` becomes `prefix` (header values never hold a
+ * newline, the one character `.` does not match). Anything else stays a regex. Rules
+ * are mostly of these two shapes, and exact/prefix cost a fraction of a regex.
+ */
+export function literalStringMatch(regex: string): Obj | undefined {
+  let literal = '';
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i]!;
+    if (c === '\\') {
+      const n = regex[i + 1];
+      // Only escaped punctuation is a literal; \d, \w, \Q... are classes or operators.
+      if (n === undefined || /[A-Za-z0-9]/.test(n)) return undefined;
+      literal += n;
+      i++;
+      continue;
+    }
+    if (REGEX_META.has(c)) return regex.slice(i) === '.*' ? { prefix: literal } : undefined;
+    literal += c;
+  }
+  return { exact: literal };
+}
+
 function regexHeader(name: string, regex: string): Obj {
-  return { header: { name, string_match: { safe_regex: { regex } } } };
+  return { header: { name, string_match: literalStringMatch(regex) ?? { safe_regex: { regex } } } };
 }
 
 /** Splits a Cilium `headers` entry: "Name" (present) or "Name: value" (exact value). */
@@ -94,8 +120,10 @@ function headerPermission(name: string, value: string | undefined): Obj {
  */
 export function httpRulePermission(rule: HttpRule): Obj {
   const parts: Obj[] = [];
-  if (rule.method !== undefined) parts.push(regexHeader(':method', rule.method));
+  // Path first: it is the most selective field, and Envoy stops an and_rules at the
+  // first miss, so most non-matching rules cost one header lookup.
   if (rule.path !== undefined) parts.push(regexHeader(':path', rule.path));
+  if (rule.method !== undefined) parts.push(regexHeader(':method', rule.method));
   if (rule.host !== undefined) parts.push(regexHeader(':authority', rule.host));
   for (const h of rule.headers ?? []) {
     const { name, value } = parseHeaderRequirement(h);
@@ -122,45 +150,72 @@ function portsLabel(e: PolicyEntry, chainPort: number): string {
 interface Draft {
   permission: Obj;
   identities: Set<number>;
+  path: PathKey;
 }
 
+/**
+ * What a policy requires of `:path`, as far as a literal analysis of its rule tells:
+ * exactly a string, a string prefix, or anything (regexes, no path rule, L4 allows).
+ */
+export type PathKey = { kind: 'exact' | 'prefix'; literal: string } | { kind: 'any' };
+
+export function rulePathKey(rule: HttpRule): PathKey {
+  if (rule.path === undefined) return { kind: 'any' };
+  const m = literalStringMatch(rule.path);
+  if (m && typeof m.exact === 'string') return { kind: 'exact', literal: m.exact };
+  if (m && typeof m.prefix === 'string') return { kind: 'prefix', literal: m.prefix };
+  return { kind: 'any' };
+}
+
+export interface RbacPolicySet {
+  /** name → Envoy RBAC Policy, sorted by name; empty = nothing may pass. */
+  policies: Record<string, Obj>;
+  /** name → what the policy requires of the path (for route splitting). */
+  paths: Record<string, PathKey>;
+}
 
 /**
  * RBAC policies (name → Policy) for one direction and chain, sorted by name. An empty
  * map means nothing may pass (Envoy's ALLOW action with no policy denies everything).
  */
 export function buildRbacPolicies(input: RbacChainInput): Record<string, Obj> {
+  return buildRbacPolicySet(input).policies;
+}
+
+export function buildRbacPolicySet(input: RbacChainInput): RbacPolicySet {
   const { direction, policy, port, identityAddresses } = input;
   const relevant = policy.entries.filter((e) => covers(e, port));
   const denies = relevant.filter((e) => e.verdict === 'deny');
   const drafts = new Map<string, Draft>();
-  const add = (name: string, permission: Obj, identity: number): void => {
+  const add = (name: string, permission: Obj, identity: number, path: PathKey): void => {
     const d = drafts.get(name);
     if (d) d.identities.add(identity);
-    else drafts.set(name, { permission, identities: new Set([identity]) });
+    else drafts.set(name, { permission, identities: new Set([identity]), path });
   };
 
   for (const e of relevant) {
     const portPerm = portRangePermission(e, port);
     const suffix = portsLabel(e, port);
     if (e.verdict === 'allow') {
-      add(l4RuleId(e.identity) + suffix, portPerm ?? ANY, e.identity);
+      add(l4RuleId(e.identity) + suffix, portPerm ?? ANY, e.identity, { kind: 'any' });
     } else if (e.verdict === 'redirect' && e.l7?.parser === 'http') {
       for (const ref of e.l7.rules) {
         const perm = httpRulePermission(ref.rule);
         const name = ruleId(ref.origin.kind, ref.origin.policy, ref.origin.path) + suffix;
-        add(name, portPerm ? allOf([portPerm, perm], 'and_rules') : perm, e.identity);
+        add(name, portPerm ? allOf([portPerm, perm], 'and_rules') : perm, e.identity, rulePathKey(ref.rule));
       }
     }
   }
 
   // A deny from any peer on this chain's ports leaves nothing to allow.
-  if (denies.some((e) => e.identity === ANY_IDENTITY)) return {};
+  if (denies.some((e) => e.identity === ANY_IDENTITY)) return { policies: {}, paths: {} };
   const denied = [...new Set(denies.map((e) => e.identity))].sort((a, b) => a - b);
 
   const out: Record<string, Obj> = {};
+  const paths: Record<string, PathKey> = {};
   for (const name of [...drafts.keys()].sort()) {
     const d = drafts.get(name)!;
+    paths[name] = d.path;
     const ids = [...d.identities].sort((a, b) => a - b);
     if (direction === 'ingress') {
       let principal = sourcePrincipal(ids, identityAddresses);
@@ -174,5 +229,5 @@ export function buildRbacPolicies(input: RbacChainInput): Record<string, Obj> {
       out[name] = { permissions: [allOf(parts, 'and_rules')], principals: [ANY] };
     }
   }
-  return out;
+  return { policies: out, paths };
 }

@@ -360,9 +360,7 @@ export class EnvoySupervisor extends EventEmitter {
       await this.admin('POST', '/drain_listeners?graceful');
       const deadline = Date.now() + this.o.drainTimeoutMs;
       while (Date.now() < deadline) {
-        const r = await this.admin('GET', '/stats?filter=^server\\.total_connections$');
-        const m = /total_connections: (\d+)/.exec(r.body);
-        if (!m || Number(m[1]) === 0) break;
+        if ((await this.activeDownstreamConnections()) === 0) break;
         await sleep(100);
       }
     } catch {
@@ -376,6 +374,17 @@ export class EnvoySupervisor extends EventEmitter {
     this.lastExit = 'stopped';
     rmSync(this.pidFile, { force: true });
     this.setState('stopped');
+  }
+
+  /** Open downstream connections on all listeners (admin listener excluded). */
+  private async activeDownstreamConnections(): Promise<number> {
+    const r = await this.admin('GET', '/stats?filter=downstream_cx_active$');
+    let n = 0;
+    for (const m of r.body.matchAll(/^listener\.([^:]+)\.downstream_cx_active: (\d+)$/gm)) {
+      if (m[1]!.startsWith('admin')) continue;
+      n += Number(m[2]);
+    }
+    return n;
   }
 
   /** Forgets the process without stopping it (agent shutting down, Envoy keeps serving). */

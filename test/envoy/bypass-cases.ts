@@ -6,6 +6,8 @@
 // backend sees nothing. Independently of the expectation, the suite's oracle flags any
 // request that reached the backend outside the rules (a bypass).
 
+import { testIp } from '../support/proxy-harness.js';
+
 export interface BypassCase {
   name: string;
   raw: string;
@@ -145,7 +147,7 @@ export const bypassCases: BypassCase[] = [
     raw: `POST /api/v1/data HTTP/1.1\r\n${H}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
     expect: 'allow',
   },
-  { group: 'headers', name: 'X-Forwarded-For does not matter', raw: get('/api/v2/users', 'X-Forwarded-For: 127.77.0.20\r\n'), expect: 'deny' },
+  { group: 'headers', name: 'X-Forwarded-For does not matter', raw: get('/api/v2/users', `X-Forwarded-For: ${testIp(20)}\r\n`), expect: 'deny' },
 
   { group: 'version', name: 'HTTP/1.0 allowed path', raw: get('/api/v1/users', '', 'HTTP/1.0'), expect: 'deny' },
   { group: 'version', name: 'HTTP/1.0 denied path', raw: get('/api/v2/users', '', 'HTTP/1.0'), expect: 'deny' },

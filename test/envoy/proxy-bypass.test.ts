@@ -3,11 +3,11 @@ import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
 import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { startBackend, type Backend, type SeenRequest } from '../support/backend.js';
 import { ID_GATEWAY, exampleIngressPolicy, origin } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, rawRequest, redirectToProxy, removeRedirects, startProxy, type RunningProxy } from '../support/proxy-harness.js';
+import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, rawRequest, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 import { bypassCases } from './bypass-cases.js';
 
-const WEB_IP = '127.77.0.13';
-const GW_IP = '127.77.0.20';
+const WEB_IP = testIp(13);
+const GW_IP = testIp(20);
 
 function decodeOnce(p: string): string {
   try {

@@ -3,12 +3,22 @@ import * as grpc from '@grpc/grpc-js';
 import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
 import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { newGreeterClient, startGreeter, unary, type GreeterClientT, type GreeterServer } from '../support/greeter.js';
-import { ID_GRPC_CLIENT, ID_WEB, grpcIngressPolicy } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy } from '../support/proxy-harness.js';
+import { ID_GRPC_CLIENT, ID_WEB, grpcIngressPolicy, origin } from '../support/proxy-cases.js';
+import { grpcRule } from '../../l7/grpc/rules.js';
+import type { EndpointPolicy } from '../../policy/resolved.js';
+import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
-const SERVER_IP = '127.77.0.11';
+const SERVER_IP = testIp(11);
 // A gRPC client cannot pick its source address: it connects from 127.0.0.1.
 const CLIENT_IP = '127.0.0.1';
+
+/** Adds: SayBye only with metadata x-tenant: blue (a gRPC metadata rule). */
+function withByeForTenantBlue(p: EndpointPolicy): EndpointPolicy {
+  const entry = p.ingress.entries[0]!;
+  if (entry.l7?.parser !== 'http') throw new Error('grpc policy changed shape');
+  entry.l7.rules.push({ rule: grpcRule({ service: 'demo.Greeter', method: 'SayBye', metadata: { 'x-tenant': 'blue' } }), origin: origin('default/grpc-rule', 'spec.ingress[0].toPorts[0].rules.http[1]') });
+  return p;
+}
 
 describe('gRPC policy enforced by a real Envoy (@grpc/grpc-js client and server)', function () {
   this.timeout(60_000);
@@ -27,7 +37,7 @@ describe('gRPC policy enforced by a real Envoy (@grpc/grpc-js client and server)
     const proxyPort = await freePort();
     const resources = buildProxyResources({
       listener: { address: '127.0.0.1', port: proxyPort },
-      endpoints: [{ name: 'default/greeter', ip: SERVER_IP, policy: grpcIngressPolicy(server.port) }],
+      endpoints: [{ name: 'default/greeter', ip: SERVER_IP, policy: withByeForTenantBlue(grpcIngressPolicy(server.port)) }],
       identityAddresses: new Map([[ID_GRPC_CLIENT, [CLIENT_IP]]]),
       accessLog: { clusterName: ACCESS_LOG_CLUSTER },
       upstreamSocketMark: TEST_MARK,
@@ -54,11 +64,17 @@ describe('gRPC policy enforced by a real Envoy (@grpc/grpc-js client and server)
   });
 
   it('other method → PERMISSION_DENIED (7) seen by the client; the server never runs it', async () => {
-    await assert.rejects(unary(client!, 'SayBye', { name: 'x' }), (err: grpc.ServiceError) => {
+    await assert.rejects(unary(client!, 'SayBye', { name: 'x' }, 3000, { 'x-tenant': 'red' }), (err: grpc.ServiceError) => {
       assert.equal(err.code, grpc.status.PERMISSION_DENIED);
       return true;
     });
     assert.ok(!server.calls.includes('SayBye'));
+  });
+
+
+  it('metadata rule: SayBye with x-tenant: blue → OK, without it → PERMISSION_DENIED', async () => {
+    assert.equal((await unary(client!, 'SayBye', { name: 'b' }, 3000, { 'x-tenant': 'blue' })).message, 'bye b');
+    await assert.rejects(unary(client!, 'SayBye', { name: 'c' }), (err: grpc.ServiceError) => err.code === grpc.status.PERMISSION_DENIED);
   });
 
   it('flows carry the gRPC path, identities and verdicts', async () => {
@@ -68,7 +84,7 @@ describe('gRPC policy enforced by a real Envoy (@grpc/grpc-js client and server)
     assert.equal(ok.source.identity, ID_GRPC_CLIENT);
     assert.equal(ok.policy[0]?.name, 'default/grpc-rule');
     assert.ok(ok.l7?.http?.headers.some((h) => h.key === 'grpc-status' && h.value === '0'));
-    const denied = await proxy!.waitForFlow((f) => f.l7?.http?.url.endsWith('/demo.Greeter/SayBye') === true);
+    const denied = await proxy!.waitForFlow((f) => f.l7?.http?.url.endsWith('/demo.Greeter/SayBye') === true && f.verdict !== 'FORWARDED');
     assert.equal(denied.verdict, 'DROPPED');
   });
 });

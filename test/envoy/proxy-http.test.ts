@@ -13,11 +13,12 @@ import {
   removeRedirects,
   startProxy,
   type RunningProxy,
+  testIp,
 } from '../support/proxy-harness.js';
 
-const WEB_IP = '127.77.0.10';
-const GW_IP = '127.77.0.20';
-const OTHER_IP = '127.77.0.21';
+const WEB_IP = testIp(10);
+const GW_IP = testIp(20);
+const OTHER_IP = testIp(21);
 
 export const endpointsByIp: Record<string, FlowEndpoint> = {
   [WEB_IP]: { identity: ID_WEB, labels: ['k8s:app=web-server'], namespace: 'default', pod_name: 'web-server' },
@@ -147,6 +148,24 @@ describe('HTTP policy enforced by a real Envoy (the issue example)', function ()
       const f = await proxy!.waitForFlow((x) => x.l7?.http?.method === 'POST' && x.verdict === 'FORWARDED');
       assert.equal(f.policy[0]?.rule_path, 'spec.ingress[0].toPorts[0].rules.http[1]');
       assert.deepEqual(f.l7?.http?.headers, [{ key: 'content-type', value: 'application/json' }]);
+    });
+  });
+
+  describe('shutdown', () => {
+    before(async () => {
+      proxy = await start(false);
+    });
+    after(stop);
+
+    it('the supervisor drains: a request in flight when stop() begins still completes', async () => {
+      const inFlight = req(GW_IP, 'GET', '/api/v1/slow?delay=700');
+      await new Promise((r) => setTimeout(r, 150));
+      const stopped = proxy!.envoy.stop();
+      const r = await inFlight;
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'backend GET /api/v1/slow?delay=700\n');
+      await stopped;
+      assert.equal(proxy!.envoy.status().state, 'stopped');
     });
   });
 

@@ -6,12 +6,12 @@ import { PolicyRepository } from '../../policy/repository.js';
 import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
 import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { httpRequest, startBackend, type Backend } from '../support/backend.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy } from '../support/proxy-harness.js';
+import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
 // The example end to end: YAML → parse → resolve (policy/) → builders → real
 // Envoy → real HTTP client and server.
-const WEB_IP = '127.77.0.14';
-const GW_IP = '127.77.0.20';
+const WEB_IP = testIp(14);
+const GW_IP = testIp(20);
 const WEB_ID = 1001;
 const GW_ID = 1002;
 

@@ -5,14 +5,14 @@ import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
 import { buildProxyResources, type ProxyConfigInput } from '../../proxy-config/builders/proxy-resources.js';
 import type { EndpointPolicy } from '../../policy/resolved.js';
 import { NackError, SnapshotCache, startXdsServer, type XdsServer } from '../../xds/index.js';
-import { startBackend, type Backend } from '../support/backend.js';
+import { httpRequest, startBackend, type Backend } from '../support/backend.js';
 import { newGreeterClient, startGreeter, unary, type GreeterClientT, type GreeterServer } from '../support/greeter.js';
 import { KeepAliveConnection } from '../support/keepalive.js';
 import { ID_GATEWAY, ID_GRPC_CLIENT, ID_WEB, OPEN, goldenCases, httpRedirect, origin } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy } from '../support/proxy-harness.js';
+import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
-const WEB_IP = '127.77.0.12';
-const GW_IP = '127.77.0.20';
+const WEB_IP = testIp(12);
+const GW_IP = testIp(20);
 const GRPC_CLIENT_IP = '127.0.0.1';
 const ACK_MS = 20_000;
 
@@ -82,7 +82,7 @@ describe('proxy resources over ADS to a real Envoy', function () {
       const bad = buildProxyResources({ ...goldenCases[0]!.input, listener: { address: '127.0.0.1', port: await freePort() } });
       const rbac = (bad.routes[0] as any).virtual_hosts[0].routes[1].typed_per_filter_config['l7mesh.rbac.ingress'].rbac;
       const policy = Object.values(rbac.rules.policies)[0] as any;
-      policy.permissions[0].and_rules.rules[0].header.string_match.safe_regex.regex = '(unclosed';
+      policy.permissions[0].and_rules.rules[0].header.string_match = { safe_regex: { regex: '(unclosed' } };
       await assert.rejects(push(cache, nodeId, bad), (err: unknown) => err instanceof NackError && /regex|missing \)/i.test(err.message));
     });
   });
@@ -93,7 +93,7 @@ describe('proxy resources over ADS to a real Envoy', function () {
     let backend: Backend;
     let greeter: GreeterServer;
     let client: GreeterClientT | undefined;
-    let input: (policy: EndpointPolicy) => ProxyConfigInput;
+    let input: (policy: EndpointPolicy, gatewayAddrs?: string[]) => ProxyConfigInput;
 
     const policyWith = (httpPaths: string[], grpcMethods: string[]): EndpointPolicy => ({
       identity: ID_WEB,
@@ -111,11 +111,11 @@ describe('proxy resources over ADS to a real Envoy', function () {
       backend = await startBackend(WEB_IP);
       greeter = await startGreeter(WEB_IP);
       const port = await freePort();
-      input = (policy) => ({
+      input = (policy, gatewayAddrs = [GW_IP]) => ({
         listener: { address: '127.0.0.1', port },
         endpoints: [{ name: 'default/web', ip: WEB_IP, policy }],
         identityAddresses: new Map([
-          [ID_GATEWAY, [GW_IP]],
+          [ID_GATEWAY, gatewayAddrs],
           [ID_GRPC_CLIENT, [GRPC_CLIENT_IP]],
         ]),
         accessLog: { clusterName: ACCESS_LOG_CLUSTER },
@@ -179,6 +179,21 @@ describe('proxy resources over ADS to a real Envoy', function () {
         stream.cancel();
         conn.close();
       }
+    });
+
+    it('identity membership follows endpoints: a new address of the allowed identity gets in, a removed one is cut', async () => {
+      const NEW_GW_IP = testIp(22);
+      const pol = policyWith(['/api/v1/.*'], ['SayHello']);
+      await push(cache, nodeId, buildProxyResources(input(pol)));
+      const get = (from: string) => httpRequest({ host: WEB_IP, port: backend.port, localAddress: from, path: '/api/v1/x' });
+      assert.equal((await get(NEW_GW_IP)).status, 403);
+      const modifiedBefore = await stat(proxy!, 'listener_manager.listener_modified');
+      await push(cache, nodeId, buildProxyResources(input(pol, [GW_IP, NEW_GW_IP])));
+      assert.equal((await get(NEW_GW_IP)).status, 200);
+      await push(cache, nodeId, buildProxyResources(input(pol, [NEW_GW_IP])));
+      assert.equal((await get(GW_IP)).status, 403);
+      assert.equal((await get(NEW_GW_IP)).status, 200);
+      assert.equal(await stat(proxy!, 'listener_manager.listener_modified'), modifiedBefore, 'listener untouched');
     });
   });
 });

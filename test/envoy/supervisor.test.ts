@@ -52,7 +52,7 @@ describe('Envoy supervisor with the real binary', function () {
       this.skip();
     }
     cleanupLeftovers();
-    dir = mkdtempSync(join(tmpdir(), 'l7m-sup-'));
+    dir = mkdtempSync(join(tmpdir(), 'l7mesh-sup-'));
   });
   afterEach(async () => {
     for (const s of running.splice(0)) await s.stop();

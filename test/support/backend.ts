@@ -25,7 +25,9 @@ export async function startBackend(host: string): Promise<Backend> {
     req.on('end', () => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       res.setHeader('content-type', 'text/plain');
-      res.end(`backend ${req.method} ${req.url}\n`);
+      // `?delay=<ms>` (at most 2 s) holds the answer back, for in-flight request tests.
+      const delay = Math.min(2000, Number(/[?&]delay=(\d+)/.exec(req.url ?? '')?.[1] ?? 0));
+      setTimeout(() => res.end(`backend ${req.method} ${req.url}\n`), delay);
     });
   });
   server.keepAliveTimeout = 30_000;

@@ -81,9 +81,11 @@ export function newGreeterClient(target: string): GreeterClientT {
   return new GreeterClient(target, grpc.credentials.createInsecure());
 }
 
-export function unary(client: GreeterClientT, name: 'SayHello' | 'SayBye', request: object, timeoutMs = 3000): Promise<{ message: string }> {
+export function unary(client: GreeterClientT, name: 'SayHello' | 'SayBye', request: object, timeoutMs = 3000, metadata: Record<string, string> = {}): Promise<{ message: string }> {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(metadata)) md.set(k, v);
   return new Promise((resolve, reject) => {
-    (client as any)[name](request, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: { message: string }) =>
+    (client as any)[name](request, md, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: { message: string }) =>
       err ? reject(err) : resolve(res),
     );
   });

@@ -3,6 +3,7 @@
 import type { ProxyConfigInput } from '../../proxy-config/builders/proxy-resources.js';
 import type { EndpointPolicy, PolicyEntry } from '../../policy/resolved.js';
 import type { HttpRule, RuleOrigin } from '../../policy/l7-rules.js';
+import { grpcRule } from '../../l7/grpc/rules.js';
 
 export const ID_WEB = 1001;
 export const ID_GATEWAY = 1002;
@@ -53,7 +54,7 @@ export function grpcIngressPolicy(port: number): EndpointPolicy {
       enforced: true,
       entries: [
         httpRedirect(ID_GRPC_CLIENT, port, [
-          [{ method: 'POST', path: '/demo\\.Greeter/SayHello' }, origin('default/grpc-rule', 'spec.ingress[0].toPorts[0].rules.http[0]')],
+          [grpcRule({ service: 'demo.Greeter', method: 'SayHello' }), origin('default/grpc-rule', 'spec.ingress[0].toPorts[0].rules.http[0]')],
         ]),
       ],
     },

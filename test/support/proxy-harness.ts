@@ -1,5 +1,5 @@
 // Real-Envoy test rig for the proxy: traffic to a pretend endpoint address on loopback
-// (127.77.0.x) is redirected to Envoy by an iptables REDIRECT rule in the host
+// (127.77.<run>.x, see testIp) is redirected to Envoy by an iptables REDIRECT rule in the host
 // namespace, so Envoy's original_dst listener filter, filter-chain match and
 // ORIGINAL_DST cluster all run for real. Envoy marks its upstream sockets
 // (upstreamSocketMark) and the rule skips marked packets, so Envoy reaches the real
@@ -20,8 +20,27 @@ import { inlineRoutes } from './static-envoy.js';
 
 export const TEST_MARK = 0x7e57;
 export const PID_DIR = '/tmp/l7mesh-pids';
-const COMMENT = 'l7mesh-proxy-test';
+// Several test runs may share the machine (parallel worktrees): each run owns its
+// addresses, rules and processes, tagged with its pid, and cleans up only what a dead
+// run left behind.
+const COMMENT_PREFIX = 'l7mesh-proxy-test';
+const COMMENT = `${COMMENT_PREFIX}-${process.pid}`;
 export const PID_TAG = 'l7mesh-proxy-test';
+
+/** A loopback address private to this test process: 127.77.<pid mod 250>.<host>. */
+export function testIp(host: number): string {
+  if (!Number.isInteger(host) || host < 1 || host > 254) throw new Error(`testIp: host ${host} out of 1..254`);
+  return `127.77.${process.pid % 250}.${host}`;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function envoyPath(): string | undefined {
   const file = join(repoRoot, '.tools/envoy-path');
@@ -47,6 +66,9 @@ export function cleanupLeftovers(): void {
   if (existsSync(PID_DIR)) {
     for (const f of readdirSync(PID_DIR)) {
       if (!f.startsWith(PID_TAG)) continue;
+      // Pid files are named <tag>-<what>-<owner pid>.pid; a live owner cleans up itself.
+      const owner = Number(/-(\d+)\.pid$/.exec(f)?.[1]);
+      if (owner > 0 && owner !== process.pid && alive(owner)) continue;
       const pid = Number(readFileSync(join(PID_DIR, f), 'utf8'));
       try {
         if (pid > 0) process.kill(pid, 'SIGKILL');
@@ -56,10 +78,11 @@ export function cleanupLeftovers(): void {
       rmSync(join(PID_DIR, f), { force: true });
     }
   }
-  removeRedirects();
+  removeRedirects(true);
 }
 
-export function removeRedirects(): void {
+/** Removes this run's REDIRECT rules (and, with `deadRuns`, those of runs that died). */
+export function removeRedirects(deadRuns = false): void {
   let rules = '';
   try {
     rules = execFileSync('iptables', ['-w', '-t', 'nat', '-S', 'OUTPUT'], { encoding: 'utf8', timeout: 10_000 });
@@ -67,7 +90,10 @@ export function removeRedirects(): void {
     return;
   }
   for (const line of rules.split('\n')) {
-    if (!line.includes(`--comment ${COMMENT}`)) continue;
+    const m = new RegExp(`--comment "?${COMMENT_PREFIX}-(\\d+)`).exec(line);
+    if (!m) continue;
+    const owner = Number(m[1]);
+    if (owner !== process.pid && !(deadRuns && !alive(owner))) continue;
     const args = line.replace(/^-A /, '-D ').match(/"[^"]*"|\S+/g)!.map((a) => a.replace(/^"|"$/g, ''));
     try {
       execFileSync('iptables', ['-w', '-t', 'nat', ...args], { stdio: 'ignore', timeout: 10_000 });
@@ -123,7 +149,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   const flows: Flow[] = [];
   const receiver = new AccessLogReceiver({ resolveEndpoint: opts.resolveEndpoint, onFlow: (f) => flows.push(f) });
   const alsPort = await receiver.listen('127.0.0.1:0');
-  const workDir = mkdtempSync(join(tmpdir(), 'l7m-px-'));
+  const workDir = mkdtempSync(join(tmpdir(), 'l7mesh-px-'));
   const bin = envoyPath();
   if (!bin) throw new Error('envoy binary missing');
   const envoy = new EnvoySupervisor({

@@ -15,7 +15,8 @@ const KINDS = [
   ['clusters', TypeUrl.Cluster],
 ] as const;
 
-describe('proxy-config golden files (test/golden/<case>/)', () => {
+describe('proxy-config golden files (test/golden/<case>/)', function () {
+  this.timeout(30_000);
   for (const c of goldenCases) {
     describe(c.name, () => {
       const out = buildProxyResources(c.input);
