@@ -24,7 +24,7 @@ const ID = { ka: 1001, kb: 1002, kc: 1003, kd: 1004 } as const;
 const EP = { ka: 11, kb: 12, kc: 13 } as const;
 
 /** A TCP connect from the test process itself (the host), with a timeout. */
-function hostConnect(host: string, port: number, timeoutMs = 1000): Promise<{ ok: boolean; data?: string; error?: string }> {
+function hostConnect(host: string, port: number, timeoutMs = 5000): Promise<{ ok: boolean; data?: string; error?: string }> {
   return new Promise((resolve) => {
     const s = connect({ host, port });
     let data = '';
@@ -115,6 +115,20 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(r, { ok: true, peer: `${pods.kb!.ip}:8080`, data: 'kb' });
   });
 
+  it('reports allowed flows only when asked to', async () => {
+    await podClient(pods.ka!, 'tcp', pods.kb!.ip, 8080);
+    writeConfig(maps, { proxyIpv4: ipam.gateway, proxyPort: PROXY_PORT, reportAllowed: true });
+    try {
+      const quietEvents = events.events.filter((x) => x.type === 'allow').length;
+      assert.equal(quietEvents, 0, 'no allow events by default');
+      assert.equal((await podClient(pods.ka!, 'tcp', pods.kb!.ip, 8080)).data, 'kb');
+      const e = await events.waitFor((x) => x.type === 'allow' && x.dport === 8080, 'allow');
+      assert.deepEqual([e.hook, e.srcIdentity, e.dstIdentity, e.reason], ['connect4', ID.ka, ID.kb, null]);
+    } finally {
+      writeConfig(maps, { proxyIpv4: ipam.gateway, proxyPort: PROXY_PORT });
+    }
+  });
+
   it('fails a denied connect with EPERM and reports a drop with both identities', async () => {
     const r = await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090);
     assert.deepEqual(r, { ok: false, error: 'EPERM' });
@@ -172,7 +186,7 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await hostConnect(pods.kb!.ip, 8080), { ok: true, data: 'kb' });
     writeConfig(maps, { proxyIpv4: ipam.gateway, proxyPort: PROXY_PORT, allowLocalhost: 'policy' });
     try {
-      assert.deepEqual(await hostConnect(pods.kb!.ip, 8080), { ok: false, error: 'timeout' });
+      assert.deepEqual(await hostConnect(pods.kb!.ip, 8080, 1000), { ok: false, error: 'timeout' });
       const e = await events.waitFor((x) => x.hook === 'ingress' && x.srcIdentity === 1, 'host ingress drop');
       assert.equal(e.type, 'drop');
       assert.equal(e.dstIdentity, ID.kb);
