@@ -119,9 +119,13 @@ static __always_inline int l7m_sock_egress(void *ctx, __u8 hook, __u32 daddr_be,
 			d.proxy_port = pport;
 		}
 	}
-	l7m_fill_event(&ev, hook, L7M_DIR_EGRESS, proto, &ep, ep.identity, dst_id, daddr_be, dport, &d);
-	ev.cgroup_id = bpf_get_current_cgroup_id();
-	l7m_emit(cfg, &ev);
+	/* The common case, an allowed flow nobody asked to see, costs no event work. */
+	if (d.verdict != L7M_VERDICT_ALLOW || (cfg && (cfg->flags & L7M_CFG_EVENTS_ALLOW))) {
+		l7m_fill_event(&ev, hook, L7M_DIR_EGRESS, proto, &ep, ep.identity, dst_id, daddr_be,
+			       dport, &d);
+		ev.cgroup_id = bpf_get_current_cgroup_id();
+		l7m_emit(cfg, &ev);
+	}
 	return d.verdict == L7M_VERDICT_DENY ? L7M_SYSCALL_EPERM : L7M_SYSCALL_OK;
 }
 

@@ -58,12 +58,14 @@ describe('kernel: BPF socket datapath', function () {
     { peerIdentity: ID.kb, port: 8080, proto: 'tcp', direction: 'egress', verdict: 'allow' },
     { peerIdentity: ID.kb, port: 7070, proto: 'tcp', direction: 'egress', verdict: 'redirect' },
     { peerIdentity: ID.kb, port: 8080, proto: 'udp', direction: 'egress', verdict: 'allow' },
+    { peerIdentity: ID.kb, port: 5353, proto: 'udp', direction: 'egress', verdict: 'redirect' },
     // World is allowed on IPv6 port 443 only: the IPv6 test relies on it.
     { peerIdentity: 2, port: 443, proto: 'tcp', direction: 'egress', verdict: 'allow' },
   ];
   const kbPolicy = (): PolicyEntry[] => [
     { peerIdentity: ID.ka, port: 0, proto: 'tcp', direction: 'ingress', verdict: 'allow' },
     { peerIdentity: ID.ka, port: 8080, proto: 'udp', direction: 'ingress', verdict: 'allow' },
+    { peerIdentity: ID.ka, port: 5353, proto: 'udp', direction: 'ingress', verdict: 'allow' },
   ];
 
   before(async function () {
@@ -204,6 +206,13 @@ describe('kernel: BPF socket datapath', function () {
     assert.equal(e.proto, 'udp');
   });
 
+  it('redirects UDP at sendmsg and shows replies as coming from the address dialled', async () => {
+    const r = await podClient(pods.ka!, 'udp', pods.kb!.ip, 5353);
+    assert.deepEqual(r, { ok: true, peer: `${pods.kb!.ip}:5353`, data: 'UDPPROXY' });
+    const e = await events.waitFor((x) => x.hook === 'sendmsg4' && x.type === 'redirect', 'sendmsg4 redirect');
+    assert.deepEqual([e.dport, e.proxyPort, e.proto], [5353, PROXY_PORT, 'udp']);
+  });
+
   it('treats v4-mapped IPv6 as IPv4 and denies other IPv6 unless a policy allows it', async () => {
     assert.deepEqual(await podClient(pods.ka!, 'tcp', `::ffff:${pods.kb!.ip}`, 9090), { ok: false, error: 'EPERM' });
     const ok = await podClient(pods.ka!, 'tcp', `::ffff:${pods.kb!.ip}`, 8080);
@@ -282,7 +291,7 @@ describe('kernel: BPF socket datapath', function () {
       ...kaPolicy(),
       { peerIdentity: ID.kb, port: 9090, proto: 'tcp', direction: 'egress', verdict: 'allow' },
     ]);
-    assert.deepEqual(res, { written: 5, removed: 0 });
+    assert.deepEqual(res, { written: 6, removed: 0 });
     assert.equal((await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090)).data, 'kb');
     // An explicit deny on any port beats the exact allow.
     replaceEndpointPolicy(maps, EP.ka, [
@@ -293,7 +302,7 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
     const e = await events.waitFor((x) => x.type === 'drop' && x.ruleCookie === 77, 'deny-rule drop');
     assert.equal(e.reason, 'policy-deny-rule');
-    assert.deepEqual(replaceEndpointPolicy(maps, EP.ka, kaPolicy()), { written: 4, removed: 2 });
+    assert.deepEqual(replaceEndpointPolicy(maps, EP.ka, kaPolicy()), { written: 5, removed: 2 });
     assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
   });
 
