@@ -342,8 +342,13 @@ int l7m_getsockopt(struct bpf_sockopt *ctx)
 	struct l7m_tuple4 t = {};
 	struct bpf_sock *sk;
 
-	if (ctx->level != L7M_SOL_IP || ctx->optname != L7M_SO_ORIGINAL_DST)
+	if (ctx->level != L7M_SOL_IP || ctx->optname != L7M_SO_ORIGINAL_DST) {
+		/* Buffers beyond a page are not handed to BPF: optlen 0 keeps the kernel's
+		 * answer instead of failing the call. */
+		if (ctx->optlen > L7M_PAGE_SIZE)
+			ctx->optlen = 0;
 		return 1;
+	}
 	sk = ctx->sk;
 	if (!sk || sk->family != L7M_AF_INET)
 		return 1;

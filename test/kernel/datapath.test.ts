@@ -1,11 +1,10 @@
 // Real-kernel tests of the socket datapath: programs loaded into this kernel,
 // workloads in their own netns and cgroup, real sockets. Requires root.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { repoRoot } from '../support/paths.js';
 import { Ipam, createPod, createCgroup } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
@@ -18,7 +17,25 @@ import {
   removeCgroup, requireKernelFeatures, startNameServer, startOrigDstServer,
 } from './harness.js';
 
-const execFileP = promisify(execFile);
+/** Resolves when the child printed `line`; rejects on exit or timeout with its output. */
+function waitForLine(child: ChildProcess, line: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no "${line}" within ${timeoutMs} ms: ${out}`)), timeoutMs);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(line)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`loader exited (${code}) before "${line}": ${out}`));
+    });
+  });
+}
 
 const ID = { ka: 1001, kb: 1002, kc: 1003, kd: 1004 } as const;
 const EP = { ka: 11, kb: 12, kc: 13 } as const;
@@ -85,12 +102,15 @@ describe('kernel: BPF socket datapath', function () {
       endpoints: [ep('ka', true, true), ep('kb', false, true), ep('kc', false, false)],
       ipcache: [{ cidr: `${ipam.gateway}/32`, identity: 1 }, { cidr: pods.kd!.ip, identity: ID.kd }],
     };
-    // The loader is a separate process that exits: every test below runs on state
-    // that outlived the process which created it.
-    const { stdout } = await execFileP(process.execPath, [join(repoRoot, 'dist/test/kernel/loader-main.js'), JSON.stringify(input)], {
-      timeout: 30_000,
+    // The loader is a separate process, SIGKILLed once it has set everything up: every
+    // test below runs on state that outlived the "agent" which created it.
+    const loader = spawn(process.execPath, [join(repoRoot, 'dist/test/kernel/loader-main.js'), JSON.stringify(input)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    assert.match(stdout, /loaded/);
+    children.push(loader);
+    await waitForLine(loader, 'loaded', 30_000);
+    loader.kill('SIGKILL');
+    await new Promise((r) => (loader.exitCode !== null || loader.signalCode !== null ? r(null) : loader.once('exit', r)));
     maps = Datapath.openMaps(NODE);
     ring = maps.subscribe(events.push);
     replaceEndpointPolicy(maps, EP.ka, kaPolicy());
