@@ -147,7 +147,7 @@ int l7m_connect4(struct bpf_sock_addr *ctx)
  * A datagram answering a flow the workload's ingress already accepted (or one it
  * started) is not a new flow: it is neither judged nor redirected.
  */
-static __always_inline int l7m_udp_reply(struct bpf_sock_addr *ctx)
+static __always_inline int l7m_udp_reply(struct bpf_sock_addr *ctx, __u32 peer_ip_be)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
 	struct l7m_endpoint_info *ep = bpf_map_lookup_elem(&L7M_MAP_ENDPOINTS, &cg);
@@ -157,7 +157,7 @@ static __always_inline int l7m_udp_reply(struct bpf_sock_addr *ctx)
 	if (!ep || !sk || ctx->protocol != L7M_IPPROTO_UDP)
 		return 0;
 	t.local_ip = ep->ipv4;
-	t.peer_ip = ctx->user_ip4;
+	t.peer_ip = peer_ip_be;
 	t.local_port = bpf_htons((__u16)sk->src_port);
 	t.peer_port = (__u16)ctx->user_port;
 	return bpf_map_lookup_elem(&L7M_MAP_UDP_FLOWS, &t) != 0;
@@ -170,7 +170,7 @@ int l7m_sendmsg4(struct bpf_sock_addr *ctx)
 	__u16 port;
 	int rc;
 
-	if (l7m_udp_reply(ctx))
+	if (l7m_udp_reply(ctx, ctx->user_ip4))
 		return L7M_SYSCALL_OK;
 	rc = l7m_sock_egress(ctx, L7M_HOOK_SENDMSG4, ctx->user_ip4, ctx->user_port,
 				 (__u8)ctx->protocol, &ip, &port);
@@ -210,7 +210,8 @@ int l7m_getpeername4(struct bpf_sock_addr *ctx)
 }
 
 /*
- * IPv6: v4-mapped destinations are IPv4; ::1 is the workload's own loopback; any
+ * IPv6: v4-mapped destinations are IPv4 (connect6 sees them; a datagram to one is
+ * handed to udp_sendmsg and meets sendmsg4); ::1 is the workload's own loopback; any
  * other IPv6 peer is judged as reserved:world and cannot be redirected (the proxy
  * listens on IPv4), so it passes only when a policy allows world on that port.
  */

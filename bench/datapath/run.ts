@@ -25,8 +25,8 @@ import { buildEnvoyConfig, startEnvoy } from '../../test/kernel/envoy-proc.js';
 import type { EnvoyProc } from '../../test/kernel/envoy-proc.js';
 
 const NODE = 'bench-dp';
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 // The hook's cost is small next to the noise of a shared machine: more, shorter rounds.
 const HOOK_ROUNDS = Number(process.env.BENCH_HOOK_ROUNDS ?? 15);
 const HOOK_SECONDS = Number(process.env.BENCH_HOOK_SECONDS ?? 2);
@@ -40,7 +40,10 @@ const ENVOY_PORT = 15021;
 const ID = { client: 3001, server: 3002 } as const;
 const IPT_COMMENT = 'l7mesh-bench-datapath';
 
-interface LoadResult { ops: number; errors: number; seconds: number; rate: number; p50Ms: number; p99Ms: number }
+interface LoadResult {
+  ops: number; errors: number; errorKinds: Record<string, number>; seconds: number; rate: number;
+  p50Ms: number; p99Ms: number; cpuUsPerOp: number;
+}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
           throw new Error(`variant ${v}: Envoy saw ${viaEnvoy} requests for ${r.ops} completed`);
         }
         runs[v].push(r);
-        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}`);
+        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op errors ${JSON.stringify(r.errorKinds)}`);
       }
     }
 
@@ -156,7 +159,7 @@ async function main(): Promise<void> {
           if (v === 'hook') detachAttachment(NODE, 'bchook');
         }
         hookRuns[v].push(r);
-        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} conn/s p50 ${r.p50Ms.toFixed(3)} ms errors ${r.errors}`);
+        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} conn/s p50 ${r.p50Ms.toFixed(3)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op errors ${JSON.stringify(r.errorKinds)}`);
       }
     }
 
@@ -182,21 +185,29 @@ async function main(): Promise<void> {
     writeFileSync(join(resultsDir, `${m2.metric}.json`), JSON.stringify(m2, null, 2) + '\n');
 
     const paired = (ours: LoadResult[], base: LoadResult[]) => median(ours.map((r, i) => r.rate / base[i]!.rate)).toFixed(3);
+    const errorsOf = (rs: LoadResult[]) => {
+      const all: Record<string, number> = {};
+      for (const r of rs) for (const [k, n] of Object.entries(r.errorKinds)) all[k] = (all[k] ?? 0) + n;
+      const total = Object.values(all).reduce((a, n) => a + n, 0);
+      return total ? `${total} (${Object.entries(all).map(([k, n]) => `${k}: ${n}`).join(', ')})` : '0';
+    };
     const row = (name: string, rs: LoadResult[]) =>
-      `| ${name} | ${median(rate(rs)).toFixed(0)} | ${spread(rate(rs))} | ${lat(rs, 'p50Ms').toFixed(2)} | ${lat(rs, 'p99Ms').toFixed(2)} | ${rs.reduce((a, r) => a + r.errors, 0)} |`;
+      `| ${name} | ${median(rate(rs)).toFixed(0)} | ${spread(rate(rs))} | ${lat(rs, 'p50Ms').toFixed(2)} | ${lat(rs, 'p99Ms').toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerOp)).toFixed(1)} | ${errorsOf(rs)} |`;
     const md = `## Datapath (bench/datapath)
 
 Measured ${date} on this machine (2 cores, shared with other jobs), kernel ${execFileSync('uname', ['-r']).toString().trim()}.
 Client and server are pods (own netns + cgroup) on one node; Envoy 1.40 (\`--concurrency 1\`) runs in the
 host namespace in the proxy cgroup with one HTTP listener (original_dst listener filter, ORIGINAL_DST
 cluster). Load tool: \`bench/datapath/loadgen.ts\` in the client pod. ${ROUNDS} interleaved rounds of ${SECONDS} s
-per variant; medians, min..max in brackets. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
+per variant (order rotated each round); medians, min..max in brackets. Load average when the run ended:
+${loadavg().map((x) => x.toFixed(1)).join(' ')}: other jobs share the 2 cores, hence the wide spreads; differences
+smaller than the spread are not resolved by this run. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
 
 **datapath_bpf_vs_iptables_redirect** (HTTP keep-alive, ${HTTP_CONNS} connections; goal >= 1.0): ratio **${m1.ratio}**
 (median of the per-round ratios, which cancels slow load drifts: ${paired(runs.bpf, runs.iptables)})
 
-| variant | req/s (median) | min..max | p50 ms | p99 ms | errors |
-|---|---|---|---|---|---|
+| variant | req/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | errors |
+|---|---|---|---|---|---|---|
 ${row('direct (no Envoy, connect4 allow)', runs.direct)}
 ${row('BPF connect4 redirect to Envoy', runs.bpf)}
 ${row('iptables REDIRECT to Envoy', runs.iptables)}
@@ -204,8 +215,8 @@ ${row('iptables REDIRECT to Envoy', runs.iptables)}
 **datapath_connect4_hook_overhead** (new TCP connection per op, ${CONNECT_PARALLEL} in parallel, ${HOOK_ROUNDS} alternating rounds of ${HOOK_SECONDS} s; goal >= 0.95): ratio **${m2.ratio}**
 (median of the per-round ratios: ${paired(hookRuns.hook, hookRuns.nohook)})
 
-| variant | conn/s (median) | min..max | p50 ms | p99 ms | errors |
-|---|---|---|---|---|---|
+| variant | conn/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | errors |
+|---|---|---|---|---|---|---|
 ${row('connect4 program attached (policy allow)', hookRuns.hook)}
 ${row('no program attached', hookRuns.nohook)}
 `;

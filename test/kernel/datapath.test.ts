@@ -76,6 +76,7 @@ describe('kernel: BPF socket datapath', function () {
     { peerIdentity: ID.kb, port: 7070, proto: 'tcp', direction: 'egress', verdict: 'redirect' },
     { peerIdentity: ID.kb, port: 8080, proto: 'udp', direction: 'egress', verdict: 'allow' },
     { peerIdentity: ID.kb, port: 5353, proto: 'udp', direction: 'egress', verdict: 'redirect' },
+    { peerIdentity: ID.kb, port: 8443, proto: 'udp', direction: 'egress', verdict: 'allow' },
     // World is allowed on IPv6 port 443 only: the IPv6 test relies on it.
     { peerIdentity: 2, port: 443, proto: 'tcp', direction: 'egress', verdict: 'allow' },
   ];
@@ -83,6 +84,7 @@ describe('kernel: BPF socket datapath', function () {
     { peerIdentity: ID.ka, port: 0, proto: 'tcp', direction: 'ingress', verdict: 'allow' },
     { peerIdentity: ID.ka, port: 8080, proto: 'udp', direction: 'ingress', verdict: 'allow' },
     { peerIdentity: ID.ka, port: 5353, proto: 'udp', direction: 'ingress', verdict: 'allow' },
+    { peerIdentity: ID.ka, port: 8443, proto: 'udp', direction: 'ingress', verdict: 'allow' },
   ];
 
   before(async function () {
@@ -90,7 +92,7 @@ describe('kernel: BPF socket datapath', function () {
     await cleanupLeftovers('k', NODE);
     for (const name of ['ka', 'kb', 'kc', 'kd']) pods[name] = await createPod(name, ipam);
     proxyCg = createCgroup(PROXY_CGROUP);
-    children.push(await startNameServer(pods.kb!, [8080, 9090]));
+    children.push(await startNameServer(pods.kb!, [8080, 9090, -8443]));
     children.push(await startOrigDstServer(proxyCg, ipam.gateway, PROXY_PORT));
 
     const ep = (name: 'ka' | 'kb' | 'kc', egress: boolean, ingress: boolean) => ({
@@ -224,6 +226,9 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await podClient(pods.ka!, 'udp', pods.kb!.ip, 8080), { ok: true, peer: `${pods.kb!.ip}:8080`, data: 'kb' });
     const e = await events.waitFor((x) => x.hook === 'sendmsg4' && x.dport === 9090, 'sendmsg4 drop');
     assert.equal(e.proto, 'udp');
+    // A dual-stack server answers a v4-mapped peer (the kernel hands that datagram to
+    // the IPv4 path): still recognised as a reply.
+    assert.deepEqual(await podClient(pods.ka!, 'udp', pods.kb!.ip, 8443), { ok: true, peer: `${pods.kb!.ip}:8443`, data: 'kb v6' });
   });
 
   it('redirects UDP at sendmsg and shows replies as coming from the address dialled', async () => {
@@ -311,7 +316,7 @@ describe('kernel: BPF socket datapath', function () {
       ...kaPolicy(),
       { peerIdentity: ID.kb, port: 9090, proto: 'tcp', direction: 'egress', verdict: 'allow' },
     ]);
-    assert.deepEqual(res, { written: 6, removed: 0 });
+    assert.deepEqual(res, { written: 7, removed: 0 });
     assert.equal((await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090)).data, 'kb');
     // An explicit deny on any port beats the exact allow.
     replaceEndpointPolicy(maps, EP.ka, [
@@ -322,7 +327,7 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
     const e = await events.waitFor((x) => x.type === 'drop' && x.ruleCookie === 77, 'deny-rule drop');
     assert.equal(e.reason, 'policy-deny-rule');
-    assert.deepEqual(replaceEndpointPolicy(maps, EP.ka, kaPolicy()), { written: 5, removed: 2 });
+    assert.deepEqual(replaceEndpointPolicy(maps, EP.ka, kaPolicy()), { written: 6, removed: 2 });
     assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
   });
 
