@@ -246,7 +246,8 @@ ${row('no program attached', hookRuns.nohook)}
 
 The kernel's bpf_stats for \`l7m_connect4\` over the hook rounds: ${progStats.runCnt} runs, **${nsPerCall.toFixed(0)} ns per
 run**, i.e. ${(100 * nsPerCall / 1000 / median(hookRuns.nohook.map((r) => r.cpuUsPerOp))).toFixed(2)} % of the client's CPU time per
-connection without the hook. The wall-clock ratio above is dominated by the shared machine's noise.
+connection without the hook (bpf_stats was on during these rounds and adds its own small cost to the
+hook variant). The wall-clock ratio above is dominated by the shared machine's noise.
 `;
     writeFileSync(join(repoRoot, 'bench/RESULTS.datapath.md'), md);
     console.log(md);
