@@ -36,6 +36,7 @@ const HTTP_CONNS = 16;
 const CONNECT_PARALLEL = 8;
 const HTTP_PORT = 8000;
 const CLOSE_PORT = 8001;
+const DIRECT_PORT = 8002;
 const ENVOY_PORT = 15021;
 const ID = { client: 3001, server: 3002 } as const;
 const IPT_COMMENT = 'l7mesh-bench-datapath';
@@ -83,6 +84,22 @@ function programStats(progId: number): { runTimeNs: number; runCnt: number } {
   return { runTimeNs: info.run_time_ns ?? 0, runCnt: info.run_cnt ?? 0 };
 }
 
+/**
+ * Forgets the client's connection tracking entries. Entries the iptables variant left
+ * (client:port -> server:8000 NATed to Envoy) would otherwise capture or clash with a
+ * later connection that reuses the client port.
+ */
+function flushConntrack(clientIp: string): void {
+  try {
+    execFileSync('conntrack', ['-D', '-s', clientIp], { stdio: 'pipe' });
+  } catch (e) {
+    const err = e as { status?: number; stderr?: Buffer; code?: string };
+    if (err.code === 'ENOENT') throw new Error('conntrack CLI missing: run scripts/setup.d/20-bpf.sh');
+    // Exit status 1 with nothing deleted is fine.
+    if (!/0 flow entries/.test(err.stderr?.toString() ?? '')) throw new Error(`conntrack -D -s ${clientIp}: ${err.stderr?.toString()}`);
+  }
+}
+
 function iptables(op: '-A' | '-D', hostVeth: string): void {
   const args = ['-t', 'nat', op, 'PREROUTING', '-i', hostVeth, '-p', 'tcp', '--dport', String(HTTP_PORT),
     '-m', 'comment', '--comment', IPT_COMMENT, '-j', 'REDIRECT', '--to-ports', String(ENVOY_PORT)];
@@ -107,7 +124,7 @@ async function main(): Promise<void> {
     const server = await createPod('bs', ipam);
     pods.push(client, server);
     proxyCg = createCgroup('l7m-bproxy');
-    children.push(await startReady(runInPod(server, [process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(CLOSE_PORT)], {
+    children.push(await startReady(runInPod(server, [process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(CLOSE_PORT), String(DIRECT_PORT)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     }), 'bench server'));
 
@@ -123,9 +140,9 @@ async function main(): Promise<void> {
     const setHttpVerdict = (verdict: keyof typeof Verdict) => replaceEndpointPolicy(dp!.maps, 31, [
       { peerIdentity: ID.server, port: HTTP_PORT, proto: 'tcp', direction: 'egress', verdict },
       { peerIdentity: ID.server, port: CLOSE_PORT, proto: 'tcp', direction: 'egress', verdict: 'allow' },
+      { peerIdentity: ID.server, port: DIRECT_PORT, proto: 'tcp', direction: 'egress', verdict: 'allow' },
     ]);
-    const url = `http://${server.ip}:${HTTP_PORT}/`;
-    const httpArgs = ['http', url, String(HTTP_CONNS), String(SECONDS)];
+    const httpArgs = (port: number) => ['http', `http://${server.ip}:${port}/`, String(HTTP_CONNS), String(SECONDS)];
 
     // --- Metric 1: BPF redirect vs iptables REDIRECT to the same Envoy.
     type V = 'direct' | 'bpf' | 'iptables';
@@ -135,11 +152,12 @@ async function main(): Promise<void> {
       const rotated = order.map((_, i) => order[(i + round) % order.length]!);
       for (const v of rotated) {
         setHttpVerdict(v === 'bpf' ? 'redirect' : 'allow');
+        flushConntrack(client.ip);
         if (v === 'iptables') iptables('-A', client.hostVeth);
         const before = await envoyRequests(envoy.adminPort);
         let r: LoadResult;
         try {
-          r = await loadgen(client, httpArgs);
+          r = await loadgen(client, httpArgs(v === 'direct' ? DIRECT_PORT : HTTP_PORT));
         } finally {
           if (v === 'iptables') iptables('-D', client.hostVeth);
         }
