@@ -332,8 +332,9 @@ int l7m_sockops_proxy(struct bpf_sock_ops *skops)
 
 /*
  * SO_ORIGINAL_DST for sockets the proxy accepted. A miss leaves the kernel's answer
- * (an error unless netfilter redirected the connection): fail closed, so the proxy
- * never dials itself.
+ * (an error, or netfilter's original destination when iptables redirected the
+ * connection) unless that answer is the socket's own address: fail closed, so the
+ * proxy never dials itself.
  */
 SEC("cgroup/getsockopt")
 int l7m_getsockopt(struct bpf_sockopt *ctx)
@@ -358,11 +359,17 @@ int l7m_getsockopt(struct bpf_sockopt *ctx)
 	t.local_port = bpf_htons((__u16)sk->src_port);
 	t.peer_port = (__u16)sk->dst_port;
 	od = bpf_map_lookup_elem(&L7M_MAP_TUPLE_ORIGDST, &t);
-	if (!od)
-		return 1;
 	sin = ctx->optval;
 	if ((void *)(sin + 1) > ctx->optval_end)
 		return 1;
+	if (!od) {
+		/* Not redirected by us. With conntrack loaded the kernel answers even for a
+		 * connection nobody redirected, naming the socket's own address: the proxy
+		 * would dial itself. Refuse that; keep a real netfilter answer. */
+		if (ctx->retval == 0 && sin->sin_addr.s_addr == t.local_ip && sin->sin_port == t.local_port)
+			ctx->retval = -L7M_ENOENT;
+		return 1;
+	}
 	sin->sin_family = L7M_AF_INET;
 	sin->sin_port = od->port;
 	sin->sin_addr.s_addr = od->ipv4;
