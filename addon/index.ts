@@ -2,5 +2,6 @@
 export * from './layouts.js';
 export * from './datapath.js';
 export * from './writers.js';
+export * from './fake.js';
 export { loadNative } from './native.js';
 export type { NativeBpfError, NativeLinkInfo, NativeRingBuffer } from './native.js';

@@ -2,7 +2,7 @@
 // Input is validated as a whole first (every error named by its path); nothing is
 // written when anything is invalid.
 import { statSync } from 'node:fs';
-import type { DatapathMaps } from './datapath.js';
+import type { DatapathMapsLike as DatapathMaps } from './fake.js';
 import { ConfigFlags, Direction, EndpointFlags, Proto, Verdict } from './layouts.js';
 import type { DirectionName, PolicyKey, PolicyValue, ProtoName, VerdictName } from './layouts.js';
 

@@ -119,9 +119,13 @@ static __always_inline int l7m_sock_egress(void *ctx, __u8 hook, __u32 daddr_be,
 			d.proxy_port = pport;
 		}
 	}
-	l7m_fill_event(&ev, hook, L7M_DIR_EGRESS, proto, &ep, ep.identity, dst_id, daddr_be, dport, &d);
-	ev.cgroup_id = bpf_get_current_cgroup_id();
-	l7m_emit(cfg, &ev);
+	/* The common case, an allowed flow nobody asked to see, costs no event work. */
+	if (d.verdict != L7M_VERDICT_ALLOW || (cfg && (cfg->flags & L7M_CFG_EVENTS_ALLOW))) {
+		l7m_fill_event(&ev, hook, L7M_DIR_EGRESS, proto, &ep, ep.identity, dst_id, daddr_be,
+			       dport, &d);
+		ev.cgroup_id = bpf_get_current_cgroup_id();
+		l7m_emit(cfg, &ev);
+	}
 	return d.verdict == L7M_VERDICT_DENY ? L7M_SYSCALL_EPERM : L7M_SYSCALL_OK;
 }
 
@@ -143,7 +147,7 @@ int l7m_connect4(struct bpf_sock_addr *ctx)
  * A datagram answering a flow the workload's ingress already accepted (or one it
  * started) is not a new flow: it is neither judged nor redirected.
  */
-static __always_inline int l7m_udp_reply(struct bpf_sock_addr *ctx)
+static __always_inline int l7m_udp_reply(struct bpf_sock_addr *ctx, __u32 peer_ip_be)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
 	struct l7m_endpoint_info *ep = bpf_map_lookup_elem(&L7M_MAP_ENDPOINTS, &cg);
@@ -153,7 +157,7 @@ static __always_inline int l7m_udp_reply(struct bpf_sock_addr *ctx)
 	if (!ep || !sk || ctx->protocol != L7M_IPPROTO_UDP)
 		return 0;
 	t.local_ip = ep->ipv4;
-	t.peer_ip = ctx->user_ip4;
+	t.peer_ip = peer_ip_be;
 	t.local_port = bpf_htons((__u16)sk->src_port);
 	t.peer_port = (__u16)ctx->user_port;
 	return bpf_map_lookup_elem(&L7M_MAP_UDP_FLOWS, &t) != 0;
@@ -166,7 +170,7 @@ int l7m_sendmsg4(struct bpf_sock_addr *ctx)
 	__u16 port;
 	int rc;
 
-	if (l7m_udp_reply(ctx))
+	if (l7m_udp_reply(ctx, ctx->user_ip4))
 		return L7M_SYSCALL_OK;
 	rc = l7m_sock_egress(ctx, L7M_HOOK_SENDMSG4, ctx->user_ip4, ctx->user_port,
 				 (__u8)ctx->protocol, &ip, &port);
@@ -206,7 +210,8 @@ int l7m_getpeername4(struct bpf_sock_addr *ctx)
 }
 
 /*
- * IPv6: v4-mapped destinations are IPv4; ::1 is the workload's own loopback; any
+ * IPv6: v4-mapped destinations are IPv4 (connect6 sees them; a datagram to one is
+ * handed to udp_sendmsg and meets sendmsg4); ::1 is the workload's own loopback; any
  * other IPv6 peer is judged as reserved:world and cannot be redirected (the proxy
  * listens on IPv4), so it passes only when a policy allows world on that port.
  */
@@ -327,8 +332,9 @@ int l7m_sockops_proxy(struct bpf_sock_ops *skops)
 
 /*
  * SO_ORIGINAL_DST for sockets the proxy accepted. A miss leaves the kernel's answer
- * (an error unless netfilter redirected the connection): fail closed, so the proxy
- * never dials itself.
+ * (an error, or netfilter's original destination when iptables redirected the
+ * connection) unless that answer is the socket's own address: fail closed, so the
+ * proxy never dials itself.
  */
 SEC("cgroup/getsockopt")
 int l7m_getsockopt(struct bpf_sockopt *ctx)
@@ -338,8 +344,13 @@ int l7m_getsockopt(struct bpf_sockopt *ctx)
 	struct l7m_tuple4 t = {};
 	struct bpf_sock *sk;
 
-	if (ctx->level != L7M_SOL_IP || ctx->optname != L7M_SO_ORIGINAL_DST)
+	if (ctx->level != L7M_SOL_IP || ctx->optname != L7M_SO_ORIGINAL_DST) {
+		/* Buffers beyond a page are not handed to BPF: optlen 0 keeps the kernel's
+		 * answer instead of failing the call. */
+		if (ctx->optlen > L7M_PAGE_SIZE)
+			ctx->optlen = 0;
 		return 1;
+	}
 	sk = ctx->sk;
 	if (!sk || sk->family != L7M_AF_INET)
 		return 1;
@@ -348,11 +359,17 @@ int l7m_getsockopt(struct bpf_sockopt *ctx)
 	t.local_port = bpf_htons((__u16)sk->src_port);
 	t.peer_port = (__u16)sk->dst_port;
 	od = bpf_map_lookup_elem(&L7M_MAP_TUPLE_ORIGDST, &t);
-	if (!od)
-		return 1;
 	sin = ctx->optval;
 	if ((void *)(sin + 1) > ctx->optval_end)
 		return 1;
+	if (!od) {
+		/* Not redirected by us. With conntrack loaded the kernel answers even for a
+		 * connection nobody redirected, naming the socket's own address: the proxy
+		 * would dial itself. Refuse that; keep a real netfilter answer. */
+		if (ctx->retval == 0 && sin->sin_addr.s_addr == t.local_ip && sin->sin_port == t.local_port)
+			ctx->retval = -L7M_ENOENT;
+		return 1;
+	}
 	sin->sin_family = L7M_AF_INET;
 	sin->sin_port = od->port;
 	sin->sin_addr.s_addr = od->ipv4;

@@ -5,12 +5,25 @@
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 
-interface Result { ops: number; errors: number; seconds: number; rate: number; p50Ms: number; p99Ms: number }
+interface Result {
+  ops: number; errors: number; errorKinds: Record<string, number>; seconds: number; rate: number;
+  p50Ms: number; p99Ms: number; cpuUsPerOp: number;
+}
+
+// CPU time of this process (user + system, which includes the kernel's connect path
+// and any BPF program on it) per completed op: steadier than wall clock on a busy machine.
+const cpuStart = process.cpuUsage();
+const errorKinds: Record<string, number> = {};
+const countError = (kind: string) => (errorKinds[kind] = (errorKinds[kind] ?? 0) + 1);
 
 function summarize(lat: number[], errors: number, seconds: number): Result {
   lat.sort((a, b) => a - b);
   const q = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! : 0);
-  return { ops: lat.length, errors, seconds, rate: lat.length / seconds, p50Ms: q(0.5), p99Ms: q(0.99) };
+  const cpu = process.cpuUsage(cpuStart);
+  return {
+    ops: lat.length, errors, errorKinds, seconds, rate: lat.length / seconds, p50Ms: q(0.5), p99Ms: q(0.99),
+    cpuUsPerOp: lat.length ? (cpu.user + cpu.system) / lat.length : 0,
+  };
 }
 
 async function httpLoad(url: string, conns: number, seconds: number): Promise<Result> {
@@ -24,13 +37,17 @@ async function httpLoad(url: string, conns: number, seconds: number): Promise<Re
       res.resume();
       res.on('end', () => {
         if (res.statusCode === 200) lat.push(performance.now() - t0);
-        else errors++;
+        else {
+          errors++;
+          countError(`http-${res.statusCode}`);
+        }
         resolve();
       });
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => {
+    req.on('error', (e: NodeJS.ErrnoException) => {
       errors++;
+      countError(e.code ?? e.message);
       resolve();
     });
     req.end();
@@ -52,8 +69,9 @@ async function connectLoad(host: string, port: number, parallel: number, seconds
     const t0 = performance.now();
     const s = connect({ host, port });
     s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-    s.on('error', () => {
+    s.on('error', (e: NodeJS.ErrnoException) => {
       errors++;
+      countError(e.code ?? e.message);
       resolve();
     });
     s.on('close', (hadError) => {

@@ -14,6 +14,8 @@
 #define L7M_ETH_P_IP 0x0800
 #define L7M_IPPROTO_TCP 6
 #define L7M_IPPROTO_UDP 17
+#define L7M_PAGE_SIZE 4096
+#define L7M_ENOENT 2
 
 /* sock_addr / sockopt return codes: 1 lets the call proceed, 0 fails it with EPERM. */
 #define L7M_SYSCALL_OK 1

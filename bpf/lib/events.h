@@ -30,18 +30,23 @@ static __always_inline int l7m_take_token(const struct l7m_config *cfg)
 	now = bpf_ktime_get_ns();
 	if (b->last_ns == 0) {
 		b->tokens = burst;
+		b->last_ns = now;
 	} else {
 		__u64 elapsed = now - b->last_ns;
+		__u64 added;
+
 		/* Cap before multiplying so a long idle period cannot overflow. */
 		if (elapsed > L7M_NSEC_PER_SEC)
 			elapsed = L7M_NSEC_PER_SEC;
-		b->tokens += elapsed * rate / L7M_NSEC_PER_SEC;
-		if (b->tokens > burst)
-			b->tokens = burst;
+		added = elapsed * rate / L7M_NSEC_PER_SEC;
+		/* The clock only moves when a whole token accrued, so slow trickles add up. */
+		if (added) {
+			b->tokens += added;
+			if (b->tokens > burst)
+				b->tokens = burst;
+			b->last_ns = now;
+		}
 	}
-	/* Only advance the clock when at least one token accrued, so slow trickles add up. */
-	if (b->last_ns == 0 || b->tokens > 0)
-		b->last_ns = now;
 	if (b->tokens == 0)
 		return 0;
 	b->tokens -= 1;

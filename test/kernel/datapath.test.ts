@@ -1,11 +1,10 @@
 // Real-kernel tests of the socket datapath: programs loaded into this kernel,
 // workloads in their own netns and cgroup, real sockets. Requires root.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { repoRoot } from '../support/paths.js';
 import { Ipam, createPod, createCgroup } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
@@ -18,13 +17,31 @@ import {
   removeCgroup, requireKernelFeatures, startNameServer, startOrigDstServer,
 } from './harness.js';
 
-const execFileP = promisify(execFile);
+/** Resolves when the child printed `line`; rejects on exit or timeout with its output. */
+function waitForLine(child: ChildProcess, line: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no "${line}" within ${timeoutMs} ms: ${out}`)), timeoutMs);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(line)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`loader exited (${code}) before "${line}": ${out}`));
+    });
+  });
+}
 
 const ID = { ka: 1001, kb: 1002, kc: 1003, kd: 1004 } as const;
 const EP = { ka: 11, kb: 12, kc: 13 } as const;
 
 /** A TCP connect from the test process itself (the host), with a timeout. */
-function hostConnect(host: string, port: number, timeoutMs = 1000): Promise<{ ok: boolean; data?: string; error?: string }> {
+function hostConnect(host: string, port: number, timeoutMs = 5000): Promise<{ ok: boolean; data?: string; error?: string }> {
   return new Promise((resolve) => {
     const s = connect({ host, port });
     let data = '';
@@ -58,12 +75,16 @@ describe('kernel: BPF socket datapath', function () {
     { peerIdentity: ID.kb, port: 8080, proto: 'tcp', direction: 'egress', verdict: 'allow' },
     { peerIdentity: ID.kb, port: 7070, proto: 'tcp', direction: 'egress', verdict: 'redirect' },
     { peerIdentity: ID.kb, port: 8080, proto: 'udp', direction: 'egress', verdict: 'allow' },
+    { peerIdentity: ID.kb, port: 5353, proto: 'udp', direction: 'egress', verdict: 'redirect' },
+    { peerIdentity: ID.kb, port: 8443, proto: 'udp', direction: 'egress', verdict: 'allow' },
     // World is allowed on IPv6 port 443 only: the IPv6 test relies on it.
     { peerIdentity: 2, port: 443, proto: 'tcp', direction: 'egress', verdict: 'allow' },
   ];
   const kbPolicy = (): PolicyEntry[] => [
     { peerIdentity: ID.ka, port: 0, proto: 'tcp', direction: 'ingress', verdict: 'allow' },
     { peerIdentity: ID.ka, port: 8080, proto: 'udp', direction: 'ingress', verdict: 'allow' },
+    { peerIdentity: ID.ka, port: 5353, proto: 'udp', direction: 'ingress', verdict: 'allow' },
+    { peerIdentity: ID.ka, port: 8443, proto: 'udp', direction: 'ingress', verdict: 'allow' },
   ];
 
   before(async function () {
@@ -71,7 +92,7 @@ describe('kernel: BPF socket datapath', function () {
     await cleanupLeftovers('k', NODE);
     for (const name of ['ka', 'kb', 'kc', 'kd']) pods[name] = await createPod(name, ipam);
     proxyCg = createCgroup(PROXY_CGROUP);
-    children.push(await startNameServer(pods.kb!, [8080, 9090]));
+    children.push(await startNameServer(pods.kb!, [8080, 9090, -8443]));
     children.push(await startOrigDstServer(proxyCg, ipam.gateway, PROXY_PORT));
 
     const ep = (name: 'ka' | 'kb' | 'kc', egress: boolean, ingress: boolean) => ({
@@ -83,12 +104,15 @@ describe('kernel: BPF socket datapath', function () {
       endpoints: [ep('ka', true, true), ep('kb', false, true), ep('kc', false, false)],
       ipcache: [{ cidr: `${ipam.gateway}/32`, identity: 1 }, { cidr: pods.kd!.ip, identity: ID.kd }],
     };
-    // The loader is a separate process that exits: every test below runs on state
-    // that outlived the process which created it.
-    const { stdout } = await execFileP(process.execPath, [join(repoRoot, 'dist/test/kernel/loader-main.js'), JSON.stringify(input)], {
-      timeout: 30_000,
+    // The loader is a separate process, SIGKILLed once it has set everything up: every
+    // test below runs on state that outlived the "agent" which created it.
+    const loader = spawn(process.execPath, [join(repoRoot, 'dist/test/kernel/loader-main.js'), JSON.stringify(input)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    assert.match(stdout, /loaded/);
+    children.push(loader);
+    await waitForLine(loader, 'loaded', 30_000);
+    loader.kill('SIGKILL');
+    await new Promise((r) => (loader.exitCode !== null || loader.signalCode !== null ? r(null) : loader.once('exit', r)));
     maps = Datapath.openMaps(NODE);
     ring = maps.subscribe(events.push);
     replaceEndpointPolicy(maps, EP.ka, kaPolicy());
@@ -113,6 +137,20 @@ describe('kernel: BPF socket datapath', function () {
   it('lets an allowed connect through (egress allow + destination ingress allow)', async () => {
     const r = await podClient(pods.ka!, 'tcp', pods.kb!.ip, 8080);
     assert.deepEqual(r, { ok: true, peer: `${pods.kb!.ip}:8080`, data: 'kb' });
+  });
+
+  it('reports allowed flows only when asked to', async () => {
+    await podClient(pods.ka!, 'tcp', pods.kb!.ip, 8080);
+    writeConfig(maps, { proxyIpv4: ipam.gateway, proxyPort: PROXY_PORT, reportAllowed: true });
+    try {
+      const quietEvents = events.events.filter((x) => x.type === 'allow').length;
+      assert.equal(quietEvents, 0, 'no allow events by default');
+      assert.equal((await podClient(pods.ka!, 'tcp', pods.kb!.ip, 8080)).data, 'kb');
+      const e = await events.waitFor((x) => x.type === 'allow' && x.dport === 8080, 'allow');
+      assert.deepEqual([e.hook, e.srcIdentity, e.dstIdentity, e.reason], ['connect4', ID.ka, ID.kb, null]);
+    } finally {
+      writeConfig(maps, { proxyIpv4: ipam.gateway, proxyPort: PROXY_PORT });
+    }
   });
 
   it('fails a denied connect with EPERM and reports a drop with both identities', async () => {
@@ -172,7 +210,7 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await hostConnect(pods.kb!.ip, 8080), { ok: true, data: 'kb' });
     writeConfig(maps, { proxyIpv4: ipam.gateway, proxyPort: PROXY_PORT, allowLocalhost: 'policy' });
     try {
-      assert.deepEqual(await hostConnect(pods.kb!.ip, 8080), { ok: false, error: 'timeout' });
+      assert.deepEqual(await hostConnect(pods.kb!.ip, 8080, 1000), { ok: false, error: 'timeout' });
       const e = await events.waitFor((x) => x.hook === 'ingress' && x.srcIdentity === 1, 'host ingress drop');
       assert.equal(e.type, 'drop');
       assert.equal(e.dstIdentity, ID.kb);
@@ -188,6 +226,16 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await podClient(pods.ka!, 'udp', pods.kb!.ip, 8080), { ok: true, peer: `${pods.kb!.ip}:8080`, data: 'kb' });
     const e = await events.waitFor((x) => x.hook === 'sendmsg4' && x.dport === 9090, 'sendmsg4 drop');
     assert.equal(e.proto, 'udp');
+    // A dual-stack server answers a v4-mapped peer (the kernel hands that datagram to
+    // the IPv4 path): still recognised as a reply.
+    assert.deepEqual(await podClient(pods.ka!, 'udp', pods.kb!.ip, 8443), { ok: true, peer: `${pods.kb!.ip}:8443`, data: 'kb v6' });
+  });
+
+  it('redirects UDP at sendmsg and shows replies as coming from the address dialled', async () => {
+    const r = await podClient(pods.ka!, 'udp', pods.kb!.ip, 5353);
+    assert.deepEqual(r, { ok: true, peer: `${pods.kb!.ip}:5353`, data: 'UDPPROXY' });
+    const e = await events.waitFor((x) => x.hook === 'sendmsg4' && x.type === 'redirect', 'sendmsg4 redirect');
+    assert.deepEqual([e.dport, e.proxyPort, e.proto], [5353, PROXY_PORT, 'udp']);
   });
 
   it('treats v4-mapped IPv6 as IPv4 and denies other IPv6 unless a policy allows it', async () => {
@@ -268,7 +316,7 @@ describe('kernel: BPF socket datapath', function () {
       ...kaPolicy(),
       { peerIdentity: ID.kb, port: 9090, proto: 'tcp', direction: 'egress', verdict: 'allow' },
     ]);
-    assert.deepEqual(res, { written: 5, removed: 0 });
+    assert.deepEqual(res, { written: 7, removed: 0 });
     assert.equal((await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090)).data, 'kb');
     // An explicit deny on any port beats the exact allow.
     replaceEndpointPolicy(maps, EP.ka, [
@@ -279,7 +327,7 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
     const e = await events.waitFor((x) => x.type === 'drop' && x.ruleCookie === 77, 'deny-rule drop');
     assert.equal(e.reason, 'policy-deny-rule');
-    assert.deepEqual(replaceEndpointPolicy(maps, EP.ka, kaPolicy()), { written: 4, removed: 2 });
+    assert.deepEqual(replaceEndpointPolicy(maps, EP.ka, kaPolicy()), { written: 6, removed: 2 });
     assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
   });
 

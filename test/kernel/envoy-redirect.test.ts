@@ -9,7 +9,8 @@ import type { ChildProcess } from 'node:child_process';
 import { Ipam, createPod, createCgroup } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
 import { Datapath, cgroupIdOf, replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig } from '../../addon/index.js';
-import { cleanupLeftovers, deletePod, podHttp, removeCgroup, requireKernelFeatures, startHttpServer } from './harness.js';
+import { EventCollector, cleanupLeftovers, deletePod, podHttp, removeCgroup, requireKernelFeatures, startHttpServer } from './harness.js';
+import type { NativeRingBuffer } from '../../addon/index.js';
 import { buildEnvoyConfig, startEnvoy } from './envoy-proc.js';
 import type { EnvoyProc } from './envoy-proc.js';
 
@@ -25,6 +26,8 @@ describe('kernel: BPF redirect to the real Envoy with an HTTP policy', function 
   let proxyCg = '';
   let envoy: EnvoyProc | undefined;
   let dp: Datapath | undefined;
+  let ring: NativeRingBuffer | undefined;
+  const events = new EventCollector();
 
   before(async () => {
     requireKernelFeatures();
@@ -34,6 +37,7 @@ describe('kernel: BPF redirect to the real Envoy with an HTTP policy', function 
     proxyCg = createCgroup('l7m-eproxy');
     children.push(await startHttpServer(pods.eb!, 8000));
     dp = Datapath.load(NODE);
+    ring = dp.maps.subscribe(events.push);
     writeConfig(dp.maps, { proxyIpv4: ipam.gateway, proxyPort: ENVOY_PORT, allowLocalhost: 'policy' });
     upsertIpcache(dp.maps, [{ cidr: ipam.gateway, identity: 1 }]);
     upsertEndpoint(dp.maps, { cgroupId: cgroupIdOf(pods.ea!.cgroupDir), endpointId: 21, identity: ID.ea, ipv4: pods.ea!.ip, enforceEgress: true, enforceIngress: false });
@@ -48,6 +52,7 @@ describe('kernel: BPF redirect to the real Envoy with an HTTP policy', function 
   });
 
   after(async () => {
+    ring?.close();
     envoy?.stop();
     for (const c of children) c.kill('SIGKILL');
     dp?.close();
@@ -86,5 +91,11 @@ describe('kernel: BPF redirect to the real Envoy with an HTTP policy', function 
       });
     });
     assert.equal(outcome, 'timeout');
+    const e = await events.waitFor((x) => x.hook === 'ingress' && x.dport === 8000, 'ingress drop of the host');
+    assert.deepEqual([e.type, e.srcIdentity, e.dstIdentity, e.reason], ['drop', 1, ID.eb, 'policy-denied']);
+    // Envoy's upstream connections came from the same host address and were not dropped:
+    // every ingress drop is the host's one socket (a SYN retransmit may add a second).
+    const ports = new Set(events.events.filter((x) => x.hook === 'ingress').map((x) => x.sport));
+    assert.deepEqual([...ports], [e.sport]);
   });
 });

@@ -101,7 +101,7 @@ export function startOrigDstServer(cgroupDir: string, host: string, port: number
 
 export interface ClientResult { ok: boolean; error?: string; peer?: string; data?: string; status?: number }
 
-export async function podClient(pod: Pod, mode: 'tcp' | 'udp', host: string, port: number, timeoutSec = 1): Promise<ClientResult> {
+export async function podClient(pod: Pod, mode: 'tcp' | 'udp', host: string, port: number, timeoutSec = 3): Promise<ClientResult> {
   const r = await execInPod(pod, ['python3', join(FIXTURES, 'client.py'), mode, host, String(port), String(timeoutSec)], 15_000);
   if (r.code !== 0) throw new Error(`client in ${pod.name} failed (${r.code ?? r.signal}): ${r.stderr}`);
   return JSON.parse(r.stdout) as ClientResult;

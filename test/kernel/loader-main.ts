@@ -1,5 +1,5 @@
 // A stand-in agent run as its own process: loads the datapath, registers the
-// workloads and attaches everything, then exits. Enforcement must outlive it.
+// workloads, attaches everything and stays up until killed. Enforcement must outlive it.
 import { Datapath, upsertEndpoint, upsertIpcache, writeConfig, cgroupIdOf } from '../../addon/index.js';
 
 interface LoaderInput {
@@ -11,6 +11,9 @@ interface LoaderInput {
 
 const input = JSON.parse(process.argv[2] ?? '{}') as LoaderInput;
 const dp = Datapath.load(input.node);
+// Like the agent, it keeps the object, the maps and an event subscription open until
+// it is killed (SIGKILL: no cleanup runs).
+const ring = dp.maps.subscribe(() => undefined);
 try {
   writeConfig(dp.maps, { proxyIpv4: input.proxy.ip, proxyPort: input.proxy.port });
   upsertIpcache(dp.maps, input.ipcache);
@@ -24,7 +27,10 @@ try {
     dp.attachWorkload(e.cgroupDir, e.name);
   }
   dp.attachProxy(input.proxy.cgroupDir);
-} finally {
+} catch (e) {
+  ring.close();
   dp.close();
+  throw e;
 }
 console.log('loaded');
+setInterval(() => undefined, 60_000);

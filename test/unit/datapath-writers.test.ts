@@ -1,30 +1,10 @@
 import assert from 'node:assert/strict';
-import { replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig, DatapathInputError, codecs, decodeEvent } from '../../addon/index.js';
-import type { DatapathMaps, PolicyEntry, PolicyKey } from '../../addon/index.js';
-
-/** Records writes; stands in for the pinned maps in pure tests. */
-class FakeTypedMap<K, V> {
-  readonly rows = new Map<string, [K, V]>();
-  writes = 0;
-  update(k: K, v: V): void {
-    this.writes++;
-    this.rows.set(JSON.stringify(k, (_, x) => (typeof x === 'bigint' ? x.toString() : x)), [k, v]);
-  }
-  updateMany(entries: ReadonlyArray<readonly [K, V]>): number {
-    for (const [k, v] of entries) this.update(k, v);
-    return entries.length;
-  }
-  delete(k: K): boolean {
-    return this.rows.delete(JSON.stringify(k, (_, x) => (typeof x === 'bigint' ? x.toString() : x)));
-  }
-  keys(): K[] {
-    return [...this.rows.values()].map(([k]) => k);
-  }
-}
+import { replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig, DatapathInputError, FakeDatapathMaps, codecs, decodeEvent } from '../../addon/index.js';
+import type { PolicyEntry } from '../../addon/index.js';
 
 function fakeMaps() {
-  const m = { endpoints: new FakeTypedMap(), ipcache: new FakeTypedMap(), policy: new FakeTypedMap<PolicyKey, unknown>(), config: new FakeTypedMap() };
-  return { fake: m, maps: m as unknown as DatapathMaps };
+  const fake = new FakeDatapathMaps();
+  return { fake, maps: fake };
 }
 
 describe('datapath writers (validation, nothing half-applied)', () => {
@@ -49,7 +29,7 @@ describe('datapath writers (validation, nothing half-applied)', () => {
       ]);
       return true;
     });
-    assert.equal(fake.policy.writes, 0);
+    assert.equal(fake.policy.writes.length, 0);
   });
 
   it('rejects duplicate keys', () => {
@@ -63,7 +43,11 @@ describe('datapath writers (validation, nothing half-applied)', () => {
     const p = (peer: number, port: number): PolicyEntry => ({ peerIdentity: peer, port, proto: 'tcp', direction: 'egress', verdict: 'allow' });
     replaceEndpointPolicy(maps, 7, [p(5, 80), p(6, 81)]);
     replaceEndpointPolicy(maps, 8, [p(5, 80)]);
+    const before = fake.policy.writes.length;
     assert.deepEqual(replaceEndpointPolicy(maps, 7, [p(5, 80), p(9, 0)]), { written: 2, removed: 1 });
+    // Additive first, subtractive after: no moment with less allowed than both policies.
+    assert.deepEqual(fake.policy.writes.slice(before).map(([op, k]) => `${op} ${k.peerIdentity}:${k.dport}`),
+      ['update 5:80', 'update 9:0', 'delete 6:81']);
     const keys = fake.policy.keys().map((k) => `${k.endpointId}:${k.peerIdentity}:${k.dport}`).sort();
     assert.deepEqual(keys, ['7:5:80', '7:9:0', '8:5:80']);
   });
@@ -82,9 +66,9 @@ describe('datapath writers (validation, nothing half-applied)', () => {
       /endpoint\.cgroupId: must be a positive bigint; endpoint\.endpointId: .*; endpoint\.ipv4: must be an IPv4 address/);
     assert.throws(() => writeConfig(maps, { proxyIpv4: '10.0.0.1', proxyPort: 0, allowLocalhost: 'never' as 'always' }),
       /config\.proxyPort: must be an integer in \[1, 65535\]; config\.allowLocalhost: must be "always" or "policy"/);
-    assert.equal(fake.endpoints.writes + fake.config.writes, 0);
+    assert.equal(fake.endpoints.writes.length + fake.config.writes.length, 0);
     writeConfig(maps, { proxyIpv4: '10.0.0.1', proxyPort: 15001, allowLocalhost: 'policy', reportAllowed: true });
-    assert.deepEqual(fake.config.rows.get('0')?.[1], { proxyIpv4: '10.0.0.1', proxyPort: 15001, flags: 3, eventRate: 0, eventBurst: 0 });
+    assert.deepEqual(fake.config.lookup(0), { proxyIpv4: '10.0.0.1', proxyPort: 15001, flags: 3, eventRate: 0, eventBurst: 0 });
   });
 });
 
