@@ -96,13 +96,19 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
         })),
       };
     case ApiKey.OffsetFetch: {
+      // Group refusal: one group-level error. Topic refusal: the group is fine, the
+      // topics carry the error, as the broker reports a topic it may not describe.
       const topicsOf = (ts: unknown) =>
         items(ts).map((t) => ({
           name: t.name,
-          partitions: (t.partitionIndexes as number[]).map((p) => ({ partitionIndex: p, metadata: null, errorCode: kind === 'group' ? code : topicCode(t.name) })),
+          partitions: (t.partitionIndexes as number[]).map((p) => ({ partitionIndex: p, metadata: null, errorCode: topicCode(t.name) })),
         }));
-      if (v < 8) return { throttleTimeMs: 0, topics: v < 2 ? topicsOf(b.topics) : [], errorCode: code };
-      return { throttleTimeMs: 0, groups: items(b.groups).map((g) => ({ groupId: g.groupId, topics: [], errorCode: code })) };
+      const groupCode = kind === 'group' ? code : 0;
+      if (v < 8) return { throttleTimeMs: 0, topics: v < 2 || kind !== 'group' ? topicsOf(b.topics) : [], errorCode: groupCode };
+      return {
+        throttleTimeMs: 0,
+        groups: items(b.groups).map((g) => ({ groupId: g.groupId, topics: kind === 'group' ? [] : topicsOf(g.topics), errorCode: groupCode })),
+      };
     }
     case ApiKey.FindCoordinator: {
       const c = b.keyType === 0 ? ErrorCode.GROUP_AUTHORIZATION_FAILED : ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED;

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { KafkaAuditLog } from './audit.js';
 import { KafkaPolicyEngine } from './engine.js';
 import type { KafkaRule } from './rule.js';
-import { KafkaSession } from './session.js';
+import { KafkaSession, type FrameTap } from './session.js';
 
 const LOCAL_PROTOS = fileURLToPath(new URL('../../../envoy-api/protos-local', import.meta.url));
 const DEPS = fileURLToPath(new URL('../../../node_modules/@grpc/grpc-js-xds/deps', import.meta.url));
@@ -73,6 +73,8 @@ export class KafkaExtProcServer {
   /** Why each connection the processor closed was closed, most recent last (bounded). */
   readonly closeReasons: string[] = [];
   private port = 0;
+  /** Observer handed to every session (frame capture for codec tests and debugging). */
+  tap?: FrameTap;
 
   constructor(readonly audit: KafkaAuditLog = new KafkaAuditLog()) {
     this.server.addService(loadNetworkExtProcService(), { Process: (call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>) => this.process(call) });
@@ -113,7 +115,7 @@ export class KafkaExtProcServer {
     const idRaw = md.get(IDENTITY_HEADER)[0];
     const identity = idRaw !== undefined && /^\d+$/.test(String(idRaw)) ? Number(idRaw) : null;
     const engine = this.policies.get(policy) ?? new KafkaPolicyEngine([]);
-    const session = new KafkaSession({ engine, audit: this.audit, identity, policy });
+    const session = new KafkaSession({ engine, audit: this.audit, identity, policy, tap: this.tap });
     this.stats.streams++;
     this.stats.activeStreams++;
     let closing = false;

@@ -29,8 +29,12 @@ interface Pending {
   replacement?: Buffer;
 }
 
+/** Observer of every complete frame (request or response) the session handles. */
+export type FrameTap = (dir: 'request' | 'response', frame: Buffer, apiKey: number, apiVersion: number) => void;
+
 export interface SessionContext {
   engine: KafkaPolicyEngine;
+  tap?: FrameTap;
   audit?: KafkaAuditLog;
   identity?: number | null;
   policy?: string;
@@ -83,6 +87,7 @@ export class KafkaSession {
   private onRequestFrame(f: Buffer): Buffer | null {
     const req = parseRequest(f);
     const h = req.header;
+    this.ctx.tap?.('request', f, h.apiKey, h.apiVersion);
     const verdict = this.ctx.engine.decide({ apiKey: h.apiKey, apiVersion: h.apiVersion, clientId: h.clientId, topics: req.topics, topicsKnown: req.topicsKnown });
     this.ctx.audit?.write({
       time: new Date().toISOString(),
@@ -109,7 +114,10 @@ export class KafkaSession {
       this.stats.dropped++;
       return null;
     }
-    const replacement = buildErrorResponse(req, denyKindFor(req));
+    // A topic the policy refused is reported as a topic error even on group APIs
+    // (OffsetCommit/OffsetFetch), as Kafka's own authorizer does.
+    const kind = verdict.reason === 'topic' ? 'topic' : denyKindFor(req);
+    const replacement = buildErrorResponse(req, kind);
     if (!replacement) throw new Error(`${apiKeyName(h.apiKey)} v${h.apiVersion} denied and no error response exists for it`);
     this.stats.denied++;
     this.pending.push({ correlationId: h.correlationId, apiKey: h.apiKey, apiVersion: h.apiVersion, replacement });
@@ -122,6 +130,7 @@ export class KafkaSession {
     if (!next) throw new Error(`response with correlation id ${corr} but no request pending`);
     if (next.correlationId !== corr) throw new Error(`response correlation id ${corr} does not match pending request ${next.correlationId}`);
     if (next.replacement) return next.replacement;
+    this.ctx.tap?.('response', f, next.apiKey, next.apiVersion);
     if (next.apiKey === ApiKey.ApiVersions) return capApiVersionsResponse(Buffer.from(f), next.apiVersion);
     return f;
   }
