@@ -13,7 +13,7 @@ import type { KafkaRule } from '../../l7/kafka/rule.js';
 import { Reader } from '../../l7/kafka/wire.js';
 import { freePort } from '../support/kafka-broker.js';
 import { startEnvoy } from './envoy-kafka.js';
-import { POLICY, RawClient, skipReason, startStack, type KafkaStack } from './kafka-support.js';
+import { POLICY, RawClient, runJavaProbe, skipReason, startStack, type KafkaStack } from './kafka-support.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
@@ -244,6 +244,21 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     } finally {
       await envoy.stop();
     }
+  });
+
+  it('serves the Java client (flexible versions) and refuses its denied fetch and idempotent producer id', async () => {
+    const bootstrap = `127.0.0.1:${stack.envoyPort}`;
+    const [produced, fetchDenied, idempotent] = await Promise.all([
+      runJavaProbe(['produce', bootstrap, 'java-billing', 'orders']),
+      runJavaProbe(['consume', bootstrap, 'snoop', 'secret', 'java-snoop-group']),
+      runJavaProbe(['produce', bootstrap, 'java-idem', 'orders', 'true']),
+    ]);
+    assert.deepEqual(produced.ok, true, JSON.stringify(produced));
+    assert.equal(fetchDenied.error, 'TopicAuthorizationException', JSON.stringify(fetchDenied));
+    assert.equal(idempotent.error, 'ClusterAuthorizationException', JSON.stringify(idempotent));
+    const javaProduce = stack.audit.find((r) => r.clientId === 'java-billing' && r.apiKeyNum === ApiKey.Produce);
+    assert.ok(javaProduce && javaProduce.verdict === 'allow' && javaProduce.apiVersion >= 9, `flexible Produce expected, got ${JSON.stringify(javaProduce)}`);
+    assert.ok(stack.audit.some((r) => r.clientId === 'java-idem' && r.apiKeyNum === ApiKey.InitProducerId && r.verdict === 'deny'));
   });
 
   it('round-trips every captured request and response frame through the codec', function () {

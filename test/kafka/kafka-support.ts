@@ -1,11 +1,13 @@
 // Shared setup of the Kafka suite: one real broker, one real Envoy with an enforcing
 // listener (network ext_proc → tcp_proxy) and the l7mesh processor, started once.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { KafkaExtProcServer } from '../../l7/kafka/ext-proc-server.js';
 import type { KafkaAuditRecord } from '../../l7/kafka/audit.js';
-import { freePort, kafkaAvailable, startKafkaBroker, type KafkaBroker } from '../support/kafka-broker.js';
+import { freePort, KAFKA_LIBS, kafkaAvailable, startKafkaBroker, type KafkaBroker } from '../support/kafka-broker.js';
+import { repoRoot } from '../support/paths.js';
 import { envoyPath, startEnvoy, type EnvoyProcess } from './envoy-kafka.js';
 
 const PID_DIR = '/tmp/l7mesh-pids';
@@ -166,4 +168,23 @@ export class RawClient {
   destroy(): void {
     this.sock.destroy();
   }
+}
+
+/** Runs the Java client probe (test/kafka/java/KafkaProbe.java) and returns its JSON line. */
+export function runJavaProbe(args: string[], timeoutMs = 60_000): Promise<{ ok: boolean; error?: string; offset?: number; count?: number }> {
+  const src = join(repoRoot, 'test/kafka/java/KafkaProbe.java');
+  return new Promise((resolve, reject) => {
+    const p = spawn('java', ['-Xmx256m', '-cp', `${KAFKA_LIBS}/*`, src, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (!line) reject(new Error(`java probe ${args.join(' ')} exited ${code} without a result:\n${out}\n${err.slice(-2000)}`));
+      else resolve(JSON.parse(line));
+    });
+  });
 }
