@@ -2,7 +2,8 @@
 // from the Maven Central jars in .tools/kafka/libs: our own small properties and log4j
 // config, -Xmx512m, every port on 127.0.0.1. Each named listener advertises the address
 // the caller wants clients to use (e.g. an Envoy listener), so clients that re-connect to
-// the advertised broker stay on that path.
+// the advertised broker stay on that path. An INTERNAL listener carries the broker's
+// connections to itself.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -87,9 +88,12 @@ function run(args: string[], dir: string): Promise<string> {
   });
 }
 
-export async function startKafkaBroker(listeners: BrokerListener[]): Promise<KafkaBroker> {
+export async function startKafkaBroker(clientListeners: BrokerListener[]): Promise<KafkaBroker> {
   const missing = kafkaAvailable();
   if (missing) throw new Error(missing);
+  // The broker's own connections (e.g. transaction markers to itself) use a listener of
+  // their own, so they never pass through the proxy under test.
+  const listeners = [{ name: 'INTERNAL' }, ...clientListeners.filter((l) => l.name !== 'INTERNAL')];
   const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-'));
   const ports: Record<string, number> = {};
   for (const l of listeners) ports[l.name] = await freePort();
