@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, w
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildKafkaExtProcConfig, KAFKA_EXT_PROC_FILTER, KAFKA_EXT_PROC_TYPE_URL } from '../../l7/kafka/filter-config.js';
 import { repoRoot } from '../support/paths.js';
 
 const PID_DIR = '/tmp/l7mesh-pids';
@@ -48,21 +49,12 @@ function listener(l: EnforcingListener | PlainListener, i: number): object {
   };
   const filters: object[] = [];
   if (l.kind === 'ext_proc') {
+    // The same builder proxy-config uses; Duration rendered in proto3 JSON form.
+    const cfg = buildKafkaExtProcConfig({ processorCluster: `ext_proc_${i}`, policy: l.policy, identity: l.identity, statPrefix: `kafka_${i}`, messageTimeoutMs: l.messageTimeoutMs });
+    const timeout = cfg.message_timeout as { seconds: number; nanos: number };
     filters.push({
-      name: 'envoy.filters.network.ext_proc',
-      typed_config: {
-        '@type': 'type.googleapis.com/envoy.extensions.filters.network.ext_proc.v3.NetworkExternalProcessor',
-        grpc_service: {
-          envoy_grpc: { cluster_name: `ext_proc_${i}` },
-          initial_metadata: [
-            { key: 'x-l7mesh-policy', value: l.policy },
-            ...(l.identity !== undefined ? [{ key: 'x-l7mesh-identity', value: String(l.identity) }] : []),
-          ],
-        },
-        stat_prefix: `kafka_${i}`,
-        failure_mode_allow: false,
-        message_timeout: `${(l.messageTimeoutMs ?? 5000) / 1000}s`,
-      },
+      name: KAFKA_EXT_PROC_FILTER,
+      typed_config: { '@type': KAFKA_EXT_PROC_TYPE_URL, ...cfg, message_timeout: `${timeout.seconds + timeout.nanos / 1e9}s` },
     });
   }
   filters.push(tcp);
