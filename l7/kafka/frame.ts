@@ -11,6 +11,8 @@ export const MIN_REQUEST_BYTES = 8;
 export class FrameSplitter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Bytes the frame at the head of `pending` needs in total, once its size is known. */
+  private needed = 0;
 
   constructor(private readonly minFrame: number, private readonly maxFrame = MAX_FRAME_BYTES) {}
 
@@ -21,15 +23,21 @@ export class FrameSplitter {
       this.pendingBytes += chunk.length;
     }
     const frames: Buffer[] = [];
-    if (this.pendingBytes < 4) return frames;
+    // Chunks are only joined once a whole frame is there, so a large frame arriving in
+    // many reads is copied once, not once per read.
+    if (this.pendingBytes < 4 || this.pendingBytes < this.needed) return frames;
     let buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     let off = 0;
+    this.needed = 0;
     while (buf.length - off >= 4) {
       const size = buf.readInt32BE(off);
       if (size < this.minFrame || size > this.maxFrame) {
         throw new KafkaDecodeError(`frame size ${size} outside [${this.minFrame}, ${this.maxFrame}]`);
       }
-      if (buf.length - off < 4 + size) break;
+      if (buf.length - off < 4 + size) {
+        this.needed = 4 + size;
+        break;
+      }
       frames.push(buf.subarray(off, off + 4 + size));
       off += 4 + size;
     }

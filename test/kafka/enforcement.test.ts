@@ -2,9 +2,11 @@
 // real Apache Kafka 4.x broker, with the real kafkajs client. The broker advertises
 // Envoy's listener, so every connection the clients open goes through enforcement.
 import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ApiKey } from '../../l7/kafka/api-keys.js';
 import { ErrorCode } from '../../l7/kafka/error-codes.js';
+import { loadNetworkExtProcService } from '../../l7/kafka/ext-proc-server.js';
 import { encodeRequestHeader, frame } from '../../l7/kafka/header.js';
 import { MetadataRequest, ProduceRequest, ProduceResponse, MetadataResponse, RESPONSES, REQUESTS } from '../../l7/kafka/messages.js';
 import { parseRequest } from '../../l7/kafka/request.js';
@@ -243,6 +245,45 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
       await assert.rejects(c.readFrame(10_000), /closed/);
     } finally {
       await envoy.stop();
+    }
+  });
+
+  it('pins Envoy 1.40: a processor that ends its stream makes later bytes bypass it (why ours never does)', async () => {
+    // A deliberately wrong processor: echoes what it gets and ends the stream right after
+    // answering the first broker→client message.
+    let seen = 0;
+    const rogue = new grpc.Server();
+    rogue.addService(loadNetworkExtProcService(), {
+      Process: (call: grpc.ServerDuplexStream<{ read_data?: { data: Buffer }; write_data?: { data: Buffer } }, unknown>) => {
+        call.on('data', (m) => {
+          seen++;
+          if (m.read_data) call.write({ read_data: { data: m.read_data.data ?? Buffer.alloc(0) }, data_processing_status: 'MODIFIED' });
+          else {
+            call.write({ write_data: { data: m.write_data?.data ?? Buffer.alloc(0) }, data_processing_status: 'MODIFIED' });
+            call.end();
+          }
+        });
+      },
+    });
+    const roguePort = await new Promise<number>((res, rej) => rogue.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    const envoyPort = await freePort();
+    const envoy = await startEnvoy(await freePort(), [{ kind: 'ext_proc', port: envoyPort, upstreamPort: stack.directPort, extProcPort: roguePort, policy: POLICY }]);
+    try {
+      const c = await RawClient.connect(envoyPort);
+      try {
+        c.write(frame(encodeRequestHeader({ apiKey: ApiKey.ApiVersions, apiVersion: 2, correlationId: 1, clientId: 'rogue' })));
+        assert.equal((await c.readFrame()).readInt32BE(4), 1);
+        await new Promise((r) => setTimeout(r, 200));
+        c.write(frame(encodeRequestHeader({ apiKey: ApiKey.ApiVersions, apiVersion: 2, correlationId: 2, clientId: 'rogue' })));
+        // Bypass: the broker answers although no processor saw the request.
+        assert.equal((await c.readFrame()).readInt32BE(4), 2);
+        assert.equal(seen, 2, 'the processor saw only the first request and its response');
+      } finally {
+        c.destroy();
+      }
+    } finally {
+      await envoy.stop();
+      rogue.forceShutdown();
     }
   });
 

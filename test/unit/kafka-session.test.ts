@@ -168,6 +168,19 @@ describe('unit: kafka session fuzz (bounded)', () => {
     assert.ok(closed > ITERATIONS / 2, `only ${closed} of ${ITERATIONS} bad inputs closed the connection`);
   });
 
+  it('never throws on random broker bytes and closes on every bad response', () => {
+    for (let i = 0; i < 1000; i++) {
+      const { s } = session([{}]);
+      s.onRequestData(produce(1, 'a'));
+      const junk = Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256)));
+      const out = s.onResponseData(junk);
+      if (!out.close) {
+        // Only an incomplete frame may stay pending without a verdict.
+        assert.equal(out.data.length, 0);
+      }
+    }
+  });
+
   it('closes the connection for every truncation of every captured request body', () => {
     let n = 0;
     for (const c of captured) {
