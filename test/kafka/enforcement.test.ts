@@ -196,8 +196,15 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
       c.write(metadata(104));
       assert.equal((await c.readFrame()).readInt32BE(4), 104);
       assert.equal(c.closed, false);
+      // A denied acks=0 produce owes no answer: it vanishes and the next response is 106's.
+      const acks0 = frame(
+        encodeRequestHeader({ apiKey: ApiKey.Produce, apiVersion: 9, correlationId: 105, clientId: 'pipeliner' }),
+        encodeBody(ProduceRequest, 9, { transactionalId: null, acks: 0, timeoutMs: 5000, topicData: [{ name: 'secret', partitionData: [{ index: 0, records: null }] }] }),
+      );
+      c.write(Buffer.concat([acks0, metadata(106)]));
+      assert.equal((await c.readFrame()).readInt32BE(4), 106);
       const audited = stack.audit.filter((r) => r.clientId === 'pipeliner').map((r) => `${r.correlationId}:${r.verdict}`);
-      assert.deepEqual(audited, ['101:allow', '102:deny', '103:allow', '104:allow']);
+      assert.deepEqual(audited, ['101:allow', '102:deny', '103:allow', '104:allow', '105:deny', '106:allow']);
     } finally {
       c.destroy();
     }

@@ -1,7 +1,8 @@
 // Shared setup of the Kafka suite: one real broker, one real Envoy with an enforcing
 // listener (network ext_proc → tcp_proxy) and the l7mesh processor, started once.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { KafkaExtProcServer } from '../../l7/kafka/ext-proc-server.js';
@@ -91,6 +92,11 @@ export async function startStack(): Promise<KafkaStack> {
       await e.stop();
       await processor.close();
       await broker.stop();
+      if (compiled) {
+        const dir = await compiled.catch(() => undefined);
+        compiled = undefined;
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -170,11 +176,30 @@ export class RawClient {
   }
 }
 
+let compiled: Promise<string> | undefined;
+
+/** Compiles the Java probe once per process (javac is the slow part of a probe run). */
+function compileJavaProbe(): Promise<string> {
+  compiled ??= new Promise((resolve, reject) => {
+    const out = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-java-'));
+    const p = spawn('javac', ['-d', out, '-cp', `${KAFKA_LIBS}/*`, join(repoRoot, 'test/kafka/java/KafkaProbe.java')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const t = setTimeout(() => p.kill('SIGKILL'), 120_000);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      if (code === 0) resolve(out);
+      else reject(new Error(`javac KafkaProbe.java exited ${code}: ${err}`));
+    });
+  });
+  return compiled;
+}
+
 /** Runs the Java client probe (test/kafka/java/KafkaProbe.java) and returns its JSON line. */
-export function runJavaProbe(args: string[], timeoutMs = 60_000): Promise<{ ok: boolean; error?: string; offset?: number; count?: number }> {
-  const src = join(repoRoot, 'test/kafka/java/KafkaProbe.java');
+export async function runJavaProbe(args: string[], timeoutMs = 60_000): Promise<{ ok: boolean; error?: string; offset?: number; count?: number }> {
+  const classes = await compileJavaProbe();
   return new Promise((resolve, reject) => {
-    const p = spawn('java', ['-Xmx256m', '-cp', `${KAFKA_LIBS}/*`, src, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', '-cp', `${classes}:${KAFKA_LIBS}/*`, 'KafkaProbe', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
