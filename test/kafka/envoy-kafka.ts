@@ -102,7 +102,7 @@ export function buildBootstrap(adminPort: number, listeners: Array<EnforcingList
 export async function startEnvoy(adminPort: number, listeners: Array<EnforcingListener | PlainListener>, concurrency = 1): Promise<EnvoyProcess> {
   const bin = envoyPath();
   if (!bin) throw new Error('envoy binary not found (.tools/envoy-path; run scripts/setup.sh)');
-  const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-envoy-'));
+  const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-envoy-'));
   const cfg = join(dir, 'envoy.json');
   writeFileSync(cfg, JSON.stringify(buildBootstrap(adminPort, listeners), null, 2));
   let out = '';
@@ -114,7 +114,7 @@ export async function startEnvoy(adminPort: number, listeners: Array<EnforcingLi
   child.stdout!.on('data', (d) => (out = (out + d).slice(-20000)));
   child.stderr!.on('data', (d) => (out = (out + d).slice(-20000)));
   mkdirSync(PID_DIR, { recursive: true });
-  const pidFile = join(PID_DIR, `envoy-${child.pid}.pid`);
+  const pidFile = join(PID_DIR, `kafka-envoy-${child.pid}.pid`);
   writeFileSync(pidFile, String(child.pid));
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {

@@ -17,7 +17,7 @@ const PID_DIR = '/tmp/l7mesh-pids';
 export function removeLeftovers(): void {
   if (!existsSync(PID_DIR)) return;
   for (const f of readdirSync(PID_DIR)) {
-    if (!/^(kafka|envoy)-\d+\.pid$/.test(f)) continue;
+    if (!/^kafka-(broker|envoy|processor)-\d+\.pid$/.test(f)) continue;
     const pid = Number(readFileSync(`${PID_DIR}/${f}`, 'utf8'));
     let cmd = '';
     try {
@@ -25,14 +25,18 @@ export function removeLeftovers(): void {
     } catch {
       // process gone
     }
-    if (cmd.includes('l7mesh-test-kafka-') || cmd.includes('l7mesh-test-envoy-')) {
+    if (cmd.includes('l7mesh-test-kafka-') || cmd.includes('processor-process.js')) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // raced with its exit
       }
     }
-    if (!cmd || cmd.includes('l7mesh-test-')) unlinkSync(`${PID_DIR}/${f}`);
+    try {
+      unlinkSync(`${PID_DIR}/${f}`);
+    } catch {
+      // removed concurrently by cleanup.sh
+    }
   }
 }
 

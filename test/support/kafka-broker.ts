@@ -132,7 +132,7 @@ export async function startKafkaBroker(clientListeners: BrokerListener[]): Promi
   child.stderr!.on('data', (d) => (console += d));
   child.on('exit', () => writeFileSync(consoleLog, console));
   mkdirSync(PID_DIR, { recursive: true });
-  const pidFile = join(PID_DIR, `kafka-${child.pid}.pid`);
+  const pidFile = join(PID_DIR, `kafka-broker-${child.pid}.pid`);
   writeFileSync(pidFile, String(child.pid));
   const deadline = Date.now() + START_TIMEOUT_MS;
   try {
