@@ -294,6 +294,24 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     }
   });
 
+  it('pins Envoy 1.40: a processor slower than message_timeout gets the connection closed', async () => {
+    const silent = new grpc.Server();
+    silent.addService(loadNetworkExtProcService(), { Process: () => undefined });
+    const silentPort = await new Promise<number>((res, rej) => silent.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    const envoyPort = await freePort();
+    const envoy = await startEnvoy(await freePort(), [{ kind: 'ext_proc', port: envoyPort, upstreamPort: stack.directPort, extProcPort: silentPort, policy: POLICY, messageTimeoutMs: 500 }]);
+    try {
+      const c = await RawClient.connect(envoyPort);
+      c.write(frame(encodeRequestHeader({ apiKey: ApiKey.ApiVersions, apiVersion: 2, correlationId: 1, clientId: 'slow' })));
+      await assert.rejects(c.readFrame(10_000), /closed/);
+      const stats = await envoy.stats();
+      assert.equal(stats['network_ext_proc.kafka_0.message_timeouts'], 1);
+    } finally {
+      await envoy.stop();
+      silent.forceShutdown();
+    }
+  });
+
   it('serves the Java client (flexible versions) and refuses its denied fetch and idempotent producer id', async () => {
     const bootstrap = `127.0.0.1:${stack.envoyPort}`;
     const [produced, fetchDenied, idempotent] = await Promise.all([
