@@ -6,12 +6,16 @@
 import { REQUESTS } from './messages.js';
 import { KafkaDecodeError, Reader } from './wire.js';
 
+const UNSUPPORTED_VERSION = 35;
+
 /** Rewrites, in place, the max_version of every API l7mesh inspects. Returns the frame. */
 export function capApiVersionsResponse(frameWithSize: Buffer, apiVersion: number): Buffer {
   const r = new Reader(frameWithSize, 4);
   r.int32('ApiVersions correlation_id');
   const errorCode = r.int16('ApiVersions error_code');
-  const flex = apiVersion >= 3;
+  // A broker that does not know the requested version answers in v0 format with
+  // UNSUPPORTED_VERSION and its own supported range, so the client can retry lower.
+  const flex = apiVersion >= 3 && errorCode !== UNSUPPORTED_VERSION;
   const n = flex ? r.uvarint('ApiVersions api_keys') - 1 : r.int32('ApiVersions api_keys');
   // An error response (e.g. UNSUPPORTED_VERSION) still lists the broker's v0 versions.
   if (n < 0) {

@@ -129,6 +129,19 @@ describe('unit: kafka session (per-connection enforcement)', () => {
   });
 });
 
+describe('unit: kafka ApiVersions capping', () => {
+  it('caps an UNSUPPORTED_VERSION answer, which brokers send in v0 format', () => {
+    const { s } = session([{}]);
+    s.onRequestData(frame(encodeRequestHeader({ apiKey: ApiKey.ApiVersions, apiVersion: 9, correlationId: 4, clientId: 'future' }), Buffer.from([1, 1, 0])));
+    // v0 body: error 35, [ {Fetch 4..17}, {ApiVersions 0..4} ]
+    const body = Buffer.from([0, 35, 0, 0, 0, 2, 0, 1, 0, 4, 0, 17, 0, 18, 0, 0, 0, 4]);
+    const out = s.onResponseData(frame(encodeResponseHeader(4, 0), body));
+    assert.equal(out.close, undefined);
+    assert.equal(out.data.readInt16BE(4 + 4 + 2 + 4 + 4), 12);
+    assert.equal(out.data.readInt16BE(4 + 4 + 2 + 4 + 6 + 4), 4);
+  });
+});
+
 describe('unit: kafka session fuzz (bounded)', () => {
   // Deterministic PRNG so a failure reproduces.
   let seed = 0x1234567;
