@@ -72,7 +72,7 @@ removeLeftovers();
 const tcpPort = await freePort();
 const extPort = await freePort();
 const broker = await startKafkaBroker([{ name: 'DIRECT' }, { name: 'VIA_TCP', advertisedPort: tcpPort }, { name: 'VIA_EXTPROC', advertisedPort: extPort }]);
-const auditDir = mkdtempSync(join(tmpdir(), 'l7mesh-bench-kafka-'));
+const auditDir = mkdtempSync(join(tmpdir(), 'l7m-kafka-bench-'));
 // The processor runs in its own process, as it does next to the agent, so the load
 // generator's event loop does not slow it down.
 const processor = spawn(process.execPath, [

@@ -51,14 +51,14 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
   if (!b) return undefined;
   const v = req.header.apiVersion;
   // The request is refused as a whole, so every topic in it carries the error.
-  const topicCode = (_name: unknown) => (kind === 'group' ? ErrorCode.GROUP_AUTHORIZATION_FAILED : ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+  const perTopic = kind === 'group' ? ErrorCode.GROUP_AUTHORIZATION_FAILED : ErrorCode.TOPIC_AUTHORIZATION_FAILED;
   const code = codeFor(kind);
   switch (req.header.apiKey) {
     case ApiKey.Produce:
       return {
         responses: items(b.topicData).map((t) => ({
           name: t.name,
-          partitionResponses: items(t.partitionData).map((p) => ({ index: p.index, errorCode: topicCode(t.name), recordErrors: [], errorMessage: MESSAGE })),
+          partitionResponses: items(t.partitionData).map((p) => ({ index: p.index, errorCode: perTopic, recordErrors: [], errorMessage: MESSAGE })),
         })),
         throttleTimeMs: 0,
       };
@@ -69,7 +69,7 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
         sessionId: 0,
         responses: items(b.topics).map((t) => ({
           topic: t.topic,
-          partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partition, errorCode: topicCode(t.topic), abortedTransactions: null, records: null })),
+          partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partition, errorCode: perTopic, abortedTransactions: null, records: null })),
         })),
       };
     case ApiKey.ListOffsets:
@@ -77,7 +77,7 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
         throttleTimeMs: 0,
         topics: items(b.topics).map((t) => ({
           name: t.name,
-          partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partitionIndex, errorCode: topicCode(t.name), oldStyleOffsets: [] })),
+          partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partitionIndex, errorCode: perTopic, oldStyleOffsets: [] })),
         })),
       };
     case ApiKey.Metadata:
@@ -85,14 +85,14 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
         throttleTimeMs: 0,
         brokers: [],
         clusterId: null,
-        topics: items(b.topics).map((t) => ({ errorCode: topicCode(t.name), name: t.name, isInternal: false, partitions: [] })),
+        topics: items(b.topics).map((t) => ({ errorCode: perTopic, name: t.name, isInternal: false, partitions: [] })),
       };
     case ApiKey.OffsetCommit:
       return {
         throttleTimeMs: 0,
         topics: items(b.topics).map((t) => ({
           name: t.name,
-          partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partitionIndex, errorCode: kind === 'group' ? code : topicCode(t.name) })),
+          partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partitionIndex, errorCode: kind === 'group' ? code : perTopic })),
         })),
       };
     case ApiKey.OffsetFetch: {
@@ -101,7 +101,7 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
       const topicsOf = (ts: unknown) =>
         items(ts).map((t) => ({
           name: t.name,
-          partitions: (t.partitionIndexes as number[]).map((p) => ({ partitionIndex: p, metadata: null, errorCode: topicCode(t.name) })),
+          partitions: (t.partitionIndexes as number[]).map((p) => ({ partitionIndex: p, metadata: null, errorCode: perTopic })),
         }));
       const groupCode = kind === 'group' ? code : 0;
       if (v < 8) return { throttleTimeMs: 0, topics: v < 2 || kind !== 'group' ? topicsOf(b.topics) : [], errorCode: groupCode };
@@ -130,20 +130,20 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
     case ApiKey.CreateTopics:
       return {
         throttleTimeMs: 0,
-        topics: items(b.topics).map((t) => ({ name: t.name, errorCode: topicCode(t.name), errorMessage: MESSAGE, configs: null })),
+        topics: items(b.topics).map((t) => ({ name: t.name, errorCode: perTopic, errorMessage: MESSAGE, configs: null })),
       };
     case ApiKey.DeleteTopics:
-      return { throttleTimeMs: 0, responses: (b.topicNames as string[]).map((name) => ({ name, errorCode: topicCode(name), errorMessage: MESSAGE })) };
+      return { throttleTimeMs: 0, responses: (b.topicNames as string[]).map((name) => ({ name, errorCode: perTopic, errorMessage: MESSAGE })) };
     case ApiKey.DeleteRecords:
       return {
         throttleTimeMs: 0,
         topics: items(b.topics).map((t) => ({
           name: t.name,
-          partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partitionIndex, errorCode: topicCode(t.name) })),
+          partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partitionIndex, errorCode: perTopic })),
         })),
       };
     case ApiKey.CreatePartitions:
-      return { throttleTimeMs: 0, results: items(b.topics).map((t) => ({ name: t.name, errorCode: topicCode(t.name), errorMessage: MESSAGE })) };
+      return { throttleTimeMs: 0, results: items(b.topics).map((t) => ({ name: t.name, errorCode: perTopic, errorMessage: MESSAGE })) };
     case ApiKey.InitProducerId:
       return {
         throttleTimeMs: 0,
@@ -153,7 +153,7 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
       const results = (ts: unknown) =>
         items(ts).map((t) => ({
           name: t.name,
-          resultsByPartition: (t.partitions as number[]).map((p) => ({ partitionIndex: p, partitionErrorCode: topicCode(t.name) })),
+          resultsByPartition: (t.partitions as number[]).map((p) => ({ partitionIndex: p, partitionErrorCode: perTopic })),
         }));
       if (v < 4) return { throttleTimeMs: 0, resultsByTopicV3AndBelow: results(b.v3AndBelowTopics) };
       return {
@@ -165,7 +165,7 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
     case ApiKey.DescribeConfigs:
     case ApiKey.AlterConfigs: {
       const rs = items(b.resources).map((r) => ({
-        errorCode: r.resourceType === ResourceType.TOPIC ? topicCode(r.resourceName) : ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+        errorCode: r.resourceType === ResourceType.TOPIC ? perTopic : ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
         errorMessage: MESSAGE,
         resourceType: r.resourceType,
         resourceName: r.resourceName,

@@ -102,7 +102,7 @@ export function buildBootstrap(adminPort: number, listeners: Array<EnforcingList
 export async function startEnvoy(adminPort: number, listeners: Array<EnforcingListener | PlainListener>, concurrency = 1): Promise<EnvoyProcess> {
   const bin = envoyPath();
   if (!bin) throw new Error('envoy binary not found (.tools/envoy-path; run scripts/setup.sh)');
-  const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-envoy-'));
+  const dir = mkdtempSync(join(tmpdir(), 'l7m-kafka-envoy-'));
   const cfg = join(dir, 'envoy.json');
   writeFileSync(cfg, JSON.stringify(buildBootstrap(adminPort, listeners), null, 2));
   let out = '';
@@ -118,7 +118,7 @@ export async function startEnvoy(adminPort: number, listeners: Array<EnforcingLi
   writeFileSync(pidFile, String(child.pid));
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`envoy exited with ${child.exitCode}:\n${out}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`envoy exited (${child.exitCode ?? child.signalCode}):\n${out}`);
     const ready = await httpGet(adminPort, '/ready').catch(() => '');
     if (ready.trim() === 'LIVE') break;
     if (Date.now() > deadline) {
@@ -140,7 +140,7 @@ export async function startEnvoy(adminPort: number, listeners: Array<EnforcingLi
       return m;
     },
     stop: async () => {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         const t = setTimeout(() => child.kill('SIGKILL'), 3000);

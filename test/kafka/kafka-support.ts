@@ -25,7 +25,7 @@ export function removeLeftovers(): void {
     } catch {
       // process gone
     }
-    if (cmd.includes('l7mesh-test-kafka-') || cmd.includes('processor-process.js')) {
+    if (cmd.includes('/tmp/l7m-kafka-') || cmd.includes('processor-process.js')) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -185,7 +185,7 @@ let compiled: Promise<string> | undefined;
 /** Compiles the Java probe once per process (javac is the slow part of a probe run). */
 function compileJavaProbe(): Promise<string> {
   compiled ??= new Promise((resolve, reject) => {
-    const out = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-java-'));
+    const out = mkdtempSync(join(tmpdir(), 'l7m-kafka-java-'));
     const p = spawn('javac', ['-d', out, '-cp', `${KAFKA_LIBS}/*`, join(repoRoot, 'test/kafka/java/KafkaProbe.java')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => (err += d));

@@ -50,9 +50,9 @@ export async function freePort(): Promise<number> {
 function waitForPort(port: number, deadline: number, child: ChildProcess, logFile: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const attempt = () => {
-      if (child.exitCode !== null) {
+      if (child.exitCode !== null || child.signalCode !== null) {
         const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : '';
-        reject(new Error(`kafka exited with ${child.exitCode} before listening on ${port}\n${log}`));
+        reject(new Error(`kafka exited (${child.exitCode ?? child.signalCode}) before listening on ${port}\n${log}`));
         return;
       }
       const sock = net.connect({ host: '127.0.0.1', port, timeout: 1000 });
@@ -94,7 +94,7 @@ export async function startKafkaBroker(clientListeners: BrokerListener[]): Promi
   // The broker's own connections (e.g. transaction markers to itself) use a listener of
   // their own, so they never pass through the proxy under test.
   const listeners = [{ name: 'INTERNAL' }, ...clientListeners.filter((l) => l.name !== 'INTERNAL')];
-  const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-'));
+  const dir = mkdtempSync(join(tmpdir(), 'l7m-kafka-broker-'));
   const ports: Record<string, number> = {};
   for (const l of listeners) ports[l.name] = await freePort();
   const controllerPort = await freePort();
@@ -139,6 +139,12 @@ export async function startKafkaBroker(clientListeners: BrokerListener[]): Promi
     for (const n of names) await waitForPort(ports[n]!, deadline, child, join(dir, 'server.log'));
   } catch (err) {
     child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      unlinkSync(pidFile);
+    } catch {
+      // already gone
+    }
     throw err;
   }
   return {
@@ -146,7 +152,7 @@ export async function startKafkaBroker(clientListeners: BrokerListener[]): Promi
     dir,
     pid: child.pid!,
     stop: async () => {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGKILL');
         await exited;
