@@ -1,8 +1,10 @@
 // Version capping. l7mesh rewrites the broker's ApiVersions response so that clients
 // never use a version of an inspected API that l7mesh cannot decode. This is how topic
-// IDs are handled: Fetch is capped at v12, Metadata at v9 and DeleteTopics at v5, the
-// last versions that name every topic, so topic rules always see names and no
-// id→name map (which a connection may not have learnt yet) is needed.
+// IDs are handled: Fetch is capped at v12 and DeleteTopics at v5, the last versions that
+// name every topic, so topic rules always see names and no id→name map (which a
+// connection may not have learnt yet) is needed. Metadata goes up to v12 because
+// KIP-848 consumers need the topic ids its responses carry (v10+); a Metadata request
+// naming a topic by id only is judged as naming an unknown topic.
 import { REQUESTS } from './messages.js';
 import { KafkaDecodeError, Reader } from './wire.js';
 

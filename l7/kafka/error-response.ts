@@ -85,7 +85,7 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
         throttleTimeMs: 0,
         brokers: [],
         clusterId: null,
-        topics: items(b.topics).map((t) => ({ errorCode: perTopic, name: t.name, isInternal: false, partitions: [] })),
+        topics: items(b.topics).map((t) => ({ errorCode: perTopic, name: t.name ?? (v >= 12 ? null : ''), topicId: t.topicId, isInternal: false, partitions: [] })),
       };
     case ApiKey.OffsetCommit:
       return {

@@ -66,9 +66,10 @@ export const ListOffsetsRequest = msg('ListOffsetsRequest', 2, [1, 10], 6, [
   f('timeoutMs', 'int32', [10]),
 ]);
 
-// Capped at 9: from 10 on topics may be named by id with a null name.
-export const MetadataRequest = msg('MetadataRequest', 3, [0, 9], 9, [
-  list('topics', [f('name', 'string')], [0], { nullable: [1] }),
+// From 10 on a topic may be named by id with a null name; such a topic is judged as
+// unresolved (request.ts), so only topic-less rules grant it.
+export const MetadataRequest = msg('MetadataRequest', 3, [0, 12], 9, [
+  list('topics', [f('topicId', 'uuid', [10]), f('name', 'string', [0], { nullable: [10] })], [0], { nullable: [1] }),
   f('allowAutoTopicCreation', 'bool', [4], { default: true }),
   f('includeClusterAuthorizedOperations', 'bool', [8, 10]),
   f('includeTopicAuthorizedOperations', 'bool', [8]),
@@ -315,7 +316,7 @@ export const ListOffsetsResponse = msg('ListOffsetsResponse', 2, [1, 10], 6, [
   ]),
 ]);
 
-export const MetadataResponse = msg('MetadataResponse', 3, [0, 9], 9, [
+export const MetadataResponse = msg('MetadataResponse', 3, [0, 12], 9, [
   f('throttleTimeMs', 'int32', [3]),
   list('brokers', [f('nodeId', 'int32'), f('host', 'string'), f('port', 'int32'), f('rack', 'string', [1], { nullable: [1] })]),
   f('clusterId', 'string', [2], { nullable: [2] }),
@@ -323,6 +324,7 @@ export const MetadataResponse = msg('MetadataResponse', 3, [0, 9], 9, [
   list('topics', [
     f('errorCode', 'int16'),
     f('name', 'string', [0], { nullable: [12] }),
+    f('topicId', 'uuid', [10]),
     f('isInternal', 'bool', [1]),
     list('partitions', [
       f('errorCode', 'int16'),

@@ -6,6 +6,9 @@ import { REQUESTS } from './messages.js';
 import { decodeBody, supports, type Value } from './schema.js';
 import { KafkaDecodeError } from './wire.js';
 
+/** Prefix of the placeholder for a topic a request names by id only. */
+export const UNRESOLVED_TOPIC_PREFIX = 'topic-id:';
+
 /** DescribeConfigs / AlterConfigs resource types. */
 export const ResourceType = { TOPIC: 2, GROUP: 3, BROKER: 4, BROKER_LOGGER: 8 } as const;
 
@@ -49,7 +52,9 @@ export function requestResources(apiKey: number, apiVersion: number, b: Value): 
       items(b.topics).forEach((x) => t(x.name));
       break;
     case ApiKey.Metadata:
-      items(b.topics as Items).forEach((x) => t(x.name));
+      // A topic named only by id cannot be matched against topic rules: it is judged as
+      // a topic no rule names, so only rules without a topic grant it.
+      items(b.topics as Items).forEach((x) => t(x.name ?? `${UNRESOLVED_TOPIC_PREFIX}${String(x.topicId)}`));
       break;
     case ApiKey.OffsetCommit:
       g(b.groupId);

@@ -62,6 +62,7 @@ try {
   const bootstrap = `127.0.0.1:${stack.envoyPort}`;
   console.log('java produce', await runJavaProbe(['produce', bootstrap, 'capture-java', 'cap-a', 'true']));
   console.log('java consume', await runJavaProbe(['consume', bootstrap, 'capture-java', 'cap-a', 'cap-java-group']));
+  console.log('java consume (KIP-848)', await runJavaProbe(['consume', bootstrap, 'capture-java', 'cap-a', 'cap-java-848', 'consumer']));
 } finally {
   await stack.stop();
 }

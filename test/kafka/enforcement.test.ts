@@ -30,6 +30,9 @@ const RULES: KafkaRule[] = [
     (apiKey) => ({ apiKey, clientID: 'snoop' }),
   ),
   { apiKey: 'fetch', topic: 'orders', clientID: 'snoop' },
+  // "kip848" consumes "orders" with the new consumer group protocol.
+  { role: 'consume', topic: 'orders', clientID: 'kip848' },
+  { apiKey: 'consumergroupheartbeat', clientID: 'kip848' },
   // "nogroup" may find its coordinator and read "orders" but use no other group API.
   { apiKey: 'findcoordinator', clientID: 'nogroup' },
   { apiKey: 'fetch', topic: 'orders', clientID: 'nogroup' },
@@ -225,7 +228,7 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
         max.set(key, r.int16());
       }
       assert.equal(max.get(ApiKey.Fetch), 12);
-      assert.ok((max.get(ApiKey.Metadata) ?? 99) <= 9);
+      assert.ok((max.get(ApiKey.Metadata) ?? 99) <= 12);
       assert.ok((max.get(ApiKey.Produce) ?? 99) <= 11);
     } finally {
       c.destroy();
@@ -325,6 +328,23 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     const javaProduce = stack.audit.find((r) => r.clientId === 'java-billing' && r.apiKeyNum === ApiKey.Produce);
     assert.ok(javaProduce && javaProduce.verdict === 'allow' && javaProduce.apiVersion >= 9, `flexible Produce expected, got ${JSON.stringify(javaProduce)}`);
     assert.ok(stack.audit.some((r) => r.clientId === 'java-idem' && r.apiKeyNum === ApiKey.InitProducerId && r.verdict === 'deny'));
+  });
+
+  it('serves the Java consumer on the new group protocol (ConsumerGroupHeartbeat) and refuses it without the API', async () => {
+    const bootstrap = `127.0.0.1:${stack.envoyPort}`;
+    const producer = kafka(stack.envoyPort, 'billing').producer();
+    await producer.connect();
+    await producer.send({ topic: 'orders', messages: [{ value: 'for-kip848' }] });
+    await producer.disconnect();
+    const [allowed, denied] = await Promise.all([
+      runJavaProbe(['consume', bootstrap, 'kip848', 'orders', 'kip848-group', 'consumer']),
+      runJavaProbe(['consume', bootstrap, 'billing', 'orders', 'billing-kip848-group', 'consumer']),
+    ]);
+    assert.equal(allowed.ok, true, `${JSON.stringify(allowed)}; denied: ${JSON.stringify(stack.audit.filter((r) => r.clientId === 'kip848' && r.verdict === 'deny'))}`);
+    assert.equal(denied.error, 'GroupAuthorizationException', JSON.stringify(denied));
+    const hb = stack.audit.filter((r) => r.apiKeyNum === ApiKey.ConsumerGroupHeartbeat);
+    assert.ok(hb.some((r) => r.clientId === 'kip848' && r.verdict === 'allow' && r.topics.includes('orders')));
+    assert.ok(hb.some((r) => r.clientId === 'billing' && r.verdict === 'deny'));
   });
 
   it('round-trips every captured request and response frame through the codec', function () {

@@ -81,7 +81,7 @@ describe('unit: kafka codec against frames captured from a real broker and clien
 
   it('has captures for the inspected APIs, flexible versions included', () => {
     const keys = new Set(captured.map((c) => c.apiKey));
-    for (const k of [0, 1, 2, 3, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 21, 22, 24, 32, 33, 37]) assert.ok(keys.has(k), `no capture of api key ${k}`);
+    for (const k of [0, 1, 2, 3, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 21, 22, 24, 32, 33, 37, 68]) assert.ok(keys.has(k), `no capture of api key ${k}`);
     assert.ok(captured.some((c) => c.apiKey === ApiKey.Produce && isFlexible(REQUESTS.get(0)!, c.apiVersion)), 'no flexible Produce captured');
   });
 

@@ -35,6 +35,8 @@ public class KafkaProbe {
         p.put("bootstrap.servers", bootstrap);
         p.put("client.id", clientId);
         p.put("group.id", args[4]);
+        // "consumer" selects the KIP-848 protocol (ConsumerGroupHeartbeat, API key 68).
+        p.put("group.protocol", args.length > 5 ? args[5] : "classic");
         p.put("auto.offset.reset", "earliest");
         p.put("key.deserializer", StringDeserializer.class.getName());
         p.put("value.deserializer", StringDeserializer.class.getName());
