@@ -173,6 +173,12 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
       }));
       return req.header.apiKey === ApiKey.DescribeConfigs ? { throttleTimeMs: 0, results: rs } : { throttleTimeMs: 0, responses: rs };
     }
+    case ApiKey.DescribeTopicPartitions:
+      return {
+        throttleTimeMs: 0,
+        topics: items(b.topics).map((t) => ({ errorCode: perTopic, name: t.name, isInternal: false, partitions: [] })),
+        nextCursor: null,
+      };
     case ApiKey.ConsumerGroupHeartbeat:
       return { throttleTimeMs: 0, errorCode: code, errorMessage: MESSAGE, memberId: null, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: null };
     default:

@@ -254,13 +254,19 @@ export const ConsumerGroupHeartbeatRequest = msg('ConsumerGroupHeartbeatRequest'
   list('topicPartitions', [f('topicId', 'uuid'), arr('partitions', 'int32')], [0], { nullable: [0] }),
 ]);
 
+export const DescribeTopicPartitionsRequest = msg('DescribeTopicPartitionsRequest', 75, [0, 0], 0, [
+  list('topics', [f('name', 'string')]),
+  f('responsePartitionLimit', 'int32'),
+  struct('cursor', [f('topicName', 'string'), f('partitionIndex', 'int32')], [0], { nullable: [0] }),
+]);
+
 export const REQUESTS: ReadonlyMap<number, MessageSpec> = new Map(
   [
     ProduceRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
     FindCoordinatorRequest, JoinGroupRequest, HeartbeatRequest, LeaveGroupRequest, SyncGroupRequest,
     DescribeGroupsRequest, ListGroupsRequest, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DeleteRecordsRequest, InitProducerIdRequest, AddPartitionsToTxnRequest, DescribeConfigsRequest,
-    AlterConfigsRequest, CreatePartitionsRequest, ConsumerGroupHeartbeatRequest,
+    AlterConfigsRequest, CreatePartitionsRequest, ConsumerGroupHeartbeatRequest, DescribeTopicPartitionsRequest,
   ].map((m) => [m.apiKey, m]),
 );
 
@@ -526,12 +532,36 @@ export const ConsumerGroupHeartbeatResponse = msg('ConsumerGroupHeartbeatRespons
   struct('assignment', [list('topicPartitions', [f('topicId', 'uuid'), arr('partitions', 'int32')])], [0], { nullable: [0] }),
 ]);
 
+const cursor = struct('nextCursor', [f('topicName', 'string'), f('partitionIndex', 'int32')], [0], { nullable: [0] });
+export const DescribeTopicPartitionsResponse = msg('DescribeTopicPartitionsResponse', 75, [0, 0], 0, [
+  f('throttleTimeMs', 'int32'),
+  list('topics', [
+    f('errorCode', 'int16'),
+    f('name', 'string', [0], { nullable: [0] }),
+    f('topicId', 'uuid'),
+    f('isInternal', 'bool'),
+    list('partitions', [
+      f('errorCode', 'int16'),
+      f('partitionIndex', 'int32'),
+      f('leaderId', 'int32'),
+      f('leaderEpoch', 'int32'),
+      arr('replicaNodes', 'int32'),
+      arr('isrNodes', 'int32'),
+      arr('eligibleLeaderReplicas', 'int32', [0], { nullable: [0] }),
+      arr('lastKnownElr', 'int32', [0], { nullable: [0] }),
+      arr('offlineReplicas', 'int32'),
+    ]),
+    f('topicAuthorizedOperations', 'int32', [0], { default: -2147483648 }),
+  ]),
+  cursor,
+]);
+
 export const RESPONSES: ReadonlyMap<number, MessageSpec> = new Map(
   [
     ProduceResponse, FetchResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse,
     FindCoordinatorResponse, JoinGroupResponse, HeartbeatResponse, LeaveGroupResponse, SyncGroupResponse,
     DescribeGroupsResponse, ListGroupsResponse, CreateTopicsResponse, DeleteTopicsResponse, DeleteRecordsResponse,
     InitProducerIdResponse, AddPartitionsToTxnResponse, DescribeConfigsResponse, AlterConfigsResponse,
-    CreatePartitionsResponse, ConsumerGroupHeartbeatResponse,
+    CreatePartitionsResponse, ConsumerGroupHeartbeatResponse, DescribeTopicPartitionsResponse,
   ].map((m) => [m.apiKey, m]),
 );

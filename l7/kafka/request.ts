@@ -46,6 +46,7 @@ export function requestResources(apiKey: number, apiVersion: number, b: Value): 
       items(b.topics).forEach((x) => t(x.topic));
       break;
     case ApiKey.ListOffsets:
+    case ApiKey.DescribeTopicPartitions:
     case ApiKey.CreateTopics:
     case ApiKey.DeleteRecords:
     case ApiKey.CreatePartitions:

@@ -30,6 +30,9 @@ const RULES: KafkaRule[] = [
     (apiKey) => ({ apiKey, clientID: 'snoop' }),
   ),
   { apiKey: 'fetch', topic: 'orders', clientID: 'snoop' },
+  // "describer" (Java admin, which bootstraps with DescribeCluster) may describe "orders".
+  { apiKey: 'describecluster', clientID: 'describer' },
+  { apiKey: 'describetopicpartitions', topic: 'orders', clientID: 'describer' },
   // "kip848" consumes "orders" with the new consumer group protocol.
   { role: 'consume', topic: 'orders', clientID: 'kip848' },
   { apiKey: 'consumergroupheartbeat', clientID: 'kip848' },
@@ -345,6 +348,19 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     const hb = stack.audit.filter((r) => r.apiKeyNum === ApiKey.ConsumerGroupHeartbeat);
     assert.ok(hb.some((r) => r.clientId === 'kip848' && r.verdict === 'allow' && r.topics.includes('orders')));
     assert.ok(hb.some((r) => r.clientId === 'billing' && r.verdict === 'deny'));
+  });
+
+  it('judges the Java admin DescribeTopicPartitions (75) by topic', async () => {
+    const bootstrap = `127.0.0.1:${stack.envoyPort}`;
+    const [allowed, denied] = await Promise.all([
+      runJavaProbe(['describe', bootstrap, 'describer', 'orders']),
+      runJavaProbe(['describe', bootstrap, 'describer', 'secret']),
+    ]);
+    assert.equal(allowed.ok, true, `${JSON.stringify(allowed)}; denied: ${JSON.stringify(stack.audit.filter((r) => r.clientId === 'describer' && r.verdict === 'deny'))}`);
+    assert.equal(denied.error, 'TopicAuthorizationException', JSON.stringify(denied));
+    const recs = stack.audit.filter((r) => r.clientId === 'describer' && r.apiKeyNum === ApiKey.DescribeTopicPartitions);
+    assert.ok(recs.some((r) => r.verdict === 'allow' && r.topics.includes('orders')));
+    assert.ok(recs.some((r) => r.verdict === 'deny' && r.topics.includes('secret')));
   });
 
   it('round-trips every captured request and response frame through the codec', function () {

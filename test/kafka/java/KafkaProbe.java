@@ -5,6 +5,7 @@
 import java.time.Duration;
 import java.util.List;
 import java.util.Properties;
+import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -53,6 +54,17 @@ public class KafkaProbe {
             }
           }
           System.out.println("{\"ok\":false,\"error\":\"Timeout\"}");
+        }
+      } else if (mode.equals("describe")) {
+        // Admin.describeTopics uses DescribeTopicPartitions (API key 75) on Kafka 4.x.
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("client.id", clientId);
+        p.put("request.timeout.ms", "10000");
+        p.put("default.api.timeout.ms", "15000");
+        try (Admin admin = Admin.create(p)) {
+          var d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+          System.out.println("{\"ok\":true,\"count\":" + d.partitions().size() + "}");
         }
       } else {
         throw new IllegalArgumentException("unknown mode " + mode);
