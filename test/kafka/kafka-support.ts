@@ -44,10 +44,12 @@ export function skipReason(): string | null {
   if (!envoyPath()) return 'Envoy binary missing (.tools/envoy-path); run scripts/setup.sh';
   const k = kafkaAvailable();
   if (k) return k;
-  try {
-    execFileSync('java', ['-version'], { stdio: 'ignore' });
-  } catch {
-    return 'java not installed; run scripts/setup.sh';
+  for (const tool of ['java', 'javac']) {
+    try {
+      execFileSync(tool, ['-version'], { stdio: 'ignore' });
+    } catch {
+      return `${tool} not installed (a JDK is needed); run scripts/setup.sh`;
+    }
   }
   return null;
 }
