@@ -138,7 +138,7 @@ export class BpfDatapath implements Datapath {
   async applyEndpointPolicy(id: number, policy: EndpointPolicy): Promise<void> {
     const a = this.attached.get(id);
     if (!a) throw new Error(`endpoint ${id} is not attached`);
-    const rows = policyMapRows(id, policy);
+    const rows = policyMapRows(id, policy, this.config?.policyAuditMode === true);
     const enforceIngress = policy.ingress.enforced;
     const enforceEgress = policy.egress.enforced;
     // Lifting enforcement first and adding it last means no moment enforces an incomplete table.
@@ -261,11 +261,19 @@ const RANK: Record<L4Verdict, number> = { allow: 1, redirect: 2, deny: 3 };
  * (the connect hook merges the destination's ingress verdict). SCTP entries have no row:
  * the socket hooks never see SCTP.
  */
-export function policyMapRows(endpointId: number, policy: EndpointPolicy): [PolicyKey, PolicyValue][] {
+export function policyMapRows(endpointId: number, policy: EndpointPolicy, audit = false): [PolicyKey, PolicyValue][] {
   const rows = new Map<string, [PolicyKey, PolicyValue]>();
   for (const dir of ['ingress', 'egress'] as const) {
     if (!policy[dir].enforced) continue;
-    policy[dir].entries.forEach((e, i) => {
+    // Audit mode: what the policy would drop passes (deny rows become allow, and a wildcard
+    // allow catches the rest); redirects stay, so Envoy still logs its would-be denials.
+    const entries = audit
+      ? [
+          ...policy[dir].entries.map((e) => (e.verdict === 'deny' ? { ...e, verdict: 'allow' as const } : e)),
+          { identity: 0, port: 0, endPort: 0, protocol: 'ANY' as const, verdict: 'allow' as const, origins: [] },
+        ]
+      : policy[dir].entries;
+    entries.forEach((e, i) => {
       const protos = e.protocol === 'ANY' ? [Proto.tcp, Proto.udp] : e.protocol === 'TCP' ? [Proto.tcp] : e.protocol === 'UDP' ? [Proto.udp] : [];
       // Port 0 is every port whatever endPort says.
       const last = e.port !== 0 && e.endPort > e.port ? e.endPort : e.port;
