@@ -134,7 +134,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   const store = FileStore.open(c.stateDir);
   const identities = await AllocatorIdentities.open(c.stateDir);
   const policyEngine = new CiliumPolicyEngine({ allowLocalhost: c.allowLocalhost ? 'always' : 'policy' });
-  const plumbing: EndpointPlumbing & { gateway?: string } = o.datapath === 'bpf' ? new KernelPlumbing(o.podCidr) : new FakePlumbing();
+  const plumbing: EndpointPlumbing & { gateway?: string } = o.datapath === 'bpf' ? new KernelPlumbing(o.podCidr, c.nodeName) : new FakePlumbing();
   const gateway = plumbing.gateway ?? '10.200.255.254';
   let proxyCgroup: string | undefined;
   let datapath: Datapath;

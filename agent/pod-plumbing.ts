@@ -11,9 +11,12 @@ export const DEFAULT_POD_CIDR = '10.77.0.0/16';
 export class KernelPlumbing implements EndpointPlumbing {
   readonly kind = 'kernel';
   readonly ipam: Ipam;
+  private readonly tag: string;
 
-  constructor(podCidr = DEFAULT_POD_CIDR) {
+  /** `node` keeps pod names of agents on one machine apart (tests run several). */
+  constructor(podCidr = DEFAULT_POD_CIDR, node = '') {
     this.ipam = new Ipam(podCidr);
+    this.tag = nodeTag(node);
   }
 
   get gateway(): string {
@@ -21,7 +24,7 @@ export class KernelPlumbing implements EndpointPlumbing {
   }
 
   async create(spec: PodSpec): Promise<PodHandle> {
-    const name = podName(spec.id);
+    const name = `e${this.tag}${spec.id}`;
     // Leftovers of a crashed run with this id would make `ip netns add` fail.
     await deletePod({ name, ip: '' }).catch(() => undefined);
     const pod = await createPod(name, this.ipam);
@@ -40,8 +43,11 @@ export class KernelPlumbing implements EndpointPlumbing {
   }
 }
 
-function podName(id: number): string {
-  return `e${id}`;
+/** Three base-36 characters from the node name (interface names allow 15 bytes in all). */
+function nodeTag(node: string): string {
+  let h = 0x811c9dc5;
+  for (const c of node) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  return (h % 36 ** 3).toString(36).padStart(3, '0');
 }
 
 function nameOf(h: PodHandle): string {

@@ -120,11 +120,12 @@ async function main(): Promise<number> {
   let agent: ChildProcess | undefined;
   let server: ChildProcess | undefined;
   let interrupted = false;
+  const podNetns: string[] = [];
   const teardown = async () => {
     step('Tearing down (pods, BPF pins, Envoy, agent)');
     server?.kill('SIGKILL');
     await stopAgent(agent);
-    const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /^l7m-e\d+\b/.test(l));
+    const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => podNetns.some((n) => l.split(' ')[0] === n));
     say(left.length === 0 && !existsSync(`/sys/fs/bpf/l7mesh/${NODE}`) ? 'Clean: no demo namespaces, pins or processes left.' : `Warning: left behind: ${left.join(', ')}`);
   };
   process.on('SIGINT', () => {
@@ -146,6 +147,7 @@ async function main(): Promise<number> {
       const e = JSON.parse(cli(['endpoint', 'create', name, '--labels', `app=${name}`, '-o', 'json'], { quiet: true }).stdout) as PodView;
       say(`$ l7mesh endpoint create ${name} --labels app=${name}   → ${e.ipv4} (${e.netns})`);
       pods[name] = e;
+      if (e.netns) podNetns.push(e.netns);
     }
     cli(['endpoint', 'list']);
 

@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
 import { HTTP_SERVER, runCheck, type Check, type PodView } from '../../cli/scenario.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, livePods, removeLeftovers, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+import { cli, cliJson, liveNetns, removeLeftovers, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
 
 const SPEC: AgentSpec = { node: 'e2erst', stateDir: '/run/l7mesh/e2erst-state', socket: '/run/l7mesh/e2erst.sock', podCidr: '10.78.0.0/16', proxyPort: 15201 };
 const POLICY = `${repoRoot}agent/demo/l7-rule.yaml`;
@@ -24,7 +24,7 @@ describe('agent restart (kill -9) with the real datapath and Envoy', function ()
   this.timeout(300_000);
   let agent: ChildProcess | undefined;
   let server: ChildProcess | undefined;
-  const created: number[] = [];
+  const created: string[] = [];
 
   before(function () {
     if (process.getuid?.() !== 0) {
@@ -45,7 +45,7 @@ describe('agent restart (kill -9) with the real datapath and Envoy', function ()
     const pods: Record<string, Ep> = {};
     for (const name of ['api-gateway', 'web-server', 'outsider']) {
       pods[name] = cliJson<Ep>(SPEC, ['endpoint', 'create', name, '--labels', `app=${name}`]);
-      created.push(pods[name]!.id);
+      created.push(pods[name]!.netns!);
     }
     server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
     await new Promise<void>((resolve, reject) => {
@@ -115,7 +115,7 @@ spec:
     server?.kill('SIGKILL');
     await stopAgent(agent);
     agent = undefined;
-    assert.deepEqual(livePods(created), []);
+    assert.deepEqual(liveNetns(created), []);
     assert.equal(existsSync(`/sys/fs/bpf/l7mesh/${SPEC.node}`), false);
     assert.notEqual(cli(SPEC, ['status']).code, 0);
   });

@@ -79,8 +79,8 @@ export function removeLeftovers(spec: AgentSpec): void {
   rmSync(`/run/l7mesh/${spec.node}`, { recursive: true, force: true });
 }
 
-/** Pods this agent created (netns l7m-e<id>) that still exist. */
-export function livePods(ids: number[]): string[] {
+/** Of these network namespaces, the ones that still exist. */
+export function liveNetns(names: string[]): string[] {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
-  return ids.map((i) => `l7m-e${i}`).filter((n) => new RegExp(`^${n}\\b`, 'm').test(list));
+  return names.filter((n) => new RegExp(`^${n}\\b`, 'm').test(list));
 }
