@@ -115,4 +115,23 @@ describe('l7mesh CLI against the agent API', () => {
       assert.match(out, /--output/);
     }
   });
+
+  it('talks to the loopback TCP API with the bearer token, and is refused without it', async () => {
+    const token = 'tcp-token-0123456789';
+    const tcp = await openHarness({ socketPath: '', apiTcpPort: 0, apiToken: token }, () => new CiliumPolicyEngine({ allowLocalhost: 'always' }));
+    const l = await listenApi(tcp.agent);
+    try {
+      assert.match(l.tcpAddress!, /^http:\/\/127\.0\.0\.1:\d+$/);
+      let out = '';
+      let err = '';
+      const io = { stdout: (x: string) => (out += x), stderr: (x: string) => (err += x) };
+      assert.equal(await main(['status', '-o', 'json', '--api', l.tcpAddress!, '--token', token], io), 0, err);
+      assert.equal(JSON.parse(out).node, 'node1');
+      assert.equal(await main(['status', '--api', l.tcpAddress!, '--token', 'wrong-token-0123456789'], io), 1);
+      assert.match(err, /authorization: send "Authorization: Bearer <token>".*\[L7M_ERR_UNAUTHORIZED\]/);
+    } finally {
+      await l.close();
+      await tcp.cleanup();
+    }
+  });
 });
