@@ -409,7 +409,8 @@ int l7m_egress_skb(struct __sk_buff *skb)
 /*
  * Ingress judges new connections only: TCP SYN without ACK and the first datagram of
  * a UDP flow. Replies to the workload's own connections are never dropped. IPv6
- * packets pass: workloads have no routable IPv6 address and connect6 guards egress.
+ * packets pass: workloads are IPv4-only (IPv6 is disabled on their eth0, only ::1
+ * remains) and connect6/sendmsg6 guard egress.
  */
 SEC("cgroup_skb/ingress")
 int l7m_ingress_skb(struct __sk_buff *skb)

@@ -55,6 +55,9 @@ export async function createPod(name: string, ipam: Ipam): Promise<Pod> {
     await ip(['link', 'set', n.tmpPeer, 'netns', n.netns]);
     await ip(['-n', n.netns, 'link', 'set', n.tmpPeer, 'name', 'eth0']);
     await ip(['-n', n.netns, 'addr', 'add', `${addr}/32`, 'dev', 'eth0']);
+    // Workloads are IPv4-only: without this, eth0's link-local IPv6 address would be a
+    // path the IPv4 ingress program does not judge. ::1 on lo stays.
+    await execFileP('ip', ['netns', 'exec', n.netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6'], { timeout: 10_000 });
     await ip(['-n', n.netns, 'link', 'set', 'lo', 'up']);
     await ip(['-n', n.netns, 'link', 'set', 'eth0', 'up']);
     await ip(['-n', n.netns, 'route', 'add', ipam.gateway, 'dev', 'eth0', 'scope', 'link']);

@@ -42,11 +42,12 @@ static __always_inline int l7m_take_token(const struct l7m_config *cfg)
 		/* The clock only moves when a whole token accrued, so slow trickles add up. */
 		if (added) {
 			b->tokens += added;
-			if (b->tokens > burst)
-				b->tokens = burst;
 			b->last_ns = now;
 		}
 	}
+	/* Outside the refill: a lowered burst takes effect at once. */
+	if (b->tokens > burst)
+		b->tokens = burst;
 	if (b->tokens == 0)
 		return 0;
 	b->tokens -= 1;

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../support/paths.js';
-import { Ipam, createPod, createCgroup } from '../../agent/endpoint/index.js';
+import { Ipam, createPod, createCgroup, execInPod } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
 import {
   Datapath, DatapathMaps, detachAttachment, linkInfo, replaceEndpointPolicy, writeConfig, WORKLOAD_PROGRAMS,
@@ -248,11 +248,17 @@ describe('kernel: BPF socket datapath', function () {
     // World on 443 is allowed: the connect passes BPF and fails only for lack of a route.
     const allowed = await podClient(pods.ka!, 'tcp', 'fd00:7::1', 443);
     assert.notEqual(allowed.error, 'EPERM');
+    // Pods are IPv4-only: no link-local IPv6 on eth0 that would bypass the IPv4 ingress.
+    const addrs = await execInPod(pods.kb!, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0']);
+    assert.equal(addrs.stdout.trim(), '');
     // ::1 is the pod's own loopback: refused by the kernel (no listener), not by policy.
     assert.deepEqual(await podClient(pods.ka!, 'tcp', '::1', 1), { ok: false, error: 'ECONNREFUSED' });
   });
 
   it('rate-limits events and accounts for every suppressed one', async () => {
+    // Events under the default burst (1000) leave the buckets nearly full; a lowered
+    // burst must take effect at once, not only after the next refill.
+    assert.deepEqual(await podLoop(pods.ka!, pods.kb!.ip, 9090, 5), { EPERM: 5 });
     writeConfig(maps, { proxyIpv4: ipam.gateway, proxyPort: PROXY_PORT, eventRatePerSec: 1, eventBurst: 1 });
     try {
       const before = maps.eventStats();
