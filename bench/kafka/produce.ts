@@ -76,6 +76,8 @@ const auditDir = mkdtempSync(join(tmpdir(), 'l7m-kafka-bench-'));
 // The processor runs in its own process, as it does next to the agent, so the load
 // generator's event loop does not slow it down.
 const processor = spawn(process.execPath, [
+  // Extra Node flags for the processor, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'.
+  ...(process.env.L7MESH_BENCH_PROCESSOR_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
   join(repoRoot, 'dist/bench/kafka/processor-process.js'),
   'bench',
   JSON.stringify([{ role: 'produce', topic: TOPIC }]),
