@@ -32,6 +32,14 @@ interface Run {
   messagesPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU the processor process used during the run, as a share of one core. */
+  processorCpu?: number;
+}
+
+/** user+system CPU seconds of a process, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -76,6 +84,8 @@ const auditDir = mkdtempSync(join(tmpdir(), 'l7m-kafka-bench-'));
 // The processor runs in its own process, as it does next to the agent, so the load
 // generator's event loop does not slow it down.
 const processor = spawn(process.execPath, [
+  // Extra Node flags for the processor, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'.
+  ...(process.env.L7MESH_BENCH_PROCESSOR_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
   join(repoRoot, 'dist/bench/kafka/processor-process.js'),
   'bench',
   JSON.stringify([{ role: 'produce', topic: TOPIC }]),
@@ -106,9 +116,12 @@ try {
     // Rotate the order so no path always runs first (or last) in a round.
     const order: Mode[] = (['direct', 'tcp_proxy', 'l7mesh'] as Mode[]).map((_, i, a) => a[(i + r) % a.length]!);
     for (const mode of order) {
+      const cpu0 = cpuSeconds(processor.pid!);
+      const t0 = Date.now();
       const run = await load(ports[mode], mode);
+      if (mode === 'l7mesh') run.processorCpu = (cpuSeconds(processor.pid!) - cpu0) / ((Date.now() - t0) / 1000);
       runs.push(run);
-      console.log(`round ${r + 1} ${mode}: ${run.messagesPerSec.toFixed(0)} msg/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms`);
+      console.log(`round ${r + 1} ${mode}: ${run.messagesPerSec.toFixed(0)} msg/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms${run.processorCpu !== undefined ? `, processor CPU ${(run.processorCpu * 100).toFixed(0)}%` : ''}`);
     }
   }
 } finally {
@@ -141,6 +154,7 @@ const result = {
   config: { recordBytes: RECORD_BYTES, batch: BATCH, inFlight: IN_FLIGHT, seconds: SECONDS, rounds: ROUNDS, acks: 1 },
   tcpProxy: { messagesPerSec: Math.round(tcp.messagesPerSec), ratio: Number((tcp.messagesPerSec / direct.messagesPerSec).toFixed(3)), p99Ms: tcp.p99Ms },
   p99Ms: { direct: direct.p99Ms, tcp_proxy: tcp.p99Ms, l7mesh: ours.p99Ms },
+  processorCpuShare: median(runs.filter((r) => r.mode === 'l7mesh').map((r) => r.processorCpu ?? 0)),
   auditRecords: auditLines,
   runs,
 };
@@ -162,6 +176,12 @@ records (one per request) to a JSON-lines file during the runs.
 | l7mesh (Envoy network ext_proc + TS processor, audit on) | ${Math.round(ours.messagesPerSec)} | ${result.ratio.toFixed(3)} | ${ours.p50Ms.toFixed(1)} | ${ours.p99Ms.toFixed(1)} |
 
 Metric \`kafka_produce_enforced_vs_direct\` = ${result.ratio} (goal ${result.goal}).
+During the l7mesh runs the processor process used ${(result.processorCpuShare * 100).toFixed(0)}% of one core (median)${
+  result.processorCpuShare < 0.7
+    ? `: it is not CPU-bound; the cost is the extra Envoy ⇄ gRPC ⇄ processor round trip that every
+read and write chunk makes (the filter holds each chunk until the processor answers).`
+    : ', close to a full core: the processor is the bottleneck.'
+}
 `;
 writeFileSync(join(repoRoot, 'bench/RESULTS.kafka.md'), md);
 console.log(JSON.stringify({ metric: result.metric, ours: result.ours, baseline: result.baseline, ratio: result.ratio, tcpProxy: result.tcpProxy }));
