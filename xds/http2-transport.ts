@@ -1,0 +1,283 @@
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { BaseStream, StreamSink } from './stream.js';
+import { GrpcStatus } from './stream.js';
+import type { SendBudget } from './send-budget.js';
+
+// gRPC over node:http2 for the xDS streams. The point is what it does not do: a response
+// is written as a 5-byte frame header plus the shared, already-encoded message, so a
+// fan-out to N streams allocates nothing per stream but those 5 bytes (a generic gRPC
+// library frames every message into a fresh buffer). Framing follows the gRPC HTTP/2
+// protocol: length-prefixed messages, status in trailers.
+
+const GRPC_CONTENT_TYPE = 'application/grpc';
+const STATUS_UNIMPLEMENTED = 12;
+const STATUS_OK = 0;
+const KEEPALIVE_INTERVAL_MS = 30_000;
+
+export interface Http2Method {
+  kind: 'stream' | 'unary';
+  /** Makes the protocol stream for a new call (kind 'stream'). */
+  open?: (sink: StreamSink) => BaseStream;
+  /** Decodes one request message (throws on malformed bytes). */
+  decode: (bytes: Buffer) => unknown;
+  /** Answers a unary call: a message, or a status. */
+  unary?: (request: unknown) => Buffer | { code: number; details: string };
+}
+
+export interface Http2TransportOptions {
+  host: string;
+  port: number;
+  maxRequestBytes: number;
+  budget: SendBudget;
+  methods: ReadonlyMap<string, Http2Method>;
+  live: Set<BaseStream>;
+}
+
+/** grpc-message is percent-encoded (gRPC HTTP/2 spec). */
+function encodeGrpcMessage(s: string): string {
+  return s.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
+function frameHeader(length: number): Buffer {
+  const h = Buffer.allocUnsafe(5);
+  h.writeUInt8(0, 0);
+  h.writeUInt32BE(length, 1);
+  return h;
+}
+
+/** Splits incoming DATA into gRPC messages; reports a framing error once, then ignores input. */
+export class MessageReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Length of the message being read, once its header is complete. */
+  private expected = -1;
+  private failed = false;
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onMessage: (m: Buffer) => void,
+    private readonly onError: (code: number, details: string) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    if (this.failed) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    for (;;) {
+      if (this.expected < 0) {
+        if (this.buffered < 5) return;
+        const head = this.take(5);
+        if (head[0] !== 0) return this.fail(GrpcStatus.INTERNAL, 'compressed requests are not supported (no grpc-accept-encoding was offered)');
+        this.expected = head.readUInt32BE(1);
+        if (this.expected > this.maxBytes) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `request of ${this.expected} bytes exceeds the limit of ${this.maxBytes}`);
+      }
+      // Wait for the whole message, then join its chunks once (no quadratic copying).
+      if (this.buffered < this.expected) return;
+      const message = this.take(this.expected);
+      this.expected = -1;
+      this.onMessage(message);
+      if (this.failed) return;
+    }
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.buffered = rest.length;
+    return out;
+  }
+
+  private fail(code: number, details: string): void {
+    this.failed = true;
+    this.chunks = [];
+    this.onError(code, details);
+  }
+}
+
+class Http2Sink implements StreamSink {
+  readonly peer: string;
+  private drain?: () => void;
+  private waitingForBudget = false;
+  private status?: { code: number; details: string };
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly budget: SendBudget,
+  ) {
+    const s = stream.session?.socket;
+    this.peer = s ? `${s.remoteAddress}:${s.remotePort}` : 'unknown';
+    stream.on('drain', () => this.drain?.());
+    stream.on('wantTrailers', () => {
+      const st = this.status ?? { code: STATUS_OK, details: '' };
+      stream.sendTrailers({ 'grpc-status': String(st.code), ...(st.details ? { 'grpc-message': encodeGrpcMessage(st.details) } : {}) });
+    });
+  }
+
+  admit(): boolean {
+    if (this.waitingForBudget) return false;
+    const ok = this.budget.admit(() => {
+      this.waitingForBudget = false;
+      this.drain?.();
+    });
+    if (!ok) this.waitingForBudget = true;
+    return ok;
+  }
+
+  write(bytes: Buffer): boolean {
+    if (this.stream.destroyed || this.stream.writableEnded) return true;
+    const n = bytes.length;
+    this.budget.take(n);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.stream.off('close', release);
+      this.budget.release(n);
+    };
+    this.stream.once('close', release);
+    this.stream.write(frameHeader(n));
+    return this.stream.write(bytes, release);
+  }
+
+  onDrain(cb: () => void): void {
+    this.drain = cb;
+  }
+
+  close(code: number, details: string): void {
+    if (this.stream.destroyed || this.stream.writableEnded) return;
+    this.status = { code, details };
+    this.stream.end();
+  }
+}
+
+function trailersOnly(stream: http2.ServerHttp2Stream, code: number, details: string): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }, { endStream: true });
+}
+
+export interface Http2Listening {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function listenHttp2(opts: Http2TransportOptions): Promise<Http2Listening> {
+  const server = http2.createServer({
+    // Large SotW responses are queued per stream; nghttp2's own accounting must not
+    // refuse streams because of them.
+    maxSessionMemory: 256,
+    settings: { maxConcurrentStreams: 1000 },
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('sessionError', () => undefined);
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.on('error', () => undefined);
+    // Keepalive: a peer that stops answering PINGs (gone without a FIN) is dropped, so
+    // its streams and their state do not linger.
+    let unanswered = false;
+    const timer = setInterval(() => {
+      if (unanswered) return s.destroy();
+      unanswered = true;
+      try {
+        s.ping((err) => {
+          if (!err) unanswered = false;
+        });
+      } catch {
+        s.destroy();
+      }
+    }, KEEPALIVE_INTERVAL_MS);
+    timer.unref();
+    s.on('close', () => {
+      clearInterval(timer);
+      sessions.delete(s);
+    });
+  });
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    const path = String(headers[':path'] ?? '');
+    const method = opts.methods.get(path);
+    if (headers[':method'] !== 'POST' || !String(headers['content-type'] ?? '').startsWith(GRPC_CONTENT_TYPE)) {
+      return trailersOnly(stream, STATUS_UNIMPLEMENTED, `not a gRPC request (${String(headers[':method'])} ${String(headers['content-type'])})`);
+    }
+    if (!method) return trailersOnly(stream, STATUS_UNIMPLEMENTED, `unknown method ${path}`);
+    if (method.kind === 'unary') return serveUnary(stream, method, opts.maxRequestBytes);
+    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+    const sink = new Http2Sink(stream, opts.budget);
+    const xds = method.open!(sink);
+    opts.live.add(xds);
+    const done = (): void => {
+      opts.live.delete(xds);
+      xds.ended();
+    };
+    const reader = new MessageReader(
+      opts.maxRequestBytes,
+      (m) => {
+        let req: unknown;
+        try {
+          req = method.decode(m);
+        } catch (err) {
+          return xds.receive(undefined, (err as Error).message);
+        }
+        xds.receive(req);
+      },
+      (code, details) => {
+        sink.close(code, details);
+        done();
+      },
+    );
+    stream.on('data', (c: Buffer) => reader.push(c));
+    stream.on('end', () => {
+      // The client half-closed: finish our side with OK.
+      done();
+      sink.close(STATUS_OK, '');
+    });
+    stream.on('close', done);
+    stream.on('aborted', done);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function serveUnary(stream: http2.ServerHttp2Stream, method: Http2Method, maxBytes: number): void {
+  let request: Buffer | undefined;
+  let failed = false;
+  const reader = new MessageReader(
+    maxBytes,
+    (m) => (request ??= Buffer.from(m)),
+    (code, details) => {
+      failed = true;
+      trailersOnly(stream, code, details);
+    },
+  );
+  stream.on('data', (c: Buffer) => reader.push(c));
+  stream.on('end', () => {
+    if (failed) return;
+    let req: unknown;
+    try {
+      req = method.decode(request ?? Buffer.alloc(0));
+    } catch (err) {
+      return trailersOnly(stream, GrpcStatus.INVALID_ARGUMENT, `malformed DiscoveryRequest: ${(err as Error).message}`);
+    }
+    const out = method.unary!(req);
+    if (!Buffer.isBuffer(out)) return trailersOnly(stream, out.code, out.details);
+    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(STATUS_OK) }));
+    stream.write(frameHeader(out.length));
+    stream.end(out);
+  });
+}
