@@ -251,6 +251,27 @@ function isWildcardFrom(r: HttpRuleRef | KafkaRuleRef, e: Work): boolean {
   return Object.keys(r.rule).length === 0 && e.l4Origins.some((o) => o.policy === r.origin.policy && o.path === r.origin.path);
 }
 
+type Span = { port: number; endPort: number; protocol: L4Protocol };
+
+/** The ports and protocol two entries share, or undefined. */
+function intersect(a: Span, b: Span): Span | undefined {
+  const port = Math.max(a.port, b.port);
+  const endPort = Math.min(a.endPort, b.endPort);
+  if (port > endPort) return undefined;
+  let protocol: L4Protocol;
+  if (a.protocol === 'ANY') protocol = b.protocol;
+  else if (b.protocol === 'ANY' || b.protocol === a.protocol) protocol = a.protocol;
+  else return undefined;
+  return { port, endPort, protocol };
+}
+
+/**
+ * Closes each identity's entries so that the single most specific matching entry (the
+ * identity's own before the wildcard peer's, then the narrowest port range, then a
+ * specific protocol before ANY) holds everything decide() would merge: for every
+ * overlap between one of the identity's entries and another entry of that identity or
+ * of the wildcard peer, the overlap gets an entry of its own (to a fixpoint).
+ */
 function closeEntries(byIdentity: Map<number, Work[]>, only?: ReadonlySet<number>): PolicyEntry[] {
   const wild = byIdentity.get(ANY_IDENTITY) ?? [];
   const out: PolicyEntry[] = [];
@@ -261,22 +282,27 @@ function closeEntries(byIdentity: Map<number, Work[]>, only?: ReadonlySet<number
       out.push(toEntry(own[0]!));
       continue;
     }
+    const candidates = id === ANY_IDENTITY ? wild : [...own, ...wild];
     const keys = new Map<string, { identity: number; port: number; endPort: number; protocol: L4Protocol }>();
-    for (const e of own) keys.set(keyOf(e), e);
-    if (id !== ANY_IDENTITY) {
-      // A wildcard-peer entry narrower than an identity's own entry needs an entry of its
-      // own for that identity, or a most-specific lookup would miss the wildcard's deny or L7.
-      for (const a of wild) {
-        for (const w of own) {
-          const wider = w.port <= a.port && w.endPort >= a.endPort && (w.port < a.port || w.endPort > a.endPort || (w.protocol === 'ANY' && a.protocol !== 'ANY'));
-          if (wider && (w.protocol === 'ANY' || w.protocol === a.protocol)) {
-            const k = { identity: id, port: a.port, endPort: a.endPort, protocol: a.protocol };
-            keys.set(keyOf(k), k);
-          }
+    const queue: { identity: number; port: number; endPort: number; protocol: L4Protocol }[] = [];
+    for (const e of own) {
+      const k = { identity: id, port: e.port, endPort: e.endPort, protocol: e.protocol };
+      keys.set(keyOf(k), k);
+      queue.push(k);
+    }
+    while (queue.length > 0) {
+      const k = queue.pop()!;
+      for (const r of candidates) {
+        const i = intersect(k, r);
+        if (!i || (i.port === k.port && i.endPort === k.endPort && i.protocol === k.protocol)) continue;
+        const n = { identity: id, ...i };
+        const nk = keyOf(n);
+        if (!keys.has(nk)) {
+          keys.set(nk, n);
+          queue.push(n);
         }
       }
     }
-    const candidates = id === ANY_IDENTITY ? wild : [...own, ...wild];
     for (const k of keys.values()) {
       const w = mergeCovering(k, candidates);
       if (w) out.push(toEntry(w));

@@ -25,7 +25,16 @@ function prng(seed: number): () => number {
 
 const APPS = ['a', 'b', 'c', 'd'];
 const NSS = ['ns1', 'ns2'];
-const PORTS = ['{port: "80", protocol: TCP}', '{port: "443", protocol: TCP}', '{port: "8080", protocol: TCP}', '{port: "8000", endPort: 8100, protocol: TCP}', '{port: "53", protocol: UDP}', '{port: "0", protocol: ANY}', '{port: "80"}'];
+const PORTS = [
+  '{port: "80", protocol: TCP}',
+  '{port: "443", protocol: TCP}',
+  '{port: "8080", protocol: TCP}',
+  '{port: "8000", endPort: 8100, protocol: TCP}',
+  '{port: "8050", endPort: 8200}',
+  '{port: "53", protocol: UDP}',
+  '{port: "0", protocol: ANY}',
+  '{port: "80"}',
+];
 
 function randomPolicy(rnd: () => number, name: string): string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -101,7 +110,7 @@ const l7Key = (rules: readonly { rule: unknown; origin: { policy: string; path: 
   JSON.stringify((rules ?? []).map((r) => `${r.origin.policy}|${r.origin.path}|${JSON.stringify(r.rule)}`).sort());
 
 describe('policy resolution: incremental equals full, tables are closed', () => {
-  for (const seed of [1, 2, 3, 4, 5, 6]) {
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     it(`random changes, seed ${seed}`, () => {
       const rnd = prng(seed);
       const repo = new PolicyRepository();
@@ -145,7 +154,7 @@ describe('policy resolution: incremental equals full, tables are closed', () => 
       for (const id of live.keys()) for (const dir of ['ingress', 'egress'] as const) {
         const dp = repo.policyFor(id)![dir];
         for (const peer of peers) {
-          for (const [port, proto] of [[80, 'TCP'], [443, 'TCP'], [8080, 'TCP'], [8050, 'TCP'], [53, 'UDP'], [80, 'UDP'], [9999, 'TCP']] as const) {
+          for (const [port, proto] of [[80, 'TCP'], [443, 'TCP'], [8080, 'TCP'], [8020, 'TCP'], [8050, 'TCP'], [8075, 'UDP'], [8150, 'TCP'], [53, 'UDP'], [80, 'UDP'], [9999, 'TCP']] as const) {
             const d = decide(dp, peer, port, proto);
             const e = mostSpecific(dp, peer, port, proto);
             const lookup = e ? e.verdict : dp.enforced ? 'deny' : 'allow';
