@@ -31,6 +31,13 @@ function covers(e: PolicyEntry, port: number): boolean {
 
 function addressesOf(identity: number, map: IdentityAddresses): string[] {
   const list = map.get(identity) ?? [];
+  list.forEach((a, i) => {
+    try {
+      parseCidr(a);
+    } catch (err) {
+      throw new Error(`identityAddresses[${identity}][${i}]: ${(err as Error).message}`);
+    }
+  });
   // Sorted and de-duplicated so equal inputs give byte-equal output.
   return [...new Set(list)].sort();
 }

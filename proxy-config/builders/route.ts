@@ -3,10 +3,10 @@
 // the policy. Only these resources change when rules change.
 //
 // Envoy evaluates RBAC policies one after another, so a long rule list costs every
-// request. Route matching is much cheaper, so routes pre-sort requests by path: one
-// route per literal path (exact, or prefix from `literal.*`) of the rules, each
-// carrying only the policies that could match a path reaching that route, and a
-// catch-all route carrying every policy. Every route's policies are a subset of the
+// request. A prefix tree on the path is much cheaper, so it pre-sorts requests: one
+// route per literal path (exact, or prefix from `literal.*`) of the rules, picked by
+// longest prefix, each carrying only the policies that could match a path reaching
+// it, and a catch-all route carrying every policy. Every route's policies are a subset of the
 // full set, so splitting can only ever deny more, never allow more; the subset keeps
 // every policy that is not provably unable to match, so it denies nothing extra.
 
@@ -30,12 +30,12 @@ export const DOT_SEGMENT_PARAMETER_REGEX = '.*/\\.\\.?;.*';
 /** Above this many policy copies across split routes, one catch-all route is used. */
 export const MAX_SPLIT_POLICY_COPIES = 4000;
 
-type LiteralKey = { kind: 'exact' | 'prefix'; literal: string };
+type LiteralKey = { kind: 'prefix'; literal: string };
 
-/** Could a policy needing `p` match some `:path` that reaches a route matching `route`? */
+/** Could a policy needing `p` match some `:path` that reaches the route of literal `route`? */
 function mayMatch(route: LiteralKey, p: PathKey): boolean {
   if (p.kind === 'any') return true;
-  // A route literal L sees paths starting with L (exact routes: L, or L plus a query).
+  // The route of literal L sees (only) paths starting with L.
   if (p.kind === 'exact') return p.literal.startsWith(route.literal);
   return route.literal.startsWith(p.literal) || p.literal.startsWith(route.literal);
 }
@@ -73,13 +73,23 @@ function literalKeys(sides: Side[]): LiteralKey[] {
       if (p.kind === 'any') continue;
       // Route literals must look like a path; `?`/`#` never reach route matching.
       if (!p.literal.startsWith('/') || /[?#]/.test(p.literal)) continue;
-      keys.set(`${p.kind}:${p.literal}`, p);
+      // In the prefix tree an exact literal acts as a prefix: one key per literal.
+      keys.set(p.literal, { kind: 'prefix', literal: p.literal });
     }
   }
-  // Most specific first; order does not affect correctness, only which route is taken.
-  return [...keys.values()].sort(
-    (a, b) => b.literal.length - a.literal.length || (a.kind === b.kind ? 0 : a.kind === 'exact' ? -1 : 1) || (a.literal < b.literal ? -1 : a.literal > b.literal ? 1 : 0),
-  );
+  return [...keys.values()].sort((a, b) => (a.literal < b.literal ? -1 : a.literal > b.literal ? 1 : 0));
+}
+
+const ROUTE_URL = 'type.googleapis.com/envoy.config.route.v3.Route';
+const PATH_INPUT = {
+  name: 'request-path',
+  typed_config: typed('type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', { header_name: ':path' }),
+};
+/** The guard on the whole `:path` (query included), so only the part before `?`/`#` counts. */
+export const DOT_SEGMENT_PARAMETER_PATH_REGEX = '[^?#]*/\\.\\.?;.*';
+
+function routeAction(route: Obj): Obj {
+  return { action: { name: 'route', typed_config: typed(ROUTE_URL, route) } };
 }
 
 export function buildRouteConfiguration(plan: ChainPlan, identityAddresses: IdentityAddresses): Obj {
@@ -96,30 +106,50 @@ export function buildRouteConfiguration(plan: ChainPlan, identityAddresses: Iden
       [RBAC_INGRESS_FILTER]: perRouteRbac(ingress, keep),
     },
   });
+  const guard = (match: Obj): Obj => ({
+    name: `${plan.name}|guard`,
+    match,
+    direct_response: { status: 400, body: { inline_string: 'rejected path\n' } },
+  });
+  const catchAll = upstream(plan.name, { prefix: '/' }, () => true);
 
   let keys = literalKeys(sides);
   const allPaths = sides.flatMap((s) => Object.values(s.set?.paths ?? {}));
   const copies = keys.reduce((n, k) => n + allPaths.filter((p) => mayMatch(k, p)).length, 0);
   // Many regex rules would be copied into every split route: keep one route then.
   if (copies > MAX_SPLIT_POLICY_COPIES) keys = [];
-  const split = keys.map((k, i) =>
-    upstream(`${plan.name}|${i}`, k.kind === 'exact' ? { path: k.literal } : { prefix: k.literal }, (p) => mayMatch(k, p)),
-  );
+  if (keys.length === 0) {
+    return {
+      name: plan.name,
+      virtual_hosts: [{ name: 'l7mesh', domains: ['*'], routes: [guard({ safe_regex: { regex: DOT_SEGMENT_PARAMETER_REGEX } }), catchAll] }],
+    };
+  }
+  // A prefix tree on :path picks the longest literal that prefixes the request, in time
+  // proportional to the path, not to the number of rules. An exact literal is used as a
+  // prefix there: its route then sees more paths, and keeps every policy they may need.
+  const map: Record<string, Obj> = {};
+  keys.forEach((k, i) => {
+    map[k.literal] = routeAction(upstream(`${plan.name}|${i}`, { prefix: '/' }, (p) => mayMatch(k, p)));
+  });
   return {
     name: plan.name,
     virtual_hosts: [
       {
         name: 'l7mesh',
         domains: ['*'],
-        routes: [
-          {
-            name: `${plan.name}|guard`,
-            match: { safe_regex: { regex: DOT_SEGMENT_PARAMETER_REGEX } },
-            direct_response: { status: 400, body: { inline_string: 'rejected path\n' } },
+        matcher: {
+          matcher_list: {
+            matchers: [
+              {
+                predicate: { single_predicate: { input: PATH_INPUT, value_match: { safe_regex: { google_re2: {}, regex: DOT_SEGMENT_PARAMETER_PATH_REGEX } } } },
+                on_match: routeAction(guard({ prefix: '/' })),
+              },
+            ],
           },
-          ...split,
-          upstream(plan.name, { prefix: '/' }, () => true),
-        ],
+          on_no_match: {
+            matcher: { matcher_tree: { input: PATH_INPUT, prefix_match_map: { map } }, on_no_match: routeAction(catchAll) },
+          },
+        },
       },
     ],
   };

@@ -80,9 +80,18 @@ describe('proxy resources over ADS to a real Envoy', function () {
 
     it('a broken route (invalid RE2) is NACKed with Envoy\'s message: the check can fail', async () => {
       const bad = buildProxyResources({ ...goldenCases[0]!.input, listener: { address: '127.0.0.1', port: await freePort() } });
-      const rbac = (bad.routes[0] as any).virtual_hosts[0].routes[1].typed_per_filter_config['l7mesh.rbac.ingress'].rbac;
-      const policy = Object.values(rbac.rules.policies)[0] as any;
-      policy.permissions[0].and_rules.rules[0].header.string_match = { safe_regex: { regex: '(unclosed' } };
+      // Break the first header match of an RBAC policy wherever the route builder put it.
+      const breakFirst = (o: any): boolean => {
+        if (o && typeof o === 'object') {
+          if (o.header?.string_match) {
+            o.header.string_match = { safe_regex: { regex: '(unclosed' } };
+            return true;
+          }
+          return Object.values(o).some(breakFirst);
+        }
+        return false;
+      };
+      assert.ok(breakFirst(bad.routes[0]));
       await assert.rejects(push(cache, nodeId, bad), (err: unknown) => err instanceof NackError && /regex|missing \)/i.test(err.message));
     });
   });

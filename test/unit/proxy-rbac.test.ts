@@ -51,6 +51,13 @@ describe('proxy-config rbac: policies per chain', () => {
     assert.ok(!JSON.stringify(pol).includes('"remote_ip"'));
   });
 
+  it('a bad address names the identity and its index', () => {
+    assert.throws(
+      () => buildRbacPolicies({ direction: 'ingress', port: 80, identityAddresses: new Map([[10, ['10.0.0.1', 'web']]]), policy: { enforced: true, entries: [httpRedirect(10, 80, [[{}, origin('p', 'r')]])] } }),
+      /identityAddresses\[10\]\[1\]: address "web": not an IPv4 or IPv6 address/,
+    );
+  });
+
   it('an identity without addresses matches nobody', () => {
     const pol = buildRbacPolicies({ direction: 'ingress', port: 80, identityAddresses: addrs, policy: { enforced: true, entries: [httpRedirect(12, 80, [[{}, origin('p', 'r')]])] } });
     assert.deepEqual((Object.values(pol)[0] as any).principals[0], { not_id: { any: true } });

@@ -7,7 +7,7 @@ import { OPEN, httpRedirect, origin } from '../support/proxy-cases.js';
 
 // Property: splitting routes by path never hides a policy that could allow a request.
 // For random rule sets and request paths, the route Envoy would pick (first match:
-// `path` ignores the query, `prefix` sees it, the guard aside) must carry every policy
+// longest literal prefix of the whole :path, the guard aside) must carry every policy
 // whose path requirement the request meets.
 
 function rng(seed: number): () => number {
@@ -37,11 +37,13 @@ function randomPath(r: () => number): string {
   return p;
 }
 
-function routeMatches(match: any, fullPath: string): boolean {
-  const path = fullPath.split('?')[0]!;
-  if (match.path !== undefined) return path === match.path;
-  if (match.prefix !== undefined) return fullPath.startsWith(match.prefix);
-  return false;
+/** The route Envoy picks (guard aside): longest prefix in the :path tree, else the catch-all. */
+export function chooseRoute(vh: any, fullPath: string): any {
+  if (vh.routes) return vh.routes.slice(1).find((rt: any) => fullPath.startsWith(rt.match.prefix));
+  const tree = vh.matcher.on_no_match.matcher;
+  const keys = Object.keys(tree.matcher_tree.prefix_match_map.map).filter((k) => fullPath.startsWith(k));
+  keys.sort((a, b) => b.length - a.length);
+  return keys.length ? tree.matcher_tree.prefix_match_map.map[keys[0]!].action.typed_config : tree.on_no_match.action.typed_config;
 }
 
 function policyMayMatch(rule: HttpRule, fullPath: string): boolean {
@@ -58,10 +60,9 @@ describe('proxy-config routes: path-split routes keep every policy that could ma
       const named = rules.map((rule, i) => [rule, origin('p', `r${i}`)] as [HttpRule, ReturnType<typeof origin>]);
       const [plan] = planChains([{ name: 'e', ip: '10.0.0.1', policy: { identity: 1, ingress: { enforced: true, entries: [httpRedirect(0, 80, named)] }, egress: OPEN } }]);
       const rc = buildRouteConfiguration(plan!, new Map()) as any;
-      const routes = rc.virtual_hosts[0].routes.slice(1);
       for (let q = 0; q < 40; q++) {
         const path = randomPath(r);
-        const chosen = routes.find((rt: any) => routeMatches(rt.match, path));
+        const chosen = chooseRoute(rc.virtual_hosts[0], path);
         assert.ok(chosen, `no route for ${path}`);
         const carried = new Set(Object.keys(chosen.typed_per_filter_config['l7mesh.rbac.ingress'].rbac.rules.policies));
         named.forEach(([rule, o]) => {
@@ -76,9 +77,10 @@ describe('proxy-config routes: path-split routes keep every policy that could ma
   it('a 100-rule set of distinct prefixes gives each route one candidate policy', () => {
     const named = Array.from({ length: 100 }, (_, i) => [{ method: 'GET', path: `/r-${String(i).padStart(3, '0')}/.*` }, origin('p', `r${i}`)] as [HttpRule, ReturnType<typeof origin>]);
     const [plan] = planChains([{ name: 'e', ip: '10.0.0.1', policy: { identity: 1, ingress: { enforced: true, entries: [httpRedirect(0, 80, named)] }, egress: OPEN } }]);
-    const routes = (buildRouteConfiguration(plan!, new Map()) as any).virtual_hosts[0].routes;
-    assert.equal(routes.length, 102);
-    assert.equal(Object.keys(routes[1].typed_per_filter_config['l7mesh.rbac.ingress'].rbac.rules.policies).length, 1);
-    assert.equal(Object.keys(routes[101].typed_per_filter_config['l7mesh.rbac.ingress'].rbac.rules.policies).length, 100);
+    const vh = (buildRouteConfiguration(plan!, new Map()) as any).virtual_hosts[0];
+    const policiesOf = (rt: any) => Object.keys(rt.typed_per_filter_config['l7mesh.rbac.ingress'].rbac.rules.policies);
+    assert.equal(Object.keys(vh.matcher.on_no_match.matcher.matcher_tree.prefix_match_map.map).length, 100);
+    assert.deepEqual(policiesOf(chooseRoute(vh, '/r-042/x')), ['CiliumNetworkPolicy/p/r42']);
+    assert.equal(policiesOf(chooseRoute(vh, '/elsewhere')).length, 100);
   });
 });
