@@ -5,7 +5,7 @@
 // (or, with --once, exits 0 only if every verdict matched) and tears everything down.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -79,7 +79,7 @@ async function startAgent(): Promise<ChildProcess> {
   mkdirSync(PID_DIR, { recursive: true });
   const logFile = '/run/l7mesh/demo-agent.log';
   say(`$ l7mesh-agent --node-name ${NODE} --state-dir ${STATE} --socket ${SOCKET} --ephemeral   (log: ${logFile})`);
-  const log = await import('node:fs').then((fs) => fs.openSync(logFile, 'w'));
+  const log = openSync(logFile, 'w');
   const child = spawn(process.execPath, [AGENT, '--node-name', NODE, '--state-dir', STATE, '--socket', SOCKET, '--ephemeral'], { stdio: ['ignore', log, log] });
   writeFileSync(AGENT_PID, String(child.pid));
   const deadline = Date.now() + START_TIMEOUT_MS;
