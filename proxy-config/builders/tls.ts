@@ -1,0 +1,126 @@
+// Pure builders for Envoy's TLS resources: SDS Secrets (identity certificate, trust
+// bundle), Downstream/UpstreamTlsContext transport sockets that fetch those secrets over
+// ADS, and RBAC principals on the peer certificate's URI SAN. No I/O, no clock.
+import { typed } from '../../envoy-api/resource.js';
+import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
+
+const ADS = { ads: {}, resource_api_version: 'V3' };
+export const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';
+
+/** Secret names: one per identity certificate, one trust bundle per trust domain. */
+export function identitySecretName(identity: number): string {
+  return `l7m-identity-${identity}`;
+}
+export function trustBundleSecretName(trustDomain: string): string {
+  return `l7m-trust-${trustDomain}`;
+}
+
+/** A Secret carrying a certificate chain and its private key (inline PEM). */
+export function buildTlsCertificateSecret(name: string, certificateChainPem: string, privateKeyPem: string): Record<string, unknown> {
+  return {
+    name,
+    tls_certificate: {
+      certificate_chain: { inline_string: certificateChainPem },
+      private_key: { inline_string: privateKeyPem },
+    },
+  };
+}
+
+/**
+ * A Secret carrying trusted CA certificates and, optionally, the URI SANs a peer must
+ * present (exact match). Without `allowedUris` any certificate from the CA is accepted and
+ * authorization is left to RBAC principals.
+ */
+export function buildValidationSecret(name: string, trustedCaPem: string, allowedUris: readonly string[] = []): Record<string, unknown> {
+  const validation_context: Record<string, unknown> = { trusted_ca: { inline_string: trustedCaPem } };
+  if (allowedUris.length > 0) validation_context.match_typed_subject_alt_names = uriMatchers(allowedUris);
+  return { name, validation_context };
+}
+
+function uriMatchers(uris: readonly string[]): Record<string, unknown>[] {
+  return [...new Set(uris)].sort().map((exact) => ({ san_type: 'URI', matcher: { exact } }));
+}
+
+/** An SdsSecretConfig fetching `name` over the ADS stream. */
+export function sdsSecretRef(name: string): Record<string, unknown> {
+  return { name, sds_config: ADS };
+}
+
+export interface TlsContextOptions {
+  /** SDS name of the tls_certificate secret this side presents. */
+  certificateSecret?: string;
+  /** SDS name of the validation_context secret (trusted CA) for the peer's certificate. */
+  validationSecret?: string;
+  /** Peer URI SANs accepted (exact); checked by Envoy in addition to the secret's own. */
+  peerUris?: readonly string[];
+  alpn?: readonly string[];
+}
+
+function commonTlsContext(o: TlsContextOptions): Record<string, unknown> {
+  const ctx: Record<string, unknown> = {
+    tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+  };
+  if (o.certificateSecret) ctx.tls_certificate_sds_secret_configs = [sdsSecretRef(o.certificateSecret)];
+  if (o.validationSecret) {
+    if (o.peerUris && o.peerUris.length > 0) {
+      ctx.combined_validation_context = {
+        default_validation_context: { match_typed_subject_alt_names: uriMatchers(o.peerUris) },
+        validation_context_sds_secret_config: sdsSecretRef(o.validationSecret),
+      };
+    } else {
+      ctx.validation_context_sds_secret_config = sdsSecretRef(o.validationSecret);
+    }
+  } else if (o.peerUris && o.peerUris.length > 0) {
+    throw new Error('peerUris: needs validationSecret (a SAN match without a trusted CA would authenticate nothing)');
+  }
+  if (o.alpn && o.alpn.length > 0) ctx.alpn_protocols = [...o.alpn];
+  return ctx;
+}
+
+export interface DownstreamTlsOptions extends TlsContextOptions {
+  certificateSecret: string;
+  /** mTLS: refuse clients without a certificate the validation secret accepts. */
+  requireClientCertificate: boolean;
+}
+
+export function buildDownstreamTlsContext(o: DownstreamTlsOptions): Record<string, unknown> {
+  if (o.requireClientCertificate && !o.validationSecret) {
+    throw new Error('validationSecret: required when requireClientCertificate is set (mTLS needs a trusted CA)');
+  }
+  return {
+    common_tls_context: commonTlsContext(o),
+    require_client_certificate: { value: o.requireClientCertificate },
+  };
+}
+
+export interface UpstreamTlsOptions extends TlsContextOptions {
+  /** The upstream is always verified: a TLS origination that trusts anything would be plaintext in disguise. */
+  validationSecret: string;
+  sni?: string;
+}
+
+export function buildUpstreamTlsContext(o: UpstreamTlsOptions): Record<string, unknown> {
+  const ctx: Record<string, unknown> = { common_tls_context: commonTlsContext(o) };
+  if (o.sni) ctx.sni = o.sni;
+  return ctx;
+}
+
+/** transport_socket for a listener filter chain. */
+export function buildDownstreamTransportSocket(o: DownstreamTlsOptions): Record<string, unknown> {
+  return { name: TLS_TRANSPORT_SOCKET, typed_config: typed(ExtensionTypeUrl.DownstreamTlsContext, buildDownstreamTlsContext(o)) };
+}
+
+/** transport_socket for a cluster. */
+export function buildUpstreamTransportSocket(o: UpstreamTlsOptions): Record<string, unknown> {
+  return { name: TLS_TRANSPORT_SOCKET, typed_config: typed(ExtensionTypeUrl.UpstreamTlsContext, buildUpstreamTlsContext(o)) };
+}
+
+/**
+ * RBAC principal matching peers whose verified certificate carries one of `uris`
+ * (Envoy's `authenticated.principal_name` is matched against the URI SAN first).
+ */
+export function buildUriSanPrincipal(uris: readonly string[]): Record<string, unknown> {
+  const ids = [...new Set(uris)].sort().map((exact) => ({ authenticated: { principal_name: { exact } } }));
+  if (ids.length === 0) throw new Error('uris: at least one URI SAN is required for an authenticated principal');
+  return ids.length === 1 ? ids[0]! : { or_ids: { ids } };
+}
