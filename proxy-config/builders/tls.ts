@@ -38,7 +38,11 @@ export function buildValidationSecret(name: string, trustedCaPem: string, allowe
 }
 
 function uriMatchers(uris: readonly string[]): Record<string, unknown>[] {
-  return [...new Set(uris)].sort().map((exact) => ({ san_type: 'URI', matcher: { exact } }));
+  return sanMatchers('URI', uris);
+}
+
+function sanMatchers(sanType: 'URI' | 'DNS', values: readonly string[]): Record<string, unknown>[] {
+  return [...new Set(values)].sort().map((exact) => ({ san_type: sanType, matcher: { exact } }));
 }
 
 /** An SdsSecretConfig fetching `name` over the ADS stream. */
@@ -53,6 +57,8 @@ export interface TlsContextOptions {
   validationSecret?: string;
   /** Peer URI SANs accepted (exact); checked by Envoy in addition to the secret's own. */
   peerUris?: readonly string[];
+  /** Peer DNS SANs accepted (exact), e.g. the destination name of an originated TLS connection. */
+  peerDnsNames?: readonly string[];
   alpn?: readonly string[];
 }
 
@@ -61,17 +67,18 @@ function commonTlsContext(o: TlsContextOptions): Record<string, unknown> {
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
   };
   if (o.certificateSecret) ctx.tls_certificate_sds_secret_configs = [sdsSecretRef(o.certificateSecret)];
+  const sans = [...sanMatchers('URI', o.peerUris ?? []), ...sanMatchers('DNS', o.peerDnsNames ?? [])];
   if (o.validationSecret) {
-    if (o.peerUris && o.peerUris.length > 0) {
+    if (sans.length > 0) {
       ctx.combined_validation_context = {
-        default_validation_context: { match_typed_subject_alt_names: uriMatchers(o.peerUris) },
+        default_validation_context: { match_typed_subject_alt_names: sans },
         validation_context_sds_secret_config: sdsSecretRef(o.validationSecret),
       };
     } else {
       ctx.validation_context_sds_secret_config = sdsSecretRef(o.validationSecret);
     }
-  } else if (o.peerUris && o.peerUris.length > 0) {
-    throw new Error('peerUris: needs validationSecret (a SAN match without a trusted CA would authenticate nothing)');
+  } else if (sans.length > 0) {
+    throw new Error(`${o.peerUris?.length ? 'peerUris' : 'peerDnsNames'}: needs validationSecret (a SAN match without a trusted CA would authenticate nothing)`);
   }
   if (o.alpn && o.alpn.length > 0) ctx.alpn_protocols = [...o.alpn];
   return ctx;

@@ -79,11 +79,11 @@ export function callEcho(client: EchoClient, msg: string): Promise<{ ok: true; b
   });
 }
 
-export function rbacFilter(principals: Record<string, unknown>[]): Record<string, unknown> {
+export function rbacFilter(principals: Record<string, unknown>[], permissions: Record<string, unknown>[] = [{ any: true }]): Record<string, unknown> {
   return {
     name: 'envoy.filters.http.rbac',
     typed_config: typed(ExtensionTypeUrl.RbacHttp, {
-      rules: { action: 'ALLOW', policies: { 'l7m-allowed-peers': { permissions: [{ any: true }], principals } } },
+      rules: { action: 'ALLOW', policies: { 'l7m-allowed': { permissions, principals } } },
     }),
   };
 }
