@@ -7,3 +7,5 @@ export { checkCertificatePair, uriSansOf } from './check.js';
 export { loadSecretFiles, validationSecretNameOf } from './files.js';
 export type { SecretFiles } from './files.js';
 export { spiffeIdOf, parseSpiffeId } from './spiffe-id.js';
+export { validateTlsContext, secretFilesOf, loadTlsContext, tlsContextSecretName } from './tls-context.js';
+export type { TlsContextSpec, TlsRole, LoadedTlsContext } from './tls-context.js';
