@@ -24,6 +24,8 @@ export interface IssuedCertificate {
   certificatePem: string;
   privateKeyPem: string;
   serial: string;
+  /** CA clock at issuance; notBefore is backdated from it by CLOCK_SKEW_MS. */
+  issuedAt: number;
   notBefore: number;
   notAfter: number;
   uris: string[];
@@ -183,6 +185,7 @@ export class CertificateAuthority {
       certificatePem,
       privateKeyPem: await exportKeyPem(keys.privateKey),
       serial: parsed.serialNumber,
+      issuedAt: t,
       notBefore: Date.parse(parsed.validFrom),
       notAfter: Date.parse(parsed.validTo),
       uris: req.uris ?? [],

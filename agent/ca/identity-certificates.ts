@@ -42,8 +42,10 @@ export class IdentityCertificates {
     if (!(this.lifetimeMs >= 1000)) throw new Error(`lifetimeMs: ${this.lifetimeMs} must be at least 1000`);
   }
 
+  /** Measured from issuance, not the backdated notBefore, so short lifetimes still get their 2/3. */
   renewAt(c: IssuedCertificate): number {
-    return c.notBefore + (c.notAfter - c.notBefore) * this.renewFraction;
+    const start = Math.max(c.issuedAt, c.notBefore);
+    return start + (c.notAfter - start) * this.renewFraction;
   }
 
   /** Issues certificates for new identities and forgets removed ones. */

@@ -220,6 +220,46 @@ describe('tls: mTLS between proxies with SDS identity certificates (real Envoy)'
     assert.deepEqual(received.viaProxy, ['echo:p0', 'echo:p1', 'echo:p2']);
   });
 
+  it('background renewal of short-lived certificates: the timer pushes Secret versions while gRPC streams keep flowing', async () => {
+    const errors: Error[] = [];
+    const longLived = certs;
+    try {
+      // 3 s lifetime: renewed every 2 s by the timer; each renewal becomes a snapshot.
+      certs = new IdentityCertificates(ca, {
+        lifetimeMs: 3000,
+        onChange: () => cache.setSnapshot(nodeId, snapshot()),
+        onError: (e) => errors.push(e),
+      });
+      await certs.sync([SERVER_ID, ALLOWED_ID, OTHER_ID]);
+      certs.start();
+      // The direct stream's client certificate expires during the stream: TLS authenticates once per connection.
+      const direct = client(mtlsPort, certs.current(ALLOWED_ID)).chat(new grpc.Metadata(), {});
+      const viaProxy = client(outAllowedPort).chat(new grpc.Metadata(), {});
+      const got: string[] = [];
+      for (const st of [direct, viaProxy]) {
+        st.on('data', (d: Buffer) => got.push(d.toString()));
+        st.on('error', (e: Error) => errors.push(e));
+      }
+      const serverSerials = new Set<string>();
+      for (let i = 0; i < 14; i++) {
+        direct.write(Buffer.from(`d${i}`));
+        viaProxy.write(Buffer.from(`p${i}`));
+        await eventually(`message ${i} echoed on both streams`, async () => got.includes(`echo:d${i}`) && got.includes(`echo:p${i}`), 5000);
+        if (i % 2 === 0) serverSerials.add(await eventually('fresh handshake', () => handshakeSerial(certs.current(ALLOWED_ID)), 5000));
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      direct.end();
+      viaProxy.end();
+      assert.deepEqual(errors.map((e) => e.message), []);
+      assert.ok(serverSerials.size >= 3, `new handshakes saw ${serverSerials.size} server certificates over 7 s`);
+    } finally {
+      certs.stop();
+      certs = longLived;
+      await certs.sync([SERVER_ID, ALLOWED_ID, OTHER_ID]);
+      await push();
+    }
+  });
+
   it('an expired client certificate is refused, and Envoy logs why', async () => {
     const t = Date.now();
     const expired = await ca.issue({ commonName: 'identity-1000', uris: [spiffe(ALLOWED_ID)], notBefore: t - 7200_000, notAfter: t - 3600_000 });
