@@ -131,3 +131,49 @@ export function buildUriSanPrincipal(uris: readonly string[]): Record<string, un
   if (ids.length === 0) throw new Error('uris: at least one URI SAN is required for an authenticated principal');
   return ids.length === 1 ? ids[0]! : { or_ids: { ids } };
 }
+
+/** The SPIFFE ID of an identity (format in docs/TLS.md); kept here so builders need no agent import. */
+export function identityUri(trustDomain: string, identity: number): string {
+  return `spiffe://${trustDomain}/identity/${identity}`;
+}
+
+/**
+ * Server side of an authenticated hop (the destination's proxy listener): presents the
+ * certificate of `localIdentity`, requires a client certificate from the trust domain, and
+ * returns the RBAC principal that admits exactly `allowedPeers` by their URI SAN.
+ */
+export function buildIdentityServerTls(
+  trustDomain: string,
+  localIdentity: number,
+  allowedPeers: readonly number[],
+  alpn: readonly string[] = ['h2', 'http/1.1'],
+): { transportSocket: Record<string, unknown>; principal: Record<string, unknown> } {
+  return {
+    transportSocket: buildDownstreamTransportSocket({
+      certificateSecret: identitySecretName(localIdentity),
+      validationSecret: trustBundleSecretName(trustDomain),
+      requireClientCertificate: true,
+      alpn,
+    }),
+    principal: buildUriSanPrincipal(allowedPeers.map((p) => identityUri(trustDomain, p))),
+  };
+}
+
+/**
+ * Client side of an authenticated hop (the source's proxy cluster): presents the
+ * certificate of `sourceIdentity` and accepts only a server proving one of `peerIdentities`.
+ */
+export function buildIdentityClientTls(
+  trustDomain: string,
+  sourceIdentity: number,
+  peerIdentities: readonly number[],
+  alpn: readonly string[] = ['h2'],
+): Record<string, unknown> {
+  if (peerIdentities.length === 0) throw new Error('peerIdentities: at least one destination identity is required');
+  return buildUpstreamTransportSocket({
+    certificateSecret: identitySecretName(sourceIdentity),
+    validationSecret: trustBundleSecretName(trustDomain),
+    peerUris: peerIdentities.map((p) => identityUri(trustDomain, p)),
+    alpn,
+  });
+}

@@ -100,16 +100,22 @@ export function hcm(statPrefix: string, routeName: string, httpFilters: Record<s
   };
 }
 
-export function listener(name: string, port: number, filter: Record<string, unknown>, tls?: DownstreamTlsOptions): Record<string, unknown> {
+export function listener(name: string, port: number, filter: Record<string, unknown>, tls?: DownstreamTlsOptions | { transportSocket: Record<string, unknown> }): Record<string, unknown> {
+  const socket = tls && ('transportSocket' in tls ? tls.transportSocket : buildDownstreamTransportSocket(tls));
   return {
     name,
     stat_prefix: name,
     address: { socket_address: { address: '127.0.0.1', port_value: port } },
-    filter_chains: [{ filters: [filter], ...(tls ? { transport_socket: buildDownstreamTransportSocket(tls) } : {}) }],
+    filter_chains: [{ filters: [filter], ...(socket ? { transport_socket: socket } : {}) }],
   };
 }
 
-export function staticCluster(name: string, port: number, opts: { http2: boolean; tls?: UpstreamTlsOptions }): Record<string, unknown> {
+export function staticCluster(
+  name: string,
+  port: number,
+  opts: { http2: boolean; tls?: UpstreamTlsOptions; transportSocket?: Record<string, unknown> },
+): Record<string, unknown> {
+  const socket = opts.transportSocket ?? (opts.tls ? buildUpstreamTransportSocket(opts.tls) : undefined);
   return {
     name,
     type: 'STATIC',
@@ -123,7 +129,7 @@ export function staticCluster(name: string, port: number, opts: { http2: boolean
           },
         }
       : {}),
-    ...(opts.tls ? { transport_socket: buildUpstreamTransportSocket(opts.tls) } : {}),
+    ...(socket ? { transport_socket: socket } : {}),
     load_assignment: {
       cluster_name: name,
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { CertificateAuthority, IdentityCertificates, type IssuedCertificate } from '../../agent/ca/index.js';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
-import { buildUriSanPrincipal, identitySecretName, trustBundleSecretName } from '../../proxy-config/builders/tls.js';
+import { buildIdentityClientTls, buildIdentityServerTls } from '../../proxy-config/builders/tls.js';
 import { SnapshotCache, startXdsServer, type XdsServer } from '../../xds/index.js';
 import { envoyPath, eventually, httpGet, killLeftoverEnvoys, startEnvoy, type EnvoyProcess } from '../xds/helpers/envoy.js';
 import { adsBootstrap, freePort } from '../xds/helpers/resources.js';
@@ -33,6 +33,7 @@ describe('tls: mTLS between proxies with SDS identity certificates (real Envoy)'
   let mtlsPort: number;
   let outAllowedPort: number;
   let outOtherPort: number;
+  let outWrongServerPort: number;
   const clients: EchoClient[] = [];
   const spiffe = (id: number) => `spiffe://${TRUST_DOMAIN}/identity/${id}`;
 
@@ -47,7 +48,7 @@ describe('tls: mTLS between proxies with SDS identity certificates (real Envoy)'
     certs = new IdentityCertificates(ca, { lifetimeMs: 3600_000 });
     await certs.sync([SERVER_ID, ALLOWED_ID, OTHER_ID]);
     backend = await startGrpcBackend();
-    [mtlsPort, outAllowedPort, outOtherPort] = [await freePort(), await freePort(), await freePort()];
+    [mtlsPort, outAllowedPort, outOtherPort, outWrongServerPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     cache = new SnapshotCache();
     server = await startXdsServer({ cache });
   });
@@ -74,26 +75,24 @@ describe('tls: mTLS between proxies with SDS identity certificates (real Envoy)'
   }
 
   function snapshot() {
-    const trust = trustBundleSecretName(TRUST_DOMAIN);
-    // The source proxy side: plaintext from the pod, mTLS as identity 1000 (or 1001) to the peer proxy.
-    const upstream = (id: number) => ({ certificateSecret: identitySecretName(id), validationSecret: trust, peerUris: [spiffe(SERVER_ID)], alpn: ['h2'] });
+    // Destination proxy: presents identity 256, admits identity 1000 by its URI SAN.
+    const server = buildIdentityServerTls(TRUST_DOMAIN, SERVER_ID, [ALLOWED_ID]);
     return {
       [TypeUrl.Secret]: certs.secrets(),
       [TypeUrl.Listener]: [
-        listener('mtls-in', mtlsPort, hcm('mtls_in', 'to-backend', [rbacFilter([buildUriSanPrincipal([spiffe(ALLOWED_ID)])])]), {
-          certificateSecret: identitySecretName(SERVER_ID),
-          validationSecret: trust,
-          requireClientCertificate: true,
-          alpn: ['h2', 'http/1.1'],
-        }),
+        listener('mtls-in', mtlsPort, hcm('mtls_in', 'to-backend', [rbacFilter([server.principal])]), server),
+        // Source proxy: plaintext from the pod, mTLS as identity 1000 (or 1001) to the destination proxy.
         listener('out-allowed', outAllowedPort, hcm('out_allowed', 'to-peer-as-allowed')),
         listener('out-other', outOtherPort, hcm('out_other', 'to-peer-as-other')),
+        listener('out-wrong-server', outWrongServerPort, hcm('out_wrong_server', 'to-peer-expecting-257')),
       ],
-      [TypeUrl.Route]: [routeAll('to-backend', 'backend'), routeAll('to-peer-as-allowed', 'peer-as-allowed'), routeAll('to-peer-as-other', 'peer-as-other')],
+      [TypeUrl.Route]: [routeAll('to-backend', 'backend'), routeAll('to-peer-as-allowed', 'peer-as-allowed'), routeAll('to-peer-as-other', 'peer-as-other'), routeAll('to-peer-expecting-257', 'peer-expecting-257')],
       [TypeUrl.Cluster]: [
         staticCluster('backend', backend.port, { http2: true }),
-        staticCluster('peer-as-allowed', mtlsPort, { http2: true, tls: upstream(ALLOWED_ID) }),
-        staticCluster('peer-as-other', mtlsPort, { http2: true, tls: upstream(OTHER_ID) }),
+        staticCluster('peer-as-allowed', mtlsPort, { http2: true, transportSocket: buildIdentityClientTls(TRUST_DOMAIN, ALLOWED_ID, [SERVER_ID]) }),
+        staticCluster('peer-as-other', mtlsPort, { http2: true, transportSocket: buildIdentityClientTls(TRUST_DOMAIN, OTHER_ID, [SERVER_ID]) }),
+        // Expects another destination identity: the real one (256) must not be accepted.
+        staticCluster('peer-expecting-257', mtlsPort, { http2: true, transportSocket: buildIdentityClientTls(TRUST_DOMAIN, ALLOWED_ID, [257]) }),
       ],
     };
   }
@@ -179,6 +178,15 @@ describe('tls: mTLS between proxies with SDS identity certificates (real Envoy)'
     assert.deepEqual(allowed, { ok: true, body: 'echo:via-proxy' });
     const other = await callEcho(client(outOtherPort), 'via-proxy');
     assert.equal(!other.ok && other.code, grpc.status.PERMISSION_DENIED, JSON.stringify(other));
+  });
+
+  it('proxy to proxy: the source proxy refuses a destination proving another identity than expected', async () => {
+    const r = await callEcho(client(outWrongServerPort), 'via-proxy');
+    assert.equal(!r.ok && r.code, grpc.status.UNAVAILABLE, JSON.stringify(r));
+    await eventually('cluster.peer-expecting-257.ssl.fail_verify_san', async () => {
+      const st = await httpGet(envoy!.adminPort, `/stats?filter=${encodeURIComponent('^cluster\\.peer-expecting-257\\.ssl\\.fail_verify_san$')}&format=json`);
+      return Number(JSON.parse(st.body).stats?.[0]?.value ?? 0) >= 1;
+    }, 5000);
   });
 
   it('rotation during long-lived gRPC streams: new Secret versions, new handshakes use them, streams see no error', async () => {

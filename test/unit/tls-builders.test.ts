@@ -8,6 +8,8 @@ import {
   buildUpstreamTlsContext,
   buildUriSanPrincipal,
   buildValidationSecret,
+  buildIdentityClientTls,
+  buildIdentityServerTls,
 } from '../../proxy-config/builders/tls.js';
 
 describe('tls: Envoy TLS builders', () => {
@@ -53,5 +55,24 @@ describe('tls: Envoy TLS builders', () => {
     assert.deepEqual(buildUriSanPrincipal(['b', 'a']), {
       or_ids: { ids: [{ authenticated: { principal_name: { exact: 'a' } } }, { authenticated: { principal_name: { exact: 'b' } } }] },
     });
+  });
+
+  it('identity hop builders pair the server socket, its principal and the client socket', () => {
+    const server = buildIdentityServerTls('c.l7m', 256, [1001, 1000]);
+    const ctx = (server.transportSocket.typed_config as any).common_tls_context;
+    assert.equal(ctx.tls_certificate_sds_secret_configs[0].name, 'l7m-identity-256');
+    assert.equal(ctx.validation_context_sds_secret_config.name, 'l7m-trust-c.l7m');
+    assert.deepEqual((server.principal as any).or_ids.ids.map((i: any) => i.authenticated.principal_name.exact), [
+      'spiffe://c.l7m/identity/1000',
+      'spiffe://c.l7m/identity/1001',
+    ]);
+    const client = buildIdentityClientTls('c.l7m', 1000, [256]);
+    const cctx = (client.typed_config as any).common_tls_context;
+    assert.equal(cctx.tls_certificate_sds_secret_configs[0].name, 'l7m-identity-1000');
+    assert.deepEqual(cctx.combined_validation_context.default_validation_context.match_typed_subject_alt_names, [
+      { san_type: 'URI', matcher: { exact: 'spiffe://c.l7m/identity/256' } },
+    ]);
+    assert.throws(() => buildIdentityClientTls('c.l7m', 1000, []), /peerIdentities: at least one/);
+    assert.throws(() => buildIdentityServerTls('c.l7m', 256, []), /uris: at least one/);
   });
 });
