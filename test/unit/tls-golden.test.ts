@@ -5,9 +5,10 @@ import { encodeResource } from '../../envoy-api/resource.js';
 import { ExtensionTypeUrl, TypeUrl } from '../../envoy-api/type-urls.js';
 import {
   buildDownstreamTransportSocket,
+  buildIdentityClientTls,
+  buildIdentityServerTls,
   buildTlsCertificateSecret,
   buildUpstreamTransportSocket,
-  buildUriSanPrincipal,
   buildValidationSecret,
   identitySecretName,
   trustBundleSecretName,
@@ -20,7 +21,6 @@ const CA = '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n';
 const CERT = '-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----\n';
 const KEY = '-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n';
 const TD = 'cluster.l7m';
-const id = (n: number) => `spiffe://${TD}/identity/${n}`;
 
 interface Case {
   name: string;
@@ -38,19 +38,9 @@ const cases: Case[] = [
       buildTlsCertificateSecret(identitySecretName(256), CERT, KEY),
       buildTlsCertificateSecret(identitySecretName(1000), CERT, KEY),
     ],
-    downstream: buildDownstreamTransportSocket({
-      certificateSecret: identitySecretName(256),
-      validationSecret: trustBundleSecretName(TD),
-      requireClientCertificate: true,
-      alpn: ['h2', 'http/1.1'],
-    }),
-    upstream: buildUpstreamTransportSocket({
-      certificateSecret: identitySecretName(1000),
-      validationSecret: trustBundleSecretName(TD),
-      peerUris: [id(256)],
-      alpn: ['h2'],
-    }),
-    principal: buildUriSanPrincipal([id(1001), id(1000)]),
+    downstream: buildIdentityServerTls(TD, 256, [1001, 1000]).transportSocket,
+    upstream: buildIdentityClientTls(TD, 1000, [256]),
+    principal: buildIdentityServerTls(TD, 256, [1001, 1000]).principal,
   },
   {
     name: 'tls-terminating-originating',
