@@ -59,126 +59,129 @@ async function startTlsOrigin(ca: CertificateAuthority, name: string) {
   };
 }
 
-describe('tls: terminatingTLS and originatingTLS with user-provided secret files (real Envoy)', function () {
-  this.timeout(90_000);
-  const nodeId = 'l7m-tls-terminating';
-  let dir: string;
-  let userCa: CertificateAuthority;
-  let cache: SnapshotCache;
-  let server: XdsServer;
-  let envoy: EnvoyProcess | undefined;
-  let origin: Awaited<ReturnType<typeof startTlsOrigin>>;
-  let impostor: Awaited<ReturnType<typeof startTlsOrigin>>;
-  let misnamed: Awaited<ReturnType<typeof startTlsOrigin>>;
-  let port: number;
+// Both ADS variants: SDS Secrets travel on the state-of-the-world and the delta stream.
+for (const variant of ['sotw', 'delta'] as const) {
+  describe(`tls: terminatingTLS and originatingTLS with user-provided secret files (real Envoy, ${variant} ADS)`, function () {
+    this.timeout(90_000);
+    const nodeId = `l7m-tls-terminating-${variant}`;
+    let dir: string;
+    let userCa: CertificateAuthority;
+    let cache: SnapshotCache;
+    let server: XdsServer;
+    let envoy: EnvoyProcess | undefined;
+    let origin: Awaited<ReturnType<typeof startTlsOrigin>>;
+    let impostor: Awaited<ReturnType<typeof startTlsOrigin>>;
+    let misnamed: Awaited<ReturnType<typeof startTlsOrigin>>;
+    let port: number;
 
-  before(async function () {
-    if (!envoyPath()) {
-      console.log('    skipped: envoy binary missing (.tools/envoy-path); run scripts/setup.sh');
-      this.skip();
-    }
-    killLeftoverEnvoys(TAG);
-    dir = mkdtempSync(join(tmpdir(), 'l7m-tls-term-'));
-    // The user's own PKI (made here with our CA code; any PEM files would do).
-    userCa = await CertificateAuthority.open({ stateDir: join(dir, 'user-ca'), trustDomain: 'user.l7m.test' });
-    const otherCa = await CertificateAuthority.open({ stateDir: join(dir, 'other-ca'), trustDomain: 'other.l7m.test' });
-    const front = await userCa.issue({ commonName: FRONT_NAME, dnsNames: [FRONT_NAME] });
-    writeFileSync(join(dir, 'front.crt'), front.certificatePem);
-    writeFileSync(join(dir, 'front.key'), front.privateKeyPem, { mode: 0o600 });
-    writeFileSync(join(dir, 'ca.crt'), userCa.certificatePem);
-    origin = await startTlsOrigin(userCa, BACKEND_NAME);
-    impostor = await startTlsOrigin(otherCa, BACKEND_NAME); // right name, untrusted CA
-    misnamed = await startTlsOrigin(userCa, 'other.l7m.test'); // trusted CA, wrong name
-    port = await freePort();
-    cache = new SnapshotCache();
-    server = await startXdsServer({ cache });
-  });
+    before(async function () {
+      if (!envoyPath()) {
+        console.log('    skipped: envoy binary missing (.tools/envoy-path); run scripts/setup.sh');
+        this.skip();
+      }
+      killLeftoverEnvoys(TAG);
+      dir = mkdtempSync(join(tmpdir(), 'l7m-tls-term-'));
+      // The user's own PKI (made here with our CA code; any PEM files would do).
+      userCa = await CertificateAuthority.open({ stateDir: join(dir, 'user-ca'), trustDomain: 'user.l7m.test' });
+      const otherCa = await CertificateAuthority.open({ stateDir: join(dir, 'other-ca'), trustDomain: 'other.l7m.test' });
+      const front = await userCa.issue({ commonName: FRONT_NAME, dnsNames: [FRONT_NAME] });
+      writeFileSync(join(dir, 'front.crt'), front.certificatePem);
+      writeFileSync(join(dir, 'front.key'), front.privateKeyPem, { mode: 0o600 });
+      writeFileSync(join(dir, 'ca.crt'), userCa.certificatePem);
+      origin = await startTlsOrigin(userCa, BACKEND_NAME);
+      impostor = await startTlsOrigin(otherCa, BACKEND_NAME); // right name, untrusted CA
+      misnamed = await startTlsOrigin(userCa, 'other.l7m.test'); // trusted CA, wrong name
+      port = await freePort();
+      cache = new SnapshotCache();
+      server = await startXdsServer({ cache });
+    });
 
-  after(async () => {
-    await envoy?.stop();
-    await server?.close();
-    await origin?.close();
-    await impostor?.close();
-    await misnamed?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+    after(async () => {
+      await envoy?.stop();
+      await server?.close();
+      await origin?.close();
+      await impostor?.close();
+      await misnamed?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
 
-  it('Envoy ACKs the file secrets served over SDS', async () => {
-    const now = Date.now();
-    const secrets = [
-      ...loadSecretFiles({ name: 'default/front-tls', certFile: join(dir, 'front.crt'), keyFile: join(dir, 'front.key') }, now),
-      ...loadSecretFiles({ name: 'default/origin-ca', caFile: join(dir, 'ca.crt') }, now),
-    ];
-    const originTls = { validationSecret: validationSecretNameOf('default/origin-ca'), sni: BACKEND_NAME, peerDnsNames: [BACKEND_NAME] };
-    // The L7 rule: only GET on /public/... is allowed (Cilium's rules.http [{method: GET, path: "/public/.*"}]).
-    const allowPublicGet = rbacFilter(
-      [{ any: true }],
-      [
-        {
-          and_rules: {
-            rules: [
-              { header: { name: ':method', string_match: { exact: 'GET' } } },
-              { url_path: { path: { safe_regex: { regex: '/public/.*' } } } },
-            ],
+    it('Envoy ACKs the file secrets served over SDS', async () => {
+      const now = Date.now();
+      const secrets = [
+        ...loadSecretFiles({ name: 'default/front-tls', certFile: join(dir, 'front.crt'), keyFile: join(dir, 'front.key') }, now),
+        ...loadSecretFiles({ name: 'default/origin-ca', caFile: join(dir, 'ca.crt') }, now),
+      ];
+      const originTls = { validationSecret: validationSecretNameOf('default/origin-ca'), sni: BACKEND_NAME, peerDnsNames: [BACKEND_NAME] };
+      // The L7 rule: only GET on /public/... is allowed (Cilium's rules.http [{method: GET, path: "/public/.*"}]).
+      const allowPublicGet = rbacFilter(
+        [{ any: true }],
+        [
+          {
+            and_rules: {
+              rules: [
+                { header: { name: ':method', string_match: { exact: 'GET' } } },
+                { url_path: { path: { safe_regex: { regex: '/public/.*' } } } },
+              ],
+            },
           },
-        },
-      ],
-    );
-    const version = cache.setSnapshot(nodeId, {
-      [TypeUrl.Secret]: secrets,
-      [TypeUrl.Listener]: [listener('tls-term', port, hcm('tls_term', 'term-routes', [allowPublicGet]), {
-        certificateSecret: 'default/front-tls',
-        requireClientCertificate: false,
-        alpn: ['http/1.1'],
-      })],
-      [TypeUrl.Route]: [routeAll('term-routes', 'origin', [
-        { match: { prefix: '/public/impostor' }, route: { cluster: 'impostor' } },
-        { match: { prefix: '/public/misnamed' }, route: { cluster: 'misnamed' } },
-      ])],
-      [TypeUrl.Cluster]: [
-        staticCluster('origin', origin.port, { http2: false, tls: originTls }),
-        staticCluster('impostor', impostor.port, { http2: false, tls: originTls }),
-        staticCluster('misnamed', misnamed.port, { http2: false, tls: originTls }),
-      ],
+        ],
+      );
+      const version = cache.setSnapshot(nodeId, {
+        [TypeUrl.Secret]: secrets,
+        [TypeUrl.Listener]: [listener('tls-term', port, hcm('tls_term', 'term-routes', [allowPublicGet]), {
+          certificateSecret: 'default/front-tls',
+          requireClientCertificate: false,
+          alpn: ['http/1.1'],
+        })],
+        [TypeUrl.Route]: [routeAll('term-routes', 'origin', [
+          { match: { prefix: '/public/impostor' }, route: { cluster: 'impostor' } },
+          { match: { prefix: '/public/misnamed' }, route: { cluster: 'misnamed' } },
+        ])],
+        [TypeUrl.Cluster]: [
+          staticCluster('origin', origin.port, { http2: false, tls: originTls }),
+          staticCluster('impostor', impostor.port, { http2: false, tls: originTls }),
+          staticCluster('misnamed', misnamed.port, { http2: false, tls: originTls }),
+        ],
+      });
+      envoy = await startEnvoy(adsBootstrap(nodeId, server.port, variant === 'delta'), TAG);
+      for (const t of [TypeUrl.Secret, TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route]) await cache.waitForAck(nodeId, t, version, 20_000);
     });
-    envoy = await startEnvoy(adsBootstrap(nodeId, server.port, false), TAG);
-    for (const t of [TypeUrl.Secret, TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route]) await cache.waitForAck(nodeId, t, version, 20_000);
-  });
 
-  it('HTTPS client: an allowed path is decrypted, allowed and re-encrypted to the verified origin', async () => {
-    const r = await eventually('allowed HTTPS request', async () => {
-      const x = await httpsGet(port, '/public/index.html', userCa.certificatePem);
-      return x.status === 200 ? x : undefined;
+    it('HTTPS client: an allowed path is decrypted, allowed and re-encrypted to the verified origin', async () => {
+      const r = await eventually('allowed HTTPS request', async () => {
+        const x = await httpsGet(port, '/public/index.html', userCa.certificatePem);
+        return x.status === 200 ? x : undefined;
+      });
+      const body = JSON.parse(r.body);
+      assert.deepEqual(body, { origin: BACKEND_NAME, path: '/public/index.html', encrypted: true, servername: BACKEND_NAME });
     });
-    const body = JSON.parse(r.body);
-    assert.deepEqual(body, { origin: BACKEND_NAME, path: '/public/index.html', encrypted: true, servername: BACKEND_NAME });
-  });
 
-  it('HTTPS client: another path is denied with 403 on the decrypted request and never reaches the origin', async () => {
-    const before = origin.seen.length;
-    const r = await httpsGet(port, '/admin/keys', userCa.certificatePem);
-    assert.equal(r.status, 403);
-    assert.match(r.body, /RBAC: access denied/);
-    assert.equal(origin.seen.length, before);
-  });
+    it('HTTPS client: another path is denied with 403 on the decrypted request and never reaches the origin', async () => {
+      const before = origin.seen.length;
+      const r = await httpsGet(port, '/admin/keys', userCa.certificatePem);
+      assert.equal(r.status, 403);
+      assert.match(r.body, /RBAC: access denied/);
+      assert.equal(origin.seen.length, before);
+    });
 
-  it('plaintext HTTP to the terminating listener gets no answer (no fallback)', async () => {
-    await assert.rejects(httpGet(port, '/public/index.html'), (err: Error) => /socket hang up|ECONNRESET|parse error|timed out/i.test(err.message));
-  });
+    it('plaintext HTTP to the terminating listener gets no answer (no fallback)', async () => {
+      await assert.rejects(httpGet(port, '/public/index.html'), (err: Error) => /socket hang up|ECONNRESET|parse error|timed out/i.test(err.message));
+    });
 
-  it('originatingTLS refuses an origin whose certificate the user CA did not sign (503, fail_verify_error)', async () => {
-    const r = await httpsGet(port, '/public/impostor', userCa.certificatePem);
-    assert.equal(r.status, 503, r.body);
-    assert.equal(impostor.seen.length, 0);
-    await eventually('cluster.impostor.ssl.fail_verify_error', async () => {
-      const s = await httpGet(envoy!.adminPort, `/stats?filter=${encodeURIComponent('^cluster\\.impostor\\.ssl\\.fail_verify_error$')}&format=json`);
-      return Number(JSON.parse(s.body).stats?.[0]?.value ?? 0) >= 1;
-    }, 5000);
-  });
+    it('originatingTLS refuses an origin whose certificate the user CA did not sign (503, fail_verify_error)', async () => {
+      const r = await httpsGet(port, '/public/impostor', userCa.certificatePem);
+      assert.equal(r.status, 503, r.body);
+      assert.equal(impostor.seen.length, 0);
+      await eventually('cluster.impostor.ssl.fail_verify_error', async () => {
+        const s = await httpGet(envoy!.adminPort, `/stats?filter=${encodeURIComponent('^cluster\\.impostor\\.ssl\\.fail_verify_error$')}&format=json`);
+        return Number(JSON.parse(s.body).stats?.[0]?.value ?? 0) >= 1;
+      }, 5000);
+    });
 
-  it('originatingTLS refuses an origin with a trusted certificate for another name (DNS SAN match)', async () => {
-    const r = await httpsGet(port, '/public/misnamed', userCa.certificatePem);
-    assert.equal(r.status, 503, r.body);
-    assert.equal(misnamed.seen.length, 0);
+    it('originatingTLS refuses an origin with a trusted certificate for another name (DNS SAN match)', async () => {
+      const r = await httpsGet(port, '/public/misnamed', userCa.certificatePem);
+      assert.equal(r.status, 503, r.body);
+      assert.equal(misnamed.seen.length, 0);
+    });
   });
-});
+}
