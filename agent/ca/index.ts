@@ -9,3 +9,5 @@ export type { SecretFiles } from './files.js';
 export { spiffeIdOf, parseSpiffeId } from './spiffe-id.js';
 export { validateTlsContext, secretFilesOf, loadTlsContext, tlsContextSecretName } from './tls-context.js';
 export type { TlsContextSpec, TlsRole, LoadedTlsContext } from './tls-context.js';
+export { MeshSecrets } from './mesh-secrets.js';
+export type { TlsContextUse, MeshSecretsOptions } from './mesh-secrets.js';
