@@ -2,7 +2,8 @@
 // IdentityCertificates) plus the user's terminatingTLS/originatingTLS files (re-read when
 // they change on disk). The agent puts `secrets()` under TypeUrl.Secret in each snapshot
 // and takes a new snapshot whenever `onChange` fires.
-import { statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { secretFilesOf, loadTlsContext, type LoadedTlsContext, type TlsContextSpec, type TlsRole } from './tls-context.js';
 import type { IdentityCertificates } from './identity-certificates.js';
 
@@ -25,7 +26,7 @@ export interface MeshSecretsOptions {
 interface Loaded {
   use: TlsContextUse;
   result: LoadedTlsContext;
-  /** mtimes+sizes of the files read, to notice a rewrite. */
+  /** Hash of the files' contents (not mtimes: a rewrite within one clock tick must count). */
   stamp: string;
   /** Stamp of files that failed to load, so one bad rewrite is reported once. */
   failedStamp?: string;
@@ -43,17 +44,18 @@ export class MeshSecrets {
 
   private stampOf(use: TlsContextUse): string {
     const f = secretFilesOf(use.ctx, use.role, this.opts.secretsDir, this.opts.defaultNamespace);
-    return [f.certFile, f.keyFile, f.caFile]
-      .filter((p): p is string => p !== undefined)
-      .map((p) => {
-        try {
-          const st = statSync(p);
-          return `${p}:${st.mtimeMs}:${st.size}`;
-        } catch {
-          return `${p}:absent`;
-        }
-      })
-      .join('|');
+    const h = createHash('sha256');
+    for (const p of [f.certFile, f.keyFile, f.caFile]) {
+      if (p === undefined) continue;
+      h.update(p).update('\0');
+      try {
+        h.update(readFileSync(p));
+      } catch {
+        h.update('\0absent');
+      }
+      h.update('\0');
+    }
+    return h.digest('hex');
   }
 
   private load(use: TlsContextUse): Loaded {

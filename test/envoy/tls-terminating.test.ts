@@ -2,13 +2,14 @@
 // the client's TLS with them, enforces HTTP rules on the decrypted request, and opens a
 // new, verified TLS connection to the destination.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CertificateAuthority, loadSecretFiles, validationSecretNameOf } from '../../agent/ca/index.js';
+import tls from 'node:tls';
+import { CertificateAuthority, IdentityCertificates, MeshSecrets } from '../../agent/ca/index.js';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
 import { SnapshotCache, startXdsServer, type XdsServer } from '../../xds/index.js';
 import { envoyPath, eventually, httpGet, killLeftoverEnvoys, startEnvoy, type EnvoyProcess } from '../xds/helpers/envoy.js';
@@ -73,6 +74,30 @@ for (const variant of ['sotw', 'delta'] as const) {
     let impostor: Awaited<ReturnType<typeof startTlsOrigin>>;
     let misnamed: Awaited<ReturnType<typeof startTlsOrigin>>;
     let port: number;
+    let mesh: MeshSecrets;
+    let frontSerial: string;
+    let frontSecret: string;
+    let originCaSecret: string;
+    let lastVersion = '';
+
+    async function writeFrontCert(): Promise<string> {
+      const front = await userCa.issue({ commonName: FRONT_NAME, dnsNames: [FRONT_NAME] });
+      writeFileSync(join(dir, 'secrets/default/front-tls/tls.crt'), front.certificatePem);
+      writeFileSync(join(dir, 'secrets/default/front-tls/tls.key'), front.privateKeyPem, { mode: 0o600 });
+      return front.serial.toLowerCase();
+    }
+
+    function frontHandshakeSerial(): Promise<string> {
+      return new Promise((resolve, reject) => {
+        const sock = tls.connect({ host: '127.0.0.1', port, ca: userCa.certificatePem, servername: FRONT_NAME, timeout: REQUEST_TIMEOUT_MS });
+        sock.once('secureConnect', () => {
+          resolve(sock.getPeerCertificate().serialNumber.toLowerCase());
+          sock.destroy();
+        });
+        sock.once('timeout', () => sock.destroy(new Error('TLS handshake timed out')));
+        sock.once('error', reject);
+      });
+    }
 
     before(async function () {
       if (!envoyPath()) {
@@ -84,10 +109,17 @@ for (const variant of ['sotw', 'delta'] as const) {
       // The user's own PKI (made here with our CA code; any PEM files would do).
       userCa = await CertificateAuthority.open({ stateDir: join(dir, 'user-ca'), trustDomain: 'user.l7m.test' });
       const otherCa = await CertificateAuthority.open({ stateDir: join(dir, 'other-ca'), trustDomain: 'other.l7m.test' });
-      const front = await userCa.issue({ commonName: FRONT_NAME, dnsNames: [FRONT_NAME] });
-      writeFileSync(join(dir, 'front.crt'), front.certificatePem);
-      writeFileSync(join(dir, 'front.key'), front.privateKeyPem, { mode: 0o600 });
-      writeFileSync(join(dir, 'ca.crt'), userCa.certificatePem);
+      // The agent's secrets directory: <secretsDir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}.
+      mkdirSync(join(dir, 'secrets/default/front-tls'), { recursive: true });
+      mkdirSync(join(dir, 'secrets/default/origin'), { recursive: true });
+      frontSerial = await writeFrontCert();
+      writeFileSync(join(dir, 'secrets/default/origin/ca.crt'), userCa.certificatePem);
+      mesh = new MeshSecrets({
+        certs: new IdentityCertificates(await CertificateAuthority.open({ stateDir: join(dir, 'mesh-ca'), trustDomain: 'mesh.l7m.test' })),
+        secretsDir: join(dir, 'secrets'),
+        defaultNamespace: 'default',
+        onChange: () => (lastVersion = cache.setSnapshot(nodeId, snapshot())),
+      });
       origin = await startTlsOrigin(userCa, BACKEND_NAME);
       impostor = await startTlsOrigin(otherCa, BACKEND_NAME); // right name, untrusted CA
       misnamed = await startTlsOrigin(userCa, 'other.l7m.test'); // trusted CA, wrong name
@@ -105,13 +137,8 @@ for (const variant of ['sotw', 'delta'] as const) {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    it('Envoy ACKs the file secrets served over SDS', async () => {
-      const now = Date.now();
-      const secrets = [
-        ...loadSecretFiles({ name: 'default/front-tls', certFile: join(dir, 'front.crt'), keyFile: join(dir, 'front.key') }, now),
-        ...loadSecretFiles({ name: 'default/origin-ca', caFile: join(dir, 'ca.crt') }, now),
-      ];
-      const originTls = { validationSecret: validationSecretNameOf('default/origin-ca'), sni: BACKEND_NAME, peerDnsNames: [BACKEND_NAME] };
+    function snapshot() {
+      const originTls = { validationSecret: originCaSecret, sni: BACKEND_NAME, peerDnsNames: [BACKEND_NAME] };
       // The L7 rule: only GET on /public/... is allowed (Cilium's rules.http [{method: GET, path: "/public/.*"}]).
       const allowPublicGet = rbacFilter(
         [{ any: true }],
@@ -126,10 +153,10 @@ for (const variant of ['sotw', 'delta'] as const) {
           },
         ],
       );
-      const version = cache.setSnapshot(nodeId, {
-        [TypeUrl.Secret]: secrets,
+      return {
+        [TypeUrl.Secret]: mesh.secrets(),
         [TypeUrl.Listener]: [listener('tls-term', port, hcm('tls_term', 'term-routes', [allowPublicGet]), {
-          certificateSecret: 'default/front-tls',
+          certificateSecret: frontSecret,
           requireClientCertificate: false,
           alpn: ['http/1.1'],
         })],
@@ -142,7 +169,18 @@ for (const variant of ['sotw', 'delta'] as const) {
           staticCluster('impostor', impostor.port, { http2: false, tls: originTls }),
           staticCluster('misnamed', misnamed.port, { http2: false, tls: originTls }),
         ],
-      });
+      };
+    }
+
+    it('Envoy ACKs the file secrets (loaded through MeshSecrets) served over SDS', async () => {
+      await mesh.setIdentities([]);
+      const [term, orig] = mesh.setTlsContexts([
+        { ctx: { secret: { name: 'front-tls' } }, role: 'terminating', path: 'spec.ingress[0].toPorts[0].terminatingTLS' },
+        { ctx: { secret: { name: 'origin' } }, role: 'originating', path: 'spec.ingress[0].toPorts[0].originatingTLS' },
+      ]);
+      frontSecret = term!.certificateSecret!;
+      originCaSecret = orig!.validationSecret!;
+      const version = cache.setSnapshot(nodeId, snapshot());
       envoy = await startEnvoy(adsBootstrap(nodeId, server.port, variant === 'delta'), TAG);
       for (const t of [TypeUrl.Secret, TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route]) await cache.waitForAck(nodeId, t, version, 20_000);
     });
@@ -182,6 +220,16 @@ for (const variant of ['sotw', 'delta'] as const) {
       const r = await httpsGet(port, '/public/misnamed', userCa.certificatePem);
       assert.equal(r.status, 503, r.body);
       assert.equal(misnamed.seen.length, 0);
+    });
+
+    it('a rewritten certificate file becomes a new Secret version; new handshakes present it', async () => {
+      assert.equal(await frontHandshakeSerial(), frontSerial);
+      const renewed = await writeFrontCert();
+      assert.equal(mesh.refreshFiles(), true);
+      await cache.waitForAck(nodeId, TypeUrl.Secret, lastVersion, 20_000);
+      assert.equal(await eventually('new certificate served', async () => ((await frontHandshakeSerial()) === renewed ? renewed : undefined), 5000), renewed);
+      const r = await httpsGet(port, '/public/after-rotation', userCa.certificatePem);
+      assert.equal(r.status, 200);
     });
   });
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CertificateAuthority, IdentityCertificates, MeshSecrets } from '../../agent/ca/index.js';
@@ -18,11 +18,7 @@ describe('tls: MeshSecrets (identity + user secrets for one snapshot)', function
     const leaf = await ca.issue({ commonName: name, dnsNames: [name], ...(opts.expired ? { notBefore: t - 7200_000, notAfter: t - 3600_000 } : {}) });
     writeFileSync(join(webDir(), 'tls.crt'), leaf.certificatePem);
     writeFileSync(join(webDir(), 'tls.key'), leaf.privateKeyPem);
-    // Make the rewrite visible to an mtime check even within one clock tick.
-    const future = new Date(Date.now() + 1000 * ++bumps);
-    for (const f of ['tls.crt', 'tls.key']) utimesSync(join(webDir(), f), future, future);
   }
-  let bumps = 0;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'l7m-ca-mesh-'));
