@@ -177,3 +177,47 @@ export function buildIdentityClientTls(
     alpn,
   });
 }
+
+const SDS_REF_KEYS = ['tls_certificate_sds_secret_configs', 'validation_context_sds_secret_config', 'session_ticket_keys_sds_secret_config'];
+
+/** Names of the secrets fetched over ADS that `resource` (a listener, cluster, ...) refers to, sorted. */
+export function sdsSecretNamesOf(resource: unknown): string[] {
+  const out = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (v === null || typeof v !== 'object') return;
+    for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
+      if (SDS_REF_KEYS.includes(k)) {
+        for (const ref of Array.isArray(child) ? child : [child]) {
+          const r = ref as { name?: unknown; sds_config?: { ads?: unknown } } | null;
+          if (r && typeof r.name === 'string' && r.sds_config && typeof r.sds_config.ads === 'object') out.add(r.name);
+        }
+      } else walk(child);
+    }
+  };
+  walk(resource);
+  return [...out].sort();
+}
+
+/**
+ * Every SDS reference in listeners and clusters to a secret the snapshot does not carry.
+ * Envoy would keep such a listener or cluster warming forever (no traffic, no error), so
+ * the caller refuses the snapshot instead.
+ */
+export function findMissingSecrets(input: {
+  listeners?: readonly object[];
+  clusters?: readonly object[];
+  secrets: readonly object[];
+}): string[] {
+  const have = new Set(input.secrets.map((s) => String((s as { name?: unknown }).name)));
+  const problems: string[] = [];
+  for (const [kind, list] of [['listeners', input.listeners ?? []], ['clusters', input.clusters ?? []]] as const) {
+    list.forEach((r, i) => {
+      const name = String((r as { name?: unknown }).name);
+      for (const s of sdsSecretNamesOf(r)) {
+        if (!have.has(s)) problems.push(`${kind}[${i}] "${name}": SDS secret "${s}" is not in the snapshot`);
+      }
+    });
+  }
+  return problems;
+}

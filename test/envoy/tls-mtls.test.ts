@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { CertificateAuthority, IdentityCertificates, type IssuedCertificate } from '../../agent/ca/index.js';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
-import { buildIdentityClientTls, buildIdentityServerTls } from '../../proxy-config/builders/tls.js';
+import { buildIdentityClientTls, buildIdentityServerTls, findMissingSecrets } from '../../proxy-config/builders/tls.js';
 import { SnapshotCache, startXdsServer, type XdsServer } from '../../xds/index.js';
 import { envoyPath, eventually, httpGet, killLeftoverEnvoys, startEnvoy, type EnvoyProcess } from '../xds/helpers/envoy.js';
 import { adsBootstrap, freePort } from '../xds/helpers/resources.js';
@@ -98,7 +98,9 @@ describe('tls: mTLS between proxies with SDS identity certificates (real Envoy)'
   }
 
   async function push(): Promise<string> {
-    const version = cache.setSnapshot(nodeId, snapshot());
+    const input = snapshot();
+    assert.deepEqual(findMissingSecrets({ listeners: input[TypeUrl.Listener], clusters: input[TypeUrl.Cluster], secrets: input[TypeUrl.Secret] }), []);
+    const version = cache.setSnapshot(nodeId, input);
     for (const t of [TypeUrl.Secret, TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route]) await cache.waitForAck(nodeId, t, version, 20_000);
     return version;
   }

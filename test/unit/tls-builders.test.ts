@@ -10,6 +10,8 @@ import {
   buildValidationSecret,
   buildIdentityClientTls,
   buildIdentityServerTls,
+  findMissingSecrets,
+  sdsSecretNamesOf,
 } from '../../proxy-config/builders/tls.js';
 
 describe('tls: Envoy TLS builders', () => {
@@ -74,5 +76,18 @@ describe('tls: Envoy TLS builders', () => {
     ]);
     assert.throws(() => buildIdentityClientTls('c.l7m', 1000, []), /peerIdentities: at least one/);
     assert.throws(() => buildIdentityServerTls('c.l7m', 256, []), /uris: at least one/);
+  });
+
+  it('finds SDS references a snapshot does not carry', () => {
+    const server = buildIdentityServerTls('c.l7m', 256, [1000]);
+    const listener = { name: 'in', filter_chains: [{ filters: [], transport_socket: server.transportSocket }] };
+    const cluster = { name: 'peer', transport_socket: buildIdentityClientTls('c.l7m', 1000, [256]) };
+    assert.deepEqual(sdsSecretNamesOf(listener), ['l7m-identity-256', 'l7m-trust-c.l7m']);
+    assert.deepEqual(sdsSecretNamesOf(cluster), ['l7m-identity-1000', 'l7m-trust-c.l7m']);
+    const secrets = [buildValidationSecret('l7m-trust-c.l7m', 'CA'), buildTlsCertificateSecret('l7m-identity-256', 'C', 'K')];
+    assert.deepEqual(findMissingSecrets({ listeners: [listener], clusters: [cluster], secrets }), [
+      'clusters[0] "peer": SDS secret "l7m-identity-1000" is not in the snapshot',
+    ]);
+    assert.deepEqual(findMissingSecrets({ listeners: [listener], secrets }), []);
   });
 });
