@@ -218,7 +218,6 @@ async function startOnHttp2(opts: XdsServerOptions): Promise<XdsServer> {
 }
 
 async function startOnGrpcJs(opts: XdsServerOptions): Promise<XdsServer> {
-  const root = loadEnvoyRoot();
   const limits: StreamLimits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
@@ -233,56 +232,31 @@ async function startOnGrpcJs(opts: XdsServerOptions): Promise<XdsServer> {
   const sotwDecode = decoder(decodeDiscoveryRequest);
   const deltaDecode = decoder(decodeDeltaDiscoveryRequest);
   const identity = (b: Buffer): Buffer => b;
-
-  for (const { service, typeUrl } of XDS_SERVICES) {
-    const svc = root.lookup(service);
-    if (!(svc instanceof protobuf.Service)) throw new Error(`xDS service ${service} missing from the loaded Envoy protos`);
-    const definition: Record<string, grpc.MethodDefinition<any, any>> = {};
-    const handlers: grpc.UntypedServiceImplementation = {};
-    const label = typeUrl ? svc.name : 'ads';
-    for (const method of Object.values(svc.methods)) {
-      const path = `/${service}/${method.name}`;
-      const delta = method.requestType.endsWith('DeltaDiscoveryRequest');
-      if (method.requestStream && method.responseStream) {
-        definition[method.name] = {
-          path,
-          requestStream: true,
-          responseStream: true,
-          requestSerialize: identity,
-          requestDeserialize: delta ? deltaDecode : sotwDecode,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-        };
-        handlers[method.name] = (call: grpc.ServerDuplexStream<Decoded<unknown>, Buffer>) =>
-          bindStream(call, (sink) => (delta ? new DeltaStream(cache, sink, label, typeUrl, limits) : new SotwStream(cache, sink, label, typeUrl, limits)), live, budget);
-      } else if (!method.requestStream && !method.responseStream && typeUrl) {
-        // Fetch*: one-shot state of the world for the requested names.
-        definition[method.name] = {
-          path,
-          requestStream: false,
-          responseStream: false,
-          requestSerialize: identity,
-          requestDeserialize: sotwDecode,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-        };
-        handlers[method.name] = (call: grpc.ServerUnaryCall<Decoded<DiscoveryRequest>, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+  // One definition keyed by path: grpc-js registers each method by its path.
+  const definition: Record<string, grpc.MethodDefinition<any, any>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const m of xdsMethods()) {
+    const stream = m.kind === 'stream';
+    definition[m.path] = {
+      path: m.path,
+      requestStream: stream,
+      responseStream: stream,
+      requestSerialize: identity,
+      requestDeserialize: m.delta ? deltaDecode : sotwDecode,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    };
+    handlers[m.path] = stream
+      ? (call: grpc.ServerDuplexStream<Decoded<unknown>, Buffer>) => bindStream(call, (sink) => openStream(cache, m, limits, sink), live, budget)
+      : (call: grpc.ServerUnaryCall<Decoded<DiscoveryRequest>, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
           const d = call.request;
           if ('error' in d) return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: `malformed DiscoveryRequest: ${d.error}` });
-          const req = d.ok;
-          if (req.type_url && req.type_url !== typeUrl) {
-            return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: `type_url "${req.type_url}" on ${service} (expects ${typeUrl})` });
-          }
-          if (!req.node?.id) return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: 'node.id is required' });
-          const set = cache.getSnapshot(cache.nodeKeyOf(req.node))?.get(typeUrl);
-          if (!set) return cb({ code: grpc.status.UNAVAILABLE, details: `no snapshot for node "${req.node.id}" yet` });
-          const names = req.resource_names ?? [];
-          cb(null, set.sotwMessage(names.length === 0 || names.includes('*') ? '*' : [...new Set(names)].sort()).bytes);
+          const out = fetchAnswer(cache, m, d.ok);
+          if (Buffer.isBuffer(out)) cb(null, out);
+          else cb(out);
         };
-      }
-    }
-    server.addService(definition as grpc.ServiceDefinition, handlers);
   }
+  server.addService(definition as grpc.ServiceDefinition, handlers);
 
   const host = opts.host ?? '127.0.0.1';
   const wanted = `${host.includes(':') ? `[${host}]` : host}:${opts.port ?? 0}`;
