@@ -39,6 +39,8 @@ for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh $cg2roots; do
   done
 done
 rm -rf /sys/fs/bpf/l7mesh 2>/dev/null
+# Temporary CAs and key files of the TLS tests.
+rm -rf /tmp/l7m-tls-* /tmp/l7m-ca-* /tmp/l7m-secret-* /tmp/l7m-tlsctx-* 2>/dev/null
 # iptables rules tagged by benchmarks and tests.
 if command -v iptables-save >/dev/null; then
   iptables-save -t nat 2>/dev/null | grep -- '--comment l7mesh' | sed 's/^-A/-D/' | while read -r rule; do

@@ -11,6 +11,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { typed } from '../../envoy-api/resource.js';
 import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
+import { ORIGINAL_DST_CLUSTER } from '../../l7/http/proxy-names.js';
 import { buildProxyResources, type ProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { EnvoySupervisor } from '../../proxy-config/supervisor/envoy-supervisor.js';
 import type { EndpointPolicy } from '../../policy/resolved.js';
@@ -61,9 +62,8 @@ function withoutFilters(res: ProxyResources): ProxyResources {
   // One plain route: the guard and the path-split routes are part of what we measure.
   for (const rc of out.routes) {
     for (const vh of rc.virtual_hosts) {
-      const last = vh.routes[vh.routes.length - 1];
-      delete last.typed_per_filter_config;
-      vh.routes = [last];
+      delete vh.matcher;
+      vh.routes = [{ name: rc.name, match: { prefix: '/' }, route: { cluster: ORIGINAL_DST_CLUSTER, timeout: { seconds: 0, nanos: 0 } } }];
     }
   }
   return out;
@@ -195,15 +195,16 @@ async function main(): Promise<void> {
 
 Envoy 1.40 with l7mesh's generated configuration (original_dst listener, HCM with path
 normalisation, per-route RBAC of ${RULES} HTTP rules \`GET /api/v1/resource-<i>/.*\`, the
-request matching the last rule in RBAC order and the 90th of the split routes)
+request matching the last rule in RBAC name order)
 versus the same configuration with no HTTP filter but the router. Each proxy runs one
 worker thread; traffic reaches it through the same iptables REDIRECT; the backend is an
 Envoy answering directly; the load is ${CONNECTIONS} keep-alive connections from a
 closed-loop Node generator (bench/http/load.ts), ${DURATION_MS / 1000} s per run after a
 1 s warm-up, ${ROUNDS} interleaved rounds, medians. 2-core machine shared with the
 load generator and the backend, so absolute numbers are low; the ratio is the result.
-The baseline keeps one plain route; ours has the guard route and ${RULES} path-split
-routes (each carrying the one policy its path can match) plus the catch-all.
+The baseline keeps one plain route; ours selects its route with a :path prefix tree
+(guard first, then one route per rule literal carrying the policies its paths can match,
+then the catch-all with all ${RULES}), as the builders generate it.
 Machine load average (1 min) at start/end: ${loadBefore.toFixed(1)} / ${loadAfter.toFixed(1)}; with other
 work on the machine, single runs vary a lot, so compare the medians and the CPU line.
 
