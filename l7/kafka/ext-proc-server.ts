@@ -89,6 +89,16 @@ export class KafkaExtProcServer {
     this.policies.delete(name);
   }
 
+  /**
+   * Listens on a Unix socket: the processor runs next to Envoy, and a Unix socket has no
+   * Nagle delay (grpc-js does not set TCP_NODELAY on server sockets).
+   */
+  async listenUnix(path: string): Promise<void> {
+    await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+  }
+
   async listen(host = '127.0.0.1', port = 0): Promise<number> {
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
