@@ -1,19 +1,24 @@
 // Runs the l7mesh Kafka processor alone in its own process, so that a benchmark's load
 // generator does not share its event loop. Prints {"port":N} once listening.
-//   node dist/bench/kafka/processor-process.js <policy-name> '<rules JSON>' [audit.jsonl]
+//   node dist/bench/kafka/processor-process.js <policy-name> '<rules JSON>' [audit.jsonl] [unix socket]
+// Prints {"unix": path} instead when a Unix socket path is given.
 import { KafkaAuditLog } from '../../l7/kafka/audit.js';
 import { KafkaExtProcServer } from '../../l7/kafka/ext-proc-server.js';
 import type { KafkaRule } from '../../l7/kafka/rule.js';
 
-const [policy, rulesJson, auditPath] = process.argv.slice(2);
+const [policy, rulesJson, auditPath, unixPath] = process.argv.slice(2);
 if (!policy || !rulesJson) {
   console.error('usage: processor-process.js <policy-name> <rules JSON> [audit.jsonl]');
   process.exit(2);
 }
 const server = new KafkaExtProcServer(new KafkaAuditLog(auditPath));
 server.setPolicy(policy, JSON.parse(rulesJson) as KafkaRule[]);
-const port = await server.listen();
-console.log(JSON.stringify({ port }));
+if (unixPath) {
+  await server.listenUnix(unixPath);
+  console.log(JSON.stringify({ unix: unixPath }));
+} else {
+  console.log(JSON.stringify({ port: await server.listen() }));
+}
 const stop = async () => {
   await server.close();
   await server.audit.close();

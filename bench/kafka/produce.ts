@@ -25,6 +25,8 @@ const RECORD_BYTES = 1024;
 const BATCH = 50;
 const IN_FLIGHT = 4;
 const TOPIC = 'bench';
+// How Envoy reaches the processor: a Unix socket (default) or TCP on 127.0.0.1.
+const TRANSPORT = process.argv.includes('--tcp') ? 'tcp' : 'unix';
 
 type Mode = 'direct' | 'tcp_proxy' | 'l7mesh';
 interface Run {
@@ -90,12 +92,16 @@ const processor = spawn(process.execPath, [
   'bench',
   JSON.stringify([{ role: 'produce', topic: TOPIC }]),
   join(auditDir, 'audit.jsonl'),
+  ...(TRANSPORT === 'unix' ? [join(auditDir, 'processor.sock')] : []),
 ], { stdio: ['ignore', 'pipe', 'inherit'] });
 mkdirSync('/tmp/l7mesh-pids', { recursive: true });
 const processorPidFile = `/tmp/l7mesh-pids/kafka-processor-${processor.pid}.pid`;
 writeFileSync(processorPidFile, String(processor.pid));
-const grpcPort = await new Promise<number>((resolve, reject) => {
-  processor.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).port));
+const grpcPort = await new Promise<number | string>((resolve, reject) => {
+  processor.stdout!.once('data', (d) => {
+    const m = JSON.parse(String(d)) as { port?: number; unix?: string };
+    resolve(m.unix ?? m.port!);
+  });
   processor.once('exit', (code) => reject(new Error(`processor exited ${code}`)));
 });
 const envoy = await startEnvoy(await freePort(), [
@@ -151,7 +157,7 @@ const result = {
   ratio: Number((ours.messagesPerSec / direct.messagesPerSec).toFixed(3)),
   goal: '>=0.8',
   date: new Date().toISOString(),
-  config: { recordBytes: RECORD_BYTES, batch: BATCH, inFlight: IN_FLIGHT, seconds: SECONDS, rounds: ROUNDS, acks: 1 },
+  config: { recordBytes: RECORD_BYTES, batch: BATCH, inFlight: IN_FLIGHT, seconds: SECONDS, rounds: ROUNDS, acks: 1, processorTransport: TRANSPORT },
   tcpProxy: { messagesPerSec: Math.round(tcp.messagesPerSec), ratio: Number((tcp.messagesPerSec / direct.messagesPerSec).toFixed(3)), p99Ms: tcp.p99Ms },
   p99Ms: { direct: direct.p99Ms, tcp_proxy: tcp.p99Ms, l7mesh: ours.p99Ms },
   processorCpuShare: median(runs.filter((r) => r.mode === 'l7mesh').map((r) => r.processorCpu ?? 0)),
@@ -173,7 +179,7 @@ records (one per request) to a JSON-lines file during the runs.
 |---|---|---|---|---|
 | direct to broker | ${Math.round(direct.messagesPerSec)} | 1.000 | ${direct.p50Ms.toFixed(1)} | ${direct.p99Ms.toFixed(1)} |
 | Envoy tcp_proxy | ${Math.round(tcp.messagesPerSec)} | ${result.tcpProxy.ratio.toFixed(3)} | ${tcp.p50Ms.toFixed(1)} | ${tcp.p99Ms.toFixed(1)} |
-| l7mesh (Envoy network ext_proc + TS processor, audit on) | ${Math.round(ours.messagesPerSec)} | ${result.ratio.toFixed(3)} | ${ours.p50Ms.toFixed(1)} | ${ours.p99Ms.toFixed(1)} |
+| l7mesh (Envoy network ext_proc + TS processor over ${TRANSPORT === 'unix' ? 'a Unix socket' : 'TCP'}, audit on) | ${Math.round(ours.messagesPerSec)} | ${result.ratio.toFixed(3)} | ${ours.p50Ms.toFixed(1)} | ${ours.p99Ms.toFixed(1)} |
 
 Metric \`kafka_produce_enforced_vs_direct\` = ${result.ratio} (goal ${result.goal}).
 During the l7mesh runs the processor process used ${(result.processorCpuShare * 100).toFixed(0)}% of one core (median)${

@@ -12,6 +12,8 @@
 // rule set denies everything.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { EventEmitter } from 'node:events';
+import type http2 from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import { KafkaAuditLog } from './audit.js';
 import { KafkaPolicyEngine } from './engine.js';
@@ -24,6 +26,13 @@ const DEPS = fileURLToPath(new URL('../../../node_modules/@grpc/grpc-js-xds/deps
 export const POLICY_HEADER = 'x-l7mesh-policy';
 export const IDENTITY_HEADER = 'x-l7mesh-identity';
 export const SERVICE_NAME = 'envoy.service.network_ext_proc.v3.NetworkExternalProcessor';
+
+/**
+ * HTTP/2 receive window for Envoy's streams. Node's default (64 KiB per stream and per
+ * connection) lets only about one Kafka produce batch travel to the processor at a time;
+ * measured through Envoy, raising it more than doubled produce throughput.
+ */
+export const PROCESSOR_WINDOW_BYTES = 16 * 1024 * 1024;
 
 interface Data {
   data?: Buffer;
@@ -76,7 +85,14 @@ export class KafkaExtProcServer {
   /** Observer handed to every session (frame capture for codec tests and debugging). */
   tap?: FrameTap;
 
+  /** Whether the HTTP/2 window tuning reached grpc-js's server (see tuneFlowControl). */
+  flowControlTuned = false;
+
   constructor(readonly audit: KafkaAuditLog = new KafkaAuditLog()) {
+    // grpc-js has no server option for the HTTP/2 window; its server options object is
+    // handed to http2.createServer at bind time, so the stream window goes in there.
+    const common = (this.server as unknown as { commonServerOptions?: { settings?: Record<string, unknown> } }).commonServerOptions;
+    if (common) common.settings = { ...common.settings, initialWindowSize: PROCESSOR_WINDOW_BYTES };
     this.server.addService(loadNetworkExtProcService(), { Process: (call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>) => this.process(call) });
   }
 
@@ -89,10 +105,48 @@ export class KafkaExtProcServer {
     this.policies.delete(name);
   }
 
+  /**
+   * Listens on a Unix socket: the processor runs next to Envoy, and a Unix socket has no
+   * Nagle delay (grpc-js does not set TCP_NODELAY on server sockets).
+   */
+  async listenUnix(path: string): Promise<void> {
+    await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.tuneFlowControl();
+  }
+
+  /**
+   * Raises the connection-level window of every HTTP/2 session Envoy opens and turns off
+   * Nagle on TCP (grpc-js does neither for servers). Relies on grpc-js keeping its
+   * http2 servers in `http2Servers`; `flowControlTuned` tells whether that held.
+   */
+  private tuneFlowControl(): void {
+    const servers = (this.server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
+    const common = (this.server as unknown as { commonServerOptions?: { settings?: Record<string, unknown> } }).commonServerOptions;
+    if (!servers || !common?.settings || common.settings.initialWindowSize !== PROCESSOR_WINDOW_BYTES) return;
+    for (const h2 of servers.keys()) {
+      if (this.tuned.has(h2)) continue;
+      this.tuned.add(h2);
+      h2.on('session', (session: http2.ServerHttp2Session) => {
+        try {
+          session.setLocalWindowSize(PROCESSOR_WINDOW_BYTES);
+          const sock = session.socket as unknown as { setNoDelay?: (on: boolean) => void };
+          sock.setNoDelay?.(true);
+        } catch {
+          // A session that is already closing needs no window.
+        }
+      });
+    }
+    this.flowControlTuned = this.tuned.size > 0;
+  }
+  private readonly tuned = new Set<EventEmitter>();
+
   async listen(host = '127.0.0.1', port = 0): Promise<number> {
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
+    this.tuneFlowControl();
     return this.port;
   }
 

@@ -2,11 +2,14 @@
 // real Apache Kafka 4.x broker, with the real kafkajs client. The broker advertises
 // Envoy's listener, so every connection the clients open goes through enforcement.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ApiKey } from '../../l7/kafka/api-keys.js';
 import { ErrorCode } from '../../l7/kafka/error-codes.js';
-import { loadNetworkExtProcService } from '../../l7/kafka/ext-proc-server.js';
+import { KafkaExtProcServer, loadNetworkExtProcService } from '../../l7/kafka/ext-proc-server.js';
 import { encodeRequestHeader, frame } from '../../l7/kafka/header.js';
 import { MetadataRequest, ProduceRequest, ProduceResponse, MetadataResponse, RESPONSES, REQUESTS } from '../../l7/kafka/messages.js';
 import { parseRequest } from '../../l7/kafka/request.js';
@@ -258,6 +261,34 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
       await assert.rejects(c.readFrame(10_000), /closed/);
     } finally {
       await envoy.stop();
+    }
+  });
+
+  it('enforces the same way with the processor on a Unix socket', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l7m-kafka-uds-'));
+    const uds = new KafkaExtProcServer();
+    uds.setPolicy(POLICY, RULES);
+    const envoyPort = await freePort();
+    let envoy: Awaited<ReturnType<typeof startEnvoy>> | undefined;
+    try {
+      await uds.listenUnix(join(dir, 'processor.sock'));
+      envoy = await startEnvoy(await freePort(), [{ kind: 'ext_proc', port: envoyPort, upstreamPort: stack.directPort, extProcPort: join(dir, 'processor.sock'), policy: POLICY }]);
+      const c = await RawClient.connect(envoyPort);
+      try {
+        const produce = frame(
+          encodeRequestHeader({ apiKey: ApiKey.Produce, apiVersion: 9, correlationId: 9, clientId: 'uds' }),
+          encodeBody(ProduceRequest, 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'secret', partitionData: [{ index: 0, records: null }] }] }),
+        );
+        c.write(produce);
+        const res = decodeBody(ProduceResponse, 9, await c.readFrame(), 9);
+        assert.equal((((res.responses as Value[])[0]!.partitionResponses as Value[])[0]!).errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+      } finally {
+        c.destroy();
+      }
+    } finally {
+      await envoy?.stop();
+      await uds.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -24,7 +24,8 @@ export interface EnforcingListener {
   kind: 'ext_proc';
   port: number;
   upstreamPort: number;
-  extProcPort: number;
+  /** TCP port of the processor on 127.0.0.1, or a Unix socket path. */
+  extProcPort: number | string;
   policy: string;
   identity?: number;
   messageTimeoutMs?: number;
@@ -65,14 +66,15 @@ function listener(l: EnforcingListener | PlainListener, i: number): object {
   };
 }
 
-function cluster(name: string, port: number, http2: boolean): object {
+function cluster(name: string, port: number | string, http2: boolean): object {
+  const address = typeof port === 'string' ? { pipe: { path: port } } : { socket_address: { address: '127.0.0.1', port_value: port } };
   return {
     name,
     type: 'STATIC',
     connect_timeout: '2s',
     load_assignment: {
       cluster_name: name,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],
+      endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }],
     },
     ...(http2
       ? {
