@@ -49,6 +49,8 @@ export class EnvoyProxy implements ProxyConfigurator {
   private lastVersion?: string;
   private lastError?: string;
   private readonly waitTypes = new Map<string, readonly string[]>();
+  /** Per type: resource content (JSON) → the object last published with it. */
+  private readonly interned = new Map<string, Map<string, object>>();
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -116,9 +118,9 @@ export class EnvoyProxy implements ProxyConfigurator {
     // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
     const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
     const version = this.cache.setSnapshot(this.nodeId, {
-      [TypeUrl.Listener]: listeners,
-      [TypeUrl.Route]: res.routes,
-      [TypeUrl.Cluster]: res.clusters,
+      [TypeUrl.Listener]: this.intern(TypeUrl.Listener, listeners),
+      [TypeUrl.Route]: this.intern(TypeUrl.Route, res.routes),
+      [TypeUrl.Cluster]: this.intern(TypeUrl.Cluster, res.clusters),
     });
     this.lastVersion = version;
     // Envoy subscribes to routes only through a listener's HTTP connection manager: with
@@ -126,6 +128,24 @@ export class EnvoyProxy implements ProxyConfigurator {
     this.waitTypes.set(version, res.routes.length > 0 ? TYPES : TYPES.filter((t) => t !== TypeUrl.Route));
     if (this.waitTypes.size > MAX_TRACKED_VERSIONS) this.waitTypes.delete(this.waitTypes.keys().next().value!);
     return version;
+  }
+
+  /**
+   * Hands back the object of the previous publish for every resource whose content did
+   * not change: the snapshot cache reuses the encoding of an object it has seen, so a
+   * policy edit re-encodes only the routes it touched (encoding dominates a publish).
+   */
+  private intern(typeUrl: string, list: readonly object[]): object[] {
+    const prev = this.interned.get(typeUrl);
+    const next = new Map<string, object>();
+    const out = list.map((o) => {
+      const key = JSON.stringify(o);
+      const same = prev?.get(key) ?? next.get(key) ?? o;
+      next.set(key, same);
+      return same;
+    });
+    this.interned.set(typeUrl, next);
+    return out;
   }
 
   async waitForAck(version: string, timeoutMs: number): Promise<void> {
