@@ -159,7 +159,7 @@ clusters. Run on a shared 2-core machine with other builds running (${date}).
 | JS heap in use after GC, 10,000 endpoints | ${heap10k} MB | |
 
 Policy revision at the end of the timed imports: ${st.policy.revision}. The 10,000-endpoint
-memory is measured after deleting the policies: the BPF policy map (65,536 rows) holds about
+memory is measured in an agent without policy: the BPF policy map (65,536 rows) holds about
 4,000 enforced endpoints of this shape, and the agent refuses (rolls back) an import that
 does not fit rather than half-applying it.
 
