@@ -37,6 +37,7 @@ export const ENVOY_PROTO_FILES: readonly string[] = [
   'envoy/config/listener/v3/listener.proto',
   'envoy/config/route/v3/route.proto',
   'envoy/config/route/v3/scoped_route.proto',
+  'envoy/type/matcher/v3/http_inputs.proto',
   'envoy/config/cluster/v3/cluster.proto',
   'envoy/config/endpoint/v3/endpoint.proto',
   'envoy/config/core/v3/extension.proto',

@@ -23,7 +23,9 @@ for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
   ip link del "$l" 2>/dev/null
 done
 # cgroups: deepest first; a cgroup with live processes is emptied first.
-for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh; do
+# l7mesh's cgroups sit below every cgroup2 mount (pure v2, hybrid .../unified, or ours).
+cg2roots=$(awk '$3 == "cgroup2" {print $2 "/l7mesh"}' /proc/mounts 2>/dev/null)
+for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh $cg2roots; do
   [ -d "$root" ] || continue
   find "$root" -depth -type d | while read -r d; do
     if [ -f "$d/cgroup.procs" ]; then
@@ -33,6 +35,8 @@ for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh; do
   done
 done
 rm -rf /sys/fs/bpf/l7mesh 2>/dev/null
+# Temporary CAs and key files of the TLS tests.
+rm -rf /tmp/l7m-tls-* /tmp/l7m-ca-* /tmp/l7m-secret-* /tmp/l7m-tlsctx-* 2>/dev/null
 # iptables rules tagged by benchmarks and tests.
 if command -v iptables-save >/dev/null; then
   iptables-save -t nat 2>/dev/null | grep -- '--comment l7mesh' | sed 's/^-A/-D/' | while read -r rule; do
