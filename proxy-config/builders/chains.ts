@@ -1,0 +1,86 @@
+// Which filter chains the redirect listener needs: one per (endpoint, direction, port)
+// that carries HTTP rules, plus a combined chain wherever an egress-enforcing source
+// and an ingress-enforcing destination on this node meet on the same port, so both
+// directions' rules apply to that connection (Envoy picks the most specific chain:
+// destination port, then destination IP, then source IP).
+
+import { ANY_PORT, type DirectionPolicy, type EndpointPolicy } from '../../policy/resolved.js';
+import { chainName, type ChainDirection } from '../../l7/http/proxy-names.js';
+
+export interface ProxyEndpoint {
+  /** Stable endpoint name (no "|"), e.g. "default/web-1". */
+  name: string;
+  /** The endpoint's IPv4 or IPv6 address. */
+  ip: string;
+  policy: EndpointPolicy;
+  /** Audit mode: rules are evaluated and logged, requests are never denied. */
+  audit?: boolean;
+}
+
+export interface ChainPlan {
+  name: string;
+  direction: ChainDirection;
+  /** 0 = every port without a chain of its own. */
+  port: number;
+  ingress?: ProxyEndpoint;
+  egress?: ProxyEndpoint;
+}
+
+/** Ports with HTTP redirects in one direction; 0 stands for ranges and "any port". */
+export function httpRedirectPorts(dir: DirectionPolicy): number[] {
+  if (!dir.enforced) return [];
+  const ports = new Set<number>();
+  for (const e of dir.entries) {
+    if (e.verdict !== 'redirect' || e.l7?.parser !== 'http') continue;
+    if (e.protocol !== 'TCP' && e.protocol !== 'ANY') continue;
+    ports.add(e.port !== ANY_PORT && e.port === e.endPort ? e.port : 0);
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+function applies(ports: number[], port: number): boolean {
+  return ports.includes(port) || ports.includes(0);
+}
+
+export function planChains(endpoints: readonly ProxyEndpoint[]): ChainPlan[] {
+  const seen = new Map<string, string>();
+  for (const ep of endpoints) {
+    const prev = seen.get(ep.name);
+    if (prev !== undefined) throw new Error(`endpoints: duplicate endpoint name "${ep.name}"`);
+    seen.set(ep.name, ep.ip);
+  }
+  const sorted = [...endpoints].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const plans: ChainPlan[] = [];
+  const inPorts = new Map(sorted.map((ep) => [ep.name, httpRedirectPorts(ep.policy.ingress)]));
+  const outPorts = new Map(sorted.map((ep) => [ep.name, httpRedirectPorts(ep.policy.egress)]));
+  for (const ep of sorted) {
+    for (const port of inPorts.get(ep.name)!) {
+      plans.push({ name: chainName({ direction: 'ingress', ingressEndpoint: ep.name, port }), direction: 'ingress', port, ingress: ep });
+    }
+    for (const port of outPorts.get(ep.name)!) {
+      plans.push({ name: chainName({ direction: 'egress', egressEndpoint: ep.name, port }), direction: 'egress', port, egress: ep });
+    }
+  }
+  for (const src of sorted) {
+    const out = outPorts.get(src.name)!;
+    if (out.length === 0) continue;
+    for (const dst of sorted) {
+      const inn = inPorts.get(dst.name)!;
+      if (inn.length === 0) continue;
+      const ports = [...new Set([...out, ...inn])].sort((a, b) => a - b);
+      for (const port of ports) {
+        // Port 0 (any) needs both sides to be any-port; a specific port needs both to apply.
+        const both = port === 0 ? out.includes(0) && inn.includes(0) : applies(out, port) && applies(inn, port);
+        if (!both) continue;
+        plans.push({
+          name: chainName({ direction: 'both', egressEndpoint: src.name, ingressEndpoint: dst.name, port }),
+          direction: 'both',
+          port,
+          ingress: dst,
+          egress: src,
+        });
+      }
+    }
+  }
+  return plans.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}

@@ -1,0 +1,43 @@
+// The node's redirect listener: connections arrive redirected (BPF or iptables), the
+// original_dst listener filter restores the address they were meant for, and filter
+// chains select the endpoint and port whose rules apply. A connection no chain matches
+// is closed (no default chain): the proxy fails closed.
+
+import { typed } from '../../envoy-api/resource.js';
+import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
+import { PROXY_LISTENER } from '../../l7/http/proxy-names.js';
+import type { ChainPlan } from './chains.js';
+import { parseCidr } from './cidr.js';
+import { buildHttpConnectionManager, type AccessLogTarget } from './http-connection-manager.js';
+import type { Obj } from './rbac.js';
+
+export interface ListenerAddress {
+  address: string;
+  port: number;
+}
+
+function hostRange(ip: string): Obj {
+  const c = parseCidr(ip);
+  return { address_prefix: c.address, prefix_len: { value: c.prefixLen } };
+}
+
+function filterChain(plan: ChainPlan, accessLog: AccessLogTarget | undefined): Obj {
+  const match: Obj = {};
+  if (plan.port !== 0) match.destination_port = { value: plan.port };
+  if (plan.ingress) match.prefix_ranges = [hostRange(plan.ingress.ip)];
+  if (plan.egress) match.source_prefix_ranges = [hostRange(plan.egress.ip)];
+  return { name: plan.name, filter_chain_match: match, filters: [buildHttpConnectionManager(plan.name, accessLog)] };
+}
+
+export function buildRedirectListener(addr: ListenerAddress, plans: readonly ChainPlan[], accessLog?: AccessLogTarget): Obj {
+  if (!Number.isInteger(addr.port) || addr.port < 1 || addr.port > 65535) {
+    throw new Error(`listener.port: ${addr.port} is not a TCP port (1..65535)`);
+  }
+  parseCidr(addr.address);
+  return {
+    name: PROXY_LISTENER,
+    address: { socket_address: { address: addr.address, port_value: addr.port } },
+    listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: typed(ExtensionTypeUrl.OriginalDst, {}) }],
+    filter_chains: plans.map((p) => filterChain(p, accessLog)),
+  };
+}
