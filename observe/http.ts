@@ -4,7 +4,6 @@
 // the agent buffer without bound: each stream reads from a bounded subscription and
 // waits for the socket to drain; what it loses is counted and told to the client.
 
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
@@ -76,6 +75,20 @@ function parseQuery(q: Query, own: readonly string[]): { filterInput: FlowQueryI
   return { filterInput, opts, errors };
 }
 
+/** Resolves when the socket can take more, or is gone; leaves no listener behind. */
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /**
  * Pumps a subscription into a response until the client leaves or `max` flows went out.
  * Waits for 'drain' whenever the socket buffer is full, so memory is bounded by the
@@ -98,11 +111,11 @@ async function pump(
     if (sub.lost > reportedLost) {
       const line = onLost(sub.lost);
       reportedLost = sub.lost;
-      if (line && !res.write(line)) await once(res, 'drain').catch(() => undefined);
+      if (line && !res.write(line)) await drained(res);
     }
     for (const f of sub.take(Math.min(STREAM_BATCH, max - sent))) {
       sent++;
-      if (!res.write(write(f))) await Promise.race([once(res, 'drain'), once(res, 'close')]).catch(() => undefined);
+      if (!res.write(write(f))) await drained(res);
       if (res.destroyed) break;
     }
   }
