@@ -128,7 +128,8 @@ function renderMap() {
       const c = document.createElementNS(SVG_NS, 'circle');
       c.setAttribute('r', '18');
       const name = document.createElementNS(SVG_NS, 'text');
-      name.setAttribute('y', '32');
+      // Labels sit on the outer side of the ring so edges into the node do not cross them.
+      name.setAttribute('y', n.y < 210 ? '-26' : '32');
       name.textContent = n.name;
       const id = document.createElementNS(SVG_NS, 'text');
       id.setAttribute('class', 'id');
