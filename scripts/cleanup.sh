@@ -20,7 +20,9 @@ for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
   ip link del "$l" 2>/dev/null
 done
 # cgroups: deepest first; a cgroup with live processes is emptied first.
-for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh; do
+# l7mesh's cgroups sit below every cgroup2 mount (pure v2, hybrid .../unified, or ours).
+cg2roots=$(awk '$3 == "cgroup2" {print $2 "/l7mesh"}' /proc/mounts 2>/dev/null)
+for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh $cg2roots; do
   [ -d "$root" ] || continue
   find "$root" -depth -type d | while read -r d; do
     if [ -f "$d/cgroup.procs" ]; then

@@ -1,0 +1,3 @@
+export * from './ipam.js';
+export * from './cgroup.js';
+export * from './pod.js';

@@ -1,0 +1,229 @@
+// Datapath benchmark (root, real kernel, real Envoy). Same client pod, server pod,
+// load tool, Envoy config and duration for every variant; variants interleaved per
+// round; medians reported with min..max.
+//   datapath_bpf_vs_iptables_redirect: HTTP requests/s through Envoy, BPF connect4
+//     redirect (ours) vs one iptables nat PREROUTING REDIRECT rule (baseline); a direct
+//     connection without Envoy is measured alongside for context.
+//   datapath_connect4_hook_overhead: TCP connections/s with only the connect4 program
+//     attached to the client cgroup (ours) vs nothing attached (baseline).
+// Run: npm run build && node dist/bench/datapath/run.js  (BENCH_SECONDS, BENCH_ROUNDS)
+import { execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { repoRoot } from '../../test/support/paths.js';
+import { Ipam, createPod, createCgroup, deletePod, execInPod, removeCgroup, runInPod } from '../../agent/endpoint/index.js';
+import type { Pod } from '../../agent/endpoint/index.js';
+import {
+  Datapath, cgroupIdOf, detachAttachment, replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig,
+} from '../../addon/index.js';
+import type { Verdict } from '../../addon/index.js';
+import { cleanupLeftovers, requireKernelFeatures, startReady } from '../../test/kernel/harness.js';
+import { buildEnvoyConfig, startEnvoy } from '../../test/kernel/envoy-proc.js';
+import type { EnvoyProc } from '../../test/kernel/envoy-proc.js';
+
+const NODE = 'bench-dp';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+// The hook's cost is small next to the noise of a shared machine: more, shorter rounds.
+const HOOK_ROUNDS = Number(process.env.BENCH_HOOK_ROUNDS ?? 15);
+const HOOK_SECONDS = Number(process.env.BENCH_HOOK_SECONDS ?? 2);
+/** Development aid: BENCH_ONLY=hook|redirect runs one metric; results are then not written. */
+const ONLY = process.env.BENCH_ONLY;
+const HTTP_CONNS = 16;
+const CONNECT_PARALLEL = 8;
+const HTTP_PORT = 8000;
+const CLOSE_PORT = 8001;
+const ENVOY_PORT = 15021;
+const ID = { client: 3001, server: 3002 } as const;
+const IPT_COMMENT = 'l7mesh-bench-datapath';
+
+interface LoadResult { ops: number; errors: number; seconds: number; rate: number; p50Ms: number; p99Ms: number }
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)}`;
+
+async function loadgen(pod: Pod, args: string[]): Promise<LoadResult> {
+  const r = await execInPod(pod, [process.execPath, join(repoRoot, 'dist/bench/datapath/loadgen.js'), ...args], (SECONDS + 30) * 1000);
+  if (r.code !== 0) throw new Error(`loadgen ${args.join(' ')} failed: ${r.stderr}`);
+  const res = JSON.parse(r.stdout) as LoadResult;
+  if (res.ops === 0) throw new Error(`loadgen ${args.join(' ')} completed nothing (${res.errors} errors)`);
+  return res;
+}
+
+function envoyRequests(adminPort: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: adminPort, path: '/stats?filter=^http.l7m_http.downstream_rq_total$', timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(Number(/downstream_rq_total: (\d+)/.exec(body)?.[1] ?? 0)));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('admin timeout')));
+    req.end();
+  });
+}
+
+function iptables(op: '-A' | '-D', hostVeth: string): void {
+  const args = ['-t', 'nat', op, 'PREROUTING', '-i', hostVeth, '-p', 'tcp', '--dport', String(HTTP_PORT),
+    '-m', 'comment', '--comment', IPT_COMMENT, '-j', 'REDIRECT', '--to-ports', String(ENVOY_PORT)];
+  try {
+    execFileSync('iptables', args, { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`iptables ${args.join(' ')}: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? (e as Error).message}`);
+  }
+}
+
+async function main(): Promise<void> {
+  requireKernelFeatures();
+  await cleanupLeftovers('b', NODE);
+  const ipam = new Ipam('10.213.9.0/24');
+  const pods: Pod[] = [];
+  const children: ChildProcess[] = [];
+  let envoy: EnvoyProc | undefined;
+  let dp: Datapath | undefined;
+  let proxyCg = '';
+  try {
+    const client = await createPod('bc', ipam);
+    const server = await createPod('bs', ipam);
+    pods.push(client, server);
+    proxyCg = createCgroup('l7m-bproxy');
+    children.push(await startReady(runInPod(server, [process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(CLOSE_PORT)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }), 'bench server'));
+
+    dp = Datapath.load(NODE);
+    writeConfig(dp.maps, { proxyIpv4: ipam.gateway, proxyPort: ENVOY_PORT });
+    upsertIpcache(dp.maps, [{ cidr: ipam.gateway, identity: 1 }]);
+    upsertEndpoint(dp.maps, { cgroupId: cgroupIdOf(client.cgroupDir), endpointId: 31, identity: ID.client, ipv4: client.ip, enforceEgress: true, enforceIngress: false });
+    upsertEndpoint(dp.maps, { cgroupId: cgroupIdOf(server.cgroupDir), endpointId: 32, identity: ID.server, ipv4: server.ip, enforceEgress: false, enforceIngress: false });
+    dp.attachWorkload(client.cgroupDir, 'bc');
+    dp.attachProxy(proxyCg);
+    envoy = await startEnvoy(buildEnvoyConfig({ listenIp: ipam.gateway, listenPort: ENVOY_PORT, mode: 'http' }), proxyCg);
+
+    const setHttpVerdict = (verdict: keyof typeof Verdict) => replaceEndpointPolicy(dp!.maps, 31, [
+      { peerIdentity: ID.server, port: HTTP_PORT, proto: 'tcp', direction: 'egress', verdict },
+      { peerIdentity: ID.server, port: CLOSE_PORT, proto: 'tcp', direction: 'egress', verdict: 'allow' },
+    ]);
+    const url = `http://${server.ip}:${HTTP_PORT}/`;
+    const httpArgs = ['http', url, String(HTTP_CONNS), String(SECONDS)];
+
+    // --- Metric 1: BPF redirect vs iptables REDIRECT to the same Envoy.
+    type V = 'direct' | 'bpf' | 'iptables';
+    const runs: Record<V, LoadResult[]> = { direct: [], bpf: [], iptables: [] };
+    const order: V[] = ['direct', 'bpf', 'iptables'];
+    for (let round = 0; round < (ONLY === 'hook' ? 0 : ROUNDS); round++) {
+      const rotated = order.map((_, i) => order[(i + round) % order.length]!);
+      for (const v of rotated) {
+        setHttpVerdict(v === 'bpf' ? 'redirect' : 'allow');
+        if (v === 'iptables') iptables('-A', client.hostVeth);
+        const before = await envoyRequests(envoy.adminPort);
+        let r: LoadResult;
+        try {
+          r = await loadgen(client, httpArgs);
+        } finally {
+          if (v === 'iptables') iptables('-D', client.hostVeth);
+        }
+        const viaEnvoy = (await envoyRequests(envoy.adminPort)) - before;
+        // Every variant must take the path it claims: through Envoy or not at all.
+        if (v === 'direct' ? viaEnvoy !== 0 : viaEnvoy < r.ops) {
+          throw new Error(`variant ${v}: Envoy saw ${viaEnvoy} requests for ${r.ops} completed`);
+        }
+        runs[v].push(r);
+        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}`);
+      }
+    }
+
+    // --- Metric 2: connect4 hook alone vs no hook (fresh TCP connection per op).
+    setHttpVerdict('allow');
+    detachAttachment(NODE, 'bc');
+    const hookRuns: Record<'hook' | 'nohook', LoadResult[]> = { hook: [], nohook: [] };
+    const connectArgs = ['connect', server.ip, String(CLOSE_PORT), String(CONNECT_PARALLEL), String(HOOK_SECONDS)];
+    for (let round = 0; round < (ONLY === 'redirect' ? 0 : HOOK_ROUNDS); round++) {
+      const variants: Array<'hook' | 'nohook'> = round % 2 ? ['nohook', 'hook'] : ['hook', 'nohook'];
+      for (const v of variants) {
+        if (v === 'hook') dp.attach(['l7m_connect4'], client.cgroupDir, 'bchook');
+        let r: LoadResult;
+        try {
+          r = await loadgen(client, connectArgs);
+        } finally {
+          if (v === 'hook') detachAttachment(NODE, 'bchook');
+        }
+        hookRuns[v].push(r);
+        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} conn/s p50 ${r.p50Ms.toFixed(3)} ms errors ${r.errors}`);
+      }
+    }
+
+    if (ONLY) return;
+    const date = new Date().toISOString();
+    const rate = (rs: LoadResult[]) => rs.map((r) => r.rate);
+    const lat = (rs: LoadResult[], k: 'p50Ms' | 'p99Ms') => median(rs.map((r) => r[k]));
+    const m1 = {
+      metric: 'datapath_bpf_vs_iptables_redirect', unit: 'requests/s',
+      ours: Math.round(median(rate(runs.bpf))), baseline: Math.round(median(rate(runs.iptables))),
+      baselineName: 'iptables nat PREROUTING REDIRECT to the same Envoy', ratio: 0, goal: '>=1.0', date,
+    };
+    m1.ratio = Number((m1.ours / m1.baseline).toFixed(3));
+    const m2 = {
+      metric: 'datapath_connect4_hook_overhead', unit: 'connections/s',
+      ours: Math.round(median(rate(hookRuns.hook))), baseline: Math.round(median(rate(hookRuns.nohook))),
+      baselineName: 'no BPF program on the client cgroup', ratio: 0, goal: '>=0.95', date,
+    };
+    m2.ratio = Number((m2.ours / m2.baseline).toFixed(3));
+    const resultsDir = join(repoRoot, 'bench/results');
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(join(resultsDir, `${m1.metric}.json`), JSON.stringify(m1, null, 2) + '\n');
+    writeFileSync(join(resultsDir, `${m2.metric}.json`), JSON.stringify(m2, null, 2) + '\n');
+
+    const paired = (ours: LoadResult[], base: LoadResult[]) => median(ours.map((r, i) => r.rate / base[i]!.rate)).toFixed(3);
+    const row = (name: string, rs: LoadResult[]) =>
+      `| ${name} | ${median(rate(rs)).toFixed(0)} | ${spread(rate(rs))} | ${lat(rs, 'p50Ms').toFixed(2)} | ${lat(rs, 'p99Ms').toFixed(2)} | ${rs.reduce((a, r) => a + r.errors, 0)} |`;
+    const md = `## Datapath (bench/datapath)
+
+Measured ${date} on this machine (2 cores, shared with other jobs), kernel ${execFileSync('uname', ['-r']).toString().trim()}.
+Client and server are pods (own netns + cgroup) on one node; Envoy 1.40 (\`--concurrency 1\`) runs in the
+host namespace in the proxy cgroup with one HTTP listener (original_dst listener filter, ORIGINAL_DST
+cluster). Load tool: \`bench/datapath/loadgen.ts\` in the client pod. ${ROUNDS} interleaved rounds of ${SECONDS} s
+per variant; medians, min..max in brackets. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
+
+**datapath_bpf_vs_iptables_redirect** (HTTP keep-alive, ${HTTP_CONNS} connections; goal >= 1.0): ratio **${m1.ratio}**
+(median of the per-round ratios, which cancels slow load drifts: ${paired(runs.bpf, runs.iptables)})
+
+| variant | req/s (median) | min..max | p50 ms | p99 ms | errors |
+|---|---|---|---|---|---|
+${row('direct (no Envoy, connect4 allow)', runs.direct)}
+${row('BPF connect4 redirect to Envoy', runs.bpf)}
+${row('iptables REDIRECT to Envoy', runs.iptables)}
+
+**datapath_connect4_hook_overhead** (new TCP connection per op, ${CONNECT_PARALLEL} in parallel, ${HOOK_ROUNDS} alternating rounds of ${HOOK_SECONDS} s; goal >= 0.95): ratio **${m2.ratio}**
+(median of the per-round ratios: ${paired(hookRuns.hook, hookRuns.nohook)})
+
+| variant | conn/s (median) | min..max | p50 ms | p99 ms | errors |
+|---|---|---|---|---|---|
+${row('connect4 program attached (policy allow)', hookRuns.hook)}
+${row('no program attached', hookRuns.nohook)}
+`;
+    writeFileSync(join(repoRoot, 'bench/RESULTS.datapath.md'), md);
+    console.log(md);
+  } finally {
+    envoy?.stop();
+    for (const c of children) c.kill('SIGKILL');
+    try {
+      iptables('-D', 'l7mbc');
+    } catch {
+      // Not present: the normal case.
+    }
+    dp?.close();
+    for (const p of pods) await deletePod(p, ipam).catch(() => undefined);
+    if (proxyCg) await removeCgroup(proxyCg).catch(() => undefined);
+    await cleanupLeftovers('b', NODE);
+  }
+}
+
+await main();

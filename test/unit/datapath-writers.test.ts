@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig, DatapathInputError, codecs, decodeEvent } from '../../addon/index.js';
+import type { DatapathMaps, PolicyEntry, PolicyKey } from '../../addon/index.js';
+
+/** Records writes; stands in for the pinned maps in pure tests. */
+class FakeTypedMap<K, V> {
+  readonly rows = new Map<string, [K, V]>();
+  writes = 0;
+  update(k: K, v: V): void {
+    this.writes++;
+    this.rows.set(JSON.stringify(k, (_, x) => (typeof x === 'bigint' ? x.toString() : x)), [k, v]);
+  }
+  updateMany(entries: ReadonlyArray<readonly [K, V]>): number {
+    for (const [k, v] of entries) this.update(k, v);
+    return entries.length;
+  }
+  delete(k: K): boolean {
+    return this.rows.delete(JSON.stringify(k, (_, x) => (typeof x === 'bigint' ? x.toString() : x)));
+  }
+  keys(): K[] {
+    return [...this.rows.values()].map(([k]) => k);
+  }
+}
+
+function fakeMaps() {
+  const m = { endpoints: new FakeTypedMap(), ipcache: new FakeTypedMap(), policy: new FakeTypedMap<PolicyKey, unknown>(), config: new FakeTypedMap() };
+  return { fake: m, maps: m as unknown as DatapathMaps };
+}
+
+describe('datapath writers (validation, nothing half-applied)', () => {
+  it('rejects bad policy entries naming every field, writing nothing', () => {
+    const { fake, maps } = fakeMaps();
+    const bad = [
+      { peerIdentity: -1, port: 80, proto: 'tcp', direction: 'egress', verdict: 'allow' },
+      { peerIdentity: 5, port: 70000, proto: 'sctp', direction: 'sideways', verdict: 'maybe' },
+      { peerIdentity: 5, port: 80, proto: 'tcp', direction: 'ingress', verdict: 'redirect' },
+      { peerIdentity: 5, port: 80, proto: 'tcp', direction: 'egress', verdict: 'allow', proxyPort: 15001 },
+    ] as unknown as PolicyEntry[];
+    assert.throws(() => replaceEndpointPolicy(maps, 7, bad), (e: unknown) => {
+      assert.ok(e instanceof DatapathInputError);
+      assert.deepEqual(e.errors, [
+        'policy[0].peerIdentity: must be an integer in [0, 2^32) (0 = any)',
+        'policy[1].port: must be an integer in [0, 65535] (0 = any)',
+        'policy[1].proto: must be one of tcp, udp',
+        'policy[1].direction: must be one of egress, ingress',
+        'policy[1].verdict: must be one of allow, deny, redirect',
+        'policy[2].verdict: redirect is decided at the source (egress); ingress entries allow or deny',
+        'policy[3].proxyPort: only valid with verdict redirect',
+      ]);
+      return true;
+    });
+    assert.equal(fake.policy.writes, 0);
+  });
+
+  it('rejects duplicate keys', () => {
+    const { maps } = fakeMaps();
+    const e: PolicyEntry = { peerIdentity: 5, port: 80, proto: 'tcp', direction: 'egress', verdict: 'allow' };
+    assert.throws(() => replaceEndpointPolicy(maps, 7, [e, { ...e, verdict: 'deny' }]), /policy\[1\]: duplicates policy\[0\]/);
+  });
+
+  it('replaces only the given endpoint policy: adds first, removes stale after', () => {
+    const { fake, maps } = fakeMaps();
+    const p = (peer: number, port: number): PolicyEntry => ({ peerIdentity: peer, port, proto: 'tcp', direction: 'egress', verdict: 'allow' });
+    replaceEndpointPolicy(maps, 7, [p(5, 80), p(6, 81)]);
+    replaceEndpointPolicy(maps, 8, [p(5, 80)]);
+    assert.deepEqual(replaceEndpointPolicy(maps, 7, [p(5, 80), p(9, 0)]), { written: 2, removed: 1 });
+    const keys = fake.policy.keys().map((k) => `${k.endpointId}:${k.peerIdentity}:${k.dport}`).sort();
+    assert.deepEqual(keys, ['7:5:80', '7:9:0', '8:5:80']);
+  });
+
+  it('normalises ipcache prefixes and rejects malformed ones', () => {
+    const { fake, maps } = fakeMaps();
+    upsertIpcache(maps, [{ cidr: '10.1.2.3/16', identity: 300 }, { cidr: '192.0.2.9', identity: 1 }]);
+    assert.deepEqual(fake.ipcache.keys(), [{ prefixlen: 16, addr: '10.1.0.0' }, { prefixlen: 32, addr: '192.0.2.9' }]);
+    assert.throws(() => upsertIpcache(maps, [{ cidr: '10.1.2.300/8', identity: 1 }, { cidr: '10.0.0.0/33', identity: 1 }]),
+      /ipcache\[0\]\.cidr: "10\.1\.2\.300\/8" is not an IPv4 prefix; ipcache\[1\]\.cidr/);
+  });
+
+  it('validates endpoint and config input', () => {
+    const { fake, maps } = fakeMaps();
+    assert.throws(() => upsertEndpoint(maps, { cgroupId: 0n, endpointId: 0, identity: 1, ipv4: 'x', enforceEgress: true, enforceIngress: false }),
+      /endpoint\.cgroupId: must be a positive bigint; endpoint\.endpointId: .*; endpoint\.ipv4: must be an IPv4 address/);
+    assert.throws(() => writeConfig(maps, { proxyIpv4: '10.0.0.1', proxyPort: 0, allowLocalhost: 'never' as 'always' }),
+      /config\.proxyPort: must be an integer in \[1, 65535\]; config\.allowLocalhost: must be "always" or "policy"/);
+    assert.equal(fake.endpoints.writes + fake.config.writes, 0);
+    writeConfig(maps, { proxyIpv4: '10.0.0.1', proxyPort: 15001, allowLocalhost: 'policy', reportAllowed: true });
+    assert.deepEqual(fake.config.rows.get('0')?.[1], { proxyIpv4: '10.0.0.1', proxyPort: 15001, flags: 3, eventRate: 0, eventBurst: 0 });
+  });
+});
+
+describe('datapath codecs', () => {
+  it('round-trips the policy key with host-order port and the tuple with network-order ports', () => {
+    const k = { endpointId: 7, peerIdentity: 256, dport: 8080, proto: 6, direction: 1 };
+    const b = codecs.policyKey.encode(k);
+    assert.equal(b.toString('hex'), '0700000000010000901f0601');
+    assert.deepEqual(codecs.policyKey.decode(b), k);
+    const t = codecs.tuple4.encode({ localIp: '10.0.0.1', peerIp: '10.0.0.2', localPort: 15001, peerPort: 80 });
+    assert.equal(t.toString('hex'), '0a0000010a0000023a990050');
+  });
+
+  it('names the fields of out-of-range values', () => {
+    assert.throws(() => codecs.policyValue.encode({ verdict: 300, proxyPort: 0, ruleCookie: 0 }), /l7m_policy_value\.verdict: 300/);
+  });
+
+  it('decodes an event record', () => {
+    const raw = codecs.event.encode({
+      tsNs: 5n, cgroupId: 9n, endpointId: 3, srcIdentity: 1001, dstIdentity: 2, saddr: '10.0.0.2', daddr: '192.0.2.1',
+      sport: 0, dport: 443, type: 1, hook: 1, proto: 6, direction: 0, reason: -133, proxyPort: 0, ruleCookie: 0,
+    });
+    const e = decodeEvent(raw);
+    assert.equal(e.type, 'drop');
+    assert.equal(e.reason, 'policy-denied');
+    assert.equal(e.hook, 'connect4');
+    assert.equal(e.proto, 'tcp');
+  });
+});
