@@ -64,10 +64,10 @@ export function dropReasonName(code: number, addonName: string | null): string {
 export function bpfEventToFlow(ev: BpfVerdictEvent, ctx: BpfConvertContext): ObservedFlow {
   const verdict = VERDICT[ev.type];
   if (!verdict) throw new Error(`bpf event type: "${String(ev.type)}" is not drop, redirect or allow`);
-  const ms = ctx.monotonicEpochMs + Number(BigInt(ev.tsNs) / 1_000_000n);
-  const proto = ev.proto === 'tcp' ? 'TCP' : ev.proto === 'udp' ? 'UDP' : undefined;
+  // Doubles hold nanoseconds exactly for 104 days of uptime and to well under a ms after.
+  const ms = ctx.monotonicEpochMs + Number(ev.tsNs) / 1e6;
   const flow: ObservedFlow = {
-    time: new Date(ms).toISOString(),
+    time: new Date(Math.floor(ms)).toISOString(),
     verdict,
     Type: 'L3_L4',
     event_type: { type: ev.type === 'drop' ? EVENT_TYPE.drop : EVENT_TYPE.trace },
@@ -79,7 +79,8 @@ export function bpfEventToFlow(ev: BpfVerdictEvent, ctx: BpfConvertContext): Obs
     source_kind: 'bpf',
     IP: { source: ev.saddr, destination: ev.daddr, ipVersion: ev.saddr.includes(':') || ev.daddr.includes(':') ? 'IPv6' : 'IPv4' },
   };
-  if (proto) flow.l4 = { [proto]: { source_port: ev.sport, destination_port: ev.dport } };
+  if (ev.proto === 'tcp') flow.l4 = { TCP: { source_port: ev.sport, destination_port: ev.dport } };
+  else if (ev.proto === 'udp') flow.l4 = { UDP: { source_port: ev.sport, destination_port: ev.dport } };
   if (ev.type === 'drop') {
     flow.drop_reason = Math.abs(ev.reasonCode);
     flow.drop_reason_desc = dropReasonName(ev.reasonCode, ev.reason);

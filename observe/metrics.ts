@@ -28,8 +28,11 @@ export interface ObserveMetricsOptions {
 export const LOST_SOURCE = {
   kernelRingBuffer: 'perf_event_ring_buffer',
   kernelRateLimit: 'bpf_rate_limit',
+  /** Hubble's name for the queue between event sources and the flow store (observe/flow-intake). */
+  intakeQueue: 'observer_events_queue',
   subscriberQueue: 'subscriber_queue',
 } as const;
+export type LostSource = (typeof LOST_SOURCE)[keyof typeof LOST_SOURCE];
 
 const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -187,6 +190,11 @@ export class ObserveMetrics {
   attach(store: FlowStore): () => void {
     store.onSubscriberLoss((n) => this.lostEvents.inc({ source: LOST_SOURCE.subscriberQueue }, n));
     return store.tap((f) => this.countFlow(f));
+  }
+
+  /** Events lost outside the kernel (an intake queue that was full). */
+  countLost(source: LostSource, n: number): void {
+    this.lostEvents.inc({ source }, n);
   }
 
   /** One policy transaction finished: its duration (ms) and the revision now in force. */
