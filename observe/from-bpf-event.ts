@@ -54,6 +54,21 @@ export function monotonicEpochMs(): number {
   return Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
 }
 
+let cachedSecond = NaN;
+let cachedPrefix = '';
+
+/** toISOString for ms since the epoch; a flood shares its second, so the prefix is reused. */
+export function isoTime(ms: number): string {
+  const whole = Math.floor(ms);
+  const second = Math.floor(whole / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  const frac = whole - second * 1000;
+  return `${cachedPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+}
+
 const VERDICT: Record<BpfVerdictEvent['type'], FlowVerdict> = { drop: 'DROPPED', redirect: 'REDIRECTED', allow: 'FORWARDED' };
 
 export function dropReasonName(code: number, addonName: string | null): string {
@@ -67,7 +82,7 @@ export function bpfEventToFlow(ev: BpfVerdictEvent, ctx: BpfConvertContext): Obs
   // Doubles hold nanoseconds exactly for 104 days of uptime and to well under a ms after.
   const ms = ctx.monotonicEpochMs + Number(ev.tsNs) / 1e6;
   const flow: ObservedFlow = {
-    time: new Date(Math.floor(ms)).toISOString(),
+    time: isoTime(ms),
     verdict,
     Type: 'L3_L4',
     event_type: { type: ev.type === 'drop' ? EVENT_TYPE.drop : EVENT_TYPE.trace },

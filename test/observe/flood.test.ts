@@ -16,14 +16,12 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Datapath, type DatapathEvent, type DatapathMaps, type NativeRingBuffer, writeConfig } from '../../addon/index.js';
+import { Datapath, type DatapathMaps, type NativeRingBuffer, writeConfig } from '../../addon/index.js';
 import { Ipam, createCgroup, createPod, runInPod, type Pod } from '../../agent/endpoint/index.js';
-import { emptyFilter } from '../../observe/flow-filter.js';
-import { FlowIntake } from '../../observe/flow-intake.js';
-import { FlowStore } from '../../observe/flow-store.js';
-import { bpfEventToFlow, monotonicEpochMs } from '../../observe/from-bpf-event.js';
+import { run } from '../../cli/commands/observe.js';
+import type { ObservedFlow } from '../../observe/flow-model.js';
 import { observePlugin } from '../../observe/http.js';
-import { LOST_SOURCE, ObserveMetrics } from '../../observe/metrics.js';
+import { Observer } from '../../observe/observer.js';
 import { cleanupLeftovers, deletePod, removeCgroup, requireKernelFeatures } from '../kernel/harness.js';
 import { repoRoot } from '../support/paths.js';
 import { parseExposition, sampleValue, type Exposition } from '../support/prom-text.js';
@@ -141,27 +139,27 @@ describe('observe: flood of real kernel drops', function () {
     // event rate limit so the flood reaches the ring buffer itself.
     writeConfig(m, { proxyIpv4: ipam.gateway, proxyPort: PROXY_PORT, eventRatePerSec: 100_000_000, eventBurst: 100_000_000 });
 
-    const store = new FlowStore({ capacity: STORE_CAPACITY, subscriberQueue: 256 });
-    const metrics = new ObserveMetrics({ sources: { kernelEvents: () => m.eventStats() } });
-    metrics.attach(store);
-    app = Fastify({ logger: false });
-    await app.register(observePlugin, { store, metrics });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     const names: Record<number, { identity: number; labels: string[]; pod_name: string }> = {
       [ID_SENDER]: { identity: ID_SENDER, labels: ['k8s:app=flooder'], pod_name: 'flooder' },
       [ID_TARGET]: { identity: ID_TARGET, labels: ['k8s:app=target'], pod_name: 'target' },
     };
-    const ctx = { resolveIdentity: (id: number) => names[id], monotonicEpochMs: monotonicEpochMs(), nodeName: NODE };
-    const intake = new FlowIntake<DatapathEvent>({
-      store,
-      convert: (e) => bpfEventToFlow(e, ctx),
-      onLost: (n) => metrics.countLost(LOST_SOURCE.intakeQueue, n),
+    const observer = new Observer({
+      capacity: STORE_CAPACITY,
+      subscriberQueue: 256,
+      nodeName: NODE,
+      resolveIdentity: (id) => names[id],
+      metrics: { sources: { kernelEvents: () => m.eventStats() } },
     });
+    const { store } = observer;
+    const intake = observer.kernel;
+    app = Fastify({ logger: false });
+    await app.register(observePlugin, observer.pluginOptions);
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     let received = 0;
     ring = m.subscribe((events) => {
       received += events.length;
-      intake.push(events);
+      observer.onKernelEvents(events);
     });
 
     const scrape = async (): Promise<Exposition> => parseExposition((await app!.inject({ method: 'GET', url: '/metrics' })).body);
@@ -246,9 +244,21 @@ describe('observe: flood of real kernel drops', function () {
     assert.ok(probes.length >= 1, 'no status probe completed');
     assert.equal(store.stats().size, Math.min(STORE_CAPACITY, intake.processed));
     assert.ok(heapPeak - heapBefore < HEAP_GROWTH_LIMIT_BYTES, `heap grew by ${heapPeak - heapBefore} bytes`);
-    const newest = store.query({ ...emptyFilter(), last: 1 })[0]!;
+    // A real kernel drop as `l7mesh observe` shows it.
+    let out = '';
+    const code = await run(['--server', base, '-o', 'json', '--type', 'drop', '--from-label', 'app=flooder', '--last', '1'], {
+      stdout: { write: (x: string) => (out += x) },
+      stderr: { write: () => undefined },
+      env: {},
+    });
+    assert.equal(code, 0);
+    const newest = JSON.parse(out) as ObservedFlow;
     assert.equal(newest.verdict, 'DROPPED');
-    assert.equal(newest.source.identity, ID_SENDER);
-    assert.equal(newest.destination.identity, ID_TARGET);
+    assert.equal(newest.drop_reason_desc, 'POLICY_DENIED');
+    assert.equal(newest.traffic_direction, 'EGRESS');
+    assert.equal(newest.node_name, NODE);
+    assert.deepEqual([newest.source.identity, newest.destination.identity], [ID_SENDER, ID_TARGET]);
+    assert.deepEqual([newest.IP?.destination, newest.l4?.TCP?.destination_port], [target.ip, 8080]);
+    observer.close();
   });
 });

@@ -8,7 +8,6 @@ import http from 'node:http';
 import { run } from '../../cli/commands/observe.js';
 import type { ObservedFlow } from '../../observe/flow-model.js';
 import { bpfEventToFlow, monotonicEpochMs } from '../../observe/from-bpf-event.js';
-import { kafkaAuditToFlow } from '../../observe/from-kafka-audit.js';
 import { ID_GATEWAY, ID_OTHER, ID_WEB } from '../support/proxy-cases.js';
 import { ENDPOINTS_BY_ID, GW_IP, OTHER_IP, startObserveRig, waitUntil, type ObserveRig } from '../support/observe-rig.js';
 import { bpfDrop, kafkaAudit } from '../support/observe-fixtures.js';
@@ -43,12 +42,12 @@ describe('observe: flows through CLI, SSE and /metrics', function () {
       assert.equal((await rig.request(OTHER_IP, 'GET', '/api/v1/users')).status, 403);
       await waitUntil('three access-log flows', () => rig.store.stats().added >= 3 || undefined);
     }
-    // A kernel drop: other → web-server on 8080 refused at connect().
-    rig.store.add(
-      bpfEventToFlow(bpfDrop({ srcIdentity: ID_OTHER, dstIdentity: ID_WEB, tsNs: process.hrtime.bigint() }), { resolveIdentity, monotonicEpochMs: monotonicEpochMs(), nodeName: 'node-a' }),
-    );
+    // A kernel drop (as the datapath decodes it): other → web-server on 8080 refused at
+    // connect(). The flood test drives real kernel drops through the same entry point.
+    rig.observer.onKernelEvents([bpfDrop({ srcIdentity: ID_OTHER, dstIdentity: ID_WEB, tsNs: process.hrtime.bigint() })]);
+    await rig.observer.kernel.idle();
     // A Kafka produce to a topic the client may not write.
-    rig.store.add(kafkaAuditToFlow(kafkaAudit({ identity: ID_OTHER, time: new Date().toISOString(), errorCode: 29 }), { resolveIdentity, destination: KAFKA_BROKER }));
+    rig.observer.onKafkaAudit(kafkaAudit({ identity: ID_OTHER, time: new Date().toISOString(), errorCode: 29 }), { destination: KAFKA_BROKER });
   });
   after(async () => {
     await rig?.close();

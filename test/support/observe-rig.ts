@@ -10,10 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { fromProxyFlow, type FlowEndpoint } from '../../observe/flow-model.js';
-import { FlowStore } from '../../observe/flow-store.js';
+import type { FlowEndpoint } from '../../observe/flow-model.js';
+import type { FlowStore } from '../../observe/flow-store.js';
 import { observePlugin } from '../../observe/http.js';
-import { ObserveMetrics } from '../../observe/metrics.js';
+import type { ObserveMetrics } from '../../observe/metrics.js';
+import { Observer } from '../../observe/observer.js';
 import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
 import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { XdsMetrics } from '../../xds/metrics.js';
@@ -36,6 +37,7 @@ export const ENDPOINTS_BY_ID: Record<number, FlowEndpoint> = Object.fromEntries(
 
 export interface ObserveRig {
   app: FastifyInstance;
+  observer: Observer;
   store: FlowStore;
   metrics: ObserveMetrics;
   xds: XdsMetrics;
@@ -91,19 +93,23 @@ function redirect(ip: string, proxyPort: number): void {
 }
 
 export async function startObserveRig(opts: { storeCapacity?: number; streamQueue?: number; withEnvoy?: boolean } = {}): Promise<ObserveRig> {
-  const store = new FlowStore({ capacity: opts.storeCapacity ?? 1024 });
   const xds = new XdsMetrics();
-  const metrics = new ObserveMetrics({ extraRegistries: [xds.registry] });
-  metrics.attach(store);
+  const observer = new Observer({
+    capacity: opts.storeCapacity ?? 1024,
+    nodeName: 'observe-test',
+    resolveIdentity: (id) => ENDPOINTS_BY_ID[id],
+    metrics: { extraRegistries: [xds.registry] },
+  });
+  const { store, metrics } = observer;
   const app = Fastify({ logger: false });
-  await app.register(observePlugin, { store, metrics, ...(opts.streamQueue ? { streamQueue: opts.streamQueue } : {}) });
+  await app.register(observePlugin, { ...observer.pluginOptions, ...(opts.streamQueue ? { streamQueue: opts.streamQueue } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   // A second server on a unix socket, as the agent serves its API by default.
   const sockDir = mkdtempSync(join(tmpdir(), 'l7m-obs-'));
   const socketPath = join(sockDir, 'l7mesh.sock');
   const unixApp = Fastify({ logger: false });
-  await unixApp.register(observePlugin, { store, metrics });
+  await unixApp.register(observePlugin, observer.pluginOptions);
   await unixApp.listen({ path: socketPath });
 
   let envoySkipReason = opts.withEnvoy === false ? 'not requested' : missingPrerequisite();
@@ -139,13 +145,14 @@ export async function startObserveRig(opts: { storeCapacity?: number; streamQueu
       let taken = 0;
       const p = proxy;
       pump = setInterval(() => {
-        while (taken < p.flows.length) store.add(fromProxyFlow(p.flows[taken++]!));
+        while (taken < p.flows.length) observer.onProxyFlow(p.flows[taken++]!);
       }, PUMP_MS);
     }
   }
 
   return {
     app,
+    observer,
     store,
     metrics,
     xds,
@@ -158,6 +165,7 @@ export async function startObserveRig(opts: { storeCapacity?: number; streamQueu
     },
     async close() {
       if (pump) clearInterval(pump);
+      observer.close();
       removeOurRedirects();
       await proxy?.stop();
       await backend?.close();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { bpfEventToFlow, dropReasonName } from '../../observe/from-bpf-event.js';
+import { bpfEventToFlow, dropReasonName, isoTime } from '../../observe/from-bpf-event.js';
 import { hubbleApiKey, kafkaAuditToFlow } from '../../observe/from-kafka-audit.js';
 import { EVENT_TYPE } from '../../observe/flow-model.js';
 import { formatCompact, formatTable, tableRow } from '../../observe/flow-format.js';
@@ -124,5 +124,13 @@ describe('observe: flow text formats', () => {
     assert.equal(lines.length, 2);
     assert.equal(lines[0]!.indexOf('SOURCE'), lines[1]!.indexOf('default/other'));
     assert.equal(lines[0]!.indexOf('VERDICT'), lines[1]!.indexOf('DROPPED'));
+  });
+});
+
+describe('observe: kernel timestamps', () => {
+  it('isoTime equals Date.toISOString across seconds, years and sub-ms inputs', () => {
+    for (const ms of [0, 999, 1000, 1764090000123, 1764090000999.9, 1764090001000, 1767225599999, 1767225600000, 1767225600007]) {
+      assert.equal(isoTime(ms), new Date(Math.floor(ms)).toISOString(), String(ms));
+    }
   });
 });
