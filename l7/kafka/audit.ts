@@ -1,0 +1,52 @@
+// One audit record per Kafka request decision, written as JSON lines for security teams
+// and handed to listeners (the flow pipeline subscribes here).
+import { createWriteStream, type WriteStream } from 'node:fs';
+
+export interface KafkaAuditRecord {
+  time: string;
+  /** Numeric security identity of the client, when known. */
+  identity: number | null;
+  /** The policy (rule set) the decision was taken under. */
+  policy: string;
+  clientId: string | null;
+  apiKey: string;
+  apiKeyNum: number;
+  apiVersion: number;
+  correlationId: number;
+  topics: string[];
+  verdict: 'allow' | 'deny';
+  /** Index of the granting rule, or null for a denial. */
+  rule: number | null;
+  reason?: string;
+}
+
+export type AuditListener = (rec: KafkaAuditRecord) => void;
+
+export class KafkaAuditLog {
+  private readonly listeners: AuditListener[] = [];
+  private stream: WriteStream | null = null;
+
+  /** `path` receives one JSON object per line; omit it to keep records in memory only. */
+  constructor(path?: string) {
+    if (path) this.stream = createWriteStream(path, { flags: 'a' });
+  }
+
+  onRecord(fn: AuditListener): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  write(rec: KafkaAuditRecord): void {
+    this.stream?.write(JSON.stringify(rec) + '\n');
+    for (const fn of this.listeners) fn(rec);
+  }
+
+  close(): Promise<void> {
+    const s = this.stream;
+    this.stream = null;
+    return new Promise((resolve) => (s ? s.end(resolve) : resolve()));
+  }
+}

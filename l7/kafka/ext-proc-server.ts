@@ -1,0 +1,166 @@
+// The gRPC processor behind Envoy's network ext_proc filter. Envoy opens one stream per
+// downstream connection and sends every chunk it reads (read_data: client→broker) or is
+// about to write (write_data: broker→client); it waits for exactly one response per
+// message and injects the bytes we return. This processor therefore answers every
+// message, in order, with the bytes to forward (possibly none while a frame is
+// incomplete), and never ends the stream itself: Envoy would treat a stream the
+// processor closed as "bypass from now on", which would fail open.
+//
+// Which rules apply comes from the stream's gRPC metadata, set per listener/filter
+// chain in the filter's grpc_service.initial_metadata: `x-l7mesh-policy` names a rule
+// set registered here and `x-l7mesh-identity` the client's numeric identity. An unknown
+// rule set denies everything.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import { KafkaAuditLog } from './audit.js';
+import { KafkaPolicyEngine } from './engine.js';
+import type { KafkaRule } from './rule.js';
+import { KafkaSession, type FrameTap } from './session.js';
+
+const LOCAL_PROTOS = fileURLToPath(new URL('../../../envoy-api/protos-local', import.meta.url));
+const DEPS = fileURLToPath(new URL('../../../node_modules/@grpc/grpc-js-xds/deps', import.meta.url));
+
+export const POLICY_HEADER = 'x-l7mesh-policy';
+export const IDENTITY_HEADER = 'x-l7mesh-identity';
+export const SERVICE_NAME = 'envoy.service.network_ext_proc.v3.NetworkExternalProcessor';
+
+interface Data {
+  data?: Buffer;
+  end_of_stream?: boolean;
+}
+interface ProcessingRequest {
+  read_data?: Data | null;
+  write_data?: Data | null;
+}
+interface ProcessingResponse {
+  read_data?: Data;
+  write_data?: Data;
+  data_processing_status: 'MODIFIED';
+  connection_status: 'CONTINUE' | 'CLOSE';
+}
+
+let definition: grpc.ServiceDefinition | undefined;
+
+export function loadNetworkExtProcService(): grpc.ServiceDefinition {
+  if (definition) return definition;
+  const pkg = protoLoader.loadSync('envoy/service/network_ext_proc/v3/network_external_processor.proto', {
+    includeDirs: [LOCAL_PROTOS, `${DEPS}/envoy-api`, `${DEPS}/xds`, `${DEPS}/googleapis`, `${DEPS}/protoc-gen-validate`],
+    keepCase: true,
+    enums: String,
+    longs: String,
+    defaults: false,
+    oneofs: true,
+  });
+  const svc = grpc.loadPackageDefinition(pkg) as unknown as {
+    envoy: { service: { network_ext_proc: { v3: { NetworkExternalProcessor: grpc.ServiceClientConstructor } } } };
+  };
+  definition = svc.envoy.service.network_ext_proc.v3.NetworkExternalProcessor.service;
+  return definition;
+}
+
+export interface ExtProcStats {
+  streams: number;
+  activeStreams: number;
+  messages: number;
+  closedConnections: number;
+}
+
+export class KafkaExtProcServer {
+  private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 128 * 1024 * 1024, 'grpc.max_send_message_length': 128 * 1024 * 1024 });
+  private readonly policies = new Map<string, KafkaPolicyEngine>();
+  readonly stats: ExtProcStats = { streams: 0, activeStreams: 0, messages: 0, closedConnections: 0 };
+  /** Why each connection the processor closed was closed, most recent last (bounded). */
+  readonly closeReasons: string[] = [];
+  private port = 0;
+  /** Observer handed to every session (frame capture for codec tests and debugging). */
+  tap?: FrameTap;
+
+  constructor(readonly audit: KafkaAuditLog = new KafkaAuditLog()) {
+    this.server.addService(loadNetworkExtProcService(), { Process: (call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>) => this.process(call) });
+  }
+
+  /** Registers or replaces a rule set; streams opened afterwards use it. */
+  setPolicy(name: string, rules: readonly KafkaRule[]): void {
+    this.policies.set(name, new KafkaPolicyEngine(rules));
+  }
+
+  deletePolicy(name: string): void {
+    this.policies.delete(name);
+  }
+
+  async listen(host = '127.0.0.1', port = 0): Promise<number> {
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    return this.port;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 2000);
+      this.server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  private process(call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>): void {
+    const md = call.metadata;
+    const policy = String(md.get(POLICY_HEADER)[0] ?? '');
+    const idRaw = md.get(IDENTITY_HEADER)[0];
+    const identity = idRaw !== undefined && /^\d+$/.test(String(idRaw)) ? Number(idRaw) : null;
+    const engine = this.policies.get(policy) ?? new KafkaPolicyEngine([]);
+    const session = new KafkaSession({ engine, audit: this.audit, identity, policy, tap: this.tap });
+    this.stats.streams++;
+    this.stats.activeStreams++;
+    let closing = false;
+    call.on('data', (req: ProcessingRequest) => {
+      this.stats.messages++;
+      const read = req.read_data != null;
+      const chunk = (read ? req.read_data : req.write_data) ?? {};
+      let data: Buffer = Buffer.alloc(0);
+      let close: string | undefined;
+      if (closing) {
+        close = 'connection already closing';
+      } else {
+        try {
+          const res = read ? session.onRequestData(chunk.data ?? Buffer.alloc(0)) : session.onResponseData(chunk.data ?? Buffer.alloc(0));
+          data = res.data;
+          close = res.close;
+        } catch (err) {
+          close = `processor error: ${(err as Error).message}`;
+        }
+      }
+      if (close && !closing) {
+        closing = true;
+        this.stats.closedConnections++;
+        this.closeReasons.push(`${policy}: ${close}`);
+        if (this.closeReasons.length > 100) this.closeReasons.shift();
+      }
+      const out: Data = { data, end_of_stream: chunk.end_of_stream === true };
+      call.write({
+        ...(read ? { read_data: out } : { write_data: out }),
+        data_processing_status: 'MODIFIED',
+        connection_status: close ? 'CLOSE' : 'CONTINUE',
+      });
+    });
+    const done = () => {
+      if (this.stats.activeStreams > 0 && !doneOnce) {
+        doneOnce = true;
+        this.stats.activeStreams--;
+      }
+    };
+    let doneOnce = false;
+    call.on('end', () => {
+      done();
+      call.end();
+    });
+    call.on('error', done);
+    call.on('cancelled', done);
+  }
+}

@@ -1,0 +1,142 @@
+// The per-connection Kafka enforcement state, independent of the transport that feeds
+// it bytes. Requests flow client→broker (read path), responses broker→client (write
+// path). A denied request is replaced by a harmless ApiVersions v0 request with the same
+// correlation id so the broker's answer keeps its place in the response order; that
+// answer is then swapped for the error response of the denied API. Anything that cannot
+// be parsed, or a response that does not match the next pending request, ends the
+// connection: enforcement fails closed.
+import { ApiKey, apiKeyName } from './api-keys.js';
+import type { KafkaAuditLog } from './audit.js';
+import { capApiVersionsResponse } from './api-versions.js';
+import type { KafkaPolicyEngine } from './engine.js';
+import { buildErrorResponse, denyKindFor } from './error-response.js';
+import { FrameSplitter, MIN_REQUEST_BYTES } from './frame.js';
+import { encodeRequestHeader, frame, responseCorrelationId } from './header.js';
+import { parseRequest } from './request.js';
+
+export interface SessionResult {
+  /** Bytes to pass on in this direction (possibly empty). */
+  data: Buffer;
+  /** Set when the connection must be closed; `data` is still delivered first. */
+  close?: string;
+}
+
+interface Pending {
+  correlationId: number;
+  apiKey: number;
+  apiVersion: number;
+  /** The error response that replaces the broker's answer to the substitute request. */
+  replacement?: Buffer;
+}
+
+/** Observer of every complete frame (request or response) the session handles. */
+export type FrameTap = (dir: 'request' | 'response', frame: Buffer, apiKey: number, apiVersion: number) => void;
+
+export interface SessionContext {
+  engine: KafkaPolicyEngine;
+  tap?: FrameTap;
+  audit?: KafkaAuditLog;
+  identity?: number | null;
+  policy?: string;
+}
+
+/** Pipelining bound per connection; Kafka clients default to 5 in flight. */
+export const MAX_IN_FLIGHT = 1000;
+
+export class KafkaSession {
+  private readonly requests = new FrameSplitter(MIN_REQUEST_BYTES);
+  private readonly responses = new FrameSplitter(4);
+  private readonly pending: Pending[] = [];
+  private closed: string | null = null;
+  readonly stats = { allowed: 0, denied: 0, dropped: 0 };
+
+  constructor(private readonly ctx: SessionContext) {}
+
+  /** Client→broker bytes. */
+  onRequestData(chunk: Buffer): SessionResult {
+    if (this.closed) return { data: Buffer.alloc(0), close: this.closed };
+    const out: Buffer[] = [];
+    try {
+      for (const f of this.requests.push(chunk)) {
+        const forwarded = this.onRequestFrame(f);
+        if (forwarded) out.push(forwarded);
+      }
+    } catch (err) {
+      return this.fail(out, `bad request: ${(err as Error).message}`);
+    }
+    return { data: Buffer.concat(out) };
+  }
+
+  /** Broker→client bytes. */
+  onResponseData(chunk: Buffer): SessionResult {
+    if (this.closed) return { data: Buffer.alloc(0), close: this.closed };
+    const out: Buffer[] = [];
+    try {
+      for (const f of this.responses.push(chunk)) out.push(this.onResponseFrame(f));
+    } catch (err) {
+      return this.fail(out, `bad response: ${(err as Error).message}`);
+    }
+    return { data: Buffer.concat(out) };
+  }
+
+  private fail(out: Buffer[], reason: string): SessionResult {
+    this.closed = reason;
+    return { data: Buffer.concat(out), close: reason };
+  }
+
+  private onRequestFrame(f: Buffer): Buffer | null {
+    const req = parseRequest(f);
+    const h = req.header;
+    this.ctx.tap?.('request', f, h.apiKey, h.apiVersion);
+    const verdict = this.ctx.engine.decide({ apiKey: h.apiKey, apiVersion: h.apiVersion, clientId: h.clientId, topics: req.topics, topicsKnown: req.topicsKnown });
+    this.ctx.audit?.write({
+      time: new Date().toISOString(),
+      identity: this.ctx.identity ?? null,
+      policy: this.ctx.policy ?? '',
+      clientId: h.clientId,
+      apiKey: apiKeyName(h.apiKey),
+      apiKeyNum: h.apiKey,
+      apiVersion: h.apiVersion,
+      correlationId: h.correlationId,
+      topics: req.topics,
+      verdict: verdict.allowed ? 'allow' : 'deny',
+      rule: verdict.rule,
+      ...(verdict.allowed ? {} : { reason: verdict.reason === 'api' ? 'api key not allowed' : `topic not allowed: ${verdict.deniedTopics.join(',')}` }),
+    });
+    if (this.pending.length >= MAX_IN_FLIGHT) throw new Error(`more than ${MAX_IN_FLIGHT} requests in flight`);
+    if (verdict.allowed) {
+      this.stats.allowed++;
+      if (req.expectsResponse) this.pending.push({ correlationId: h.correlationId, apiKey: h.apiKey, apiVersion: h.apiVersion });
+      return f;
+    }
+    if (!req.expectsResponse) {
+      // acks=0: the client waits for nothing, so the request simply vanishes.
+      this.stats.dropped++;
+      return null;
+    }
+    // A topic the policy refused is reported as a topic error even on group APIs
+    // (OffsetCommit/OffsetFetch), as Kafka's own authorizer does.
+    const kind = verdict.reason === 'topic' ? 'topic' : denyKindFor(req);
+    const replacement = buildErrorResponse(req, kind);
+    if (!replacement) throw new Error(`${apiKeyName(h.apiKey)} v${h.apiVersion} denied and no error response exists for it`);
+    this.stats.denied++;
+    this.pending.push({ correlationId: h.correlationId, apiKey: h.apiKey, apiVersion: h.apiVersion, replacement });
+    return frame(encodeRequestHeader({ apiKey: ApiKey.ApiVersions, apiVersion: 0, correlationId: h.correlationId, clientId: h.clientId }));
+  }
+
+  private onResponseFrame(f: Buffer): Buffer {
+    const next = this.pending.shift();
+    const corr = responseCorrelationId(f);
+    if (!next) throw new Error(`response with correlation id ${corr} but no request pending`);
+    if (next.correlationId !== corr) throw new Error(`response correlation id ${corr} does not match pending request ${next.correlationId}`);
+    if (next.replacement) return next.replacement;
+    this.ctx.tap?.('response', f, next.apiKey, next.apiVersion);
+    if (next.apiKey === ApiKey.ApiVersions) return capApiVersionsResponse(Buffer.from(f), next.apiVersion);
+    return f;
+  }
+
+  /** Requests forwarded whose responses have not come back yet. */
+  inFlight(): number {
+    return this.pending.length;
+  }
+}

@@ -1,0 +1,162 @@
+// Starts a real single-node Apache Kafka 4.x broker (KRaft, combined broker+controller)
+// from the Maven Central jars in .tools/kafka/libs: our own small properties and log4j
+// config, -Xmx512m, every port on 127.0.0.1. Each named listener advertises the address
+// the caller wants clients to use (e.g. an Envoy listener), so clients that re-connect to
+// the advertised broker stay on that path. An INTERNAL listener carries the broker's
+// connections to itself.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './paths.js';
+
+export const KAFKA_LIBS = join(repoRoot, '.tools/kafka/libs');
+const PID_DIR = '/tmp/l7mesh-pids';
+const START_TIMEOUT_MS = 90_000;
+
+export interface BrokerListener {
+  /** Listener name, upper case (e.g. VIA_ENVOY). */
+  name: string;
+  /** Port clients are told to use; defaults to the listener's own port. */
+  advertisedPort?: number;
+}
+
+export interface KafkaBroker {
+  /** Bound port per listener name. */
+  ports: Record<string, number>;
+  dir: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export function kafkaAvailable(): string | null {
+  if (!existsSync(KAFKA_LIBS)) return `Kafka jars missing in ${KAFKA_LIBS} (run scripts/setup.d/30-kafka.sh)`;
+  return null;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function waitForPort(port: number, deadline: number, child: ChildProcess, logFile: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      if (child.exitCode !== null) {
+        const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : '';
+        reject(new Error(`kafka exited with ${child.exitCode} before listening on ${port}\n${log}`));
+        return;
+      }
+      const sock = net.connect({ host: '127.0.0.1', port, timeout: 1000 });
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve();
+      });
+      const retry = () => {
+        sock.destroy();
+        if (Date.now() > deadline) reject(new Error(`kafka did not listen on 127.0.0.1:${port} within ${START_TIMEOUT_MS} ms`));
+        else setTimeout(attempt, 250);
+      };
+      sock.once('error', retry);
+      sock.once('timeout', retry);
+    };
+    attempt();
+  });
+}
+
+function java(args: string[], dir: string): ChildProcess {
+  return spawn('java', ['-Xmx512m', '-Xms256m', '-XX:+UseSerialGC', `-Dkafka.logs.dir=${dir}`,
+    `-Dlog4j2.configurationFile=${join(repoRoot, 'scripts/kafka/log4j2.properties')}`,
+    '-cp', `${KAFKA_LIBS}/*`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function run(args: string[], dir: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = java(args, dir);
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (out += d));
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited ${code}: ${out}`))));
+  });
+}
+
+export async function startKafkaBroker(clientListeners: BrokerListener[]): Promise<KafkaBroker> {
+  const missing = kafkaAvailable();
+  if (missing) throw new Error(missing);
+  // The broker's own connections (e.g. transaction markers to itself) use a listener of
+  // their own, so they never pass through the proxy under test.
+  const listeners = [{ name: 'INTERNAL' }, ...clientListeners.filter((l) => l.name !== 'INTERNAL')];
+  const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-'));
+  const ports: Record<string, number> = {};
+  for (const l of listeners) ports[l.name] = await freePort();
+  const controllerPort = await freePort();
+  const names = listeners.map((l) => l.name);
+  const props = [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    `listeners=${listeners.map((l) => `${l.name}://127.0.0.1:${ports[l.name]}`).join(',')},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=${listeners.map((l) => `${l.name}://127.0.0.1:${l.advertisedPort ?? ports[l.name]}`).join(',')}`,
+    `listener.security.protocol.map=${[...names, 'CONTROLLER'].map((n) => `${n}:PLAINTEXT`).join(',')}`,
+    'controller.listener.names=CONTROLLER',
+    `inter.broker.listener.name=${names[0]}`,
+    `log.dirs=${join(dir, 'data')}`,
+    `metadata.log.dir=${join(dir, 'meta')}`,
+    'num.partitions=1',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=3',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    'auto.create.topics.enable=false',
+    'log.flush.interval.messages=1000000',
+    'num.network.threads=2',
+    'num.io.threads=2',
+  ];
+  const propsFile = join(dir, 'server.properties');
+  writeFileSync(propsFile, props.join('\n') + '\n');
+  const clusterId = randomBytes(16).toString('base64url');
+  await run(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile], dir);
+  const child = java(['kafka.Kafka', propsFile], dir);
+  const consoleLog = join(dir, 'console.log');
+  let console = '';
+  child.stdout!.on('data', (d) => (console += d));
+  child.stderr!.on('data', (d) => (console += d));
+  child.on('exit', () => writeFileSync(consoleLog, console));
+  mkdirSync(PID_DIR, { recursive: true });
+  const pidFile = join(PID_DIR, `kafka-broker-${child.pid}.pid`);
+  writeFileSync(pidFile, String(child.pid));
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  try {
+    for (const n of names) await waitForPort(ports[n]!, deadline, child, join(dir, 'server.log'));
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    ports,
+    dir,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      try {
+        unlinkSync(pidFile);
+      } catch {
+        // already removed by cleanup.sh
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,30 @@
+// Audit records as JSON lines.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KafkaAuditLog, type KafkaAuditRecord } from '../../l7/kafka/audit.js';
+
+describe('unit: kafka audit log', () => {
+  it('writes one JSON object per line and notifies listeners', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-audit-'));
+    try {
+      const log = new KafkaAuditLog(join(dir, 'audit.jsonl'));
+      const seen: KafkaAuditRecord[] = [];
+      const off = log.onRecord((r) => seen.push(r));
+      const rec = (corr: number, verdict: 'allow' | 'deny'): KafkaAuditRecord => ({
+        time: '2026-01-01T00:00:00.000Z', identity: 256, policy: 'p', clientId: 'c', apiKey: 'Produce', apiKeyNum: 0,
+        apiVersion: 9, correlationId: corr, topics: ['orders'], verdict, rule: verdict === 'allow' ? 0 : null,
+      });
+      log.write(rec(1, 'allow'));
+      off();
+      log.write(rec(2, 'deny'));
+      await log.close();
+      const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(lines.map((l) => [l.correlationId, l.verdict, l.rule]), [[1, 'allow', 0], [2, 'deny', null]]);
+      assert.equal(seen.length, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

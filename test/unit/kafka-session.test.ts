@@ -1,0 +1,202 @@
+// The per-connection enforcement state machine, fed with frames captured from a real
+// client and broker: substitution of denied requests, response order, acks=0, fail
+// closed; and a bounded fuzz run (random, truncated and bit-flipped frames).
+import assert from 'node:assert/strict';
+import { ApiKey } from '../../l7/kafka/api-keys.js';
+import { KafkaAuditLog, type KafkaAuditRecord } from '../../l7/kafka/audit.js';
+import { KafkaPolicyEngine } from '../../l7/kafka/engine.js';
+import { ErrorCode } from '../../l7/kafka/error-codes.js';
+import { encodeRequestHeader, encodeResponseHeader, frame, parseRequestHeader } from '../../l7/kafka/header.js';
+import { ProduceRequest, ProduceResponse } from '../../l7/kafka/messages.js';
+import { decodeBody, encodeBody, type Value } from '../../l7/kafka/schema.js';
+import { KafkaSession } from '../../l7/kafka/session.js';
+import type { KafkaRule } from '../../l7/kafka/rule.js';
+import { loadCapturedFrames } from './kafka-fixtures.js';
+
+function session(rules: KafkaRule[]): { s: KafkaSession; audit: KafkaAuditRecord[] } {
+  const audit: KafkaAuditRecord[] = [];
+  const log = new KafkaAuditLog();
+  log.onRecord((r) => audit.push(r));
+  return { s: new KafkaSession({ engine: new KafkaPolicyEngine(rules), audit: log, identity: 300, policy: 'p' }), audit };
+}
+
+function produce(corr: number, topic: string, acks = -1, version = 9): Buffer {
+  return frame(
+    encodeRequestHeader({ apiKey: ApiKey.Produce, apiVersion: version, correlationId: corr, clientId: 'app' }),
+    encodeBody(ProduceRequest, version, { transactionalId: null, acks, timeoutMs: 1000, topicData: [{ name: topic, partitionData: [{ index: 0, records: Buffer.from('x') }] }] }),
+  );
+}
+
+/** A broker's answer to any request: just a correlation id and some body bytes. */
+function brokerResponse(corr: number): Buffer {
+  return frame(encodeResponseHeader(corr, 0), Buffer.from([0, 0, 0, 0]));
+}
+
+function split(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < buf.length; ) {
+    const size = buf.readInt32BE(off);
+    out.push(buf.subarray(off, off + 4 + size));
+    off += 4 + size;
+  }
+  return out;
+}
+
+describe('unit: kafka session (per-connection enforcement)', () => {
+  it('forwards allowed requests unchanged and replaces a denied one by ApiVersions v0 with its correlation id', () => {
+    const { s, audit } = session([{ role: 'produce', topic: 'orders' }]);
+    const a = produce(1, 'orders');
+    const d = produce(2, 'secret');
+    const c = produce(3, 'orders');
+    const out = s.onRequestData(Buffer.concat([a, d, c]));
+    assert.equal(out.close, undefined);
+    const frames = split(out.data);
+    assert.deepEqual(frames[0], a);
+    assert.deepEqual(frames[2], c);
+    const sub = parseRequestHeader(frames[1]!);
+    assert.deepEqual([sub.apiKey, sub.apiVersion, sub.correlationId, sub.clientId], [ApiKey.ApiVersions, 0, 2, 'app']);
+    assert.deepEqual(audit.map((r) => [r.correlationId, r.verdict, r.rule, r.identity, r.apiKey]), [
+      [1, 'allow', 0, 300, 'Produce'],
+      [2, 'deny', null, 300, 'Produce'],
+      [3, 'allow', 0, 300, 'Produce'],
+    ]);
+    // The broker answers all three in order; the middle answer becomes the Produce error.
+    const res = s.onResponseData(Buffer.concat([brokerResponse(1), brokerResponse(2), brokerResponse(3)]));
+    const rf = split(res.data);
+    assert.deepEqual(rf.map((f) => f.readInt32BE(4)), [1, 2, 3]);
+    assert.deepEqual(rf[0], brokerResponse(1));
+    const body = decodeBody(ProduceResponse, 9, rf[1]!, 9);
+    assert.equal((((body.responses as Value[])[0]!.partitionResponses as Value[])[0]!).errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    assert.equal(s.inFlight(), 0);
+  });
+
+  it('handles frames split at every byte boundary', () => {
+    const { s } = session([{}]);
+    const all = Buffer.concat([produce(1, 'a'), produce(2, 'b')]);
+    const out: Buffer[] = [];
+    for (let i = 0; i < all.length; i++) out.push(s.onRequestData(all.subarray(i, i + 1)).data);
+    assert.deepEqual(Buffer.concat(out), all);
+    const res = Buffer.concat([brokerResponse(1), brokerResponse(2)]);
+    const back: Buffer[] = [];
+    for (let i = 0; i < res.length; i++) back.push(s.onResponseData(res.subarray(i, i + 1)).data);
+    assert.deepEqual(Buffer.concat(back), res);
+  });
+
+  it('drops a denied acks=0 produce (no response is owed) and forwards an allowed one without expecting an answer', () => {
+    const { s, audit } = session([{ role: 'produce', topic: 'orders' }]);
+    assert.equal(s.onRequestData(produce(1, 'secret', 0)).data.length, 0);
+    assert.equal(s.inFlight(), 0);
+    assert.equal(s.stats.dropped, 1);
+    assert.deepEqual(s.onRequestData(produce(2, 'orders', 0)).data, produce(2, 'orders', 0));
+    assert.equal(s.inFlight(), 0);
+    assert.deepEqual(audit.map((r) => r.verdict), ['deny', 'allow']);
+  });
+
+  it('closes on a response that matches no pending request, or one out of order', () => {
+    const a = session([{}]).s;
+    assert.match(a.onResponseData(brokerResponse(5)).close ?? '', /no request pending/);
+    const b = session([{}]).s;
+    b.onRequestData(Buffer.concat([produce(1, 'x'), produce(2, 'x')]));
+    assert.match(b.onResponseData(brokerResponse(2)).close ?? '', /does not match pending request 1/);
+    // Once closed, nothing more passes.
+    assert.equal(b.onRequestData(produce(3, 'x')).data.length, 0);
+  });
+
+  it('closes when a request it cannot refuse is denied, and on unsupported versions', () => {
+    const { s } = session([{ apiKey: 'metadata' }]);
+    const endTxn = frame(encodeRequestHeader({ apiKey: ApiKey.EndTxn, apiVersion: 3, correlationId: 1, clientId: 'x' }), Buffer.alloc(8));
+    assert.match(s.onRequestData(endTxn).close ?? '', /EndTxn v3 denied and no error response exists/);
+    const t = session([{}]).s;
+    const fetch13 = frame(encodeRequestHeader({ apiKey: ApiKey.Fetch, apiVersion: 13, correlationId: 1, clientId: 'x' }), Buffer.alloc(40));
+    assert.match(t.onRequestData(fetch13).close ?? '', /FetchRequest v13 is not supported/);
+  });
+
+  it('replays a captured client conversation and caps the broker ApiVersions answer', () => {
+    const captured = loadCapturedFrames();
+    const req = captured.find((c) => c.dir === 'request' && c.apiKey === ApiKey.ApiVersions && c.apiVersion >= 3)!;
+    const res = captured.find((c) => c.dir === 'response' && c.apiKey === ApiKey.ApiVersions && c.apiVersion === req.apiVersion)!;
+    const { s } = session([{}]);
+    // The captured response carries the captured request's correlation id only if both
+    // come from the same exchange; align them explicitly.
+    const corr = parseRequestHeader(req.frame).correlationId;
+    const answer = Buffer.from(res.frame);
+    answer.writeInt32BE(corr, 4);
+    assert.deepEqual(s.onRequestData(req.frame).data, req.frame);
+    const out = s.onResponseData(answer);
+    assert.equal(out.close, undefined);
+    assert.equal(out.data.length, answer.length);
+    assert.notDeepEqual(out.data, answer, 'a Kafka 4.1 broker offers Fetch > 12, which must be capped');
+  });
+});
+
+describe('unit: kafka session fuzz (bounded)', () => {
+  // Deterministic PRNG so a failure reproduces.
+  let seed = 0x1234567;
+  const rnd = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 0x100000000;
+  };
+  const captured = loadCapturedFrames().filter((c) => c.dir === 'request');
+  const ITERATIONS = 3000;
+
+  it(`never throws on ${ITERATIONS} random, truncated or mutated request streams`, () => {
+    let closed = 0;
+    for (let i = 0; i < ITERATIONS; i++) {
+      const { s } = session([{ role: 'produce', topic: 'cap-a' }, { apiKey: 'metadata' }]);
+      const base = captured[Math.floor(rnd() * captured.length)]!.frame;
+      let input: Buffer;
+      const mode = i % 3;
+      if (mode === 0) {
+        input = Buffer.from(Array.from({ length: 4 + Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256)));
+      } else if (mode === 1) {
+        input = Buffer.from(base);
+        const flips = 1 + Math.floor(rnd() * 4);
+        for (let k = 0; k < flips; k++) input[4 + Math.floor(rnd() * (input.length - 4))]! ^= 1 << Math.floor(rnd() * 8);
+      } else {
+        input = Buffer.from(base.subarray(0, 4 + Math.floor(rnd() * (base.length - 4))));
+        input.writeInt32BE(input.length - 4, 0);
+      }
+      const out = s.onRequestData(input);
+      if (out.close) closed++;
+      // Whatever passes is whole frames only.
+      let off = 0;
+      while (off < out.data.length) off += 4 + out.data.readInt32BE(off);
+      assert.equal(off, out.data.length);
+    }
+    assert.ok(closed > ITERATIONS / 2, `only ${closed} of ${ITERATIONS} bad inputs closed the connection`);
+  });
+
+  it('never throws on random broker bytes and closes on every bad response', () => {
+    for (let i = 0; i < 1000; i++) {
+      const { s } = session([{}]);
+      s.onRequestData(produce(1, 'a'));
+      const junk = Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256)));
+      const out = s.onResponseData(junk);
+      if (!out.close) {
+        // Only an incomplete frame may stay pending without a verdict.
+        assert.equal(out.data.length, 0);
+      }
+    }
+  });
+
+  it('closes the connection for every truncation of every captured request body', () => {
+    let n = 0;
+    for (const c of captured) {
+      const { s } = session([{}]);
+      if (!s.onRequestData(c.frame).data.length) continue;
+      const bodyStart = parseRequestHeader(c.frame).bodyOffset;
+      if (bodyStart === undefined) continue;
+      for (let cut = bodyStart; cut < c.frame.length; cut++) {
+        const t = Buffer.from(c.frame.subarray(0, cut));
+        t.writeInt32BE(t.length - 4, 0);
+        const res = session([{}]).s.onRequestData(t);
+        assert.ok(res.close, `${c.apiKey} v${c.apiVersion} truncated to ${cut} bytes was not refused`);
+        assert.equal(res.data.length, 0);
+        n++;
+      }
+    }
+    assert.ok(n > 1000, `${n} truncations`);
+  });
+});
