@@ -24,7 +24,7 @@ export interface StatusMatch {
 }
 
 export interface FlowFilter {
-  /** At most this many flows, the newest ones (order stays oldest first). */
+  /** At most this many flows, the newest ones (order stays oldest first); 0 = none. */
   last?: number;
   /** Only flows at or after this time, ms since the epoch. */
   sinceMs?: number;
@@ -105,7 +105,8 @@ export function parseFlowQuery(q: FlowQueryInput, nowMs = Date.now()): FlowFilte
   }
   const last = single('last', q.last, errors);
   if (last !== undefined) {
-    if (!/^\d+$/.test(last) || Number(last) < 1 || Number(last) > MAX_LAST) errors.push(`last: "${last}" must be an integer from 1 to ${MAX_LAST}`);
+    // 0 is meaningful with follow: no stored flows, only new ones.
+    if (!/^\d+$/.test(last) || Number(last) > MAX_LAST) errors.push(`last: "${last}" must be an integer from 0 to ${MAX_LAST}`);
     else f.last = Number(last);
   }
   const since = single('since', q.since, errors);

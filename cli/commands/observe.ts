@@ -30,7 +30,8 @@ export const summary = 'Show flows: who talked to whom, what was decided and by 
 export const usage = `usage: l7mesh observe [flags]
 
   -f, --follow             keep streaming new flows
-      --last N             the newest N stored flows (default ${DEFAULT_LAST})
+      --last N             the newest N stored flows (default ${DEFAULT_LAST}; with --follow or
+                           --since: all since then, or none before following)
       --since DURATION     flows from the last 5m, 30s, 2h, or since an RFC 3339 time
       --from-label K=V     source has this label (repeat: all must match)
       --to-label K=V       destination has this label (repeat: all must match)
@@ -192,7 +193,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   if (values.max !== undefined && !/^[1-9][0-9]*$/.test(values.max)) errors.push(`--max: "${values.max}" must be a positive integer`);
   if (values.max !== undefined && !values.follow) errors.push('--max: only with --follow');
   const input: FlowQueryInput = {
-    last: values.last ?? String(DEFAULT_LAST),
+    // As `hubble observe`: the newest 20 unless a time window or following says otherwise.
+    last: values.last ?? (values.since !== undefined ? undefined : values.follow ? '0' : String(DEFAULT_LAST)),
     since: values.since,
     from_label: values['from-label'],
     to_label: values['to-label'],

@@ -123,16 +123,20 @@ describe('observe: flows through CLI, SSE and /metrics', function () {
   it('--follow streams a denied request made after it started', async function () {
     if (!envoy) return this.skip();
     const ac = new AbortController();
-    const following = cli(['--server', rig.baseUrl, '-o', 'json', '--follow', '--last', '1', '--max', '2', '--from-label', 'app=other', '--protocol', 'http'], ac.signal);
+    // With --last 1: the newest stored match first; without: only new flows, as Hubble.
+    const withLast = cli(['--server', rig.baseUrl, '-o', 'json', '--follow', '--last', '1', '--max', '2', '--from-label', 'app=other', '--protocol', 'http'], ac.signal);
+    const newOnly = cli(['--server', `unix:${rig.socketPath}`, '-o', 'compact', '-f', '--max', '1', '--verdict', 'DROPPED'], ac.signal);
     const timer = setTimeout(() => ac.abort(), 15_000);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await rig.request(OTHER_IP, 'GET', '/api/v1/follow-check')).status, 403);
-    const r = await following;
+    const [r, n] = await Promise.all([withLast, newOnly]);
     clearTimeout(timer);
     assert.equal(r.code, 0, r.err);
     const flows = jsonLines(r.out);
     assert.deepEqual(flows.map(urlPath), ['/api/v1/users', '/api/v1/follow-check']);
     assert.equal(flows[1]!.verdict, 'DROPPED');
+    assert.equal(n.code, 0, n.err);
+    assert.match(n.out, /^\S+: default\/other:\d+ \(ID:1003\) -> default\/web-server:\d+ \(ID:1001\) http-request DROPPED POLICY_DENIED \(HTTP\/1\.1 GET http:\/\/[^ ]+\/api\/v1\/follow-check => 403\)\n$/);
   });
 
   it('the SSE stream delivers a new denied flow with its fields', async function () {

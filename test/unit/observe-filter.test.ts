@@ -66,7 +66,7 @@ describe('observe: flow filters', () => {
 
   it('reports every bad field by name, at once', () => {
     try {
-      parseFlowQuery({ last: '0', since: 'yesterday', verdict: 'MAYBE', type: 'l8', http_status: '700', protocol: 'sctp', from_label: '=x', ...({ colour: 'red' } as FlowQueryInput) }, NOW);
+      parseFlowQuery({ last: '-1', since: 'yesterday', verdict: 'MAYBE', type: 'l8', http_status: '700', protocol: 'sctp', from_label: '=x', ...({ colour: 'red' } as FlowQueryInput) }, NOW);
       assert.fail('expected a FlowFilterError');
     } catch (err) {
       assert.ok(err instanceof FlowFilterError);

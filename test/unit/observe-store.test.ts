@@ -22,6 +22,7 @@ describe('observe: flow store', () => {
     for (let i = 0; i < 8; i++) s.add(numbered(i, i % 2 ? 403 : 200));
     assert.deepEqual(paths(s.query(parseFlowQuery({ last: '2', http_status: '403' }))), ['/n/5', '/n/7']);
     assert.deepEqual(paths(s.query(parseFlowQuery({ last: '100' }))).length, 8);
+    assert.deepEqual(s.query(parseFlowQuery({ last: '0' })), []);
   });
 
   it('assigns a unique uuid to every flow that lacks one', () => {
