@@ -15,7 +15,7 @@ function endpointText(e: FlowEndpoint, p: number | undefined): string {
   return `${endpointName(e)}${p ? `:${p}` : ''} (ID:${e.identity})`;
 }
 
-/** What happened, as Hubble's compact output names it. */
+/** What happened: the kind of event, as `hubble observe` names it in its table. */
 export function flowKind(f: ObservedFlow): string {
   if (f.l7?.http) return 'http-request';
   if (f.l7?.kafka) return 'kafka-request';
@@ -24,33 +24,40 @@ export function flowKind(f: ObservedFlow): string {
   return 'to-endpoint';
 }
 
+/** The kernel hook that decided (connect4, sendmsg4, ingress, ...), when the flow names one. */
+function hookOf(f: ObservedFlow): string | undefined {
+  // Older agents put the hook name in event_type itself.
+  const legacy = (f as { event_type?: unknown }).event_type;
+  return f.hook ?? (typeof legacy === 'string' ? legacy : undefined);
+}
+
 /** The request or connection in a few words. */
 export function flowSummary(f: ObservedFlow): string {
   const http = f.l7?.http;
-  if (http) return `${http.protocol || 'HTTP'} ${http.method} ${http.url}${http.code ? ` => ${http.code}` : ''}`;
+  if (http) return `http ${http.method} ${http.url}${http.code ? ` => ${http.code}` : ''}`;
   const kafka = f.l7?.kafka;
   if (kafka) {
-    const parts = [`Kafka ${kafka.api_key} v${kafka.api_version}`, `topic ${kafka.topics.length > 0 ? kafka.topics.join(',') : '-'}`];
-    if (kafka.client_id) parts.push(`client ${kafka.client_id}`);
-    if (kafka.error_code) parts.push(`error ${kafka.error_code}`);
-    return parts.join(', ');
+    const topics = kafka.topics?.length ? kafka.topics.join(',') : kafka.topic || '-';
+    return `kafka ${kafka.api_key} v${kafka.api_version} topic ${topics}${kafka.client_id ? ` client ${kafka.client_id}` : ''}${kafka.error_code ? ` error ${kafka.error_code}` : ''}`;
   }
   const proto = f.l4?.TCP ? 'TCP' : f.l4?.UDP ? 'UDP' : '';
-  return [proto, f.drop_reason_desc].filter((x) => x).join(' ');
+  return [hookOf(f) ?? 'l3/l4', proto].filter((x) => x).join(' ');
 }
 
-function ruleText(f: ObservedFlow): string {
-  const named = f.policy.filter((p) => p.name || p.rule_id);
-  if (named.length === 0) return '';
-  return ` [${named.map((p) => `${p.direction} ${p.name ?? p.rule_id}${p.rule_path ? ` ${p.rule_path}` : ''}`).join('; ')}]`;
+function policyText(f: ObservedFlow): string {
+  const p = (f.policy ?? []).find((x) => x.name || x.rule_id);
+  if (!p) return '';
+  return ` [${p.name ?? p.rule_id}${p.rule_path ? ` ${p.rule_path}` : ''}]`;
 }
 
+/** One line per flow: time, both ends with identities, what, verdict, reason, rule. */
 export function formatCompact(f: ObservedFlow): string {
-  const summary = flowSummary(f);
-  const reason = f.drop_reason_desc && !summary.includes(f.drop_reason_desc) ? ` ${f.drop_reason_desc}` : '';
+  const t = new Date(f.time);
+  const ts = Number.isNaN(t.getTime()) ? f.time : t.toISOString().replace('T', ' ').replace('Z', '');
+  const reason = f.verdict === 'DROPPED' && f.drop_reason_desc ? ` (${f.drop_reason_desc})` : '';
   return (
-    `${f.time}: ${endpointText(f.source, port(f, 'source_port'))} -> ${endpointText(f.destination, port(f, 'destination_port'))} ` +
-    `${flowKind(f)} ${f.verdict}${reason}${summary ? ` (${summary})` : ''}${ruleText(f)}`
+    `${ts}: ${endpointText(f.source, port(f, 'source_port'))} -> ${endpointText(f.destination, port(f, 'destination_port'))} ` +
+    `${flowSummary(f)} ${f.verdict}${reason}${policyText(f)}`
   );
 }
 
@@ -63,7 +70,7 @@ export function tableRow(f: ObservedFlow): string[] {
     endpointText(f.destination, port(f, 'destination_port')),
     flowKind(f),
     f.verdict,
-    flowSummary(f) || '-',
+    flowSummary(f) + (f.verdict === 'DROPPED' && f.drop_reason_desc ? ` (${f.drop_reason_desc})` : ''),
   ];
 }
 

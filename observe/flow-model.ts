@@ -49,6 +49,8 @@ export interface ObservedFlow extends Omit<Flow, 'verdict' | 'l7' | 'policy'> {
   drop_reason?: number;
   /** Hubble's per-flow identifier; the store assigns one when the source did not. */
   uuid?: string;
+  /** The kernel program that decided: connect4, sendmsg4, ingress, ... (ours). */
+  hook?: string;
   /** Which l7mesh source produced the flow: bpf, envoy or kafka (ours). */
   source_kind?: 'bpf' | 'envoy' | 'kafka';
 }

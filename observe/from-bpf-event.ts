@@ -92,6 +92,7 @@ export function bpfEventToFlow(ev: BpfVerdictEvent, ctx: BpfConvertContext): Obs
     is_reply: false,
     policy: [],
     source_kind: 'bpf',
+    hook: ev.hook,
     IP: { source: ev.saddr, destination: ev.daddr, ipVersion: ev.saddr.includes(':') || ev.daddr.includes(':') ? 'IPv6' : 'IPv4' },
   };
   if (ev.proto === 'tcp') flow.l4 = { TCP: { source_port: ev.sport, destination_port: ev.dport } };

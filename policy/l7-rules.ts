@@ -35,7 +35,8 @@ export interface KafkaRule {
 export interface RuleOrigin {
   /** `namespace/name` for namespaced policies, `name` for clusterwide ones. */
   policy: string;
-  kind: 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy';
+  /** `Default` marks entries the agent adds itself (allow-localhost). */
+  kind: 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy' | 'Default';
   /** Field path of the rule inside its document, e.g. `spec.ingress[0].toPorts[0].rules.http[1]`. */
   path: string;
 }

@@ -42,6 +42,8 @@ export interface PolicyEntry {
   l7?: L7Policy;
   /** The rules that produced this entry (allow and deny origins both listed). */
   origins: RuleOrigin[];
+  /** Set on a deny entry that exists because allow rules could not be merged (fail closed). */
+  conflict?: string;
 }
 
 export interface DirectionPolicy {
@@ -56,4 +58,6 @@ export interface EndpointPolicy {
   identity: number;
   ingress: DirectionPolicy;
   egress: DirectionPolicy;
+  /** Repository revision this policy was computed at. */
+  revision?: number;
 }

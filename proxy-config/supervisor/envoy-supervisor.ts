@@ -86,6 +86,9 @@ export class EnvoySupervisor extends EventEmitter {
   private failedProbes = 0;
   private stopping = false;
   private restartPending: Promise<void> | undefined;
+  private launching = false;
+  /** Set when the supervisor itself ends a process, so its exit keeps the real reason. */
+  private replaceReason: string | undefined;
 
   readonly adminSocket: string;
   readonly pidFile: string;
@@ -150,6 +153,15 @@ export class EnvoySupervisor extends EventEmitter {
   }
 
   private async launch(): Promise<void> {
+    this.launching = true;
+    try {
+      await this.launchOnce();
+    } finally {
+      this.launching = false;
+    }
+  }
+
+  private async launchOnce(): Promise<void> {
     const dir = this.o.workDir;
     const bootstrapFile = join(dir, 'bootstrap.pb');
     writeFileSync(bootstrapFile, encodeBootstrap(this.o.bootstrap(this.adminSocket)));
@@ -187,7 +199,10 @@ export class EnvoySupervisor extends EventEmitter {
     child.once('exit', (code, signal) => this.onExit(child, code, signal));
     const deadline = Date.now() + this.o.readyTimeoutMs;
     for (;;) {
-      if (this.child !== child) throw new Error(`envoy exited while starting: ${this.lastExit ?? 'unknown'}; see ${join(dir, 'envoy.log')}`);
+      if (this.child !== child) {
+        this.setState('failed');
+        throw new Error(`envoy exited while starting: ${this.lastExit ?? 'unknown'}; see ${join(dir, 'envoy.log')}`);
+      }
       try {
         const r = await this.admin('GET', '/ready');
         if (r.status === 200) break;
@@ -196,6 +211,7 @@ export class EnvoySupervisor extends EventEmitter {
       }
       if (Date.now() > deadline) {
         this.lastExit = `not ready within ${this.o.readyTimeoutMs} ms`;
+        this.replaceReason = this.lastExit;
         await this.kill(child.pid);
         this.setState('failed');
         throw new Error(`envoy not ready within ${this.o.readyTimeoutMs} ms; see ${join(dir, 'envoy.log')}`);
@@ -211,9 +227,11 @@ export class EnvoySupervisor extends EventEmitter {
     if (this.child !== child) return;
     this.child = undefined;
     this.pid = undefined;
-    this.lastExit = signal ? `killed by ${signal}` : `exited with code ${code}`;
+    const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+    this.lastExit = this.replaceReason ? `${this.replaceReason} (${how})` : how;
+    this.replaceReason = undefined;
     rmSync(this.pidFile, { force: true });
-    if (this.stopping) return;
+    if (this.stopping || this.launching) return;
     this.emit('exit', this.lastExit);
     this.scheduleRestart();
   }
@@ -248,6 +266,7 @@ export class EnvoySupervisor extends EventEmitter {
     this.setState('unhealthy');
     if (this.failedProbes >= this.o.unhealthyThreshold && this.pid !== undefined) {
       this.lastExit = `no answer on /ready ${this.failedProbes} times`;
+      this.replaceReason = this.lastExit;
       const pid = this.pid;
       // The exit handler (or, for an adopted process, the next probe) restarts it.
       await this.kill(pid);
@@ -298,6 +317,12 @@ export class EnvoySupervisor extends EventEmitter {
       } catch {
         return;
       }
+    }
+    try {
+      // A stopped (frozen) process only acts on SIGTERM once continued.
+      process.kill(-pid, 'SIGCONT');
+    } catch {
+      // not a group leader or gone
     }
     const deadline = Date.now() + 5000;
     while (alive(pid) && Date.now() < deadline) await sleep(50);

@@ -247,9 +247,8 @@ describe('observe: flood of real kernel drops', function () {
     // A real kernel drop as `l7mesh observe` shows it.
     let out = '';
     const code = await run(['--server', base, '-o', 'json', '--type', 'drop', '--from-label', 'app=flooder', '--last', '1'], {
-      stdout: { write: (x: string) => (out += x) },
-      stderr: { write: () => undefined },
-      env: {},
+      stdout: (x: string) => (out += x),
+      stderr: () => undefined,
     });
     assert.equal(code, 0);
     const newest = JSON.parse(out) as ObservedFlow;

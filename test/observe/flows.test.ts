@@ -20,7 +20,7 @@ const KAFKA_BROKER = { identity: 1010, labels: ['k8s:app=kafka'], namespace: 'da
 async function cli(args: string[], signal?: AbortSignal): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await run(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, ...(signal ? { signal } : {}), env: {} });
+  const code = await run(args, { stdout: (s: string) => (out += s), stderr: (s: string) => (err += s), ...(signal ? { signal } : {}) });
   return { code, out, err };
 }
 
@@ -94,7 +94,7 @@ describe('observe: flows through CLI, SSE and /metrics', function () {
     assert.equal(r.code, 0, r.err);
     const lines = r.out.trim().split('\n');
     assert.equal(lines.length, 1);
-    assert.match(lines[0]!, /default\/other \(ID:1003\) -> default\/web-server:8080 \(ID:1001\) policy-verdict DROPPED \(TCP POLICY_DENIED\)$/);
+    assert.match(lines[0]!, /default\/other \(ID:1003\) -> default\/web-server:8080 \(ID:1001\) connect4 TCP DROPPED \(POLICY_DENIED\)$/);
   });
 
   it('Kafka deny: --protocol kafka in table output, and as JSON with api key, topic, client id', async () => {
@@ -102,7 +102,7 @@ describe('observe: flows through CLI, SSE and /metrics', function () {
     assert.equal(t.code, 0, t.err);
     const [header, row, ...rest] = t.out.trimEnd().split('\n');
     assert.match(header!, /^TIMESTAMP\s+SOURCE\s+DESTINATION\s+TYPE\s+VERDICT\s+SUMMARY$/);
-    assert.match(row!, /default\/other \(ID:1003\)\s+data\/kafka-0 \(ID:1010\)\s+kafka-request\s+DROPPED\s+Kafka produce v9, topic payments, client billing-producer, error 29$/);
+    assert.match(row!, /default\/other \(ID:1003\)\s+data\/kafka-0 \(ID:1010\)\s+kafka-request\s+DROPPED\s+kafka produce v9 topic payments client billing-producer error 29 \(POLICY_DENIED\)$/);
     assert.equal(rest.length, 0);
     const j = jsonLines((await cli(['--server', rig.baseUrl, '--protocol', 'kafka', '-o', 'json', '--verdict', 'DROPPED'])).out);
     assert.equal(j.length, 1);
@@ -136,7 +136,7 @@ describe('observe: flows through CLI, SSE and /metrics', function () {
     assert.deepEqual(flows.map(urlPath), ['/api/v1/users', '/api/v1/follow-check']);
     assert.equal(flows[1]!.verdict, 'DROPPED');
     assert.equal(n.code, 0, n.err);
-    assert.match(n.out, /^\S+: default\/other:\d+ \(ID:1003\) -> default\/web-server:\d+ \(ID:1001\) http-request DROPPED POLICY_DENIED \(HTTP\/1\.1 GET http:\/\/[^ ]+\/api\/v1\/follow-check => 403\)\n$/);
+    assert.match(n.out, /^\S+ \S+: default\/other:\d+ \(ID:1003\) -> default\/web-server:\d+ \(ID:1001\) http GET http:\/\/[^ ]+\/api\/v1\/follow-check => 403 DROPPED \(POLICY_DENIED\)\n$/);
   });
 
   it('the SSE stream delivers a new denied flow with its fields', async function () {
@@ -191,20 +191,23 @@ describe('observe: flows through CLI, SSE and /metrics', function () {
   });
 
   it('bad filters are refused with every field named (CLI exit 2, HTTP 400); an absent agent is a clear error', async () => {
-    const r = await cli(['--server', rig.baseUrl, '--verdict', 'MAYBE', '--http-status', '999', '-o', 'yaml']);
+    const r = await cli(['--server', rig.baseUrl, '--verdict', 'MAYBE', '--http-status', '999', '--from-label', '=x']);
     assert.equal(r.code, 2);
     assert.match(r.err, /--verdict: "MAYBE" is not one of/);
     assert.match(r.err, /--http-status: "999"/);
-    assert.match(r.err, /--output: "yaml"/);
+    assert.match(r.err, /--from-label: "=x" is not a label/);
     assert.equal(r.out, '');
+    const o = await cli(['--server', rig.baseUrl, '-o', 'yaml']);
+    assert.equal(o.code, 2);
+    assert.match(o.err, /--output: "yaml"/);
     const res = await rig.app.inject({ method: 'GET', url: '/v1/flows?verdict=MAYBE&since=later&colour=red' });
     assert.equal(res.statusCode, 400);
     const body = res.json() as { code: string; details: { errors: string[] } };
     assert.equal(body.code, 'L7M_ERR_VALIDATION');
     assert.deepEqual(body.details.errors.map((e) => e.split(':')[0]).sort(), ['colour', 'since', 'verdict']);
     const gone = await cli(['--server', `unix:${rig.socketPath}.absent`]);
-    assert.equal(gone.code, 1);
-    assert.match(gone.err, /cannot reach the agent at unix:.*\.absent.*is the agent running/);
+    assert.equal(gone.code, 3);
+    assert.match(gone.err, /cannot reach the l7mesh agent at \/\S+\.absent .*is it running/);
   });
 
   it('a stalled SSE reader loses flows, counted and told; the store and queue stay bounded', async () => {

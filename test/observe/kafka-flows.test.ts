@@ -42,7 +42,7 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await run(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: {} });
+  const code = await run(args, { stdout: (s: string) => (out += s), stderr: (s: string) => (err += s) });
   return { code, out, err };
 }
 

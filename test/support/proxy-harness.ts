@@ -115,6 +115,8 @@ export interface StartOptions {
   /** ADS server address for xDS-driven tests. */
   xds?: LocalAddress;
   name?: string;
+  /** xDS node id (default l7m-test-<name>). */
+  nodeId?: string;
 }
 
 export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
@@ -133,7 +135,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     logLevel: 'warning',
     bootstrap: (adminSocket) => {
       const b = buildBootstrap({
-        nodeId: `l7m-test-${opts.name ?? 'envoy'}`,
+        nodeId: opts.nodeId ?? `l7m-test-${opts.name ?? 'envoy'}`,
         admin: { path: adminSocket },
         xds: opts.xds ?? { host: '127.0.0.1', port: 1 },
         accessLog: { host: '127.0.0.1', port: alsPort },
@@ -211,7 +213,7 @@ export function rawRequest(host: string, port: number, bytes: string | Buffer, l
       // One complete response with a content-length is enough.
       const head = raw.indexOf('\r\n\r\n');
       const cl = /\r\ncontent-length: *(\d+)/i.exec(raw.slice(0, head === -1 ? raw.length : head));
-      if (head !== -1 && cl && raw.length >= head + 4 + Number(cl[1])) setTimeout(finish, 150);
+      if (head !== -1 && cl && raw.length >= head + 4 + Number(cl[1])) setTimeout(finish, 80);
     });
     sock.on('error', finish);
     sock.on('close', finish);

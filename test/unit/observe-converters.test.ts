@@ -112,10 +112,13 @@ describe('observe: flow text formats', () => {
     const k = kafkaAuditToFlow(kafkaAudit(), { resolveIdentity, destination: ENDPOINTS[ID_KAFKA]! });
     assert.equal(
       formatCompact(k),
-      '2026-11-25T17:00:00.000Z: data/billing (ID:304) -> data/kafka-0 (ID:303) kafka-request DROPPED POLICY_DENIED (Kafka produce v9, topic payments, client billing-producer) [ingress data/kafka-topics]',
+      '2026-11-25 17:00:00.000: data/billing (ID:304) -> data/kafka-0 (ID:303) kafka produce v9 topic payments client billing-producer DROPPED (POLICY_DENIED) [data/kafka-topics]',
     );
     const d = bpfEventToFlow(bpfDrop(), { resolveIdentity, monotonicEpochMs: EPOCH });
-    assert.equal(formatCompact(d), '2026-11-25T17:00:05.000Z: default/other (ID:302) -> default/web-server:8080 (ID:300) policy-verdict DROPPED (TCP POLICY_DENIED)');
+    assert.equal(formatCompact(d), '2026-11-25 17:00:05.000: default/other (ID:302) -> default/web-server:8080 (ID:300) connect4 TCP DROPPED (POLICY_DENIED)');
+    // Flows from agents that put the hook into event_type read the same.
+    const legacy = { ...d, hook: undefined, event_type: 'sendmsg4' } as unknown as typeof d;
+    assert.match(formatCompact(legacy), /sendmsg4 TCP DROPPED/);
   });
 
   it('table aligns columns under the header', () => {
