@@ -40,6 +40,7 @@ const STORE_CAPACITY = 4096;
 const PROBE_EVERY_MS = 100;
 const PROBE_TIMEOUT_MS = 5000;
 const HEAP_GROWTH_LIMIT_BYTES = 150 * 1024 * 1024;
+const STALL_MS = 300;
 
 interface FloodResult {
   attempts: number;
@@ -192,8 +193,18 @@ describe('observe: flood of real kernel drops', function () {
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
     const heapWatch = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)), 50);
+    // Half a second in, the agent is busy elsewhere for a moment (a GC pause, a large policy
+    // compile): the kernel keeps dropping and the ring buffer (4096 events) must overflow,
+    // however fast this machine drains it otherwise.
+    const stall = setTimeout(() => {
+      const until = Date.now() + STALL_MS;
+      while (Date.now() < until) {
+        // busy on purpose
+      }
+    }, 500);
     try {
       flood = await runFlood(sender, bin, target.ip);
+      clearTimeout(stall);
       const statsAfterFlood = m.eventStats();
       const emitted = Number(statsAfterFlood.emitted - statsBefore.emitted);
       await waitFor(`all ${emitted} emitted events read from the ring buffer (read ${received})`, () => received >= emitted);
@@ -216,7 +227,7 @@ describe('observe: flood of real kernel drops', function () {
         `${ringbufFull} lost (ring buffer full), ${rateLimited} rate-limited; read ${received}; ` +
         `intake: ${intake.processed} stored, ${intake.lost} lost; ` +
         `status probes: ${probes.length}, max ${Math.round(Math.max(...probes))} ms; event-loop delay p99 ${Math.round(loopDelay.percentile(99) / 1e6)} ms, ` +
-        `max ${Math.round(loopDelay.max / 1e6)} ms; heap peak +${Math.round((heapPeak - heapBefore) / 1048576)} MiB; stalled reader lost ${store.stats().subscriberLost}`,
+        `max ${Math.round(loopDelay.max / 1e6)} ms (incl. the ${STALL_MS} ms stall); heap peak +${Math.round((heapPeak - heapBefore) / 1048576)} MiB; stalled reader lost ${store.stats().subscriberLost}`,
     );
 
     // Every call was a kernel drop, and every drop is either delivered or counted.
@@ -235,7 +246,8 @@ describe('observe: flood of real kernel drops', function () {
     assert.equal(sampleValue(mt, 'hubble_flows_processed_total', { type: 'Drop', verdict: 'DROPPED' }), intake.processed);
     const drops = mt.samples.filter((s) => s.name === 'cilium_drop_count_total' && s.labels.direction === 'EGRESS').reduce((a, s) => a + s.value, 0);
     assert.equal(drops, intake.processed);
-    assert.ok(sampleValue(mt, 'hubble_lost_events_total', { source: 'subscriber_queue' }) > 0, 'the stalled reader lost flows, counted');
+    // Whatever the stalled reader lost (socket buffers absorb the first megabytes) is counted.
+    assert.equal(sampleValue(mt, 'hubble_lost_events_total', { source: 'subscriber_queue' }), store.stats().subscriberLost);
 
     // Responsive: every status probe made during the flood was answered (each has its
     // own client timeout). Bounded: the store holds at most its capacity and the heap

@@ -218,7 +218,8 @@ describe('observe: flows through CLI, SSE and /metrics', function () {
       const ctx = { resolveIdentity, monotonicEpochMs: monotonicEpochMs() };
       // Batches with turns of the event loop in between, so the stream writes until the
       // socket is full and then its queue overflows.
-      for (let b = 0; b < 40; b++) {
+      // 40k flows (~26 MB of events) overflow loopback socket buffers (a few MB) for sure.
+      for (let b = 0; b < 80; b++) {
         for (let i = 0; i < 500; i++) rig.store.add(bpfEventToFlow(bpfDrop({ srcIdentity: ID_OTHER, dstIdentity: ID_WEB, sport: i, tsNs: process.hrtime.bigint() }), ctx));
         await new Promise((r) => setImmediate(r));
       }
