@@ -14,6 +14,7 @@ import { AccessLogReceiver, type EndpointResolver } from '../observe/als.js';
 import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
+import { launchDetachedEnvoy, recordedEnvoy } from './envoy-launch.js';
 import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 
 export interface EnvoyProxyOptions {
@@ -33,6 +34,7 @@ export interface EnvoyProxyOptions {
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
 const PID_POLL_MS = 20;
+const MAX_TRACKED_VERSIONS = 1024;
 
 export class EnvoyProxy implements ProxyConfigurator {
   readonly kind = 'envoy';
@@ -46,6 +48,7 @@ export class EnvoyProxy implements ProxyConfigurator {
   private joinedPid?: number;
   private lastVersion?: string;
   private lastError?: string;
+  private readonly waitTypes = new Map<string, readonly string[]>();
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -73,16 +76,16 @@ export class EnvoyProxy implements ProxyConfigurator {
     rmSync(alsSocket, { force: true });
     await this.als.listen(`unix:${alsSocket}`);
     const xdsPort = this.xds.port;
-    this.supervisor = new EnvoySupervisor({
-      envoyPath: this.o.envoyPath,
-      workDir: this.o.workDir,
-      name: `envoy-${this.o.nodeName}`,
-      bootstrap: (adminSocket: string) =>
-        buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } }),
-    });
+    const bootstrap = (adminSocket: string) =>
+      buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } });
+    this.supervisor = new EnvoySupervisor({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, name: `envoy-${this.o.nodeName}`, bootstrap });
     this.supervisor.on('error', (e: Error) => this.o.onError?.(e));
     if (this.o.proxyCgroup) this.pidTimer = setInterval(() => this.joinCgroup(), PID_POLL_MS);
     try {
+      // A fresh Envoy is launched detached and then adopted, so that it survives an agent crash.
+      if (recordedEnvoy(this.supervisor.pidFile) === undefined) {
+        this.joinedPid = await launchDetachedEnvoy({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, pidFile: this.supervisor.pidFile, bootstrap, cgroup: this.o.proxyCgroup });
+      }
       await this.supervisor.start();
       this.joinCgroup();
     } catch (e) {
@@ -118,12 +121,17 @@ export class EnvoyProxy implements ProxyConfigurator {
       [TypeUrl.Cluster]: res.clusters,
     });
     this.lastVersion = version;
+    // Envoy subscribes to routes only through a listener's HTTP connection manager: with
+    // no route in the snapshot there is no RDS subscription and so nothing to ACK.
+    this.waitTypes.set(version, res.routes.length > 0 ? TYPES : TYPES.filter((t) => t !== TypeUrl.Route));
+    if (this.waitTypes.size > MAX_TRACKED_VERSIONS) this.waitTypes.delete(this.waitTypes.keys().next().value!);
     return version;
   }
 
   async waitForAck(version: string, timeoutMs: number): Promise<void> {
     try {
-      await Promise.all(TYPES.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs)));
+      const types = this.waitTypes.get(version) ?? TYPES;
+      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs)));
     } catch (e) {
       if (e instanceof XdsNackError) throw new NackError(e.nodeId, e.typeUrl, e.detail);
       if (e instanceof XdsAckTimeoutError) throw new AckTimeoutError(version, timeoutMs);

@@ -19,6 +19,7 @@ import { bpfIpcacheListCommand } from './commands/bpf-ipcache-list.js';
 import { monitorCommand } from './commands/monitor.js';
 import { observeCommand } from './commands/observe.js';
 import { debuginfoCommand } from './commands/debuginfo.js';
+import { connectivityTestCommand } from './commands/connectivity-test.js';
 
 export const AGENT_COMMANDS: Command[] = [
   statusCommand,
@@ -38,5 +39,6 @@ export const AGENT_COMMANDS: Command[] = [
   bpfIpcacheListCommand,
   monitorCommand,
   observeCommand,
+  connectivityTestCommand,
   debuginfoCommand,
 ];

@@ -11,6 +11,7 @@ import { FakePlumbing } from '../../../agent/fakes/fake-plumbing.js';
 import { FakeProxy } from '../../../agent/fakes/fake-proxy.js';
 import { FileStore } from '../../../agent/file-store.js';
 import { FakePolicyEngine } from './fake-policy-engine.js';
+import type { PolicyEngine } from '../../../agent/policy-engine.js';
 
 export interface Harness {
   agent: Agent;
@@ -22,14 +23,14 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export async function openHarness(cfg: Partial<AgentConfig> = {}): Promise<Harness> {
+export async function openHarness(cfg: Partial<AgentConfig> = {}, engine: () => PolicyEngine = () => new FakePolicyEngine()): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), 'l7mesh-agent-test-'));
   const datapath = new FakeDatapath();
   const proxy = new FakeProxy();
   const plumbing = new FakePlumbing();
   const config = defaultConfig({ stateDir, socketPath: '', ackTimeoutMs: 200, ...cfg });
   const make = () =>
-    Agent.open({ config, store: FileStore.open(stateDir), identities: new FakeIdentities(), policyEngine: new FakePolicyEngine(), datapath, proxy, plumbing });
+    Agent.open({ config, store: FileStore.open(stateDir), identities: new FakeIdentities(), policyEngine: engine(), datapath, proxy, plumbing });
   const h: Harness = {
     agent: await make(),
     datapath,
