@@ -37,13 +37,15 @@ type Query = Record<string, string | string[] | undefined>;
 
 const repeated = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
 const filterProps = Object.fromEntries(FLOW_QUERY_FIELDS.map((k) => [k, repeated]));
+// Types only: the handler validates values itself so that every problem is reported at
+// once, with the same messages whichever fastify instance hosts the plugin.
 const flowsQuerySchema = {
   type: 'object',
   properties: {
     ...filterProps,
-    format: { type: 'string', enum: ['json', 'jsonl'], description: 'json: one array; jsonl: one flow per line' },
-    follow: { type: 'string', enum: ['true', 'false'], description: 'after the stored flows, stream new ones as JSON lines' },
-    max: { type: 'string', pattern: '^[0-9]+$', description: 'with follow: end after this many flows' },
+    format: { type: 'string', description: 'json (default): one array; jsonl: one flow per line' },
+    follow: { type: 'string', description: 'true: after the stored flows, stream new ones as JSON lines' },
+    max: { type: 'string', description: 'with follow: end after this many flows' },
   },
 } as const;
 
@@ -123,6 +125,12 @@ async function pump(
   if (!res.destroyed) res.end();
 }
 
+/** A stream that failed mid-way (a flow that cannot be serialised) ends; the agent lives on. */
+function abandon(res: ServerResponse, sub: FlowSubscription, err: unknown): void {
+  sub.close();
+  res.destroy(err instanceof Error ? err : new Error(String(err)));
+}
+
 export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (app, opts) => {
   const { store, metrics } = opts;
   const uiDir = opts.uiDir ? new URL(`file://${opts.uiDir.endsWith('/') ? opts.uiDir : `${opts.uiDir}/`}`) : DEFAULT_UI_DIR;
@@ -159,10 +167,15 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
       let sent = 0;
-      for (const f of past) {
-        if (sent >= max) break;
-        res.write(`${JSON.stringify(f)}\n`);
-        sent++;
+      try {
+        for (const f of past) {
+          if (sent >= max) break;
+          res.write(`${JSON.stringify(f)}\n`);
+          sent++;
+        }
+      } catch (err) {
+        abandon(res, sub, err);
+        return;
       }
       if (sent >= max) {
         sub.close();
@@ -170,7 +183,9 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
         return;
       }
       // In JSON lines a loss is a line of its own kind, like Hubble's lost_events records.
-      void pump(res, sub, (f) => `${JSON.stringify(f)}\n`, (lost) => `${JSON.stringify({ lost_events: { source: 'subscriber_queue', num_events_lost: lost } })}\n`, max, sent);
+      pump(res, sub, (f) => `${JSON.stringify(f)}\n`, (lost) => `${JSON.stringify({ lost_events: { source: 'subscriber_queue', num_events_lost: lost } })}\n`, max, sent).catch((err) =>
+        abandon(res, sub, err),
+      );
     },
   );
 
@@ -194,13 +209,18 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       const event = (f: ObservedFlow) => `event: flow\nid: ${f.uuid ?? ''}\ndata: ${JSON.stringify(f)}\n\n`;
       res.write(`retry: 2000\n: l7mesh flows\n\n`);
-      for (const f of past) res.write(event(f));
+      try {
+        for (const f of past) res.write(event(f));
+      } catch (err) {
+        abandon(res, sub, err);
+        return;
+      }
       const hb = setInterval(() => {
         if (!res.destroyed) res.write(': keep-alive\n\n');
       }, heartbeatMs);
       hb.unref();
       res.on('close', () => clearInterval(hb));
-      void pump(res, sub, event, (lost) => `event: lost\ndata: ${JSON.stringify({ source: 'subscriber_queue', num_events_lost: lost })}\n\n`, Infinity, 0);
+      pump(res, sub, event, (lost) => `event: lost\ndata: ${JSON.stringify({ source: 'subscriber_queue', num_events_lost: lost })}\n\n`, Infinity, 0).catch((err) => abandon(res, sub, err));
     },
   );
 
