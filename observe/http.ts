@@ -159,7 +159,7 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
         if (o.format === 'jsonl') return reply.type('application/x-ndjson').send([...store.exportJsonLines(filter)].join(''));
         return reply.type('application/json').send(store.query(filter));
       }
-      // Subscribe before reading the past, so no flow falls between the two.
+      // One synchronous step: no flow can fall between the stored ones and the stream, or be in both.
       const sub = store.subscribe(filter, streamQueue);
       const past = store.query(filter);
       const max = o.max !== undefined ? Number(o.max) : Infinity;
