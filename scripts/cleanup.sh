@@ -18,6 +18,9 @@ pkill -9 -f -- 'l7mesh-test-' 2>/dev/null
 # Scratch directories of the Kafka suite and benchmark (their processes are in the pid files;
 # the names avoid the broad patterns above so parallel suites never kill each other's broker).
 rm -rf /tmp/l7m-kafka-* 2>/dev/null
+# Scratch directories and browsers of the observe tests.
+pkill -9 -f -- '--user-data-dir=/tmp/l7m-chromium-' 2>/dev/null
+rm -rf /tmp/l7m-obs-* /tmp/l7m-flood-* /tmp/l7m-chromium-* 2>/dev/null
 # Network namespaces and host-side veths.
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^l7m' ); do
   for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
