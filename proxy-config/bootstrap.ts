@@ -1,6 +1,7 @@
 // The bootstrap the supervisor starts Envoy with: admin on a local-only address,
-// one ADS stream to the l7mesh xDS server for listeners and clusters (routes follow
-// over the same stream), and a static cluster to the access-log receiver.
+// one ADS stream (incremental by default) to the l7mesh xDS server for listeners and
+// clusters (routes follow over the same stream), and a static cluster to the access-log
+// receiver.
 
 import { typed } from '../envoy-api/resource.js';
 import { ExtensionTypeUrl } from '../envoy-api/type-urls.js';
@@ -22,6 +23,11 @@ export interface BootstrapInput {
   accessLog?: LocalAddress;
   /** How long Envoy waits for the first LDS/CDS answer before it reports ready anyway. */
   initialFetchTimeoutMs?: number;
+  /**
+   * ADS flavour; defaults to delta, so that a policy edit sends (and Envoy ACKs) only the
+   * route configurations it changed instead of every endpoint's.
+   */
+  adsApi?: 'delta' | 'sotw';
 }
 
 type Obj = Record<string, unknown>;
@@ -72,7 +78,7 @@ export function buildBootstrap(input: BootstrapInput): Obj {
     static_resources: { clusters },
     dynamic_resources: {
       ads_config: {
-        api_type: 'GRPC',
+        api_type: (input.adsApi ?? 'delta') === 'delta' ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
         grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
         set_node_on_first_message_only: true,

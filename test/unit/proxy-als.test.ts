@@ -82,7 +82,10 @@ describe('proxy-config bootstrap and input checks', function () {
     assert.deepEqual(b.admin.address, { pipe: { path: '/run/l7mesh/admin.sock' } });
     assert.deepEqual(b.static_resources.clusters.map((c: any) => c.name), ['l7mesh-xds', 'l7mesh-access-log']);
     assert.equal(b.dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name, 'l7mesh-xds');
+    assert.equal(b.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
     assert.ok(encodeBootstrap(b).length > 0);
+    const sotw = buildBootstrap({ nodeId: 'n1', admin: { path: '/a' }, xds: { host: '127.0.0.1', port: 1 }, adsApi: 'sotw' }) as any;
+    assert.equal(sotw.dynamic_resources.ads_config.api_type, 'GRPC');
   });
 
   it('refuses an admin address beyond loopback, relative socket paths and empty node ids', () => {
