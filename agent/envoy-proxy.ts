@@ -8,13 +8,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { TypeUrl } from '../envoy-api/type-urls.js';
 import { ACCESS_LOG_CLUSTER, buildBootstrap } from '../proxy-config/bootstrap.js';
-import { buildProxyResources } from '../proxy-config/builders/proxy-resources.js';
 import { EnvoySupervisor } from '../proxy-config/supervisor/envoy-supervisor.js';
 import { AccessLogReceiver, type EndpointResolver } from '../observe/als.js';
 import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
 import { launchDetachedEnvoy, recordedEnvoy } from './envoy-launch.js';
+import { ProxyResourceMemo } from './proxy-resource-memo.js';
 import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 
 export interface EnvoyProxyOptions {
@@ -51,6 +51,9 @@ export class EnvoyProxy implements ProxyConfigurator {
   private readonly waitTypes = new Map<string, readonly string[]>();
   /** Per type: resource content (JSON) → the object last published with it. */
   private readonly interned = new Map<string, Map<string, object>>();
+  /** Object → its content key, so that an object the memo handed back again is not re-serialised. */
+  private readonly internKeys = new WeakMap<object, string>();
+  private readonly resources = new ProxyResourceMemo();
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -109,7 +112,7 @@ export class EnvoyProxy implements ProxyConfigurator {
   }
 
   async publish(state: ProxyState): Promise<string> {
-    const res = buildProxyResources({
+    const res = this.resources.build({
       listener: { address: this.o.listenAddress, port: this.o.proxyPort },
       endpoints: state.endpoints.map((e) => ({ name: `${e.id}-${e.name}`, ip: e.ipv4, policy: e.policy, audit: e.audit })),
       identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
@@ -139,9 +142,10 @@ export class EnvoyProxy implements ProxyConfigurator {
     const prev = this.interned.get(typeUrl);
     const next = new Map<string, object>();
     const out = list.map((o) => {
-      const key = JSON.stringify(o);
+      const key = this.internKeys.get(o) ?? JSON.stringify(o);
       const same = prev?.get(key) ?? next.get(key) ?? o;
       next.set(key, same);
+      this.internKeys.set(same, key);
       return same;
     });
     this.interned.set(typeUrl, next);
