@@ -155,7 +155,9 @@ export class EnvoyProxy implements ProxyConfigurator {
   async waitForAck(version: string, timeoutMs: number): Promise<void> {
     try {
       const types = this.waitTypes.get(version) ?? TYPES;
-      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs)));
+      // Over delta xDS Envoy ACKs routes it has subscribed to; the routes of new listener
+      // chains count only once it has subscribed to and ACKed them too.
+      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs, { everyResource: true })));
     } catch (e) {
       if (e instanceof XdsNackError) throw new NackError(e.nodeId, e.typeUrl, e.detail);
       if (e instanceof XdsAckTimeoutError) throw new AckTimeoutError(version, timeoutMs);

@@ -45,6 +45,11 @@ export interface NodeStatus {
 interface TypeRecord {
   sent?: string;
   acked?: string;
+  /**
+   * False when a delta client ACKed without holding every resource of the set: it had not
+   * subscribed to some names yet (e.g. routes of a listener chain it is about to load).
+   */
+  ackedAll?: boolean;
   nacked?: { version: string; message: string; at: number };
   lastAckLatencyMs?: number;
 }
@@ -64,6 +69,7 @@ interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
+  everyResource: boolean;
 }
 
 export interface SnapshotCacheOptions {
@@ -212,10 +218,11 @@ export class SnapshotCache {
   }
 
   /** The node holds `version` of the type (after an ACK, or when nothing needed sending). */
-  recordAck(nodeId: string, typeUrl: string, version: string, latencyMs?: number): void {
+  recordAck(nodeId: string, typeUrl: string, version: string, latencyMs?: number, holdsAll = true): void {
     const t = this.typeRecord(nodeId, typeUrl);
     if (t) {
       t.acked = version;
+      t.ackedAll = holdsAll;
       if (latencyMs !== undefined) t.lastAckLatencyMs = latencyMs;
     }
     if (latencyMs !== undefined) {
@@ -245,9 +252,10 @@ export class SnapshotCache {
   /**
    * Resolves once `nodeId` holds the content `typeUrl` had at snapshot `version` (or
    * newer); rejects with NackError carrying the client's message if it rejects it, or
-   * AckTimeoutError after `timeoutMs`.
+   * AckTimeoutError after `timeoutMs`. With `everyResource`, a delta client must also
+   * hold every resource of the set, not only those it had subscribed to when it ACKed.
    */
-  waitForAck(nodeId: string, typeUrl: string, version: string, timeoutMs = this.ackTimeoutMs): Promise<void> {
+  waitForAck(nodeId: string, typeUrl: string, version: string, timeoutMs = this.ackTimeoutMs, opts: { everyResource?: boolean } = {}): Promise<void> {
     if (!parseVersion(version)) return Promise.reject(new Error(`"${version}" is not a snapshot version of this server`));
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
@@ -257,10 +265,19 @@ export class SnapshotCache {
         resolve,
         reject,
         timer: setTimeout(() => this.settle(w, new AckTimeoutError(nodeId, typeUrl, version, timeoutMs)), timeoutMs),
+        everyResource: opts.everyResource === true,
       };
       w.timer.unref?.();
       this.waiters.add(w);
       this.checkWaiters();
+      // The client may have rejected this version before anyone waited for it (a route
+      // NACKed while the listener that subscribed to it was still being ACKed).
+      const t = this.nodes.get(nodeId)?.types.get(typeUrl);
+      const n = t?.nacked && counterOf(t.nacked.version);
+      const target = this.targetFor(w);
+      if (t?.nacked && n && target && n.epoch === target.epoch && n.counter >= target.counter) {
+        this.settle(w, new NackError(nodeId, typeUrl, t.nacked.version, t.nacked.message));
+      }
     });
   }
 
@@ -283,8 +300,9 @@ export class SnapshotCache {
 
   private checkWaiters(): void {
     for (const w of [...this.waiters]) {
-      const acked = this.nodes.get(w.nodeId)?.types.get(w.typeUrl)?.acked;
-      if (!acked) continue;
+      const t = this.nodes.get(w.nodeId)?.types.get(w.typeUrl);
+      const acked = t?.acked;
+      if (!acked || (w.everyResource && t.ackedAll === false)) continue;
       const a = parseVersion(acked);
       const target = this.targetFor(w);
       if (a && target && a.epoch === target.epoch && a.counter >= target.counter) this.settle(w);

@@ -100,8 +100,16 @@ export class DeltaStream extends BaseStream {
     } else {
       for (const c of p.changes) st.rejected.delete(c.name);
       st.ackedVersion = p.version;
-      this.cache.recordAck(this.nodeId, typeUrl, p.version, latency);
+      this.cache.recordAck(this.nodeId, typeUrl, p.version, latency, this.holdsAll(typeUrl, st));
     }
+  }
+
+  /** Whether the client holds every resource of the current set (see waitForAck's everyResource). */
+  private holdsAll(typeUrl: string, st: DeltaTypeState): boolean {
+    const set = this.snapshot?.get(typeUrl);
+    if (!set) return true;
+    for (const r of set.resources.values()) if (st.known.get(r.name) !== r.hash) return false;
+    return true;
   }
 
   protected pushType(typeUrl: string): void {
@@ -146,7 +154,7 @@ export class DeltaStream extends BaseStream {
       if (!blockedByReject && st.ackedVersion !== set.version) {
         // The client already holds everything this version means for it.
         st.ackedVersion = set.version;
-        this.cache.recordAck(this.nodeId, typeUrl, set.version);
+        this.cache.recordAck(this.nodeId, typeUrl, set.version, undefined, this.holdsAll(typeUrl, st));
       }
       return;
     }

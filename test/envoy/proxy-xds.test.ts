@@ -19,7 +19,7 @@ const ACK_MS = 20_000;
 async function push(cache: SnapshotCache, nodeId: string, res: ReturnType<typeof buildProxyResources>): Promise<string> {
   const version = cache.setSnapshot(nodeId, { [TypeUrl.Listener]: res.listeners, [TypeUrl.Route]: res.routes, [TypeUrl.Cluster]: res.clusters });
   // waitForAck rejects with NackError carrying Envoy's message on a NACK.
-  for (const t of [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route]) await cache.waitForAck(nodeId, t, version, ACK_MS);
+  for (const t of [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route]) await cache.waitForAck(nodeId, t, version, ACK_MS, { everyResource: true });
   return version;
 }
 
