@@ -486,7 +486,7 @@ export class Agent {
       }
     }
 
-    const state = this.proxyState(ready, desired);
+    const state = this.proxyState(ready, desired, desiredJson);
     let version: string;
     try {
       version = await proxy.publish(state);
@@ -572,7 +572,7 @@ export class Agent {
     return out;
   }
 
-  private proxyState(eps: EndpointRecord[], policies: Map<number, EndpointPolicy>): ProxyState {
+  private proxyState(eps: EndpointRecord[], policies: Map<number, EndpointPolicy>, json?: Map<number, string>): ProxyState {
     const identityAddresses: Record<number, string[]> = {};
     for (const ep of this.endpoints.values()) {
       if (ep.identity === undefined) continue;
@@ -589,6 +589,7 @@ export class Agent {
           identity: ep.identity!,
           labels: ep.labels,
           policy: policies.get(ep.id)!,
+          ...(json?.has(ep.id) ? { policyJson: json.get(ep.id)! } : {}),
           audit: this.config.policyAuditMode,
         })),
       identityAddresses,

@@ -112,12 +112,21 @@ export class EnvoyProxy implements ProxyConfigurator {
   }
 
   async publish(state: ProxyState): Promise<string> {
-    const res = this.resources.build({
-      listener: { address: this.o.listenAddress, port: this.o.proxyPort },
-      endpoints: state.endpoints.map((e) => ({ name: `${e.id}-${e.name}`, ip: e.ipv4, policy: e.policy, audit: e.audit })),
-      identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
-      accessLog: { clusterName: ACCESS_LOG_CLUSTER },
+    const json = new Map<object, string>();
+    const endpoints = state.endpoints.map((e) => {
+      const ep = { name: `${e.id}-${e.name}`, ip: e.ipv4, policy: e.policy, audit: e.audit };
+      if (e.policyJson !== undefined) json.set(ep, e.policyJson);
+      return ep;
     });
+    const res = this.resources.build(
+      {
+        listener: { address: this.o.listenAddress, port: this.o.proxyPort },
+        endpoints,
+        identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
+        accessLog: { clusterName: ACCESS_LOG_CLUSTER },
+      },
+      (ep) => json.get(ep),
+    );
     // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
     const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
     const version = this.cache.setSnapshot(this.nodeId, {

@@ -22,7 +22,11 @@ export class ProxyResourceMemo {
   private listener?: Memo;
   private cluster?: Memo;
 
-  build(input: ProxyConfigInput): ProxyResources {
+  /**
+   * `policyJson` may hand the JSON of an endpoint's policy the caller has already (it must
+   * be JSON.stringify of that very policy); others are serialised here, once per object.
+   */
+  build(input: ProxyConfigInput, policyJson?: (ep: ProxyEndpoint) => string | undefined): ProxyResources {
     const plans = planChains(input.endpoints);
     // Every route's RBAC principals come from the identity addresses: when they change,
     // nothing built before can be reused.
@@ -32,11 +36,17 @@ export class ProxyResourceMemo {
       this.identityKey = identityKey;
     }
     const epKeys = new Map<ProxyEndpoint, string>();
+    const policyKeys = new Map<object, string>();
     const epKey = (ep: ProxyEndpoint | undefined): string => {
       if (!ep) return '';
       let k = epKeys.get(ep);
       if (k === undefined) {
-        k = JSON.stringify([ep.name, ep.ip, ep.audit === true, ep.policy]);
+        let pk = policyJson?.(ep) ?? policyKeys.get(ep.policy);
+        if (pk === undefined) {
+          pk = JSON.stringify(ep.policy);
+          policyKeys.set(ep.policy, pk);
+        }
+        k = `${JSON.stringify([ep.name, ep.ip, ep.audit === true])}${pk}`;
         epKeys.set(ep, k);
       }
       return k;

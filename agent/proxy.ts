@@ -12,6 +12,8 @@ export interface ProxyEndpoint {
   identity: number;
   labels: string[];
   policy: EndpointPolicy;
+  /** The policy's JSON when the agent has it already: the proxy keys its memo on it instead of serialising again. */
+  policyJson?: string;
   /** Would-be drops are logged and forwarded (policy audit mode). */
   audit: boolean;
 }

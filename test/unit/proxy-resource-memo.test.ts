@@ -75,3 +75,20 @@ describe('agent proxy resource memo (incremental buildProxyResources)', () => {
     assert.throws(() => new ProxyResourceMemo().build(input), /endpoints\[1\]\.ip/);
   });
 });
+
+describe('agent proxy resource memo with the caller\'s policy JSON', () => {
+  it('uses the JSON handed in as the policy key and still follows policy changes', () => {
+    const memo = new ProxyResourceMemo();
+    const keyOf = (ep: { policy: object }) => JSON.stringify(ep.policy);
+    const a = manyEndpoints(3);
+    const first = memo.build(a, keyOf);
+    assert.equal(JSON.stringify(first), JSON.stringify(buildProxyResources(a)));
+    const b = manyEndpoints(3);
+    const policy = exampleIngressPolicy(80);
+    policy.ingress.entries[0]!.l7!.rules[1]!.rule = { method: 'PUT', path: '/api/v1/data' };
+    b.endpoints = b.endpoints.map((e, i) => (i === 0 ? { ...e, policy } : e));
+    const second = memo.build(b, keyOf);
+    assert.equal(JSON.stringify(second), JSON.stringify(buildProxyResources(b)));
+    assert.deepEqual(second.routes.map((r, i) => r !== first.routes[i]), [true, false, false]);
+  });
+});
