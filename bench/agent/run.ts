@@ -163,13 +163,18 @@ memory is measured in an agent without policy: the BPF policy map (65,536 rows) 
 4,000 enforced endpoints of this shape, and the agent refuses (rolls back) an import that
 does not fit rather than half-applying it.
 
-Where the import time goes (one import at 1,000 endpoints, profiled on this machine): the
-agent's own work (validation, resolution, map diff) is ~30 ms; the proxy publish is ~150 ms
-(builders plus interning: unchanged resources keep their object, and the snapshot cache
-reuses their encoding); Envoy's ACK takes ~100-150 ms, because a state-of-the-world RDS
-response carries all 1,000 route configurations (one per endpoint with L7 rules). Delta xDS
-for routes and fewer, shared route configurations are the next steps; the target is not met.
-The p99 includes load spikes from other builds on the same 2 cores.
+Where the import time goes (20 imports at 1,000 endpoints, CPU profile through the
+inspector, which slows everything down): the agent's resolution of the whole repository
+(\`PolicyRepository\` rebuilt and every selector matched against every identity on each
+import) is now the largest part, ~40% of the import; the agent's own serialisation of every
+endpoint policy (to diff against the realized one) ~10%; the proxy publish is small since
+only the route configurations of endpoints whose policy changed are rebuilt and
+re-encoded, and Envoy runs delta ADS, so it receives and ACKs only those (a
+state-of-the-world RDS response carried all 1,000 route configurations). The agent waits
+until Envoy holds every route of the snapshot (new listener chains subscribe to their routes
+after the listener ACK). Next step toward the target: an incremental policy repository
+(re-resolve only identities a changed policy selects); the target is not met. The p99
+includes load spikes from other builds on the same 2 cores.
 
 Memory: the 10,000-endpoint figure comes from a fresh agent process (same setup, no policy);
 its JS heap holds ~${Math.round(heap10k)} MB after GC. The agent that ran the timed imports keeps a
