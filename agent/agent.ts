@@ -12,13 +12,14 @@ import { ANY_PORT } from '../policy/resolved.js';
 import type { AgentConfig } from './config.js';
 import type { Datapath, DatapathConfig } from './datapath.js';
 import { AgentError, notFound } from './errors.js';
-import { FlowBuffer, type FlowRecord } from './flow-buffer.js';
 import type { IdentityService } from './identities.js';
 import type { EndpointPlumbing, PodHandle } from './plumbing.js';
 import { PolicyValidationError, type PolicyDocument, type PolicyEngine } from './policy-engine.js';
 import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState } from './proxy.js';
 import type { Store } from './store.js';
 import { AgentMetrics } from './metrics.js';
+import { Observer } from '../observe/observer.js';
+import type { FlowEndpoint } from '../observe/flow.js';
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'not-ready' | 'disconnecting';
 
@@ -76,7 +77,8 @@ const NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 export class Agent {
   readonly config: AgentConfig;
-  readonly flows: FlowBuffer;
+  /** The one flow pipeline: store, metrics, and the intake of every flow source. */
+  readonly observer: Observer;
   readonly metrics: AgentMetrics;
   readonly startedAt = new Date();
   private readonly endpoints = new Map<number, EndpointRecord>();
@@ -94,8 +96,23 @@ export class Agent {
 
   private constructor(private readonly deps: AgentDeps) {
     this.config = deps.config;
-    this.flows = new FlowBuffer(deps.config.flowBufferSize);
     this.metrics = new AgentMetrics(this);
+    this.observer = new Observer({
+      capacity: deps.config.flowBufferSize,
+      nodeName: deps.config.nodeName,
+      resolveIdentity: (identity, ip) => this.flowEndpoint(ip, identity),
+      metrics: {
+        extraRegistries: [...(deps.proxy.metricsRegistry ? [deps.proxy.metricsRegistry] : []), this.metrics.registry],
+        sources: {
+          bpfMaps: () => deps.datapath.status().maps,
+          kernelEvents: () => deps.datapath.eventStats?.() ?? { ringbufFull: 0, rateLimited: 0 },
+          envoy: () => {
+            const e = deps.proxy.status().envoy;
+            return { up: e.state === 'running', restarts: e.restarts };
+          },
+        },
+      },
+    });
   }
 
   /** Opens the agent: restores state, starts datapath and proxy, adopts endpoints, re-applies policy. */
@@ -447,6 +464,7 @@ export class Agent {
       });
     } catch (e) {
       this.metrics.applyFailures.inc({ stage: 'resolve' });
+      this.observer.metrics.observePolicyApply(performance.now() - started, this.revision, 'failure');
       throw new AgentError('L7M_ERR_APPLY_FAILED', `resolving policy: ${(e as Error).message}`);
     }
     // Endpoints sharing an identity share one resolved object: finish and serialise each once.
@@ -534,7 +552,7 @@ export class Agent {
     }
     if (acked) this.markAcked(newRevision);
     else this.ackInBackground(version, newRevision);
-    this.metrics.observeApply(performance.now() - started, newRevision);
+    this.observer.metrics.observePolicyApply(performance.now() - started, newRevision);
     return { revision: newRevision, acked };
   }
 
@@ -619,21 +637,18 @@ export class Agent {
     return { revision: this.revision, nextEndpointId: this.nextEndpointId };
   }
 
-  /** Who an address is, for flow records: a local endpoint, the host, or its ipcache identity. */
-  flowEndpoint(ip: string, identity?: number): { identity: number; labels: string[]; namespace?: string; pod_name?: string } {
-    const ep = [...this.endpoints.values()].find((e) => e.pod.ipv4 === ip);
+  /**
+   * Who an address is, for flow records: a local endpoint, the host, or its ipcache
+   * identity. Without an address (a Kafka audit record's peer) the identity alone names it.
+   */
+  flowEndpoint(ip: string | undefined, identity?: number): FlowEndpoint {
+    const ep = ip === undefined ? undefined : [...this.endpoints.values()].find((e) => e.pod.ipv4 === ip);
     if (ep && ep.identity !== undefined) {
       const ns = this.labelSetOf(ep).k8sValue(POD_NAMESPACE_KEY);
       return { identity: ep.identity, labels: ep.labels, ...(ns ? { namespace: ns } : {}), pod_name: ep.name };
     }
     const id = identity ?? ([...this.endpoints.values()].some((e) => e.pod.gateway === ip) ? HOST_IDENTITY : WORLD_IDENTITY);
     return { identity: id, labels: this.deps.identities.lookup(id)?.labels.toStrings() ?? [] };
-  }
-
-  /** Every flow source (BPF events, access logs, Kafka audit) lands here. */
-  recordFlow(f: FlowRecord): void {
-    this.flows.push(f);
-    this.metrics.countFlow(f);
   }
 
   // ---- ipcache & status ----------------------------------------------------------
@@ -664,7 +679,7 @@ export class Agent {
       identities: this.deps.identities.list().length,
       datapath: dp,
       proxy: px,
-      flows: { buffered: this.flows.size, total: this.flows.total },
+      flows: { buffered: this.observer.store.stats().size, total: this.observer.store.stats().added },
     };
   }
 
@@ -677,6 +692,7 @@ export class Agent {
     }
     this.closed = true;
     await this.chain;
+    this.observer.close();
     await this.deps.proxy.stop({ stopEnvoy: opts.teardown === true });
     if (opts.teardown) await this.deps.datapath.destroy();
     else await this.deps.datapath.close();

@@ -6,6 +6,7 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Registry } from 'prom-client';
 import { TypeUrl } from '../envoy-api/type-urls.js';
 import { ACCESS_LOG_CLUSTER, buildBootstrap } from '../proxy-config/bootstrap.js';
 import { buildProxyResources } from '../proxy-config/builders/proxy-resources.js';
@@ -56,6 +57,10 @@ export class EnvoyProxy implements ProxyConfigurator {
     this.proxyPort = o.proxyPort;
     this.nodeId = `l7mesh-${o.nodeName}`;
     this.als = new AccessLogReceiver({ resolveEndpoint: o.resolveEndpoint, onFlow: o.onFlow, onError: o.onError });
+  }
+
+  get metricsRegistry(): Registry {
+    return this.cache.metrics.registry;
   }
 
   get xdsCache(): SnapshotCache {

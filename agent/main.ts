@@ -14,7 +14,6 @@ import { ConfigError, defaultConfig, validateConfig, type AgentConfig, type Enfo
 import type { Datapath } from './datapath.js';
 import { createCgroup, removeCgroup } from './endpoint/cgroup.js';
 import { EnvoyProxy } from './envoy-proxy.js';
-import { eventToFlow } from './event-flows.js';
 import { FakeDatapath } from './fakes/fake-datapath.js';
 import { FakePlumbing } from './fakes/fake-plumbing.js';
 import { FakeProxy } from './fakes/fake-proxy.js';
@@ -144,11 +143,8 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
       nodeName: c.nodeName,
       proxyIpv4: gateway,
       proxyCgroup,
-      onEvents: (events) => {
-        const a = agentRef;
-        if (!a) return;
-        for (const e of events) a.recordFlow(eventToFlow(e, (ip, id) => a.flowEndpoint(ip, id), c.nodeName));
-      },
+      // Events arriving before the agent exists (adoption after a restart) have no store to land in.
+      onEvents: (events) => agentRef?.observer.onKernelEvents(events),
     });
   } else {
     datapath = new FakeDatapath();
@@ -163,7 +159,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           proxyPort: o.proxyPort,
           proxyCgroup,
           resolveEndpoint: (ip) => agentRef?.flowEndpoint(ip),
-          onFlow: (f) => agentRef?.recordFlow(f as never),
+          onFlow: (f) => agentRef?.observer.onProxyFlow(f),
           onError: (e) => log(`proxy: ${e.message}`),
         })
       : new FakeProxy();
