@@ -15,7 +15,6 @@ import { AccessLogReceiver, type EndpointResolver } from '../observe/als.js';
 import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
-import { launchDetachedEnvoy, recordedEnvoy } from './envoy-launch.js';
 import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 
 export interface EnvoyProxyOptions {
@@ -34,7 +33,8 @@ export interface EnvoyProxyOptions {
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
-const PID_POLL_MS = 20;
+/** Envoy's first start (hot restart base id, listeners) can be slow on a loaded machine. */
+const ENVOY_READY_TIMEOUT_MS = 30_000;
 const MAX_TRACKED_VERSIONS = 1024;
 
 export class EnvoyProxy implements ProxyConfigurator {
@@ -45,7 +45,6 @@ export class EnvoyProxy implements ProxyConfigurator {
   private xds?: XdsServer;
   private readonly als: AccessLogReceiver;
   private supervisor?: EnvoySupervisor;
-  private pidTimer?: NodeJS.Timeout;
   private joinedPid?: number;
   private lastVersion?: string;
   private lastError?: string;
@@ -85,15 +84,22 @@ export class EnvoyProxy implements ProxyConfigurator {
     const xdsPort = this.xds.port;
     const bootstrap = (adminSocket: string) =>
       buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } });
-    this.supervisor = new EnvoySupervisor({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, name: `envoy-${this.o.nodeName}`, bootstrap });
+    // One launch path: the supervisor starts every Envoy (the first one and each restart
+    // after a crash) detached from the agent and inside the proxy cgroup, so Envoy outlives
+    // an agent crash and its sockets are always the proxy's.
+    this.supervisor = new EnvoySupervisor({
+      envoyPath: this.o.envoyPath,
+      workDir: this.o.workDir,
+      name: `envoy-${this.o.nodeName}`,
+      bootstrap,
+      detached: true,
+      ...(this.o.proxyCgroup ? { cgroup: this.o.proxyCgroup } : {}),
+      readyTimeoutMs: ENVOY_READY_TIMEOUT_MS,
+    });
     this.supervisor.on('error', (e: Error) => this.o.onError?.(e));
-    if (this.o.proxyCgroup) this.pidTimer = setInterval(() => this.joinCgroup(), PID_POLL_MS);
     try {
-      // A fresh Envoy is launched detached and then adopted, so that it survives an agent crash.
-      if (recordedEnvoy(this.supervisor.pidFile) === undefined) {
-        this.joinedPid = await launchDetachedEnvoy({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, pidFile: this.supervisor.pidFile, bootstrap, cgroup: this.o.proxyCgroup });
-      }
       await this.supervisor.start();
+      // An adopted Envoy from an older agent may predate the cgroup; moving it is idempotent.
       this.joinCgroup();
     } catch (e) {
       this.lastError = (e as Error).message;
@@ -187,7 +193,6 @@ export class EnvoyProxy implements ProxyConfigurator {
   }
 
   async stop(opts: { stopEnvoy: boolean }): Promise<void> {
-    if (this.pidTimer) clearInterval(this.pidTimer);
     if (this.supervisor) {
       if (opts.stopEnvoy) await this.supervisor.stop();
       else this.supervisor.detach();
