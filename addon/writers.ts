@@ -126,7 +126,7 @@ const policyKeyId = (k: PolicyKey): string => `${k.peerIdentity}/${k.dport}/${k.
 /**
  * Replaces the full policy of one endpoint: new and changed entries are written
  * first, stale ones removed after, so no flow the old and new policy both allow is
- * ever refused in between. Returns counts and the keys now in force.
+ * ever refused in between. Returns counts.
  *
  * Redirect is valid in both directions. An ingress redirect row is how an L7 ingress
  * rule reaches the datapath: the source's connect hook merges the destination's ingress
@@ -143,7 +143,7 @@ export function replaceEndpointPolicy(
   endpointId: number,
   entries: PolicyEntry[],
   opts: { current?: Iterable<PolicyKey> } = {},
-): { written: number; removed: number; keys: PolicyKey[] } {
+): { written: number; removed: number } {
   const errors: string[] = [];
   check(errors, isU32(endpointId) && endpointId > 0, 'endpointId', 'must be an integer in [1, 2^32)');
   const rows: Array<[PolicyKey, PolicyValue]> = [];
@@ -176,7 +176,7 @@ export function replaceEndpointPolicy(
   for (const k of opts.current ?? maps.policy.keys()) {
     if (k.endpointId === endpointId && !wanted.has(policyKeyId(k))) removed += maps.policy.delete(k) ? 1 : 0;
   }
-  return { written, removed, keys: rows.map(([k]) => k) };
+  return { written, removed };
 }
 
 export interface ConfigInput {

@@ -151,8 +151,8 @@ export class BpfDatapath implements Datapath {
     }
     // The addon's writer validates every row and writes additions before removals; our
     // index of the endpoint's keys spares it a scan of the whole policy map.
-    const { keys } = replaceEndpointPolicy(this.maps, id, rows.map(rowToEntry), { current: this.rowsOf(id).values() });
-    this.rows.set(id, new Map(keys.map((k) => [keyId(k), k] as const)));
+    replaceEndpointPolicy(this.maps, id, rows.map(rowToEntry), { current: this.rowsOf(id).values() });
+    this.rows.set(id, new Map(rows.map(([k]) => [keyId(k), k] as const)));
     a.enforceIngress = enforceIngress;
     a.enforceEgress = enforceEgress;
     this.writeEndpoint(a);
