@@ -53,6 +53,14 @@ export const KAFKA_ROLES: Readonly<Record<'produce' | 'consume', readonly number
   consume: [1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18],
 };
 
+/**
+ * API keys whose requests carry topics (Cilium's isTopicAPIKey). A rule's topic constrains
+ * only these; for the others (ApiVersions, Heartbeat, JoinGroup, FindCoordinator, ...) it
+ * is ignored. A topic API request with no topic (a Metadata request for all topics)
+ * satisfies no topic-constrained rule.
+ */
+export const KAFKA_TOPIC_API_KEYS: ReadonlySet<number> = new Set([0, 1, 2, 3, 4, 5, 6, 8, 9, 19, 20, 21, 23, 24, 27, 28, 34, 35, 37]);
+
 export const KAFKA_MAX_TOPIC_LEN = 255;
 export const KAFKA_TOPIC_RE = /^[a-zA-Z0-9._-]+$/;
 

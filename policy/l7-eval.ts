@@ -3,11 +3,12 @@
 // (regexes full-match :method, :path and :authority; `headers` entries "Name value" are
 // exact matches, a bare "Name" is a presence check; headerMatches with a mismatch action
 // never reject). Kafka follows Cilium's Kafka matcher (roles expand to API keys; every
-// topic of a request must be allowed by some rule; the topic constraint is ignored for
-// requests without topics).
+// topic of a request must be allowed by some rule; a rule's topic constrains only the API
+// keys that carry topics, and a topic-carrying request without topics satisfies no
+// topic-constrained rule — cilium-envoy's kafka Rule.Matches).
 
 import { fullMatchRegExp } from './re2.js';
-import { KAFKA_ROLES, kafkaApiKeyByName } from './kafka-api.js';
+import { KAFKA_ROLES, KAFKA_TOPIC_API_KEYS, kafkaApiKeyByName } from './kafka-api.js';
 import type { HttpRule, KafkaRule, RuleOrigin } from './l7-rules.js';
 import type { HttpRuleRef, KafkaRuleRef } from './resolved.js';
 
@@ -41,7 +42,9 @@ export function httpRuleMatches(rule: HttpRule, req: HttpRequest): string | unde
   if (rule.host !== undefined && !fullMatchRegExp(rule.host).test(req.host ?? '')) return `host ${req.host ?? '(none)'} does not match ${JSON.stringify(rule.host)}`;
   for (const h of rule.headers ?? []) {
     const sp = h.indexOf(' ');
-    const name = (sp === -1 ? h : h.slice(0, sp)).replace(/:+$/, '');
+    // As Cilium's Envoy translation: "Name value" strips trailing ':' from the name; a
+    // single word is the header name as written (presence check).
+    const name = sp === -1 ? h : h.slice(0, sp).replace(/:+$/, '');
     const values = headerValues(req, name);
     if (sp === -1) {
       if (values.length === 0) return `header ${name} is missing`;
@@ -92,8 +95,12 @@ export function kafkaRuleMatches(rule: KafkaRule, req: KafkaRequest): boolean {
   if (keys.length > 0 && !keys.includes(req.apiKey)) return false;
   if (rule.apiVersion !== undefined && Number(rule.apiVersion) !== req.apiVersion) return false;
   if (rule.clientID !== undefined && rule.clientID !== req.clientID) return false;
-  if (rule.topic === undefined || req.topics.length === 0) return true;
+  if (rule.topic === undefined || !KAFKA_TOPIC_API_KEYS.has(req.apiKey)) return true;
   return req.topics.includes(rule.topic);
+}
+
+function topicConstrained(rule: KafkaRule, req: KafkaRequest): boolean {
+  return rule.topic !== undefined && KAFKA_TOPIC_API_KEYS.has(req.apiKey);
 }
 
 export function evaluateKafka(rules: readonly KafkaRuleRef[], req: KafkaRequest): L7Evaluation {
@@ -101,8 +108,8 @@ export function evaluateKafka(rules: readonly KafkaRuleRef[], req: KafkaRequest)
   const matched: RuleOrigin[] = [];
   for (const r of rules) {
     if (!kafkaRuleMatches(r.rule, req)) continue;
-    if (r.rule.topic === undefined || req.topics.length === 0) return { allowed: true, matched: [r.origin], reason: `request matches ${describeKafka(r.rule)}` };
-    pending.delete(r.rule.topic);
+    if (!topicConstrained(r.rule, req)) return { allowed: true, matched: [r.origin], reason: `request matches ${describeKafka(r.rule)}` };
+    pending.delete(r.rule.topic!);
     matched.push(r.origin);
     if (pending.size === 0) return { allowed: true, matched, reason: `every topic of the request is allowed` };
   }

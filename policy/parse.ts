@@ -8,7 +8,7 @@
 import { parseAllDocuments } from 'yaml';
 import { NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_KEY, LabelSource } from '../identity/labels.js';
 import { Selector, SelectorError, type LabelSelectorSpec, type Requirement } from '../identity/selector.js';
-import { ENTITIES, entitySelectors } from '../identity/reserved.js';
+import { DEFAULT_CLUSTER_NAME, ENTITIES, POLICY_CLUSTER_KEY, entitySelectors } from '../identity/reserved.js';
 import { cidrSelector } from '../identity/cidr-labels.js';
 import { parsePrefix } from '../identity/cidr.js';
 import { PolicyError } from './errors.js';
@@ -24,6 +24,11 @@ export interface ParseOptions {
   source?: string;
   /** Namespace of namespaced policies whose metadata has none (`kubectl apply -n`). */
   defaultNamespace?: string;
+  /**
+   * The local cluster: endpoint peer selectors that name no cluster select only it
+   * (Cilium >= 1.19 `policy-default-local-cluster`, on by default). '' = any cluster.
+   */
+  clusterName?: string;
 }
 
 export interface ParseResult {
@@ -42,7 +47,7 @@ type Json = Record<string, unknown>;
 export function parsePolicies(text: string, opts: ParseOptions = {}): ParseResult {
   const policies: ParsedPolicy[] = [];
   const errors: PolicyError[] = [];
-  const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true });
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, i) => {
     const document = String(i + 1);
@@ -54,7 +59,7 @@ export function parsePolicies(text: string, opts: ParseOptions = {}): ParseResul
             source: opts.source,
             document,
             path: '',
-            reason: `malformed YAML${line ? ` at line ${line.line}, column ${line.col}` : ''}: ${e.message.split('\n')[0]}`,
+            reason: `malformed YAML${line ? ` at line ${line.line}, column ${line.col}` : ''}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
           }),
         );
       }
@@ -103,9 +108,24 @@ function parseValue(value: unknown, document: string, opts: ParseOptions, polici
     (obj.items as unknown[]).forEach((item, j) => parseValue(item, `${document}.items[${j}]`, opts, policies, errors));
     return;
   }
-  const p = new DocumentParser(obj, document, opts, errors);
+  const p = new DocumentParser(dropNulls(obj) as Json, document, opts, errors);
   const parsed = p.parse();
   if (parsed) policies.push(parsed);
+}
+
+/**
+ * Kubernetes decodes an explicit null as an unset field (`ingress:` with nothing after it,
+ * `creationTimestamp: null` in kubectl output); do the same before validating. Nulls inside
+ * lists stay, so the schema reports them.
+ */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = dropNulls(x);
+    return out;
+  }
+  return v;
 }
 
 class DocumentParser {
@@ -214,6 +234,10 @@ class DocumentParser {
     if (rule.log !== undefined) this.notSupported(`${path}.log`, 'log');
     let subject = this.selector(rule.endpointSelector as LabelSelectorSpec, `${path}.endpointSelector`, LabelSource.any);
     if (!subject) return undefined;
+    if (subject.requirements.some((r) => r.source === LabelSource.reserved && r.key === 'host' && r.operator !== 'DoesNotExist' && r.operator !== 'NotIn')) {
+      this.notSupported(`${path}.endpointSelector`, 'selecting reserved:host (host policies)');
+      return undefined;
+    }
     if (!clusterwide) {
       // Cilium always confines a namespaced policy to its own namespace and drops a
       // different namespace match with only a warning; we refuse it so the policy does
@@ -385,13 +409,30 @@ class DocumentParser {
   private scopePeerSelector(sel: Selector): Selector {
     const scoped = (r: Requirement): boolean => r.source === LabelSource.k8s || r.source === LabelSource.any;
     if (sel.requirements.some((r) => r.source === LabelSource.reserved)) return sel;
-    if (sel.requirements.some((r) => r.key === POD_NAMESPACE_KEY && scoped(r))) return sel;
-    if (this.namespace === '') return sel.with({ source: LabelSource.k8s, key: POD_NAMESPACE_KEY, operator: 'Exists', values: [] });
-    if (sel.requirements.some((r) => r.key.startsWith(NAMESPACE_LABELS_PREFIX) && scoped(r))) return sel;
-    return sel.with({ source: LabelSource.k8s, key: POD_NAMESPACE_KEY, operator: 'In', values: [this.namespace] });
+    let out = sel;
+    if (!sel.requirements.some((r) => r.key === POD_NAMESPACE_KEY && scoped(r))) {
+      if (this.namespace === '') out = out.with({ source: LabelSource.k8s, key: POD_NAMESPACE_KEY, operator: 'Exists', values: [] });
+      else if (!sel.requirements.some((r) => r.key.startsWith(NAMESPACE_LABELS_PREFIX) && scoped(r))) {
+        out = out.with({ source: LabelSource.k8s, key: POD_NAMESPACE_KEY, operator: 'In', values: [this.namespace] });
+      }
+    }
+    return this.localCluster(out);
+  }
+
+  /**
+   * Cilium >= 1.19 (policy-default-local-cluster, default on) confines endpoint peer
+   * selectors that name no cluster to the local cluster (addClusterFilterByDefault). So
+   * a NotIn / DoesNotExist selector never matches world or other non-pod identities.
+   */
+  private localCluster(sel: Selector): Selector {
+    const cluster = this.opts.clusterName ?? DEFAULT_CLUSTER_NAME;
+    if (cluster === '') return sel;
+    if (sel.requirements.some((r) => r.key === POLICY_CLUSTER_KEY && (r.source === LabelSource.k8s || r.source === LabelSource.any))) return sel;
+    return sel.with({ source: LabelSource.k8s, key: POLICY_CLUSTER_KEY, operator: 'In', values: [cluster] });
   }
 
   private selector(spec: LabelSelectorSpec | undefined, path: string, source: string): Selector | undefined {
+    if (!this.labelSyntax(spec, path)) return undefined;
     let sel: Selector;
     try {
       sel = Selector.fromSpec(spec ?? {}, path, source);
@@ -408,6 +449,38 @@ class DocumentParser {
       return undefined;
     }
     return sel;
+  }
+
+  /**
+   * Label keys and values as Kubernetes (and Cilium's CRD) allow them: a key is an
+   * optional `source:` and a qualified name (optional DNS prefix and '/', then up to 63 of
+   * [A-Za-z0-9._-] starting and ending alphanumeric); a value is empty or up to 63 such
+   * characters.
+   */
+  private labelSyntax(spec: LabelSelectorSpec | undefined, path: string): boolean {
+    let ok = true;
+    const key = (raw: string, at: string): void => {
+      const reason = labelKeyError(raw);
+      if (reason) {
+        this.error(at, `invalid label key ${JSON.stringify(raw)}: ${reason}`);
+        ok = false;
+      }
+    };
+    const value = (raw: unknown, at: string): void => {
+      if (typeof raw === 'string' && (raw.length > 63 || !LABEL_VALUE_RE.test(raw))) {
+        this.error(at, `invalid label value ${JSON.stringify(raw)}: at most 63 characters of [A-Za-z0-9._-], starting and ending alphanumeric`);
+        ok = false;
+      }
+    };
+    for (const [k, v] of Object.entries(spec?.matchLabels ?? {})) {
+      key(k, `${path}.matchLabels`);
+      value(v, `${path}.matchLabels.${k}`);
+    }
+    (spec?.matchExpressions ?? []).forEach((e, i) => {
+      if (typeof e?.key === 'string') key(e.key, `${path}.matchExpressions[${i}].key`);
+      (e?.values ?? []).forEach((v, j) => value(v, `${path}.matchExpressions[${i}].values[${j}]`));
+    });
+    return ok;
   }
 
   private ciliumPortRule(pr: Json, path: string, deny: boolean, direction: Direction): PortRuleSpec | undefined {
@@ -704,13 +777,35 @@ class DocumentParser {
     let sel = this.selector((peer.podSelector as LabelSelectorSpec) ?? {}, `${path}.podSelector`, LabelSource.k8s);
     if (!sel) return undefined;
     const nsSpec = peer.namespaceSelector as LabelSelectorSpec | undefined;
-    if (nsSpec === undefined) return [sel.with({ source: LabelSource.k8s, key: POD_NAMESPACE_KEY, operator: 'In', values: [this.namespace] })];
+    if (nsSpec === undefined) return [this.localCluster(sel.with({ source: LabelSource.k8s, key: POD_NAMESPACE_KEY, operator: 'In', values: [this.namespace] }))];
     const nsSel = this.selector(nsSpec, `${path}.namespaceSelector`, LabelSource.k8s);
     if (!nsSel) return undefined;
-    if (nsSel.isWildcard) return [sel.with({ source: LabelSource.k8s, key: POD_NAMESPACE_KEY, operator: 'Exists', values: [] })];
+    if (nsSel.isWildcard) return [this.localCluster(sel.with({ source: LabelSource.k8s, key: POD_NAMESPACE_KEY, operator: 'Exists', values: [] }))];
     for (const r of nsSel.requirements) sel = sel.with({ ...r, source: LabelSource.k8s, key: NAMESPACE_LABELS_PREFIX + r.key });
-    return [sel];
+    return [this.localCluster(sel)];
   }
+}
+
+const LABEL_VALUE_RE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const LABEL_NAME_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_SOURCES = new Set(['any', 'k8s', 'reserved', 'cidr', 'unspec', 'container', 'cilium-generated', 'kvstore', 'node', 'unmanaged', 'fqdn']);
+
+/** Why a selector key is not a valid (optionally source-prefixed) label key, or undefined. */
+export function labelKeyError(raw: string): string | undefined {
+  let key = raw;
+  const colon = raw.indexOf(':');
+  if (colon > 0 && LABEL_SOURCES.has(raw.slice(0, colon))) {
+    if (raw.slice(0, colon) === 'cidr') return undefined;
+    key = raw.slice(colon + 1);
+  }
+  if (key === '') return 'empty key';
+  const slash = key.lastIndexOf('/');
+  const prefix = slash === -1 ? undefined : key.slice(0, slash);
+  const name = slash === -1 ? key : key.slice(slash + 1);
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN_RE.test(prefix))) return `prefix "${prefix}" is not a DNS subdomain`;
+  if (name.length > 63 || !LABEL_NAME_RE.test(name)) return `name "${name}" must be at most 63 characters of [A-Za-z0-9._-], starting and ending alphanumeric`;
+  return undefined;
 }
 
 /** Describes why a selector can never match, or undefined. */

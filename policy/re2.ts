@@ -302,6 +302,11 @@ class Translator {
       // A stray \E outside \Q is ignored by RE2.
       this.i += 2;
       return '';
+    } else if (n === 's') {
+      // Go's \s is ASCII [\t\n\f\r ]; JavaScript's also takes \v and Unicode spaces.
+      js = inClass ? '\\t\\n\\f\\r ' : '[\\t\\n\\f\\r ]';
+    } else if (n === 'S' && !inClass) {
+      js = '[^\\t\\n\\f\\r ]';
     } else if (PERL_CLASSES.has(n)) {
       js = `\\${n}`;
     } else if (n === 'a') js = '\\x07';

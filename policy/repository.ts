@@ -14,7 +14,7 @@ import { CIDR_IDENTITY_BASE, MIN_ALLOCATED_IDENTITY } from '../identity/reserved
 import type { Selector } from '../identity/selector.js';
 import type { EndpointPolicy } from './resolved.js';
 import type { ParsedPolicy, PolicyRule } from './rule.js';
-import { resolveEndpointPolicy, type ResolveOptions } from './resolve-endpoint.js';
+import { patchDirection, resolveEndpointPolicy, type ResolveOptions } from './resolve-endpoint.js';
 
 export interface RepositoryIdentity {
   readonly id: number;
@@ -81,13 +81,25 @@ export class PolicyRepository {
     return this.commit(dirty);
   }
 
-  /** Applies identity changes (removed first; an id in both is re-labelled). */
+  /**
+   * Applies identity changes (removed first; an id in both is re-labelled). Endpoints whose
+   * peer selectors gained or lost an identity get only that identity's entries recomputed;
+   * new endpoint identities are resolved in full.
+   */
   updateIdentities(added: readonly RepositoryIdentity[], removed: readonly RepositoryIdentity[] = []): ChangeResult {
-    const dirty = new Set<number>();
+    const full = new Set<number>();
+    const patch = new Map<number, Set<number>>();
     const norm = (i: RepositoryIdentity) => ({ id: i.id, labels: i.labels, reserved: i.reserved ?? !isEndpointIdentity(i.id) });
     const changes = this.cache.updateIdentities(added.map(norm), removed.map(norm));
-    for (const key of changes.keys()) {
-      for (const ruleId of this.selectorUsers.get(key) ?? []) for (const ep of this.ruleSubjects.get(ruleId) ?? []) dirty.add(ep);
+    for (const [key, ch] of changes) {
+      const peers = [...ch.added, ...ch.removed];
+      for (const ruleId of this.selectorUsers.get(key) ?? []) {
+        for (const ep of this.ruleSubjects.get(ruleId) ?? []) {
+          let set = patch.get(ep);
+          if (!set) patch.set(ep, (set = new Set()));
+          for (const p of peers) set.add(p);
+        }
+      }
     }
     for (const i of removed) {
       this.identities.delete(i.id);
@@ -105,10 +117,34 @@ export class PolicyRepository {
         }
       }
       this.endpointRules.set(i.id, selecting);
-      dirty.add(i.id);
+      full.add(i.id);
     }
-    for (const i of removed) if (!added.some((a) => a.id === i.id)) dirty.delete(i.id);
-    return this.commit(dirty);
+    this.rev++;
+    const recomputed: number[] = [];
+    for (const id of full) {
+      if (!this.endpointRules.has(id)) continue;
+      this.resolveStored(id);
+      recomputed.push(id);
+    }
+    for (const [id, peers] of patch) {
+      if (full.has(id) || !this.endpointRules.has(id)) continue;
+      const prev = this.resolved.get(id);
+      if (!prev) {
+        this.resolveStored(id);
+      } else {
+        const rules = this.rulesSelecting(id);
+        const sel = (s: Selector) => this.cache.selections(s);
+        this.resolved.set(id, {
+          identity: id,
+          ingress: patchDirection(prev.ingress, 'ingress', rules, sel, this.opts, peers),
+          egress: patchDirection(prev.egress, 'egress', rules, sel, this.opts, peers),
+          revision: this.rev,
+        });
+        this.recomputations++;
+      }
+      recomputed.push(id);
+    }
+    return { revision: this.rev, recomputed: recomputed.sort((a, b) => a - b) };
   }
 
   /** The resolved policy of an endpoint identity, or undefined for an unknown or non-endpoint identity. */
@@ -196,12 +232,14 @@ export class PolicyRepository {
   private commit(dirty: Set<number>): ChangeResult {
     this.rev++;
     const recomputed = [...dirty].filter((id) => this.endpointRules.has(id)).sort((a, b) => a - b);
-    for (const id of recomputed) {
-      const rules = this.rulesSelecting(id);
-      this.resolved.set(id, { ...resolveEndpointPolicy(id, rules, (s) => this.cache.selections(s), this.opts), revision: this.rev });
-      this.recomputations++;
-    }
+    for (const id of recomputed) this.resolveStored(id);
     return { revision: this.rev, recomputed };
+  }
+
+  private resolveStored(id: number): void {
+    const rules = this.rulesSelecting(id);
+    this.resolved.set(id, { ...resolveEndpointPolicy(id, rules, (s) => this.cache.selections(s), this.opts), revision: this.rev });
+    this.recomputations++;
   }
 }
 

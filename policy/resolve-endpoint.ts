@@ -34,11 +34,13 @@ export type Selections = (sel: Selector) => ReadonlySet<number>;
 
 const MAX_PORT = 65535;
 
-interface Contribution {
-  identity: number;
+/** What one rule says about one port range; shared by every peer identity the rule selects. */
+interface PortContribution {
   port: number;
   endPort: number;
   protocol: L4Protocol;
+  /** `protocol|port|endPort`, computed once. */
+  portKey: string;
   deny: boolean;
   l7?: L7Policy;
   origin: RuleOrigin;
@@ -52,35 +54,78 @@ export function resolveEndpointPolicy(identity: number, rules: readonly PolicyRu
   };
 }
 
+function portContribution(port: number, endPort: number, protocol: L4Protocol, deny: boolean, l7: L7Policy | undefined, origin: RuleOrigin): PortContribution {
+  const end = port === 0 ? MAX_PORT : endPort;
+  return { port, endPort: end, protocol, portKey: `${protocol}|${port}|${end}`, deny, ...(l7 && !deny ? { l7 } : {}), origin };
+}
+
 export function resolveDirection(direction: Direction, rules: readonly PolicyRule[], selections: Selections, opts: ResolveOptions = {}): DirectionPolicy {
   const enforced = rules.some((r) => r.defaultDeny[direction]);
-  const contribs: Contribution[] = [];
+  return { enforced, entries: closeEntries(collect(direction, rules, selections, opts, enforced)) };
+}
+
+/**
+ * Recomputes only the entries of the given peer identities (e.g. identities just added or
+ * removed) and keeps the rest. Exact, because an identity's entries depend only on the
+ * rules' contributions for that identity and on the wildcard-peer entries, and neither
+ * changes for other identities when identities come and go.
+ */
+export function patchDirection(prev: DirectionPolicy, direction: Direction, rules: readonly PolicyRule[], selections: Selections, opts: ResolveOptions, peers: ReadonlySet<number>): DirectionPolicy {
+  const fresh = closeEntries(collect(direction, rules, selections, opts, prev.enforced, peers), peers);
+  const kept = prev.entries.filter((e) => !peers.has(e.identity));
+  return { enforced: prev.enforced, entries: fresh.length === 0 ? kept : sortEntries([...kept, ...fresh]) };
+}
+
+/** Rule contributions per peer identity and port range, merged per group; `only` limits the identities (the wildcard peer is always kept). */
+function collect(direction: Direction, rules: readonly PolicyRule[], selections: Selections, opts: ResolveOptions, enforced: boolean, only?: ReadonlySet<number>): Map<number, Work[]> {
+  // identity → portKey → contributions. Contributions are shared objects, so a rule that
+  // selects a thousand peers costs a thousand pushes, not a thousand allocations.
+  const groups = new Map<number, Map<string, PortContribution[]>>();
+  const add = (id: number, c: PortContribution): void => {
+    let byPort = groups.get(id);
+    if (!byPort) groups.set(id, (byPort = new Map()));
+    const list = byPort.get(c.portKey);
+    if (list) list.push(c);
+    else byPort.set(c.portKey, [c]);
+  };
   for (const rule of rules) {
     for (const pr of rule.peerRules) {
       if (pr.direction !== direction) continue;
-      const ids = new Set<number>();
-      for (const sel of pr.peers) {
-        if (sel.isWildcard) ids.add(ANY_IDENTITY);
-        else for (const id of selections(sel)) ids.add(id);
-      }
-      if (ids.size === 0) continue;
       const ports =
         pr.ports === null
-          ? [{ port: 0, endPort: MAX_PORT, protocol: 'ANY' as L4Protocol, l7: undefined as L7Policy | undefined, origin: pr.origin }]
-          : pr.ports.flatMap((spec) =>
-              spec.ports.map((p) => ({ ...p, l7: spec.l7 ? toL7Policy(spec.l7, spec.path, pr.origin) : undefined, origin: { ...pr.origin, path: spec.path } })),
-            );
-      for (const id of ids) {
-        for (const p of ports) {
-          contribs.push({ identity: id, port: p.port, endPort: p.port === 0 ? MAX_PORT : p.endPort, protocol: p.protocol, deny: pr.deny, l7: pr.deny ? undefined : p.l7, origin: p.origin });
+          ? [portContribution(0, MAX_PORT, 'ANY', pr.deny, undefined, pr.origin)]
+          : pr.ports.flatMap((spec) => {
+              const l7 = spec.l7 ? toL7Policy(spec.l7, spec.path, pr.origin) : undefined;
+              const origin = { ...pr.origin, path: spec.path };
+              return spec.ports.map((p) => portContribution(p.port, p.endPort, p.protocol, pr.deny, l7, origin));
+            });
+      if (ports.length === 0) continue;
+      const seen = new Set<number>();
+      for (const sel of pr.peers) {
+        let ids: Iterable<number>;
+        if (sel.isWildcard) ids = [ANY_IDENTITY];
+        else if (only) {
+          const all = selections(sel);
+          ids = [...only].filter((id) => all.has(id));
+        } else ids = selections(sel);
+        for (const id of ids) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+          for (const p of ports) add(id, p);
         }
       }
     }
   }
-  if (direction === 'ingress' && enforced && (opts.allowLocalhost ?? 'always') === 'always') {
-    contribs.push({ identity: ReservedIdentity.host, port: 0, endPort: MAX_PORT, protocol: 'ANY', deny: false, origin: ALLOW_LOCALHOST_ORIGIN });
+  if (direction === 'ingress' && enforced && (opts.allowLocalhost ?? 'always') === 'always' && (!only || only.has(ReservedIdentity.host))) {
+    add(ReservedIdentity.host, portContribution(0, MAX_PORT, 'ANY', false, undefined, ALLOW_LOCALHOST_ORIGIN));
   }
-  return { enforced, entries: closeEntries(groupContributions(contribs)) };
+  const base = new Map<number, Work[]>();
+  for (const [id, byPort] of groups) {
+    const list: Work[] = [];
+    for (const g of byPort.values()) list.push(mergeGroup(id, g));
+    base.set(id, list);
+  }
+  return base;
 }
 
 function toL7Policy(l7: NonNullable<PolicyRule['peerRules'][number]['ports']>[number]['l7'], path: string, origin: RuleOrigin): L7Policy {
@@ -109,21 +154,9 @@ function keyOf(e: { identity: number; port: number; endPort: number; protocol: L
   return `${e.identity}|${e.protocol}|${e.port}|${e.endPort}`;
 }
 
-function groupContributions(contribs: Contribution[]): Map<string, Work> {
-  const groups = new Map<string, Contribution[]>();
-  for (const c of contribs) {
-    const k = keyOf(c);
-    const g = groups.get(k);
-    if (g) g.push(c);
-    else groups.set(k, [c]);
-  }
-  const out = new Map<string, Work>();
-  for (const [k, g] of groups) out.set(k, mergeGroup(g[0]!, g));
-  return out;
-}
-
-function mergeGroup(at: { identity: number; port: number; endPort: number; protocol: L4Protocol }, g: readonly Contribution[]): Work {
-  const w: Work = { identity: at.identity, port: at.port, endPort: at.endPort, protocol: at.protocol, verdict: 'allow', l4Origins: [], origins: [] };
+function mergeGroup(identity: number, g: readonly PortContribution[]): Work {
+  const at = g[0]!;
+  const w: Work = { identity, port: at.port, endPort: at.endPort, protocol: at.protocol, verdict: 'allow', l4Origins: [], origins: [] };
   for (const c of g) addOrigin(w.origins, c.origin);
   if (g.some((c) => c.deny)) {
     w.verdict = 'deny';
@@ -218,38 +251,68 @@ function isWildcardFrom(r: HttpRuleRef | KafkaRuleRef, e: Work): boolean {
   return Object.keys(r.rule).length === 0 && e.l4Origins.some((o) => o.policy === r.origin.policy && o.path === r.origin.path);
 }
 
-function closeEntries(base: Map<string, Work>): PolicyEntry[] {
-  const byIdentity = new Map<number, Work[]>();
-  for (const e of base.values()) {
-    const list = byIdentity.get(e.identity);
-    if (list) list.push(e);
-    else byIdentity.set(e.identity, [e]);
-  }
+type Span = { port: number; endPort: number; protocol: L4Protocol };
+
+/** The ports and protocol two entries share, or undefined. */
+function intersect(a: Span, b: Span): Span | undefined {
+  const port = Math.max(a.port, b.port);
+  const endPort = Math.min(a.endPort, b.endPort);
+  if (port > endPort) return undefined;
+  let protocol: L4Protocol;
+  if (a.protocol === 'ANY') protocol = b.protocol;
+  else if (b.protocol === 'ANY' || b.protocol === a.protocol) protocol = a.protocol;
+  else return undefined;
+  return { port, endPort, protocol };
+}
+
+/**
+ * Closes each identity's entries so that the single most specific matching entry (the
+ * identity's own before the wildcard peer's, then the narrowest port range, then a
+ * specific protocol before ANY) holds everything decide() would merge: for every
+ * overlap between one of the identity's entries and another entry of that identity or
+ * of the wildcard peer, the overlap gets an entry of its own (to a fixpoint).
+ */
+function closeEntries(byIdentity: Map<number, Work[]>, only?: ReadonlySet<number>): PolicyEntry[] {
   const wild = byIdentity.get(ANY_IDENTITY) ?? [];
-  const keys = new Map<string, { identity: number; port: number; endPort: number; protocol: L4Protocol }>();
-  for (const e of base.values()) keys.set(keyOf(e), e);
-  // A wildcard-peer entry narrower than an identity's own entry needs an entry of its
-  // own for that identity, or a most-specific lookup would miss the wildcard's deny or L7.
-  for (const [id, list] of byIdentity) {
-    if (id === ANY_IDENTITY) continue;
-    for (const a of wild) {
-      for (const w of list) {
-        const wider = w.port <= a.port && w.endPort >= a.endPort && (w.port < a.port || w.endPort > a.endPort || (w.protocol === 'ANY' && a.protocol !== 'ANY'));
-        if (wider && (w.protocol === 'ANY' || w.protocol === a.protocol)) {
-          const k = { identity: id, port: a.port, endPort: a.endPort, protocol: a.protocol };
-          keys.set(keyOf(k), k);
+  const out: PolicyEntry[] = [];
+  for (const [id, own] of byIdentity) {
+    if (only && !only.has(id)) continue;
+    // Most peers have one entry and nothing else covers it: it is already final.
+    if (own.length === 1 && (id === ANY_IDENTITY || wild.length === 0)) {
+      out.push(toEntry(own[0]!));
+      continue;
+    }
+    const candidates = id === ANY_IDENTITY ? wild : [...own, ...wild];
+    const keys = new Map<string, { identity: number; port: number; endPort: number; protocol: L4Protocol }>();
+    const queue: { identity: number; port: number; endPort: number; protocol: L4Protocol }[] = [];
+    for (const e of own) {
+      const k = { identity: id, port: e.port, endPort: e.endPort, protocol: e.protocol };
+      keys.set(keyOf(k), k);
+      queue.push(k);
+    }
+    while (queue.length > 0) {
+      const k = queue.pop()!;
+      for (const r of candidates) {
+        const i = intersect(k, r);
+        if (!i || (i.port === k.port && i.endPort === k.endPort && i.protocol === k.protocol)) continue;
+        const n = { identity: id, ...i };
+        const nk = keyOf(n);
+        if (!keys.has(nk)) {
+          keys.set(nk, n);
+          queue.push(n);
         }
       }
     }
+    for (const k of keys.values()) {
+      const w = mergeCovering(k, candidates);
+      if (w) out.push(toEntry(w));
+    }
   }
-  const out: PolicyEntry[] = [];
-  for (const k of keys.values()) {
-    const candidates = k.identity === ANY_IDENTITY ? wild : [...(byIdentity.get(k.identity) ?? []), ...wild];
-    const w = mergeCovering(k, candidates);
-    if (w) out.push(toEntry(w));
-  }
-  out.sort((a, b) => a.identity - b.identity || cmp(a.protocol, b.protocol) || a.port - b.port || a.endPort - b.endPort);
-  return out;
+  return sortEntries(out);
+}
+
+function sortEntries(out: PolicyEntry[]): PolicyEntry[] {
+  return out.sort((a, b) => a.identity - b.identity || cmp(a.protocol, b.protocol) || a.port - b.port || a.endPort - b.endPort);
 }
 
 function toEntry(w: Work): PolicyEntry {

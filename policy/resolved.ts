@@ -49,7 +49,13 @@ export interface PolicyEntry {
 export interface DirectionPolicy {
   /** False when no policy selects the endpoint in this direction: all traffic allowed. */
   enforced: boolean;
-  /** Sorted by identity, protocol, port; no two entries share (identity, port range, protocol). */
+  /**
+   * Sorted by identity, protocol, port; no two entries share (identity, port range, protocol).
+   * Closed: the single most specific matching entry (the peer's own identity before
+   * ANY_IDENTITY, then the narrowest port range, then a specific protocol before ANY)
+   * carries the verdict and merged L7 rules of all matching entries (what decide() in
+   * resolve-endpoint.ts returns). No matching entry: deny when enforced, else allow.
+   */
   entries: PolicyEntry[];
 }
 

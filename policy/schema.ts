@@ -102,7 +102,7 @@ const portRule = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    ports: { type: 'array', items: portProtocol },
+    ports: { type: 'array', items: { $ref: '#/$defs/portProtocol' } },
     rules: l7Rules,
     listener: ANY,
     originatingTLS: ANY,
@@ -117,21 +117,21 @@ const portDenyRule = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    ports: { type: 'array', items: portProtocol },
+    ports: { type: 'array', items: { $ref: '#/$defs/portProtocol' } },
     rules: ANY,
   },
 };
 
 function peerRule(dir: 'from' | 'to', deny: boolean): object {
   const p: Record<string, unknown> = {
-    [`${dir}Endpoints`]: { type: 'array', items: labelSelector },
+    [`${dir}Endpoints`]: { type: 'array', items: { $ref: '#/$defs/labelSelector' } },
     [`${dir}CIDR`]: { type: 'array', items: { type: 'string' } },
-    [`${dir}CIDRSet`]: { type: 'array', items: cidrRule },
+    [`${dir}CIDRSet`]: { type: 'array', items: { $ref: '#/$defs/cidrRule' } },
     [`${dir}Entities`]: { type: 'array', items: { type: 'string' } },
     [`${dir}Requires`]: ANY,
     [`${dir}Groups`]: ANY,
     [`${dir}Nodes`]: ANY,
-    toPorts: { type: 'array', items: deny ? portDenyRule : portRule },
+    toPorts: { type: 'array', items: { $ref: deny ? '#/$defs/portDenyRule' : '#/$defs/portRule' } },
     icmps: ANY,
     authentication: ANY,
   };
@@ -146,12 +146,12 @@ const ciliumRule = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    endpointSelector: labelSelector,
+    endpointSelector: { $ref: '#/$defs/labelSelector' },
     nodeSelector: ANY,
-    ingress: { type: 'array', items: peerRule('from', false) },
-    ingressDeny: { type: 'array', items: peerRule('from', true) },
-    egress: { type: 'array', items: peerRule('to', false) },
-    egressDeny: { type: 'array', items: peerRule('to', true) },
+    ingress: { type: 'array', items: { $ref: '#/$defs/ingressRule' } },
+    ingressDeny: { type: 'array', items: { $ref: '#/$defs/ingressDenyRule' } },
+    egress: { type: 'array', items: { $ref: '#/$defs/egressRule' } },
+    egressDeny: { type: 'array', items: { $ref: '#/$defs/egressDenyRule' } },
     labels: {
       type: 'array',
       items: {
@@ -199,9 +199,21 @@ const ciliumPolicy = {
     apiVersion: { const: 'cilium.io/v2' },
     kind: { enum: ['CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy'] },
     metadata,
-    spec: ciliumRule,
-    specs: { type: 'array', items: ciliumRule },
+    spec: { $ref: '#/$defs/rule' },
+    specs: { type: 'array', items: { $ref: '#/$defs/rule' } },
     status: ANY,
+  },
+  $defs: {
+    rule: ciliumRule,
+    labelSelector,
+    cidrRule,
+    portRule,
+    portDenyRule,
+    portProtocol,
+    ingressRule: peerRule('from', false),
+    ingressDenyRule: peerRule('from', true),
+    egressRule: peerRule('to', false),
+    egressDenyRule: peerRule('to', true),
   },
 };
 
@@ -267,14 +279,19 @@ const k8sPolicy = {
   },
 };
 
-let validators: { cilium: ValidateFunction; k8s: ValidateFunction } | undefined;
+// Compiling is the slow part of ajv (hundreds of ms on a busy machine), so each kind's
+// validator is compiled on first use only.
+let ajv: Ajv | undefined;
+const validators: Partial<Record<'cilium' | 'k8s', ValidateFunction>> = {};
 
-function getValidators(): { cilium: ValidateFunction; k8s: ValidateFunction } {
-  if (!validators) {
-    const ajv = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true });
-    validators = { cilium: ajv.compile(ciliumPolicy), k8s: ajv.compile(k8sPolicy) };
+function getValidator(kind: 'cilium' | 'k8s'): ValidateFunction {
+  let v = validators[kind];
+  if (!v) {
+    ajv ??= new Ajv({ strict: true, allErrors: true, allowUnionTypes: true });
+    v = ajv.compile(kind === 'cilium' ? ciliumPolicy : k8sPolicy);
+    validators[kind] = v;
   }
-  return validators;
+  return v;
 }
 
 export interface SchemaIssue {
@@ -317,7 +334,7 @@ function describe(e: ErrorObject): SchemaIssue {
 
 /** Schema issues of one document of a known kind; empty when it conforms. */
 export function schemaIssues(kind: 'cilium' | 'k8s', doc: unknown): SchemaIssue[] {
-  const v = getValidators()[kind];
+  const v = getValidator(kind);
   if (v(doc)) return [];
   const seen = new Set<string>();
   const out: SchemaIssue[] = [];

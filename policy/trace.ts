@@ -3,10 +3,10 @@
 // the same resolve* code the datapath and the proxy configuration use, then decide()
 // and the L7 evaluators give the verdict.
 
-import { LabelSet, LabelSource, POD_NAMESPACE_KEY, NAMESPACE_LABELS_PREFIX, formatLabel, type Label } from '../identity/labels.js';
+import { LabelSet, LabelSource, POD_NAMESPACE_KEY, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_KEY, type Label } from '../identity/labels.js';
 import { CIDR_IDENTITY_BASE, MIN_ALLOCATED_IDENTITY, POLICY_CLUSTER_KEY, DEFAULT_CLUSTER_NAME, RESERVED_IDENTITY_LABELS, ReservedIdentity, reservedIdentityFor, reservedIdentityName } from '../identity/reserved.js';
 import { cidrLabels } from '../identity/cidr-labels.js';
-import { formatPrefix, parseIp, parsePrefix, prefixContainsIp, type IpPrefix } from '../identity/cidr.js';
+import { formatIp, formatPrefix, parseIp, parsePrefix, prefixContainsIp, unmapV4, type IpPrefix } from '../identity/cidr.js';
 import type { RuleOrigin } from './l7-rules.js';
 import type { Direction, L4Protocol, L7Policy } from './resolved.js';
 import type { ParsedPolicy } from './rule.js';
@@ -114,7 +114,8 @@ function parsePeer(raw: string, flag: string, namespace: string): PeerDraft {
       const max = ip.family === 4 ? 32 : 128;
       if (bits !== max) throw new TraceInputError(`${flag}: a traced address must be a single host (/${max}), got "${addr}"`);
     }
-    return { spec, kind: 'address', address: ipText };
+    // A v4-mapped IPv6 address is the IPv4 address it carries, as in the datapath.
+    return { spec, kind: 'address', address: formatIp(unmapV4(ip)) };
   }
   let labels: LabelSet;
   try {
@@ -128,7 +129,8 @@ function parsePeer(raw: string, flag: string, namespace: string): PeerDraft {
     return { spec, kind: 'reserved', reservedId: id };
   }
   if (labels.hasSource(LabelSource.cidr)) throw new TraceInputError(`${flag}: write an address peer as cidr:<ip> alone`);
-  // Cilium gives every pod identity its namespace, the namespace's labels and the cluster
+  // Cilium gives every pod identity its namespace, the namespace's labels, its service
+  // account (Kubernetes runs a pod as "default" unless told otherwise) and the cluster
   // name; Kubernetes labels every namespace with kubernetes.io/metadata.name.
   const extra: Label[] = [];
   let ns = labels.k8sValue(POD_NAMESPACE_KEY) ?? labels.get(POD_NAMESPACE_KEY)[0]?.value;
@@ -138,6 +140,7 @@ function parsePeer(raw: string, flag: string, namespace: string): PeerDraft {
   }
   const nameKey = `${NAMESPACE_LABELS_PREFIX}kubernetes.io/metadata.name`;
   if (!labels.has(nameKey)) extra.push({ source: LabelSource.k8s, key: nameKey, value: ns });
+  if (!labels.has(SERVICE_ACCOUNT_KEY)) extra.push({ source: LabelSource.k8s, key: SERVICE_ACCOUNT_KEY, value: 'default' });
   if (!labels.has(POLICY_CLUSTER_KEY)) extra.push({ source: LabelSource.k8s, key: POLICY_CLUSTER_KEY, value: DEFAULT_CLUSTER_NAME });
   return { spec, kind: 'workload', labels: labels.with(extra) };
 }
@@ -256,7 +259,12 @@ function traceDirection(repo: PolicyRepository, direction: Direction, self: Trac
 }
 
 function describeDecision(dec: Decision, direction: Direction, peer: TracePeer): string {
-  const who = peer.identity < MIN_ALLOCATED_IDENTITY ? `reserved:${reservedIdentityName(peer.identity)}` : `identity ${peer.identity}`;
+  const who =
+    peer.identity < MIN_ALLOCATED_IDENTITY
+      ? `reserved:${reservedIdentityName(peer.identity)}`
+      : peer.prefix
+        ? `cidr:${peer.prefix} (identity ${peer.identity})`
+        : `${peer.spec} (identity ${peer.identity})`;
   const rules = dec.origins.map((o) => `${o.kind} ${o.policy} ${o.path}`).join('; ');
   switch (dec.reason) {
     case 'not-enforced':
@@ -311,8 +319,4 @@ export function formatTraceText(r: TraceResult): string {
   lines.push('');
   lines.push(`Final verdict: ${r.verdict.toUpperCase()}${r.verdict === 'audit' ? ' (policy audit mode: would be denied, allowed)' : ''}`);
   return lines.join('\n') + '\n';
-}
-
-export function labelStrings(ls: LabelSet): string[] {
-  return ls.labels.map(formatLabel);
 }

@@ -3,8 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parsePolicies } from '../../policy/parse.js';
-import type { PolicyError } from '../../policy/errors.js';
+import { PolicyImportError } from '../../policy/errors.js';
+import { parsePolicySources, type PolicySource } from '../../policy/import.js';
 import type { ParsedPolicy } from '../../policy/rule.js';
 import { TraceInputError, formatTraceText, tracePolicies, type TraceRequest } from '../../policy/trace.js';
 import { kafkaApiKeyFromCli } from '../../policy/kafka-api.js';
@@ -21,7 +21,9 @@ networking.k8s.io/v1 NetworkPolicy; multi-document YAML or JSON).
 Peers (--src, --dst):
   k8s:app=a,k8s:io.kubernetes.pod.namespace=ns   a workload's identity labels (source
                      defaults to k8s:); without a namespace label it is in --policy-namespace;
-                     namespace labels are k8s:io.cilium.k8s.namespace.labels.<key>=<value>
+                     namespace labels are k8s:io.cilium.k8s.namespace.labels.<key>=<value>;
+                     missing implicit labels are added as Cilium would: the namespace's
+                     kubernetes.io/metadata.name, service account "default", cluster "default"
   reserved:host | reserved:world | reserved:remote-node | ...   a reserved identity
   cidr:10.1.2.3/32   an address; outside every CIDR named by the policies it is the world
 
@@ -134,6 +136,9 @@ function buildRequest(f: Flags): TraceRequest {
   const proto = (m[2] ?? 'TCP').toUpperCase();
   if (proto !== 'TCP' && proto !== 'UDP' && proto !== 'SCTP') throw new UsageError(`--dport: protocol "${m[2]}" is not TCP, UDP or SCTP`);
   if (f.output !== 'text' && f.output !== 'json') throw new UsageError(`--output: "${f.output}" is not text or json`);
+  if (f.policyNamespace !== undefined && (f.policyNamespace.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(f.policyNamespace))) {
+    throw new UsageError(`--policy-namespace: "${f.policyNamespace}" is not a namespace name (DNS-1123 label: lower-case letters, digits and -, at most 63)`);
+  }
   if (f.allowLocalhost !== undefined && f.allowLocalhost !== 'always' && f.allowLocalhost !== 'policy') throw new UsageError(`--allow-localhost: "${f.allowLocalhost}" is not always or policy`);
 
   const anyHttp = f.httpMethod !== undefined || f.httpPath !== undefined || f.httpHost !== undefined || f.httpHeaders.length > 0;
@@ -178,30 +183,22 @@ function buildRequest(f: Flags): TraceRequest {
 
 /** Reads and parses every file; all errors of all files are returned together. */
 function loadPolicies(files: readonly string[], cwd: string, defaultNamespace: string | undefined): { policies: ParsedPolicy[]; errors: string[] } {
-  const policies: ParsedPolicy[] = [];
+  const sources: PolicySource[] = [];
   const errors: string[] = [];
-  const all: PolicyError[] = [];
   for (const file of files) {
-    let text: string;
     try {
-      text = readFileSync(resolve(cwd, file), 'utf8');
+      sources.push({ source: file, text: readFileSync(resolve(cwd, file), 'utf8') });
     } catch (err) {
       errors.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      continue;
     }
-    const r = parsePolicies(text, { source: file, ...(defaultNamespace !== undefined ? { defaultNamespace } : {}) });
-    policies.push(...r.policies);
-    all.push(...r.errors);
   }
-  // The same policy in two files: the later one would replace the earlier; refuse the ambiguity.
-  const seen = new Map<string, string>();
-  for (const p of policies) {
-    const prev = seen.get(p.key);
-    if (prev !== undefined) errors.push(`${p.kind} "${p.displayName}" is defined twice (documents ${prev} and ${p.source})`);
-    else seen.set(p.key, p.source);
+  try {
+    const policies = parsePolicySources(sources, defaultNamespace !== undefined ? { defaultNamespace } : {});
+    return { policies, errors };
+  } catch (err) {
+    if (!(err instanceof PolicyImportError)) throw err;
+    return { policies: [], errors: [...errors, ...err.errors.map((e) => e.message)] };
   }
-  errors.push(...all.map((e) => e.message));
-  return { policies, errors };
 }
 
 export async function runPolicyTrace(argv: string[], io: CliIo = processIo): Promise<number> {
