@@ -18,8 +18,8 @@ import { parseCidr } from './cidr.js';
 import { addressesOf, cidrRanges, destinationPermission, sourcePrincipal, type IdentityAddresses, type Obj } from './rbac.js';
 
 export const KAFKA_PROCESSOR_CLUSTER = 'l7mesh-kafka-processor';
-/** RBAC stat prefix of Kafka chains: `kafka_rbac.denied`, `kafka_rbac.allowed` in Envoy's stats. */
-export const KAFKA_RBAC_STAT_PREFIX = 'kafka_rbac.';
+/** RBAC stat prefix of Kafka chains: Envoy counts `l7mesh_kafka.rbac.denied` / `.allowed`. */
+export const KAFKA_RBAC_STAT_PREFIX = 'l7mesh_kafka.';
 
 /** Where Envoy reaches the processor: TCP on the node, or a Unix socket. */
 export type KafkaProcessorTarget = { address: string; port: number } | { path: string };
