@@ -5,8 +5,9 @@
 import { fileURLToPath } from 'node:url';
 import { EXIT_USAGE, processIo, type CliIo, type Command } from './registry.js';
 import { policyTraceCommand } from './commands/policy-trace.js';
+import { AGENT_COMMANDS } from './agent-commands.js';
 
-export const COMMANDS: Command[] = [policyTraceCommand];
+export const COMMANDS: Command[] = [policyTraceCommand, ...AGENT_COMMANDS];
 
 export function usage(commands: readonly Command[] = COMMANDS, prefix: readonly string[] = []): string {
   const shown = commands.filter((c) => prefix.every((w, i) => c.words[i] === w));

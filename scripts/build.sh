@@ -3,6 +3,9 @@
 # objects and the libbpf addon. `policy trace` needs only the TypeScript part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A clean output tree: a test deleted or renamed in source must not linger as a stale
+# compiled file that the runner would still pick up.
+rm -rf dist
 npx tsc -p tsconfig.json
 if [ -f bpf/Makefile ]; then
   if command -v clang >/dev/null && command -v bpftool >/dev/null; then

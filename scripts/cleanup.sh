@@ -2,7 +2,11 @@
 # Removes what a crashed l7mesh run may have left: processes, network namespaces,
 # cgroups, BPF pins and iptables rules. Safe to run at any time; tests run it first.
 set -u
-[ "$(id -u)" = 0 ] || exit 0
+[ "$(id -u)" = 0 ] || # State, sockets and Envoy work directories of the demo, agent tests and the agent benchmark.
+rm -rf /run/l7mesh/demo-state /run/l7mesh/e2erst-state /run/l7mesh/e2ect-state /run/l7mesh/bench-state \
+  /run/l7mesh/demo /run/l7mesh/e2erst /run/l7mesh/e2ect /run/l7mesh/bench 2>/dev/null
+rm -f /run/l7mesh/demo.sock /run/l7mesh/e2erst.sock /run/l7mesh/e2ect.sock 2>/dev/null
+exit 0
 # Processes that tests and the demo started (they record their pids here).
 for f in /run/l7mesh/pids/*.pid /tmp/l7mesh-pids/*.pid; do
   [ -e "$f" ] || continue
@@ -14,6 +18,9 @@ pkill -9 -f -- 'l7mesh-test-' 2>/dev/null
 # Scratch directories of the Kafka suite and benchmark (their processes are in the pid files;
 # the names avoid the broad patterns above so parallel suites never kill each other's broker).
 rm -rf /tmp/l7m-kafka-* 2>/dev/null
+# Scratch directories and browsers of the observe tests.
+pkill -9 -f -- '--user-data-dir=/tmp/l7m-chromium-' 2>/dev/null
+rm -rf /tmp/l7m-obs-* /tmp/l7m-flood-* /tmp/l7m-chromium-* 2>/dev/null
 # Network namespaces and host-side veths.
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^l7m' ); do
   for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
@@ -43,4 +50,8 @@ if command -v iptables-save >/dev/null; then
     eval "iptables -t nat $rule" 2>/dev/null
   done
 fi
+# State, sockets and Envoy work directories of the demo, agent tests and the agent benchmark.
+rm -rf /run/l7mesh/demo-state /run/l7mesh/e2erst-state /run/l7mesh/e2ect-state /run/l7mesh/bench-state \
+  /run/l7mesh/demo /run/l7mesh/e2erst /run/l7mesh/e2ect /run/l7mesh/bench 2>/dev/null
+rm -f /run/l7mesh/demo.sock /run/l7mesh/e2erst.sock /run/l7mesh/e2ect.sock 2>/dev/null
 exit 0

@@ -93,7 +93,11 @@ export class Snapshot {
   }
 }
 
-/** Resources per type URL, as plain protobufjs objects (see envoy-api/resource.ts). */
+/**
+ * Resources per type URL, as plain protobufjs objects (see envoy-api/resource.ts). A
+ * resource object is treated as immutable once passed: passing the same object again
+ * reuses its encoding (callers that rebuild only what changed skip re-encoding the rest).
+ */
 export type SnapshotInput = Partial<Record<ResourceTypeUrl | string, readonly object[]>>;
 
 export class SnapshotError extends Error {
@@ -118,6 +122,9 @@ const ALL_TYPES: readonly string[] = Object.values(TypeUrl);
  * Either every resource is valid and a snapshot is returned, or SnapshotError lists every
  * problem and nothing is built.
  */
+/** Encodings by resource object (see SnapshotInput); entries go with their objects. */
+const ENCODED = new WeakMap<object, EncodedResource>();
+
 export function buildSnapshot(input: SnapshotInput, version: string, previous?: Snapshot): Snapshot {
   const problems: string[] = [];
   const sets = new Map<string, ResourceSet>();
@@ -145,7 +152,9 @@ export function buildSnapshot(input: SnapshotInput, version: string, previous?: 
         return;
       }
       try {
-        const e = encodeOne(typeUrl, name, obj);
+        const memo = ENCODED.get(obj);
+        const e = memo && memo.typeUrl === typeUrl && memo.name === name ? memo : encodeOne(typeUrl, name, obj);
+        ENCODED.set(obj, e);
         const old = prevSet?.resources.get(name);
         encoded.set(name, old && old.hash === e.hash ? old : e);
       } catch (err) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { LabelSet } from '../../identity/labels.js';
-import { RESERVED_IDENTITY_LABELS } from '../../identity/reserved.js';
+import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, RESERVED_IDENTITY_LABELS } from '../../identity/reserved.js';
 import { parsePolicies } from '../../policy/parse.js';
 import { PolicyRepository } from '../../policy/repository.js';
 import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
@@ -46,10 +46,13 @@ describe('issue example end to end: policy YAML → resolve → Envoy', function
     const parsed = parsePolicies(exampleYaml(backend.port), { source: 'example.yaml' });
     assert.deepEqual(parsed.errors, []);
     const repo = new PolicyRepository();
+    // Workloads carry their cluster's label: selectors are scoped to the local cluster
+    // (Cilium >= 1.19), as the agent does for its pods.
+    const CLUSTER_LABEL = `k8s:${POLICY_CLUSTER_KEY}=${DEFAULT_CLUSTER_NAME}`;
     repo.updateIdentities([
       ...[...RESERVED_IDENTITY_LABELS].map(([id, labels]) => ({ id, labels, reserved: true })),
-      { id: WEB_ID, labels: LabelSet.parse(['k8s:app=web-server', 'k8s:io.kubernetes.pod.namespace=default']) },
-      { id: GW_ID, labels: LabelSet.parse(['k8s:app=api-gateway', 'k8s:io.kubernetes.pod.namespace=default']) },
+      { id: WEB_ID, labels: LabelSet.parse(['k8s:app=web-server', 'k8s:io.kubernetes.pod.namespace=default', CLUSTER_LABEL]) },
+      { id: GW_ID, labels: LabelSet.parse(['k8s:app=api-gateway', 'k8s:io.kubernetes.pod.namespace=default', CLUSTER_LABEL]) },
     ]);
     repo.apply(parsed.policies);
     const policy = repo.policyFor(WEB_ID);

@@ -1,0 +1,194 @@
+// The L7 proxy side behind the agent's ProxyConfigurator contract: proxy-config/
+// builders turn the agent state into Envoy resources, the xDS snapshot cache and ADS
+// server publish them, the supervisor runs the real Envoy, and the access-log
+// receiver turns Envoy's logs into flows. Envoy outlives an agent crash; the restarted
+// agent binds the same xDS port (persisted) and adopts it.
+
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TypeUrl } from '../envoy-api/type-urls.js';
+import { ACCESS_LOG_CLUSTER, buildBootstrap } from '../proxy-config/bootstrap.js';
+import { buildProxyResources } from '../proxy-config/builders/proxy-resources.js';
+import { EnvoySupervisor } from '../proxy-config/supervisor/envoy-supervisor.js';
+import { AccessLogReceiver, type EndpointResolver } from '../observe/als.js';
+import type { Flow } from '../observe/flow.js';
+import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
+import { joinCgroup } from './endpoint/cgroup.js';
+import { launchDetachedEnvoy, recordedEnvoy } from './envoy-launch.js';
+import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
+
+export interface EnvoyProxyOptions {
+  nodeName: string;
+  envoyPath: string;
+  /** Private directory: bootstrap, admin socket, access-log socket, Envoy log, xDS port. Keep it short. */
+  workDir: string;
+  /** Address the redirect listener binds (the gateway is on every workload veth, so 0.0.0.0 covers them all). */
+  listenAddress: string;
+  proxyPort: number;
+  /** Envoy joins this cgroup as soon as it is spawned, before it opens any listener. */
+  proxyCgroup?: string;
+  resolveEndpoint: EndpointResolver;
+  onFlow: (f: Flow) => void;
+  onError?: (e: Error) => void;
+}
+
+const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
+const PID_POLL_MS = 20;
+const MAX_TRACKED_VERSIONS = 1024;
+
+export class EnvoyProxy implements ProxyConfigurator {
+  readonly kind = 'envoy';
+  readonly proxyPort: number;
+  readonly nodeId: string;
+  private readonly cache = new SnapshotCache();
+  private xds?: XdsServer;
+  private readonly als: AccessLogReceiver;
+  private supervisor?: EnvoySupervisor;
+  private pidTimer?: NodeJS.Timeout;
+  private joinedPid?: number;
+  private lastVersion?: string;
+  private lastError?: string;
+  private readonly waitTypes = new Map<string, readonly string[]>();
+  /** Per type: resource content (JSON) → the object last published with it. */
+  private readonly interned = new Map<string, Map<string, object>>();
+
+  constructor(private readonly o: EnvoyProxyOptions) {
+    this.proxyPort = o.proxyPort;
+    this.nodeId = `l7mesh-${o.nodeName}`;
+    this.als = new AccessLogReceiver({ resolveEndpoint: o.resolveEndpoint, onFlow: o.onFlow, onError: o.onError });
+  }
+
+  get xdsCache(): SnapshotCache {
+    return this.cache;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.o.workDir, { recursive: true, mode: 0o700 });
+    const portFile = join(this.o.workDir, 'xds-port');
+    const alsSocket = join(this.o.workDir, 'als.sock');
+    const saved = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : 0;
+    try {
+      this.xds = await startXdsServer({ cache: this.cache, host: '127.0.0.1', port: saved });
+    } catch (e) {
+      // The saved port is taken by something else: a fresh Envoy gets a fresh port.
+      if (saved === 0) throw e;
+      this.xds = await startXdsServer({ cache: this.cache, host: '127.0.0.1', port: 0 });
+    }
+    writeFileSync(portFile, String(this.xds.port));
+    rmSync(alsSocket, { force: true });
+    await this.als.listen(`unix:${alsSocket}`);
+    const xdsPort = this.xds.port;
+    const bootstrap = (adminSocket: string) =>
+      buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } });
+    this.supervisor = new EnvoySupervisor({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, name: `envoy-${this.o.nodeName}`, bootstrap });
+    this.supervisor.on('error', (e: Error) => this.o.onError?.(e));
+    if (this.o.proxyCgroup) this.pidTimer = setInterval(() => this.joinCgroup(), PID_POLL_MS);
+    try {
+      // A fresh Envoy is launched detached and then adopted, so that it survives an agent crash.
+      if (recordedEnvoy(this.supervisor.pidFile) === undefined) {
+        this.joinedPid = await launchDetachedEnvoy({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, pidFile: this.supervisor.pidFile, bootstrap, cgroup: this.o.proxyCgroup });
+      }
+      await this.supervisor.start();
+      this.joinCgroup();
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      // Without Envoy the L3/L4 datapath still enforces; status and `policy wait` say why L7 is missing.
+      this.o.onError?.(new Error(`Envoy did not start: ${this.lastError}`));
+    }
+  }
+
+  private joinCgroup(): void {
+    const pid = this.supervisor?.status().pid;
+    if (!this.o.proxyCgroup || pid === undefined || pid === this.joinedPid) return;
+    try {
+      joinCgroup(this.o.proxyCgroup, pid);
+      this.joinedPid = pid;
+    } catch (e) {
+      this.o.onError?.(new Error(`moving Envoy (pid ${pid}) into ${this.o.proxyCgroup}: ${(e as Error).message}`));
+    }
+  }
+
+  async publish(state: ProxyState): Promise<string> {
+    const res = buildProxyResources({
+      listener: { address: this.o.listenAddress, port: this.o.proxyPort },
+      endpoints: state.endpoints.map((e) => ({ name: `${e.id}-${e.name}`, ip: e.ipv4, policy: e.policy, audit: e.audit })),
+      identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
+      accessLog: { clusterName: ACCESS_LOG_CLUSTER },
+    });
+    // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
+    const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
+    const version = this.cache.setSnapshot(this.nodeId, {
+      [TypeUrl.Listener]: this.intern(TypeUrl.Listener, listeners),
+      [TypeUrl.Route]: this.intern(TypeUrl.Route, res.routes),
+      [TypeUrl.Cluster]: this.intern(TypeUrl.Cluster, res.clusters),
+    });
+    this.lastVersion = version;
+    // Envoy subscribes to routes only through a listener's HTTP connection manager: with
+    // no route in the snapshot there is no RDS subscription and so nothing to ACK.
+    this.waitTypes.set(version, res.routes.length > 0 ? TYPES : TYPES.filter((t) => t !== TypeUrl.Route));
+    if (this.waitTypes.size > MAX_TRACKED_VERSIONS) this.waitTypes.delete(this.waitTypes.keys().next().value!);
+    return version;
+  }
+
+  /**
+   * Hands back the object of the previous publish for every resource whose content did
+   * not change: the snapshot cache reuses the encoding of an object it has seen, so a
+   * policy edit re-encodes only the routes it touched (encoding dominates a publish).
+   */
+  private intern(typeUrl: string, list: readonly object[]): object[] {
+    const prev = this.interned.get(typeUrl);
+    const next = new Map<string, object>();
+    const out = list.map((o) => {
+      const key = JSON.stringify(o);
+      const same = prev?.get(key) ?? next.get(key) ?? o;
+      next.set(key, same);
+      return same;
+    });
+    this.interned.set(typeUrl, next);
+    return out;
+  }
+
+  async waitForAck(version: string, timeoutMs: number): Promise<void> {
+    try {
+      const types = this.waitTypes.get(version) ?? TYPES;
+      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs)));
+    } catch (e) {
+      if (e instanceof XdsNackError) throw new NackError(e.nodeId, e.typeUrl, e.detail);
+      if (e instanceof XdsAckTimeoutError) throw new AckTimeoutError(version, timeoutMs);
+      throw e;
+    }
+  }
+
+  status(): ProxyStatus {
+    const s = this.supervisor?.status();
+    return {
+      kind: this.kind,
+      envoy: {
+        state: s?.state === 'ready' ? 'running' : (s?.state ?? 'stopped'),
+        ...(s?.pid !== undefined ? { pid: s.pid } : {}),
+        restarts: s?.restarts ?? 0,
+        ...(s?.lastExit || this.lastError ? { message: this.lastError ?? s?.lastExit } : {}),
+      },
+      xds: {
+        address: this.xds?.address,
+        version: this.lastVersion,
+        clients: this.cache.status().map((n) => ({
+          node: n.nodeId,
+          connectedSince: n.streams[0]?.connectedAt,
+          types: n.types.map((t) => ({ typeUrl: t.typeUrl, ackedVersion: t.acked, ...(t.nacked ? { nack: t.nacked.message } : {}) })),
+        })),
+      },
+    };
+  }
+
+  async stop(opts: { stopEnvoy: boolean }): Promise<void> {
+    if (this.pidTimer) clearInterval(this.pidTimer);
+    if (this.supervisor) {
+      if (opts.stopEnvoy) await this.supervisor.stop();
+      else this.supervisor.detach();
+    }
+    this.cache.close();
+    await this.xds?.close();
+    await this.als.close();
+  }
+}

@@ -1,0 +1,232 @@
+// The daemon (`l7mesh-agent`, root): wires the store, identities, policy engine, BPF
+// datapath, pods and Envoy into one Agent and serves the REST API. SIGTERM/SIGINT stop
+// the agent but leave enforcement running (pinned BPF, Envoy), as Cilium does; with
+// --ephemeral they tear everything down (the demo and tests use that).
+
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Agent } from './agent.js';
+import { listenApi } from './api/listen.js';
+import { BpfDatapath } from './bpf-datapath.js';
+import { ConfigError, defaultConfig, validateConfig, type AgentConfig, type EnforcementMode } from './config.js';
+import type { Datapath } from './datapath.js';
+import { createCgroup, removeCgroup } from './endpoint/cgroup.js';
+import { EnvoyProxy } from './envoy-proxy.js';
+import { eventToFlow } from './event-flows.js';
+import { FakeDatapath } from './fakes/fake-datapath.js';
+import { FakePlumbing } from './fakes/fake-plumbing.js';
+import { FakeProxy } from './fakes/fake-proxy.js';
+import { FileStore } from './file-store.js';
+import { AllocatorIdentities } from './identity-service.js';
+import type { EndpointPlumbing } from './plumbing.js';
+import { DEFAULT_POD_CIDR, KernelPlumbing } from './pod-plumbing.js';
+import { CiliumPolicyEngine } from './policy-engine-impl.js';
+import type { ProxyConfigurator } from './proxy.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const DEFAULT_PROXY_PORT = 15001;
+
+const HELP = `Usage: l7mesh-agent [flags]
+
+The l7mesh node agent (run as root). Serves the REST API the l7mesh CLI talks to.
+
+Flags:
+  --node-name <name>             node name; BPF pins under /sys/fs/bpf/l7mesh/<name> (default node1)
+  --state-dir <dir>              embedded state (default /var/lib/l7mesh)
+  --socket <path>                REST API unix socket, root only (default /run/l7mesh/l7mesh.sock; "" disables)
+  --api-port <port>              also serve the API on 127.0.0.1:<port> (needs --api-token-file)
+  --api-token-file <file>        bearer token for the TCP API
+  --enforcement-mode <mode>      default | always | never (default default)
+  --allow-localhost <bool>       the host may reach local endpoints (default true)
+  --policy-audit-mode            log would-be drops as AUDIT and let the traffic pass
+  --pod-cidr <cidr>              endpoint addresses (default ${DEFAULT_POD_CIDR})
+  --proxy-port <port>            Envoy's redirect listener (default ${DEFAULT_PROXY_PORT})
+  --datapath <bpf|fake>          fake keeps maps in memory and enforces nothing (default bpf)
+  --proxy <envoy|fake>           fake publishes to no Envoy and enforces no L7 rule (default envoy)
+  --envoy-path <path>            Envoy binary (default from .tools/envoy-path)
+  --ephemeral                    on exit remove endpoints, BPF pins, Envoy and the state directory
+  -h, --help                     show this help
+`;
+
+export interface DaemonOptions {
+  config: AgentConfig;
+  datapath: 'bpf' | 'fake';
+  proxy: 'envoy' | 'fake';
+  podCidr: string;
+  proxyPort: number;
+  envoyPath?: string;
+  ephemeral: boolean;
+}
+
+export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      'node-name': { type: 'string' },
+      'state-dir': { type: 'string' },
+      socket: { type: 'string' },
+      'api-port': { type: 'string' },
+      'api-token-file': { type: 'string' },
+      'enforcement-mode': { type: 'string' },
+      'allow-localhost': { type: 'string' },
+      'policy-audit-mode': { type: 'boolean' },
+      'pod-cidr': { type: 'string' },
+      'proxy-port': { type: 'string' },
+      datapath: { type: 'string' },
+      proxy: { type: 'string' },
+      'envoy-path': { type: 'string' },
+      ephemeral: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  const int = (name: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) throw new ConfigError(name, `"${v}" is not a number`);
+    return Number(v);
+  };
+  const bool = (name: string, v: string | undefined, dflt: boolean) => {
+    if (v === undefined) return dflt;
+    if (v === 'true' || v === 'false') return v === 'true';
+    throw new ConfigError(name, `"${v}" must be true or false`);
+  };
+  const token = values['api-token-file'] ? readFileSync(values['api-token-file'], 'utf8').trim() : undefined;
+  const config = validateConfig(
+    defaultConfig({
+      ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
+      ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
+      ...(values.socket !== undefined ? { socketPath: values.socket } : {}),
+      ...(values['api-port'] !== undefined ? { apiTcpPort: int('api-port', values['api-port']) } : {}),
+      ...(token ? { apiToken: token } : {}),
+      ...(values['enforcement-mode'] ? { enforcementMode: values['enforcement-mode'] as EnforcementMode } : {}),
+      allowLocalhost: bool('allow-localhost', values['allow-localhost'], true),
+      policyAuditMode: values['policy-audit-mode'] === true,
+    }),
+  );
+  const datapath = values.datapath ?? 'bpf';
+  if (datapath !== 'bpf' && datapath !== 'fake') throw new ConfigError('datapath', `"${datapath}" is not one of bpf, fake`);
+  const proxy = values.proxy ?? 'envoy';
+  if (proxy !== 'envoy' && proxy !== 'fake') throw new ConfigError('proxy', `"${proxy}" is not one of envoy, fake`);
+  const proxyPort = int('proxy-port', values['proxy-port']) ?? DEFAULT_PROXY_PORT;
+  if (proxyPort < 1 || proxyPort > 65535) throw new ConfigError('proxy-port', `${proxyPort} is not a TCP port`);
+  return { config, datapath, proxy, podCidr: values['pod-cidr'] ?? DEFAULT_POD_CIDR, proxyPort, envoyPath: values['envoy-path'], ephemeral: values.ephemeral === true };
+}
+
+function envoyPathFrom(opt: string | undefined): string {
+  if (opt) return opt;
+  if (process.env.L7MESH_ENVOY) return process.env.L7MESH_ENVOY;
+  const f = join(REPO_ROOT, '.tools/envoy-path');
+  if (existsSync(f)) return readFileSync(f, 'utf8').trim();
+  throw new ConfigError('envoy-path', 'no Envoy binary known: run scripts/setup.sh or pass --envoy-path');
+}
+
+export interface RunningDaemon {
+  agent: Agent;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunningDaemon> {
+  const c = o.config;
+  let agentRef: Agent | undefined;
+  const store = FileStore.open(c.stateDir);
+  const identities = await AllocatorIdentities.open(c.stateDir);
+  const policyEngine = new CiliumPolicyEngine({ allowLocalhost: c.allowLocalhost ? 'always' : 'policy' });
+  const plumbing: EndpointPlumbing & { gateway?: string } = o.datapath === 'bpf' ? new KernelPlumbing(o.podCidr, c.nodeName) : new FakePlumbing();
+  const gateway = plumbing.gateway ?? '10.200.255.254';
+  let proxyCgroup: string | undefined;
+  let datapath: Datapath;
+  if (o.datapath === 'bpf') {
+    proxyCgroup = createCgroup(`proxy-${c.nodeName}`);
+    datapath = new BpfDatapath({
+      nodeName: c.nodeName,
+      proxyIpv4: gateway,
+      proxyCgroup,
+      onEvents: (events) => {
+        const a = agentRef;
+        if (!a) return;
+        for (const e of events) a.recordFlow(eventToFlow(e, (ip, id) => a.flowEndpoint(ip, id), c.nodeName));
+      },
+    });
+  } else {
+    datapath = new FakeDatapath();
+  }
+  const proxy: ProxyConfigurator =
+    o.proxy === 'envoy'
+      ? new EnvoyProxy({
+          nodeName: c.nodeName,
+          envoyPath: envoyPathFrom(o.envoyPath),
+          workDir: join('/run/l7mesh', c.nodeName, 'envoy'),
+          listenAddress: '0.0.0.0',
+          proxyPort: o.proxyPort,
+          proxyCgroup,
+          resolveEndpoint: (ip) => agentRef?.flowEndpoint(ip),
+          onFlow: (f) => agentRef?.recordFlow(f as never),
+          onError: (e) => log(`proxy: ${e.message}`),
+        })
+      : new FakeProxy();
+  const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
+  agentRef = agent;
+  const listeners = await listenApi(agent);
+  log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
+  let stopping: Promise<void> | undefined;
+  return {
+    agent,
+    stop() {
+      stopping ??= (async () => {
+        await listeners.close();
+        await agent.close({ teardown: o.ephemeral });
+        if (o.ephemeral) {
+          if (proxyCgroup) await removeCgroup(proxyCgroup).catch(() => undefined);
+          rmSync(c.stateDir, { recursive: true, force: true });
+          rmSync(join('/run/l7mesh', c.nodeName), { recursive: true, force: true });
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: DaemonOptions | 'help';
+  try {
+    opts = parseDaemonArgs(argv);
+  } catch (e) {
+    process.stderr.write(`l7mesh-agent: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (process.getuid?.() !== 0 && opts.datapath === 'bpf') {
+    process.stderr.write('l7mesh-agent: the BPF datapath needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN); run as root or pass --datapath fake\n');
+    return 2;
+  }
+  let d: RunningDaemon;
+  try {
+    d = await startDaemon(opts);
+  } catch (e) {
+    process.stderr.write(`l7mesh-agent: cannot start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      process.stderr.write(`l7mesh-agent: ${sig}, stopping${(opts as DaemonOptions).ephemeral ? ' and tearing down' : ' (enforcement stays in place)'}\n`);
+      d.stop().then(resolve, (e: Error) => {
+        process.stderr.write(`l7mesh-agent: stop: ${e.message}\n`);
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+  });
+  return 0;
+}
+
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

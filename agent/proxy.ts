@@ -1,0 +1,70 @@
+// What the agent needs from the L7 proxy side: turn the desired state into Envoy
+// resources, publish them under a version, and tell when every Envoy ACKed it.
+// The real implementation (envoy-proxy.ts) combines proxy-config/ builders, the xDS
+// snapshot cache and server and the Envoy supervisor; FakeProxy records what it got.
+
+import type { EndpointPolicy } from '../policy/resolved.js';
+
+export interface ProxyEndpoint {
+  id: number;
+  name: string;
+  ipv4: string;
+  identity: number;
+  labels: string[];
+  policy: EndpointPolicy;
+  /** Would-be drops are logged and forwarded (policy audit mode). */
+  audit: boolean;
+}
+
+/** Everything the proxy configuration is derived from; a pure function of agent state. */
+export interface ProxyState {
+  endpoints: ProxyEndpoint[];
+  /** Identity → the addresses that carry it (RBAC source principals). */
+  identityAddresses: Record<number, string[]>;
+}
+
+export interface ProxyClientStatus {
+  node: string;
+  connectedSince?: string;
+  /** Per type URL: the version last ACKed and the last NACK message. */
+  types: { typeUrl: string; ackedVersion?: string; nack?: string }[];
+}
+
+export interface ProxyStatus {
+  kind: string;
+  envoy: { state: string; pid?: number; restarts: number; message?: string };
+  xds: { address?: string; version?: string; clients: ProxyClientStatus[] };
+}
+
+export class NackError extends Error {
+  constructor(
+    readonly node: string,
+    readonly typeUrl: string,
+    readonly detail: string,
+  ) {
+    super(`Envoy ${node} rejected ${typeUrl}: ${detail}`);
+    this.name = 'NackError';
+  }
+}
+
+export class AckTimeoutError extends Error {
+  constructor(readonly version: string, ms: number) {
+    super(`no ACK for version ${version} from every Envoy within ${ms} ms`);
+    this.name = 'AckTimeoutError';
+  }
+}
+
+export interface ProxyConfigurator {
+  readonly kind: string;
+  /** Starts the xDS server and Envoy (or adopts a running Envoy). */
+  start(): Promise<void>;
+  /** The redirect listener port BPF sends connections to. */
+  readonly proxyPort: number;
+  /** Builds and publishes resources for `state`; returns the version to wait for; throws if building fails. */
+  publish(state: ProxyState): Promise<string>;
+  /** Resolves when every Envoy ACKed `version` (or a later one); rejects with NackError / AckTimeoutError. */
+  waitForAck(version: string, timeoutMs: number): Promise<void>;
+  status(): ProxyStatus;
+  /** Stops the xDS server; `stopEnvoy` also stops Envoy (clean teardown), otherwise it keeps enforcing. */
+  stop(opts: { stopEnvoy: boolean }): Promise<void>;
+}

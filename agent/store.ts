@@ -1,0 +1,21 @@
+// Where the agent keeps what must survive a restart. The embedded default is a local
+// directory (file-store.ts); cluster mode plugs in an etcd store with the same contract.
+
+export type Bucket = 'meta' | 'endpoints' | 'policies' | 'identities';
+
+export interface Store {
+  /** The value under (bucket, key), or undefined. */
+  get<T>(bucket: Bucket, key: string): Promise<T | undefined>;
+  /** Every (key, value) of a bucket, sorted by key. */
+  list<T>(bucket: Bucket): Promise<{ key: string; value: T }[]>;
+  /** Replaces the value atomically: a reader sees the old or the new value, never a mix. */
+  put(bucket: Bucket, key: string, value: unknown): Promise<void>;
+  /** Applies all changes or none (used for a policy revision and its documents). */
+  batch(ops: StoreOp[]): Promise<void>;
+  delete(bucket: Bucket, key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type StoreOp =
+  | { op: 'put'; bucket: Bucket; key: string; value: unknown }
+  | { op: 'delete'; bucket: Bucket; key: string };

@@ -1,0 +1,202 @@
+// Benchmark of the agent (issue 8): time from `policy import` to every BPF map written
+// and every Envoy ACK with 1,000 endpoints (p50/p99), and the agent's memory at 1,000 and
+// 10,000 endpoints. Endpoints skip network namespaces (as the issue allows) but go
+// through real map writes in the kernel and a real Envoy over ADS.
+//   node --expose-gc dist/bench/agent/run.js [--iterations 100]
+// Writes bench/results/agent_policy_apply_p99.json, agent_rss_10k_endpoints.json and
+// bench/RESULTS.agent.md.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Agent } from '../../agent/agent.js';
+import { BpfDatapath } from '../../agent/bpf-datapath.js';
+import { defaultConfig } from '../../agent/config.js';
+import { EnvoyProxy } from '../../agent/envoy-proxy.js';
+import { FakePlumbing } from '../../agent/fakes/fake-plumbing.js';
+import { FileStore } from '../../agent/file-store.js';
+import { AllocatorIdentities } from '../../agent/identity-service.js';
+import { CiliumPolicyEngine } from '../../agent/policy-engine-impl.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const NODE = 'bench';
+const STATE = '/run/l7mesh/bench-state';
+const SERVICES = 100;
+
+const { values } = parseArgs({ options: { iterations: { type: 'string' }, 'memory-only': { type: 'boolean' } } });
+const ITERATIONS = Number(values.iterations ?? '100');
+
+function rssMb(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10;
+}
+
+function heapMb(): number {
+  return Math.round((process.memoryUsage().heapUsed / 1024 / 1024) * 10) / 10;
+}
+
+function policy(k: number, variant: number): string {
+  const svc = k % SERVICES;
+  return `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: bench-${svc}}
+spec:
+  endpointSelector: {matchLabels: {app: svc-${svc}}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: svc-${(svc + 1) % SERVICES}}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules:
+        http:
+        - {method: GET, path: "/api/v${variant}/.*"}
+        - {method: POST, path: "/api/v${variant}/items", headers: ["Content-Type: application/json"]}
+  - fromEndpoints: [{matchLabels: {app: svc-${(svc + 2) % SERVICES}}}]
+    toPorts:
+    - ports: [{port: "5432", protocol: TCP}]
+`;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('needs root (BPF maps, Envoy)');
+  rmSync(STATE, { recursive: true, force: true });
+  rmSync(`/sys/fs/bpf/l7mesh/${NODE}`, { recursive: true, force: true });
+  const envoyPath = readFileSync(join(ROOT, '.tools/envoy-path'), 'utf8').trim();
+  const config = defaultConfig({ nodeName: NODE, stateDir: STATE, socketPath: '', apiTcpPort: 0, apiToken: 'x'.repeat(16), ackTimeoutMs: 30_000 });
+  let agentRef: Agent | undefined;
+  const plumbing = new FakePlumbing();
+  const agent = await Agent.open({
+    config,
+    store: FileStore.open(STATE),
+    identities: await AllocatorIdentities.open(STATE),
+    policyEngine: new CiliumPolicyEngine({ allowLocalhost: 'always' }),
+    datapath: new BpfDatapath({ nodeName: NODE, proxyIpv4: '10.200.255.254' }),
+    proxy: new EnvoyProxy({
+      nodeName: NODE,
+      envoyPath,
+      workDir: join('/run/l7mesh', NODE, 'envoy'),
+      listenAddress: '127.0.0.1',
+      proxyPort: 15401,
+      resolveEndpoint: (ip) => agentRef?.flowEndpoint(ip),
+      onFlow: () => undefined,
+    }),
+    plumbing,
+  });
+  agentRef = agent;
+  const baseRss = rssMb();
+  let created = 0;
+  const grow = async (to: number) => {
+    while (created < to) {
+      const n = Math.min(1000, to - created);
+      await agent.createEndpoints(Array.from({ length: n }, (_, i) => ({ name: `ep-${created + i}`, labels: [`app=svc-${(created + i) % SERVICES}`, `shard=s${(created + i) % 7}`] })));
+      created += n;
+    }
+  };
+  try {
+    if (values['memory-only']) return await memoryOnly(agent, grow);
+    await grow(1000);
+    const rss1k = rssMb();
+    console.log(`1,000 endpoints: RSS ${rss1k} MB (agent alone at start ${baseRss} MB)`);
+    // Every service gets its policy once, so the measured imports are realistic edits.
+    await agent.importPolicy(Array.from({ length: SERVICES }, (_, k) => policy(k, 1)).join('---\n'));
+    const times: number[] = [];
+    for (let i = 0; i < ITERATIONS; i++) {
+      const t0 = performance.now();
+      const r = await agent.importPolicy(policy(i * 37, 2 + (i % 3)));
+      const ms = performance.now() - t0;
+      if (!r.acked) throw new Error(`revision ${r.revision} not ACKed`);
+      times.push(ms);
+    }
+    const p50 = quantile(times, 0.5);
+    const p99 = quantile(times, 0.99);
+    console.log(`policy import → maps + Envoy ACK, 1,000 endpoints, ${ITERATIONS} imports: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+    const st = agent.status();
+    const rssAfterImports = rssMb();
+    await agent.close({ teardown: true });
+    // Memory at 10,000 endpoints in a fresh agent process, so that the high-water mark of
+    // the import phase above does not count. The policy map holds 65,536 rows (about 4,000
+    // enforced endpoints of this shape), so that agent has endpoints, identities and
+    // ipcache but no policy.
+    const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--memory-only'], { encoding: 'utf8', timeout: 30 * 60_000 });
+    const m = /^MEMORY (\{.*\})$/m.exec(child.stdout ?? '');
+    if (!m) throw new Error(`memory run failed: ${child.stderr || child.stdout}`);
+    const { rss10k, heap10k } = JSON.parse(m[1]!) as { rss10k: number; heap10k: number };
+    console.log(`10,000 endpoints (fresh agent): RSS ${rss10k} MB, JS heap in use ${heap10k} MB; after the import phase the RSS was ${rssAfterImports} MB`);
+    const date = new Date().toISOString();
+    mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+    writeFileSync(
+      join(ROOT, 'bench/results/agent_policy_apply_p99.json'),
+      `${JSON.stringify({ metric: 'agent_policy_apply_p99', unit: 'ms', ours: round(p99), baseline: 100, baselineName: 'issue target (100 ms)', ratio: round(p99 / 100, 3), goal: '<=100', date, p50: round(p50), iterations: ITERATIONS, endpoints: 1000 }, null, 2)}\n`,
+    );
+    writeFileSync(
+      join(ROOT, 'bench/results/agent_rss_10k_endpoints.json'),
+      `${JSON.stringify({ metric: 'agent_rss_10k_endpoints', unit: 'MB', ours: rss10k, baseline: 200, baselineName: 'issue target (200 MB)', ratio: round(rss10k / 200, 3), goal: '<=200', date, rss1k, rssEmpty: baseRss, heapUsed10k: heap10k, rssAfterImportPhase1k: rssAfterImports }, null, 2)}\n`,
+    );
+    writeFileSync(
+      join(ROOT, 'bench/RESULTS.agent.md'),
+      `## Agent (bench/agent)
+
+\`node --expose-gc dist/bench/agent/run.js\` (root). One in-process agent with the real BPF
+maps (no network namespaces, as issue 8 allows) and one real Envoy over ADS; ${SERVICES}
+services, one CiliumNetworkPolicy each with HTTP rules (so every import changes BPF rows
+and Envoy routes). Measured: \`importPolicy\` from the call to the answer, which comes
+after validation, resolution, the map writes and Envoy's ACK of listeners, routes and
+clusters. Run on a shared 2-core machine with other builds running (${date}).
+
+| metric | ours | target |
+|---|---|---|
+| policy import → maps + Envoy ACK, 1,000 endpoints, p50 | ${p50.toFixed(1)} ms | |
+| policy import → maps + Envoy ACK, 1,000 endpoints, p99 | ${p99.toFixed(1)} ms | ≤ 100 ms |
+| agent RSS, 1,000 endpoints | ${rss1k} MB | |
+| agent RSS, 1,000 endpoints after the timed imports (high-water) | ${rssAfterImports} MB | |
+| agent RSS, 10,000 endpoints (fresh agent, no policy, see below) | ${rss10k} MB | ≤ 200 MB |
+| JS heap in use after GC, 10,000 endpoints | ${heap10k} MB | |
+
+Policy revision at the end of the timed imports: ${st.policy.revision}. The 10,000-endpoint
+memory is measured in an agent without policy: the BPF policy map (65,536 rows) holds about
+4,000 enforced endpoints of this shape, and the agent refuses (rolls back) an import that
+does not fit rather than half-applying it.
+
+Where the import time goes (one import at 1,000 endpoints, profiled on this machine): the
+agent's own work (validation, resolution, map diff) is ~30 ms; the proxy publish is ~150 ms
+(builders plus interning: unchanged resources keep their object, and the snapshot cache
+reuses their encoding); Envoy's ACK takes ~100-150 ms, because a state-of-the-world RDS
+response carries all 1,000 route configurations (one per endpoint with L7 rules). Delta xDS
+for routes and fewer, shared route configurations are the next steps; the target is not met.
+The p99 includes load spikes from other builds on the same 2 cores.
+
+Memory: the 10,000-endpoint figure comes from a fresh agent process (same setup, no policy);
+its JS heap holds ~${Math.round(heap10k)} MB after GC. The agent that ran the timed imports keeps a
+higher RSS (row above): native memory of the encode bursts that the allocator does not give back.
+`,
+    );
+  } finally {
+    await agent.close({ teardown: true }).catch(() => undefined);
+    rmSync(STATE, { recursive: true, force: true });
+  }
+}
+
+/** `--memory-only`: a fresh agent grows to 10,000 endpoints and reports its memory. */
+async function memoryOnly(agent: Agent, grow: (n: number) => Promise<void>): Promise<void> {
+  await grow(10_000);
+  const rss10k = rssMb();
+  console.log(`MEMORY ${JSON.stringify({ rss10k, heap10k: heapMb(), maps: agent.datapath.status().maps })}`);
+}
+
+function round(x: number, d = 1): number {
+  return Math.round(x * 10 ** d) / 10 ** d;
+}
+
+main().then(
+  () => process.exit(0),
+  (e: Error) => {
+    console.error(`bench/agent: ${e.stack ?? e.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,47 @@
+import { defineApiCommand, EXIT_OK } from '../command-kit.js';
+
+interface Status {
+  node: string;
+  uptimeSeconds: number;
+  config: { enforcementMode: string; allowLocalhost: boolean; policyAuditMode: boolean; stateDir: string };
+  policy: { revision: number; ackedRevision: number; policies: number; lastNack?: string };
+  endpoints: { total: number; byState: Record<string, number> };
+  identities: number;
+  datapath: { kind: string; ready: boolean; message: string; maps: { name: string; entries: number; capacity: number }[] };
+  proxy: { kind: string; envoy: { state: string; pid?: number; restarts: number; message?: string }; xds: { address?: string; version?: string; clients: { node: string; types: { typeUrl: string; ackedVersion?: string; nack?: string }[] }[] } };
+  flows: { buffered: number; total: number };
+}
+
+export const statusCommand = defineApiCommand({
+  words: ['status'],
+  summary: 'Show the agent: datapath, Envoy, xDS, policy revision, endpoints',
+  options: { verbose: { type: 'boolean', short: 'v' } },
+  optionHelp: { verbose: 'also list BPF maps and xDS clients' },
+  async run(ctx) {
+    const s = await ctx.client.call<Status>('GET', '/v1/status');
+    ctx.print(s, () => {
+      const lines = [
+        `Node:            ${s.node} (up ${s.uptimeSeconds}s)`,
+        `Datapath:        ${s.datapath.kind} ${s.datapath.ready ? 'Ok' : 'NOT READY'}   ${s.datapath.message}`,
+        `Envoy:           ${s.proxy.kind} ${s.proxy.envoy.state}${s.proxy.envoy.pid ? ` (pid ${s.proxy.envoy.pid})` : ''}, ${s.proxy.envoy.restarts} restarts${s.proxy.envoy.message ? `   ${s.proxy.envoy.message}` : ''}`,
+        `xDS:             ${s.proxy.xds.address ?? '-'}  version ${s.proxy.xds.version ?? '-'}, ${s.proxy.xds.clients.length} client(s)`,
+        `Policy:          revision ${s.policy.revision} (Envoy ACKed ${s.policy.ackedRevision}), ${s.policy.policies} document(s)${s.policy.lastNack ? `; last NACK: ${s.policy.lastNack}` : ''}`,
+        `Enforcement:     ${s.config.enforcementMode}, allow-localhost ${s.config.allowLocalhost ? 'on' : 'off'}, audit mode ${s.config.policyAuditMode ? 'on' : 'off'}`,
+        `Endpoints:       ${s.endpoints.total} (${Object.entries(s.endpoints.byState).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'})`,
+        `Identities:      ${s.identities}`,
+        `Flows:           ${s.flows.buffered} buffered, ${s.flows.total} seen`,
+      ];
+      if (ctx.values.verbose) {
+        lines.push('', 'BPF maps:');
+        for (const m of s.datapath.maps) lines.push(`  ${m.name.padEnd(22)} ${m.entries}/${m.capacity}`);
+        lines.push('', 'xDS clients:');
+        for (const c of s.proxy.xds.clients) {
+          lines.push(`  ${c.node}`);
+          for (const t of c.types) lines.push(`    ${t.typeUrl.split('.').pop()!.padEnd(22)} acked ${t.ackedVersion ?? '-'}${t.nack ? `  NACK: ${t.nack}` : ''}`);
+        }
+      }
+      return `${lines.join('\n')}\n`;
+    });
+    return EXIT_OK;
+  },
+});

@@ -1,0 +1,122 @@
+// kill -9 the agent mid-traffic: enforcement continues (pinned BPF, Envoy outlives it),
+// the restarted agent adopts endpoints, identities, policies and Envoy, and policy edits
+// work again. Real kernel datapath, real Envoy, pods in namespaces.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
+import { HTTP_SERVER, runCheck, type Check, type PodView } from '../../cli/scenario.js';
+import { repoRoot } from '../support/paths.js';
+import { cli, cliJson, liveNetns, removeLeftovers, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+
+const SPEC: AgentSpec = { node: 'e2erst', stateDir: '/run/l7mesh/e2erst-state', socket: '/run/l7mesh/e2erst.sock', podCidr: '10.78.0.0/16', proxyPort: 15201 };
+const POLICY = `${repoRoot}agent/demo/l7-rule.yaml`;
+const LOOP = `${repoRoot}dist/cli/workloads/http-loop.js`;
+
+interface Ep extends PodView {
+  id: number;
+  identity: number;
+  state: string;
+}
+
+describe('agent restart (kill -9) with the real datapath and Envoy', function () {
+  this.timeout(300_000);
+  let agent: ChildProcess | undefined;
+  let server: ChildProcess | undefined;
+  const created: string[] = [];
+
+  before(function () {
+    if (process.getuid?.() !== 0) {
+      console.log('      skipped: needs root (netns, cgroups, BPF)');
+      this.skip();
+    }
+    removeLeftovers(SPEC);
+  });
+
+  after(async () => {
+    server?.kill('SIGKILL');
+    if (agent) await stopAgent(agent);
+    removeLeftovers(SPEC);
+  });
+
+  it('keeps enforcing while the agent is dead, and the restarted agent adopts its state', async () => {
+    agent = await startAgent(SPEC);
+    const pods: Record<string, Ep> = {};
+    for (const name of ['api-gateway', 'web-server', 'outsider']) {
+      pods[name] = cliJson<Ep>(SPEC, ['endpoint', 'create', name, '--labels', `app=${name}`]);
+      created.push(pods[name]!.netns!);
+    }
+    server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
+    await new Promise<void>((resolve, reject) => {
+      server!.stdout!.once('data', () => resolve());
+      server!.once('exit', (c) => reject(new Error(`web server exited ${c}`)));
+    });
+    const imp = cliJson<{ revision: number; acked: boolean }>(SPEC, ['policy', 'import', POLICY]);
+    assert.equal(imp.acked, true);
+    const envoyBefore = cliJson<{ proxy: { envoy: { pid: number } } }>(SPEC, ['status']).proxy.envoy.pid;
+
+    // Traffic runs across the crash: a GET every 100 ms for 8 s from api-gateway.
+    const loop = execInPod(pods['api-gateway']!, [process.execPath, LOOP, `http://${pods['web-server']!.ipv4}/api/v1/users`, '8000', '100'], 30_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    await stopAgent(agent, 'SIGKILL');
+    agent = undefined;
+
+    const checks: Check[] = [
+      { from: 'api-gateway', to: 'web-server', port: 80, method: 'GET', path: '/api/v1/users', expect: 'allowed' },
+      { from: 'api-gateway', to: 'web-server', port: 80, method: 'GET', path: '/api/v2/users', expect: 'denied-l7' },
+      { from: 'outsider', to: 'web-server', port: 80, method: 'GET', path: '/api/v1/users', expect: 'denied-l3' },
+    ];
+    for (const c of checks) {
+      const r = await runCheck(c, pods);
+      assert.ok(r.pass, `while the agent is dead: ${c.from} ${c.method} ${c.path}: expected ${c.expect}, got ${r.got}`);
+    }
+    const counts = JSON.parse((await loop).stdout.trim()) as Record<string, number>;
+    assert.deepEqual(Object.keys(counts), ['200'], `every request of the loop across the crash succeeded: ${JSON.stringify(counts)}`);
+    assert.ok(counts['200']! >= 20, `loop ran: ${JSON.stringify(counts)}`);
+
+    // Restart (ephemeral now, so that stopping it at the end tears everything down).
+    agent = await startAgent({ ...SPEC, ephemeral: true });
+    const eps = cliJson<Ep[]>(SPEC, ['endpoint', 'list']);
+    assert.deepEqual(
+      eps.map((e) => [e.id, e.name, e.identity, e.state]),
+      Object.values(pods).map((p) => [p.id, p.name, p.identity, 'ready']),
+    );
+    const st = cliJson<{ policy: { revision: number }; proxy: { envoy: { pid: number; restarts: number } } }>(SPEC, ['status']);
+    assert.equal(st.policy.revision, 1);
+    assert.equal(st.proxy.envoy.pid, envoyBefore, 'the running Envoy was adopted, not replaced');
+
+    // Policy edits work again: allow /api/v2 too.
+    const widened = `${repoRoot}dist/test/e2e/l7-rule-v2.yaml`;
+    writeFileSync(widened, `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: l7-rule}
+spec:
+  endpointSelector: {matchLabels: {app: web-server}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: api-gateway}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules:
+        http:
+        - {method: GET, path: "/api/v[12]/.*"}
+`);
+    const edit = cliJson<{ revision: number; acked: boolean; policies: string[] }>(SPEC, ['policy', 'import', widened, '--no-wait']);
+    assert.deepEqual([edit.revision, edit.policies], [2, ['CiliumNetworkPolicy/default/l7-rule']]);
+    // The adopted Envoy reconnects to the restarted xDS server on its own retry schedule.
+    const waited = cliJson<{ revision: number; proxyAcked: boolean }>(SPEC, ['policy', 'wait', '2', '--timeout', '90']);
+    assert.equal(waited.proxyAcked, true);
+    const v2 = await runCheck({ from: 'api-gateway', to: 'web-server', port: 80, method: 'GET', path: '/api/v2/users', expect: 'allowed' }, pods);
+    assert.ok(v2.pass, `after the edit GET /api/v2 is allowed, got ${v2.got}`);
+    const out = await runCheck({ from: 'outsider', to: 'web-server', port: 80, method: 'GET', path: '/api/v1/users', expect: 'denied-l3' }, pods);
+    assert.ok(out.pass, `outsider still denied, got ${out.got}`);
+
+    // Clean stop: no pods, pins or Envoy left.
+    server?.kill('SIGKILL');
+    await stopAgent(agent);
+    agent = undefined;
+    assert.deepEqual(liveNetns(created), []);
+    assert.equal(existsSync(`/sys/fs/bpf/l7mesh/${SPEC.node}`), false);
+    assert.notEqual(cli(SPEC, ['status']).code, 0);
+  });
+});

@@ -1,0 +1,86 @@
+// Runs a real l7mesh-agent and the l7mesh CLI as separate processes, as a user would.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { repoRoot } from '../../support/paths.js';
+
+export const AGENT_BIN = `${repoRoot}bin/l7mesh-agent`;
+export const CLI_BIN = `${repoRoot}bin/l7mesh`;
+const READY_TIMEOUT_MS = 90_000;
+
+export interface AgentSpec {
+  node: string;
+  stateDir: string;
+  socket: string;
+  podCidr: string;
+  proxyPort: number;
+  ephemeral?: boolean;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function pidFile(spec: AgentSpec): string {
+  return `/run/l7mesh/pids/${spec.node}-agent.pid`;
+}
+
+export function cli(spec: AgentSpec, args: string[], timeoutMs = 60_000): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, L7MESH_API: spec.socket }, encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+export function cliJson<T>(spec: AgentSpec, args: string[]): T {
+  const r = cli(spec, [...args, '-o', 'json']);
+  if (r.code !== 0) throw new Error(`l7mesh ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+export async function startAgent(spec: AgentSpec): Promise<ChildProcess> {
+  mkdirSync('/run/l7mesh/pids', { recursive: true });
+  const log = openSync(`/run/l7mesh/${spec.node}-agent.log`, 'a');
+  const args = ['--node-name', spec.node, '--state-dir', spec.stateDir, '--socket', spec.socket, '--pod-cidr', spec.podCidr, '--proxy-port', String(spec.proxyPort)];
+  if (spec.ephemeral) args.push('--ephemeral');
+  const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', log, log] });
+  writeFileSync(pidFile(spec), String(child.pid));
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${readFileSync(`/run/l7mesh/${spec.node}-agent.log`, 'utf8').slice(-2000)}`);
+    if (cli(spec, ['status', '-o', 'json'], 10_000).code === 0) return child;
+    await sleep(300);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`agent ${spec.node} not answering within ${READY_TIMEOUT_MS} ms`);
+}
+
+export async function stopAgent(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(signal);
+  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(t);
+}
+
+/** Removes what a crashed run of this spec left: its agent, Envoy, pods, pins, state. */
+export function removeLeftovers(spec: AgentSpec): void {
+  for (const f of [pidFile(spec), `/run/l7mesh/pids/envoy-${spec.node}.pid`]) {
+    if (!existsSync(f)) continue;
+    const pid = Number(readFileSync(f, 'utf8'));
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(f, { force: true });
+  }
+  rmSync(`/sys/fs/bpf/l7mesh/${spec.node}`, { recursive: true, force: true });
+  rmSync(spec.stateDir, { recursive: true, force: true });
+  rmSync(`/run/l7mesh/${spec.node}`, { recursive: true, force: true });
+}
+
+/** Of these network namespaces, the ones that still exist. */
+export function liveNetns(names: string[]): string[] {
+  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+  return names.filter((n) => new RegExp(`^${n}\\b`, 'm').test(list));
+}
