@@ -3,6 +3,7 @@
 // proxy-config/ builds chains for), and turns every audit record into a flow naming the
 // policy rule that decided, next to the JSON-lines audit file.
 
+import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { KafkaAuditLog, type KafkaAuditRecord } from '../l7/kafka/audit.js';
 import { KafkaExtProcServer } from '../l7/kafka/ext-proc-server.js';
 import { kafkaRuleSets, type KafkaPolicyEndpoint, type KafkaRuleSet } from '../l7/kafka/policy-map.js';
@@ -46,12 +47,18 @@ export class KafkaProxy {
   /** Starts the processor; the answer goes to buildProxyResources({ kafka: { processor } }). */
   async start(): Promise<KafkaProcessorTarget> {
     if (this.opts.socketPath) {
+      // A socket file left by a previous agent process would make the bind fail.
+      if (existsSync(this.opts.socketPath) && lstatSync(this.opts.socketPath).isSocket()) rmSync(this.opts.socketPath);
       await this.server.listenUnix(this.opts.socketPath);
       this.targetValue = { path: this.opts.socketPath };
     } else {
       this.targetValue = { address: '127.0.0.1', port: await this.server.listen('127.0.0.1', 0) };
     }
     return this.targetValue;
+  }
+
+  get started(): boolean {
+    return this.targetValue !== undefined;
   }
 
   get target(): KafkaProcessorTarget {

@@ -59,9 +59,25 @@ export function buildProxyResources(input: ProxyConfigInput): ProxyResources {
     if (sets.length > 0) throw new Error(`kafka: endpoint "${sets[0]!.endpoint}" has Kafka rules; kafka.processor must say where Envoy reaches the Kafka processor`);
   }
   const listener = buildRedirectListener(input.listener, plans, input.accessLog, extra);
+  checkDistinctMatches(listener.filter_chains as Obj[]);
   const routes = plans.map((p) => buildRouteConfiguration(p, input.identityAddresses));
   const cluster = buildOriginalDstCluster(
     input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark },
   );
   return { listeners: [listener], routes, clusters: processorCluster ? [processorCluster, cluster] : [cluster] };
+}
+
+/**
+ * Envoy rejects a whole listener when two filter chains match alike (e.g. HTTP and Kafka
+ * rules of one endpoint on one port): say which chains collide instead of a NACK later.
+ */
+function checkDistinctMatches(chains: readonly Obj[]): void {
+  const seen = new Map<string, string>();
+  for (const c of chains) {
+    const m = (c.filter_chain_match ?? {}) as Obj;
+    const key = JSON.stringify(Object.keys(m).sort().map((k) => [k, m[k]]));
+    const other = seen.get(key);
+    if (other !== undefined) throw new Error(`listener filter chains "${other}" and "${c.name as string}" match the same connections`);
+    seen.set(key, c.name as string);
+  }
 }

@@ -131,3 +131,19 @@ describe('unit: kafka policy map and proxy-config kafka chains', function () {
     });
   });
 });
+
+describe('unit: kafka and HTTP chains on one listener', () => {
+  it('HTTP rules for one peer and Kafka rules for another on the same port are an error naming both chains', () => {
+    const policy = resolveKafkaExample(PORT);
+    const http = {
+      identity: 4343, port: PORT, endPort: PORT, protocol: 'TCP' as const, verdict: 'redirect' as const,
+      l7: { parser: 'http' as const, rules: [{ rule: { path: '/x' }, origin: { policy: 'default/h', kind: 'CiliumNetworkPolicy' as const, path: 'spec.ingress[1].toPorts[0].rules.http[0]' } }] },
+      origins: [],
+    };
+    const mixed: EndpointPolicy = { ...policy, ingress: { ...policy.ingress, entries: [...policy.ingress.entries, http] } };
+    assert.throws(
+      () => buildProxyResources({ listener: { address: '10.0.0.1', port: 15001 }, endpoints: [{ ...BROKER, policy: mixed }], identityAddresses: new Map(), kafka: { processor: { address: '127.0.0.1', port: 7000 } } }),
+      (err: Error) => /match the same connections/.test(err.message) && err.message.includes(`kafka|ingress|default/kafka|${PORT}|refuse`) && err.message.includes(`l7mesh|ingress|-|default/kafka|${PORT}`),
+    );
+  });
+});
