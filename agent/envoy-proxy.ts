@@ -80,7 +80,7 @@ export class EnvoyProxy implements ProxyConfigurator {
     writeFileSync(portFile, String(this.xds.port));
     rmSync(alsSocket, { force: true });
     await this.als.listen(`unix:${alsSocket}`);
-    if (this.o.kafka && !this.o.kafka.started) await this.o.kafka.start();
+    await this.o.kafka?.start();
     const xdsPort = this.xds.port;
     const bootstrap = (adminSocket: string) =>
       buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } });
@@ -115,13 +115,14 @@ export class EnvoyProxy implements ProxyConfigurator {
   async publish(state: ProxyState): Promise<string> {
     const endpoints = state.endpoints.map((e) => ({ name: `${e.id}-${e.name}`, ip: e.ipv4, policy: e.policy, audit: e.audit }));
     // Rule sets go to the processor before Envoy learns chains that name them.
+    const processor = this.o.kafka ? await this.o.kafka.start() : undefined;
     this.o.kafka?.update(endpoints);
     const res = buildProxyResources({
       listener: { address: this.o.listenAddress, port: this.o.proxyPort },
       endpoints,
       identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
       accessLog: { clusterName: ACCESS_LOG_CLUSTER },
-      ...(this.o.kafka ? { kafka: { processor: this.o.kafka.target } } : {}),
+      ...(processor ? { kafka: { processor } } : {}),
     });
     // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
     const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);

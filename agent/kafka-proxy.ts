@@ -3,7 +3,8 @@
 // proxy-config/ builds chains for), and turns every audit record into a flow naming the
 // policy rule that decided, next to the JSON-lines audit file.
 
-import { existsSync, lstatSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { KafkaAuditLog, type KafkaAuditRecord } from '../l7/kafka/audit.js';
 import { KafkaExtProcServer } from '../l7/kafka/ext-proc-server.js';
 import { kafkaRuleSets, type KafkaPolicyEndpoint, type KafkaRuleSet } from '../l7/kafka/policy-map.js';
@@ -44,9 +45,19 @@ export class KafkaProxy {
     });
   }
 
-  /** Starts the processor; the answer goes to buildProxyResources({ kafka: { processor } }). */
-  async start(): Promise<KafkaProcessorTarget> {
+  /** Starts the processor (once; later calls share the first); the answer goes to buildProxyResources({ kafka: { processor } }). */
+  start(): Promise<KafkaProcessorTarget> {
+    this.starting ??= this.listen().catch((err: Error) => {
+      this.starting = undefined;
+      throw new Error(`kafka processor: ${err.message}`);
+    });
+    return this.starting;
+  }
+  private starting: Promise<KafkaProcessorTarget> | undefined;
+
+  private async listen(): Promise<KafkaProcessorTarget> {
     if (this.opts.socketPath) {
+      mkdirSync(dirname(this.opts.socketPath), { recursive: true, mode: 0o700 });
       // A socket file left by a previous agent process would make the bind fail.
       if (existsSync(this.opts.socketPath) && lstatSync(this.opts.socketPath).isSocket()) rmSync(this.opts.socketPath);
       await this.server.listenUnix(this.opts.socketPath);
