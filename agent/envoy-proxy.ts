@@ -16,6 +16,7 @@ import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
 import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
+import type { KafkaProxy } from './kafka-proxy.js';
 
 export interface EnvoyProxyOptions {
   nodeName: string;
@@ -30,6 +31,8 @@ export interface EnvoyProxyOptions {
   resolveEndpoint: EndpointResolver;
   onFlow: (f: Flow) => void;
   onError?: (e: Error) => void;
+  /** Kafka processor; without it, publishing an endpoint with Kafka rules fails with a clear error. */
+  kafka?: KafkaProxy;
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
@@ -81,6 +84,7 @@ export class EnvoyProxy implements ProxyConfigurator {
     writeFileSync(portFile, String(this.xds.port));
     rmSync(alsSocket, { force: true });
     await this.als.listen(`unix:${alsSocket}`);
+    await this.o.kafka?.start();
     const xdsPort = this.xds.port;
     const bootstrap = (adminSocket: string) =>
       buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } });
@@ -120,11 +124,16 @@ export class EnvoyProxy implements ProxyConfigurator {
   }
 
   async publish(state: ProxyState): Promise<string> {
+    const endpoints = state.endpoints.map((e) => ({ name: `${e.id}-${e.name}`, ip: e.ipv4, policy: e.policy, audit: e.audit }));
+    // Rule sets go to the processor before Envoy learns chains that name them.
+    const processor = this.o.kafka ? await this.o.kafka.start() : undefined;
+    this.o.kafka?.update(endpoints);
     const res = buildProxyResources({
       listener: { address: this.o.listenAddress, port: this.o.proxyPort },
-      endpoints: state.endpoints.map((e) => ({ name: `${e.id}-${e.name}`, ip: e.ipv4, policy: e.policy, audit: e.audit })),
+      endpoints,
       identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
       accessLog: { clusterName: ACCESS_LOG_CLUSTER },
+      ...(processor ? { kafka: { processor } } : {}),
     });
     // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
     const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
@@ -200,5 +209,6 @@ export class EnvoyProxy implements ProxyConfigurator {
     this.cache.close();
     await this.xds?.close();
     await this.als.close();
+    await this.o.kafka?.stop();
   }
 }
