@@ -6,6 +6,7 @@
 // and `published` the proxy state Envoy was last given. A transaction either moves both
 // to the new desired state and records a new revision, or puts both back and throws.
 
+import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, ReservedIdentity } from '../identity/reserved.js';
 import { LabelParseError, LabelSet, POD_NAMESPACE_KEY, parseLabel } from '../identity/labels.js';
 import type { EndpointPolicy } from '../policy/resolved.js';
 import { ANY_PORT } from '../policy/resolved.js';
@@ -701,8 +702,8 @@ export class Agent {
   }
 }
 
-const HOST_IDENTITY = 1;
-const WORLD_IDENTITY = 2;
+const HOST_IDENTITY = ReservedIdentity.host;
+const WORLD_IDENTITY = ReservedIdentity.world;
 
 export function emptyPolicy(identity: number): EndpointPolicy {
   return { identity, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } };
@@ -727,11 +728,9 @@ function parseLabels(raw: string[], field: string): LabelSet {
 function withDefaultLabels(ls: LabelSet): LabelSet {
   const extra = [];
   if (!ls.has(POD_NAMESPACE_KEY)) extra.push(parseLabel(`k8s:${POD_NAMESPACE_KEY}=default`));
-  if (!ls.has(CLUSTER_KEY)) extra.push(parseLabel(`k8s:${CLUSTER_KEY}=default`));
+  if (!ls.has(POLICY_CLUSTER_KEY)) extra.push(parseLabel(`k8s:${POLICY_CLUSTER_KEY}=${DEFAULT_CLUSTER_NAME}`));
   return extra.length ? ls.with(extra) : ls;
 }
-
-const CLUSTER_KEY = 'io.cilium.k8s.policy.cluster';
 
 function storedEndpoint(r: EndpointRecord): StoredEndpoint {
   return { id: r.id, name: r.name, labels: r.labels, pod: r.pod, createdAt: r.createdAt };
