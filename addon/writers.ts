@@ -127,11 +127,22 @@ const policyKeyId = (k: PolicyKey): string => `${k.peerIdentity}/${k.dport}/${k.
  * Replaces the full policy of one endpoint: new and changed entries are written
  * first, stale ones removed after, so no flow the old and new policy both allow is
  * ever refused in between. Returns counts.
+ *
+ * Redirect is valid in both directions. An ingress redirect row is how an L7 ingress
+ * rule reaches the datapath: the source's connect hook merges the destination's ingress
+ * decision into its own (bpf/lib/policy.h l7m_merge: deny, then redirect, then allow),
+ * so a local client is sent to the proxy with the row's proxy port. The destination's
+ * own ingress program cannot redirect and drops such a connection (DROP_NO_PROXY) when it
+ * did not come through the proxy, which fails closed.
+ *
+ * `current` lists the endpoint's keys in the map when the caller tracks them; without
+ * it the whole policy map is scanned for stale keys.
  */
 export function replaceEndpointPolicy(
   maps: DatapathMaps,
   endpointId: number,
   entries: PolicyEntry[],
+  opts: { current?: Iterable<PolicyKey> } = {},
 ): { written: number; removed: number } {
   const errors: string[] = [];
   check(errors, isU32(endpointId) && endpointId > 0, 'endpointId', 'must be an integer in [1, 2^32)');
@@ -146,8 +157,6 @@ export function replaceEndpointPolicy(
     check(errors, e.verdict in Verdict, `${p}.verdict`, `must be one of ${Object.keys(Verdict).join(', ')}`);
     check(errors, e.proxyPort === undefined || isPort(e.proxyPort), `${p}.proxyPort`, 'must be an integer in [0, 65535]');
     check(errors, e.proxyPort === undefined || e.proxyPort === 0 || e.verdict === 'redirect', `${p}.proxyPort`, 'only valid with verdict redirect');
-    check(errors, e.direction !== 'ingress' || e.verdict !== 'redirect', `${p}.verdict`,
-      'redirect is decided at the source (egress); ingress entries allow or deny');
     check(errors, e.ruleCookie === undefined || isU32(e.ruleCookie), `${p}.ruleCookie`, 'must be an integer in [0, 2^32)');
     if (errors.length) return;
     const key: PolicyKey = {
@@ -164,7 +173,7 @@ export function replaceEndpointPolicy(
   const wanted = new Set(rows.map(([k]) => policyKeyId(k)));
   const written = maps.policy.updateMany(rows);
   let removed = 0;
-  for (const k of maps.policy.keys()) {
+  for (const k of opts.current ?? maps.policy.keys()) {
     if (k.endpointId === endpointId && !wanted.has(policyKeyId(k))) removed += maps.policy.delete(k) ? 1 : 0;
   }
   return { written, removed };

@@ -6,19 +6,21 @@
 // and `published` the proxy state Envoy was last given. A transaction either moves both
 // to the new desired state and records a new revision, or puts both back and throws.
 
+import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, ReservedIdentity } from '../identity/reserved.js';
 import { LabelParseError, LabelSet, POD_NAMESPACE_KEY, parseLabel } from '../identity/labels.js';
 import type { EndpointPolicy } from '../policy/resolved.js';
 import { ANY_PORT } from '../policy/resolved.js';
 import type { AgentConfig } from './config.js';
 import type { Datapath, DatapathConfig } from './datapath.js';
 import { AgentError, notFound } from './errors.js';
-import { FlowBuffer, type FlowRecord } from './flow-buffer.js';
 import type { IdentityService } from './identities.js';
 import type { EndpointPlumbing, PodHandle } from './plumbing.js';
 import { PolicyValidationError, type PolicyDocument, type PolicyEngine } from './policy-engine.js';
 import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState } from './proxy.js';
 import type { Store } from './store.js';
 import { AgentMetrics } from './metrics.js';
+import { Observer } from '../observe/observer.js';
+import type { FlowEndpoint } from '../observe/flow.js';
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'not-ready' | 'disconnecting';
 
@@ -76,7 +78,8 @@ const NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 export class Agent {
   readonly config: AgentConfig;
-  readonly flows: FlowBuffer;
+  /** The one flow pipeline: store, metrics, and the intake of every flow source. */
+  readonly observer: Observer;
   readonly metrics: AgentMetrics;
   readonly startedAt = new Date();
   private readonly endpoints = new Map<number, EndpointRecord>();
@@ -94,8 +97,23 @@ export class Agent {
 
   private constructor(private readonly deps: AgentDeps) {
     this.config = deps.config;
-    this.flows = new FlowBuffer(deps.config.flowBufferSize);
     this.metrics = new AgentMetrics(this);
+    this.observer = new Observer({
+      capacity: deps.config.flowBufferSize,
+      nodeName: deps.config.nodeName,
+      resolveIdentity: (identity, ip) => this.flowEndpoint(ip, identity),
+      metrics: {
+        extraRegistries: [...(deps.proxy.metricsRegistry ? [deps.proxy.metricsRegistry] : []), this.metrics.registry],
+        sources: {
+          bpfMaps: () => deps.datapath.status().maps,
+          kernelEvents: () => deps.datapath.eventStats?.() ?? { ringbufFull: 0, rateLimited: 0 },
+          envoy: () => {
+            const e = deps.proxy.status().envoy;
+            return { up: e.state === 'running', restarts: e.restarts };
+          },
+        },
+      },
+    });
   }
 
   /** Opens the agent: restores state, starts datapath and proxy, adopts endpoints, re-applies policy. */
@@ -447,6 +465,7 @@ export class Agent {
       });
     } catch (e) {
       this.metrics.applyFailures.inc({ stage: 'resolve' });
+      this.observer.metrics.observePolicyApply(performance.now() - started, this.revision, 'failure');
       throw new AgentError('L7M_ERR_APPLY_FAILED', `resolving policy: ${(e as Error).message}`);
     }
     // Endpoints sharing an identity share one resolved object: finish and serialise each once.
@@ -534,7 +553,7 @@ export class Agent {
     }
     if (acked) this.markAcked(newRevision);
     else this.ackInBackground(version, newRevision);
-    this.metrics.observeApply(performance.now() - started, newRevision);
+    this.observer.metrics.observePolicyApply(performance.now() - started, newRevision);
     return { revision: newRevision, acked };
   }
 
@@ -620,21 +639,18 @@ export class Agent {
     return { revision: this.revision, nextEndpointId: this.nextEndpointId };
   }
 
-  /** Who an address is, for flow records: a local endpoint, the host, or its ipcache identity. */
-  flowEndpoint(ip: string, identity?: number): { identity: number; labels: string[]; namespace?: string; pod_name?: string } {
-    const ep = [...this.endpoints.values()].find((e) => e.pod.ipv4 === ip);
+  /**
+   * Who an address is, for flow records: a local endpoint, the host, or its ipcache
+   * identity. Without an address (a Kafka audit record's peer) the identity alone names it.
+   */
+  flowEndpoint(ip: string | undefined, identity?: number): FlowEndpoint {
+    const ep = ip === undefined ? undefined : [...this.endpoints.values()].find((e) => e.pod.ipv4 === ip);
     if (ep && ep.identity !== undefined) {
       const ns = this.labelSetOf(ep).k8sValue(POD_NAMESPACE_KEY);
       return { identity: ep.identity, labels: ep.labels, ...(ns ? { namespace: ns } : {}), pod_name: ep.name };
     }
     const id = identity ?? ([...this.endpoints.values()].some((e) => e.pod.gateway === ip) ? HOST_IDENTITY : WORLD_IDENTITY);
     return { identity: id, labels: this.deps.identities.lookup(id)?.labels.toStrings() ?? [] };
-  }
-
-  /** Every flow source (BPF events, access logs, Kafka audit) lands here. */
-  recordFlow(f: FlowRecord): void {
-    this.flows.push(f);
-    this.metrics.countFlow(f);
   }
 
   // ---- ipcache & status ----------------------------------------------------------
@@ -665,7 +681,7 @@ export class Agent {
       identities: this.deps.identities.list().length,
       datapath: dp,
       proxy: px,
-      flows: { buffered: this.flows.size, total: this.flows.total },
+      flows: { buffered: this.observer.store.stats().size, total: this.observer.store.stats().added },
     };
   }
 
@@ -678,6 +694,7 @@ export class Agent {
     }
     this.closed = true;
     await this.chain;
+    this.observer.close();
     await this.deps.proxy.stop({ stopEnvoy: opts.teardown === true });
     if (opts.teardown) await this.deps.datapath.destroy();
     else await this.deps.datapath.close();
@@ -686,8 +703,8 @@ export class Agent {
   }
 }
 
-const HOST_IDENTITY = 1;
-const WORLD_IDENTITY = 2;
+const HOST_IDENTITY = ReservedIdentity.host;
+const WORLD_IDENTITY = ReservedIdentity.world;
 
 export function emptyPolicy(identity: number): EndpointPolicy {
   return { identity, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } };
@@ -712,11 +729,9 @@ function parseLabels(raw: string[], field: string): LabelSet {
 function withDefaultLabels(ls: LabelSet): LabelSet {
   const extra = [];
   if (!ls.has(POD_NAMESPACE_KEY)) extra.push(parseLabel(`k8s:${POD_NAMESPACE_KEY}=default`));
-  if (!ls.has(CLUSTER_KEY)) extra.push(parseLabel(`k8s:${CLUSTER_KEY}=default`));
+  if (!ls.has(POLICY_CLUSTER_KEY)) extra.push(parseLabel(`k8s:${POLICY_CLUSTER_KEY}=${DEFAULT_CLUSTER_NAME}`));
   return extra.length ? ls.with(extra) : ls;
 }
-
-const CLUSTER_KEY = 'io.cilium.k8s.policy.cluster';
 
 function storedEndpoint(r: EndpointRecord): StoredEndpoint {
   return { id: r.id, name: r.name, labels: r.labels, pod: r.pod, createdAt: r.createdAt };

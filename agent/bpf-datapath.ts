@@ -14,9 +14,11 @@ import {
   deleteEndpoint,
   detachAttachment,
   nodePinDir,
+  replaceEndpointPolicy,
   upsertEndpoint,
   writeConfig,
   type DatapathEvent,
+  type PolicyEntry,
   type PolicyKey,
   type PolicyValue,
 } from '../addon/index.js';
@@ -147,11 +149,10 @@ export class BpfDatapath implements Datapath {
       a.enforceEgress &&= enforceEgress;
       this.writeEndpoint(a);
     }
-    const have = this.rowsOf(id);
-    const wanted = new Map(rows.map(([k]) => [keyId(k), k] as const));
-    this.maps.policy.updateMany(rows);
-    for (const [kid, k] of have) if (!wanted.has(kid)) this.maps.policy.delete(k);
-    this.rows.set(id, wanted);
+    // The addon's writer validates every row and writes additions before removals; our
+    // index of the endpoint's keys spares it a scan of the whole policy map.
+    replaceEndpointPolicy(this.maps, id, rows.map(rowToEntry), { current: this.rowsOf(id).values() });
+    this.rows.set(id, new Map(rows.map(([k]) => [keyId(k), k] as const)));
     a.enforceIngress = enforceIngress;
     a.enforceEgress = enforceEgress;
     this.writeEndpoint(a);
@@ -246,6 +247,22 @@ function attachName(id: number): string {
 
 function flags(a: Attached): number {
   return (a.enforceEgress ? 1 : 0) | (a.enforceIngress ? 2 : 0);
+}
+
+const DIRECTION_NAMES: Record<number, PolicyEntry['direction']> = { [Direction.ingress]: 'ingress', [Direction.egress]: 'egress' };
+const PROTO_ROW_NAMES: Record<number, PolicyEntry['proto']> = { [Proto.tcp]: 'tcp', [Proto.udp]: 'udp' };
+
+/** A map row in the writer's terms (names instead of numbers). */
+function rowToEntry([k, v]: [PolicyKey, PolicyValue]): PolicyEntry {
+  return {
+    peerIdentity: k.peerIdentity,
+    port: k.dport,
+    proto: PROTO_ROW_NAMES[k.proto]!,
+    direction: DIRECTION_NAMES[k.direction]!,
+    verdict: VERDICT_NAMES[v.verdict]!,
+    ...(v.verdict === Verdict.redirect && v.proxyPort ? { proxyPort: v.proxyPort } : {}),
+    ...(v.ruleCookie ? { ruleCookie: v.ruleCookie } : {}),
+  };
 }
 
 function keyId(k: PolicyKey): string {

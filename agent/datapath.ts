@@ -60,6 +60,8 @@ export interface Datapath {
   dumpEndpointPolicy(id: number): Promise<DatapathPolicyEntry[]>;
   dumpIpcache(): Promise<{ ip: string; identity: number }[]>;
   status(): DatapathStatus;
+  /** Kernel event counters (events lost to a full ring buffer or the rate limiter); absent without a kernel datapath. */
+  eventStats?(): { ringbufFull: bigint | number; rateLimited: bigint | number } | undefined;
   /** Stops event readers; pinned programs and maps stay so enforcement survives. */
   close(): Promise<void>;
   /** Removes every pin and attachment (used by `cleanup` and clean demo teardown). */

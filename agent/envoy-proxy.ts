@@ -6,6 +6,7 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Registry } from 'prom-client';
 import { TypeUrl } from '../envoy-api/type-urls.js';
 import { ACCESS_LOG_CLUSTER, buildBootstrap } from '../proxy-config/bootstrap.js';
 import { EnvoySupervisor } from '../proxy-config/supervisor/envoy-supervisor.js';
@@ -13,9 +14,9 @@ import { AccessLogReceiver, type EndpointResolver } from '../observe/als.js';
 import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
-import { launchDetachedEnvoy, recordedEnvoy } from './envoy-launch.js';
 import { ProxyResourceMemo } from './proxy-resource-memo.js';
 import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
+import type { KafkaProxy } from './kafka-proxy.js';
 
 export interface EnvoyProxyOptions {
   nodeName: string;
@@ -30,10 +31,13 @@ export interface EnvoyProxyOptions {
   resolveEndpoint: EndpointResolver;
   onFlow: (f: Flow) => void;
   onError?: (e: Error) => void;
+  /** Kafka processor; without it, publishing an endpoint with Kafka rules fails with a clear error. */
+  kafka?: KafkaProxy;
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
-const PID_POLL_MS = 20;
+/** Envoy's first start (hot restart base id, listeners) can be slow on a loaded machine. */
+const ENVOY_READY_TIMEOUT_MS = 30_000;
 const MAX_TRACKED_VERSIONS = 1024;
 
 export class EnvoyProxy implements ProxyConfigurator {
@@ -44,7 +48,6 @@ export class EnvoyProxy implements ProxyConfigurator {
   private xds?: XdsServer;
   private readonly als: AccessLogReceiver;
   private supervisor?: EnvoySupervisor;
-  private pidTimer?: NodeJS.Timeout;
   private joinedPid?: number;
   private lastVersion?: string;
   private lastError?: string;
@@ -59,6 +62,10 @@ export class EnvoyProxy implements ProxyConfigurator {
     this.proxyPort = o.proxyPort;
     this.nodeId = `l7mesh-${o.nodeName}`;
     this.als = new AccessLogReceiver({ resolveEndpoint: o.resolveEndpoint, onFlow: o.onFlow, onError: o.onError });
+  }
+
+  get metricsRegistry(): Registry {
+    return this.cache.metrics.registry;
   }
 
   get xdsCache(): SnapshotCache {
@@ -80,18 +87,26 @@ export class EnvoyProxy implements ProxyConfigurator {
     writeFileSync(portFile, String(this.xds.port));
     rmSync(alsSocket, { force: true });
     await this.als.listen(`unix:${alsSocket}`);
+    await this.o.kafka?.start();
     const xdsPort = this.xds.port;
     const bootstrap = (adminSocket: string) =>
       buildBootstrap({ nodeId: this.nodeId, admin: { path: adminSocket }, xds: { host: '127.0.0.1', port: xdsPort }, accessLog: { path: alsSocket } });
-    this.supervisor = new EnvoySupervisor({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, name: `envoy-${this.o.nodeName}`, bootstrap });
+    // One launch path: the supervisor starts every Envoy (the first one and each restart
+    // after a crash) detached from the agent and inside the proxy cgroup, so Envoy outlives
+    // an agent crash and its sockets are always the proxy's.
+    this.supervisor = new EnvoySupervisor({
+      envoyPath: this.o.envoyPath,
+      workDir: this.o.workDir,
+      name: `envoy-${this.o.nodeName}`,
+      bootstrap,
+      detached: true,
+      ...(this.o.proxyCgroup ? { cgroup: this.o.proxyCgroup } : {}),
+      readyTimeoutMs: ENVOY_READY_TIMEOUT_MS,
+    });
     this.supervisor.on('error', (e: Error) => this.o.onError?.(e));
-    if (this.o.proxyCgroup) this.pidTimer = setInterval(() => this.joinCgroup(), PID_POLL_MS);
     try {
-      // A fresh Envoy is launched detached and then adopted, so that it survives an agent crash.
-      if (recordedEnvoy(this.supervisor.pidFile) === undefined) {
-        this.joinedPid = await launchDetachedEnvoy({ envoyPath: this.o.envoyPath, workDir: this.o.workDir, pidFile: this.supervisor.pidFile, bootstrap, cgroup: this.o.proxyCgroup });
-      }
       await this.supervisor.start();
+      // An adopted Envoy from an older agent may predate the cgroup; moving it is idempotent.
       this.joinCgroup();
     } catch (e) {
       this.lastError = (e as Error).message;
@@ -118,12 +133,16 @@ export class EnvoyProxy implements ProxyConfigurator {
       if (e.policyJson !== undefined) json.set(ep, e.policyJson);
       return ep;
     });
+    // Rule sets go to the processor before Envoy learns chains that name them.
+    const processor = this.o.kafka ? await this.o.kafka.start() : undefined;
+    this.o.kafka?.update(endpoints);
     const res = this.resources.build(
       {
         listener: { address: this.o.listenAddress, port: this.o.proxyPort },
         endpoints,
         identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
         accessLog: { clusterName: ACCESS_LOG_CLUSTER },
+        ...(processor ? { kafka: { processor } } : {}),
       },
       (ep) => json.get(ep),
     );
@@ -197,7 +216,6 @@ export class EnvoyProxy implements ProxyConfigurator {
   }
 
   async stop(opts: { stopEnvoy: boolean }): Promise<void> {
-    if (this.pidTimer) clearInterval(this.pidTimer);
     if (this.supervisor) {
       if (opts.stopEnvoy) await this.supervisor.stop();
       else this.supervisor.detach();
@@ -205,5 +223,6 @@ export class EnvoyProxy implements ProxyConfigurator {
     this.cache.close();
     await this.xds?.close();
     await this.als.close();
+    await this.o.kafka?.stop();
   }
 }

@@ -14,7 +14,7 @@ import { ConfigError, defaultConfig, validateConfig, type AgentConfig, type Enfo
 import type { Datapath } from './datapath.js';
 import { createCgroup, removeCgroup } from './endpoint/cgroup.js';
 import { EnvoyProxy } from './envoy-proxy.js';
-import { eventToFlow } from './event-flows.js';
+import { KafkaProxy } from './kafka-proxy.js';
 import { FakeDatapath } from './fakes/fake-datapath.js';
 import { FakePlumbing } from './fakes/fake-plumbing.js';
 import { FakeProxy } from './fakes/fake-proxy.js';
@@ -144,11 +144,8 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
       nodeName: c.nodeName,
       proxyIpv4: gateway,
       proxyCgroup,
-      onEvents: (events) => {
-        const a = agentRef;
-        if (!a) return;
-        for (const e of events) a.recordFlow(eventToFlow(e, (ip, id) => a.flowEndpoint(ip, id), c.nodeName));
-      },
+      // Events arriving before the agent exists (adoption after a restart) have no store to land in.
+      onEvents: (events) => agentRef?.observer.onKernelEvents(events),
     });
   } else {
     datapath = new FakeDatapath();
@@ -163,8 +160,16 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           proxyPort: o.proxyPort,
           proxyCgroup,
           resolveEndpoint: (ip) => agentRef?.flowEndpoint(ip),
-          onFlow: (f) => agentRef?.recordFlow(f as never),
+          onFlow: (f) => agentRef?.observer.onProxyFlow(f),
           onError: (e) => log(`proxy: ${e.message}`),
+          kafka: new KafkaProxy({
+            socketPath: join('/run/l7mesh', c.nodeName, 'envoy', 'kafka.sock'),
+            auditPath: join(c.stateDir, 'kafka-audit.jsonl'),
+            resolveIdentity: (id, ip) => agentRef?.flowEndpoint(ip ?? '', id),
+            endpointIdentity: (name) => agentRef?.listEndpoints().find((e) => `${e.id}-${e.name}` === name)?.identity,
+            onFlow: (f) => agentRef?.observer.store.add(f),
+            nodeName: c.nodeName,
+          }),
         })
       : new FakeProxy();
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });

@@ -1,13 +1,12 @@
 // buildProxyResources for a long-lived agent: a policy edit usually changes the rules of
 // a few endpoints out of many, so the route configuration of a chain is rebuilt only when
-// an input it is built from changed, and the listener only when the set of chains did.
+// an input it is built from changed. The listener and clusters are rebuilt as a whole
+// (Kafka chains depend on the policies too); the publish path interns them by content.
 // The output is the same as buildProxyResources'; unchanged resources keep their object,
 // which lets the publish path skip comparing and re-encoding them.
 
-import { planChains, type ChainPlan, type ProxyEndpoint } from '../proxy-config/builders/chains.js';
-import { buildOriginalDstCluster } from '../proxy-config/builders/cluster.js';
-import { buildRedirectListener } from '../proxy-config/builders/listener.js';
-import type { ProxyConfigInput, ProxyResources } from '../proxy-config/builders/proxy-resources.js';
+import { planChains, type ProxyEndpoint } from '../proxy-config/builders/chains.js';
+import { buildListenerAndClusters, type ProxyConfigInput, type ProxyResources } from '../proxy-config/builders/proxy-resources.js';
 import type { Obj } from '../proxy-config/builders/rbac.js';
 import { buildRouteConfiguration } from '../proxy-config/builders/route.js';
 
@@ -19,8 +18,6 @@ interface Memo {
 export class ProxyResourceMemo {
   private identityKey?: string;
   private routes = new Map<string, Memo>();
-  private listener?: Memo;
-  private cluster?: Memo;
 
   /**
    * `policyJson` may hand the JSON of an endpoint's policy the caller has already (it must
@@ -28,6 +25,8 @@ export class ProxyResourceMemo {
    */
   build(input: ProxyConfigInput, policyJson?: (ep: ProxyEndpoint) => string | undefined): ProxyResources {
     const plans = planChains(input.endpoints);
+    // Built first, as buildProxyResources does, so that bad input fails the same way.
+    const { listener, clusters } = buildListenerAndClusters(input, plans);
     // Every route's RBAC principals come from the identity addresses: when they change,
     // nothing built before can be reused.
     const identityKey = JSON.stringify([...input.identityAddresses]);
@@ -60,23 +59,6 @@ export class ProxyResourceMemo {
       return m.obj;
     });
     this.routes = routes;
-    // A filter chain is built from the plan's name, port and addresses and the access-log
-    // target, never from the rules (those live in the route configuration).
-    const listenerKey = JSON.stringify([input.listener, input.accessLog ?? null, input.extraFilterChains ?? [], plans.map(chainShape)]);
-    if (this.listener?.key !== listenerKey) {
-      this.listener = { key: listenerKey, obj: buildRedirectListener(input.listener, plans, input.accessLog, input.extraFilterChains ?? []) };
-    }
-    const clusterKey = String(input.upstreamSocketMark ?? '');
-    if (this.cluster?.key !== clusterKey) {
-      this.cluster = {
-        key: clusterKey,
-        obj: buildOriginalDstCluster(input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark }),
-      };
-    }
-    return { listeners: [this.listener.obj], routes: routeList, clusters: [this.cluster.obj] };
+    return { listeners: [listener], routes: routeList, clusters };
   }
-}
-
-function chainShape(p: ChainPlan): unknown[] {
-  return [p.name, p.direction, p.port, p.ingress?.ip ?? null, p.egress?.ip ?? null];
 }

@@ -3,6 +3,7 @@
 // The real implementation (envoy-proxy.ts) combines proxy-config/ builders, the xDS
 // snapshot cache and server and the Envoy supervisor; FakeProxy records what it got.
 
+import type { Registry } from 'prom-client';
 import type { EndpointPolicy } from '../policy/resolved.js';
 
 export interface ProxyEndpoint {
@@ -67,6 +68,8 @@ export interface ProxyConfigurator {
   /** Resolves when every Envoy ACKed `version` (or a later one); rejects with NackError / AckTimeoutError. */
   waitForAck(version: string, timeoutMs: number): Promise<void>;
   status(): ProxyStatus;
+  /** The xDS server's Prometheus registry, served on the agent's /metrics. */
+  readonly metricsRegistry?: Registry;
   /** Stops the xDS server; `stopEnvoy` also stops Envoy (clean teardown), otherwise it keeps enforcing. */
   stop(opts: { stopEnvoy: boolean }): Promise<void>;
 }

@@ -1,29 +1,14 @@
-// Kafka audit records (one per request decision of l7/kafka) → flows. The input type is
-// declared structurally; it matches l7/kafka/audit.ts KafkaAuditRecord.
+// Kafka audit records (one per request decision of l7/kafka) → flows.
 
 import { EVENT_TYPE, type FlowEndpoint, type ObservedFlow } from './flow-model.js';
 import { resolveEndpoint, type IdentityResolver } from './endpoint-resolver.js';
+import type { KafkaAuditRecord } from '../l7/kafka/audit.js';
 
-export interface KafkaAuditInput {
-  time: string;
-  /** Client identity, null when the processor could not tell. */
-  identity: number | null;
-  /** The policy (rule set) the decision was taken under. */
-  policy: string;
-  clientId: string | null;
-  /** API name as the codec spells it (Produce, Fetch, ...). */
-  apiKey: string;
-  apiKeyNum: number;
-  apiVersion: number;
-  correlationId: number;
-  topics: string[];
-  verdict: 'allow' | 'deny';
-  /** Index of the granting rule, null for a denial. */
-  rule: number | null;
-  reason?: string;
-  /** Kafka error code sent back on a denial (29 topic, 30 group, 31 cluster), when known. */
+/** An l7/kafka audit record, plus the error code sent back on a denial when the caller knows it. */
+export type KafkaAuditInput = KafkaAuditRecord & {
+  /** Kafka error code sent back on a denial (29 topic, 30 group, 31 cluster). */
   errorCode?: number;
-}
+};
 
 export interface KafkaConvertContext {
   resolveIdentity?: IdentityResolver;

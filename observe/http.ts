@@ -45,7 +45,7 @@ const flowsQuerySchema = {
     ...filterProps,
     format: { type: 'string', description: 'json (default): one array; jsonl: one flow per line' },
     follow: { type: 'string', description: 'true: after the stored flows, stream new ones as JSON lines' },
-    max: { type: 'string', description: 'with follow: end after this many flows' },
+    max: { type: 'string', description: 'with follow=true, or on the SSE stream: end after this many flows' },
   },
 } as const;
 
@@ -191,9 +191,9 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
 
   app.get<{ Querystring: Query }>(
     '/v1/flows/stream',
-    { schema: { summary: 'Server-sent events: `flow` events for new flows (after the last N stored with last=N), `lost` events with the running loss count', tags: ['observe'], querystring: flowsQuerySchema } },
+    { schema: { summary: 'Server-sent events: `flow` events for new flows (after the last N stored with last=N), `lost` events with the running loss count; max=N ends the stream after N flows', tags: ['observe'], querystring: flowsQuerySchema } },
     async (req, reply) => {
-      const { filterInput, errors } = parseQuery(req.query, ['format', 'follow', 'max']);
+      const { filterInput, opts: o, errors } = parseQuery(req.query, ['format', 'follow', 'max']);
       let filter;
       try {
         filter = parseFlowQuery(filterInput);
@@ -201,7 +201,10 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
         if (!(err instanceof FlowFilterError)) throw err;
         errors.push(...err.errors);
       }
+      if (o.max !== undefined && !/^[1-9][0-9]*$/.test(o.max)) errors.push(`max: "${o.max}" must be a positive integer`);
       if (errors.length > 0 || !filter) return badRequest(reply, errors.join('; '), errors);
+      // max bounds the stream (stored flows included) so scripts and tests can read it to its end.
+      const max = o.max !== undefined ? Number(o.max) : Infinity;
       const sub = store.subscribe(filter, streamQueue);
       const past = filter.last !== undefined ? store.query(filter) : [];
       reply.hijack();
@@ -209,10 +212,19 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       const event = (f: ObservedFlow) => `event: flow\nid: ${f.uuid ?? ''}\ndata: ${JSON.stringify(f)}\n\n`;
       res.write(`retry: 2000\n: l7mesh flows\n\n`);
+      let sent = 0;
       try {
-        for (const f of past) res.write(event(f));
+        for (const f of past.slice(Math.max(0, past.length - max))) {
+          res.write(event(f));
+          sent++;
+        }
       } catch (err) {
         abandon(res, sub, err);
+        return;
+      }
+      if (sent >= max) {
+        sub.close();
+        res.end();
         return;
       }
       const hb = setInterval(() => {
@@ -220,7 +232,7 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
       }, heartbeatMs);
       hb.unref();
       res.on('close', () => clearInterval(hb));
-      pump(res, sub, event, (lost) => `event: lost\ndata: ${JSON.stringify({ source: 'subscriber_queue', num_events_lost: lost })}\n\n`, Infinity, 0).catch((err) => abandon(res, sub, err));
+      pump(res, sub, event, (lost) => `event: lost\ndata: ${JSON.stringify({ source: 'subscriber_queue', num_events_lost: lost })}\n\n`, max, sent).catch((err) => abandon(res, sub, err));
     },
   );
 

@@ -2,11 +2,7 @@
 # Removes what a crashed l7mesh run may have left: processes, network namespaces,
 # cgroups, BPF pins and iptables rules. Safe to run at any time; tests run it first.
 set -u
-[ "$(id -u)" = 0 ] || # State, sockets and Envoy work directories of the demo, agent tests and the agent benchmark.
-rm -rf /run/l7mesh/demo-state /run/l7mesh/e2erst-state /run/l7mesh/e2ect-state /run/l7mesh/bench-state \
-  /run/l7mesh/demo /run/l7mesh/e2erst /run/l7mesh/e2ect /run/l7mesh/bench 2>/dev/null
-rm -f /run/l7mesh/demo.sock /run/l7mesh/e2erst.sock /run/l7mesh/e2ect.sock 2>/dev/null
-exit 0
+[ "$(id -u)" = 0 ] || exit 0
 # Processes that tests and the demo started (they record their pids here).
 for f in /run/l7mesh/pids/*.pid /tmp/l7mesh-pids/*.pid; do
   [ -e "$f" ] || continue
@@ -53,5 +49,5 @@ fi
 # State, sockets and Envoy work directories of the demo, agent tests and the agent benchmark.
 rm -rf /run/l7mesh/demo-state /run/l7mesh/e2erst-state /run/l7mesh/e2ect-state /run/l7mesh/bench-state \
   /run/l7mesh/demo /run/l7mesh/e2erst /run/l7mesh/e2ect /run/l7mesh/bench 2>/dev/null
-rm -f /run/l7mesh/demo.sock /run/l7mesh/e2erst.sock /run/l7mesh/e2ect.sock 2>/dev/null
+rm -f /run/l7mesh/demo.sock /run/l7mesh/e2erst.sock /run/l7mesh/e2ect.sock /run/l7mesh/demo-api-token 2>/dev/null
 exit 0

@@ -14,7 +14,7 @@ import { endpointRoutes } from './routes/endpoints.js';
 import { identityRoutes } from './routes/identities.js';
 import { policyRoutes } from './routes/policies.js';
 import { datapathRoutes } from './routes/datapath.js';
-import { flowRoutes } from './routes/flows.js';
+import { observePlugin } from '../../observe/http.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { debugRoutes } from './routes/debug.js';
 
@@ -53,12 +53,26 @@ export async function buildApi(agent: Agent, opts: ApiOptions = {}): Promise<Fas
   });
 
   if (opts.token) {
-    const want = Buffer.from(`Bearer ${opts.token}`);
-    app.addHook('onRequest', async (req) => {
-      const got = Buffer.from(String(req.headers.authorization ?? ''));
-      if (got.length !== want.length || !timingSafeEqual(got, want)) {
-        throw new AgentError('L7M_ERR_UNAUTHORIZED', 'authorization: send "Authorization: Bearer <token>" with the token the agent was started with');
+    const token = opts.token;
+    app.addHook('onRequest', async (req, reply) => {
+      const path = req.url.split('?')[0]!;
+      // The UI's static files hold no data, so a browser may load them without the token.
+      if (req.method === 'GET' && (path === '/ui' || path.startsWith('/ui/'))) {
+        // Opening /ui/?token=T hands the browser a cookie scoped to the SSE stream only,
+        // because EventSource cannot send an Authorization header.
+        const q = new URL(req.url, 'http://l').searchParams.get('token');
+        if (q !== null && tokenMatches(q, token)) {
+          void reply.header('set-cookie', `${UI_COOKIE}=${encodeURIComponent(q)}; Path=${SSE_PATH}; HttpOnly; SameSite=Strict`);
+        }
+        return;
       }
+      const bearer = /^Bearer (.*)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+      if (bearer !== undefined && tokenMatches(bearer, token)) return;
+      if (req.method === 'GET' && path === SSE_PATH) {
+        const cookie = cookieValue(String(req.headers.cookie ?? ''), UI_COOKIE);
+        if (cookie !== undefined && tokenMatches(cookie, token)) return;
+      }
+      throw new AgentError('L7M_ERR_UNAUTHORIZED', 'authorization: send "Authorization: Bearer <token>" with the token the agent was started with (the web UI: open /ui/?token=<token>)');
     });
   }
 
@@ -80,7 +94,8 @@ export async function buildApi(agent: Agent, opts: ApiOptions = {}): Promise<Fas
   await app.register(identityRoutes, { agent });
   await app.register(policyRoutes, { agent });
   await app.register(datapathRoutes, { agent });
-  await app.register(flowRoutes, { agent });
+  // Flows (/v1/flows, /v1/flows/stream, /v1/flows/status), /metrics and the web UI come from observe/.
+  await app.register(observePlugin, agent.observer.pluginOptions);
   await app.register(proxyRoutes, { agent });
   await app.register(debugRoutes, { agent });
 
@@ -88,6 +103,29 @@ export async function buildApi(agent: Agent, opts: ApiOptions = {}): Promise<Fas
   app.get('/openapi.json', { schema: { hide: true } }, async () => (doc ??= buildOpenApi(routes)));
   await app.ready();
   return app;
+}
+
+const UI_COOKIE = 'l7mesh_token';
+const SSE_PATH = '/v1/flows/stream';
+
+function tokenMatches(got: string, want: string): boolean {
+  const a = Buffer.from(got);
+  const b = Buffer.from(want);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function cookieValue(header: string, name: string): string | undefined {
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Maps anything thrown inside a request to the catalog. Unknown errors become 500 without a stack. */

@@ -5,7 +5,9 @@
 // (or, with --once, exits 0 only if every verdict matched) and tears everything down.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,6 +23,8 @@ const SOCKET = '/run/l7mesh/demo.sock';
 const STATE = '/run/l7mesh/demo-state';
 const PID_DIR = '/run/l7mesh/pids';
 const AGENT_PID = join(PID_DIR, 'demo-agent.pid');
+/** The bearer token of the demo agent's loopback TCP API (the browser's way in to the web UI). */
+const TOKEN_FILE = '/run/l7mesh/demo-api-token';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 
@@ -74,19 +78,42 @@ async function stopLeftoverAgent(): Promise<void> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function startAgent(): Promise<ChildProcess> {
+/** A loopback port nobody listens on right now (the agent binds it a moment later). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface DemoAgent {
+  child: ChildProcess;
+  /** The web UI and the token-protected REST API on loopback. */
+  apiUrl: string;
+  token: string;
+}
+
+async function startAgent(): Promise<DemoAgent> {
   rmSync(STATE, { recursive: true, force: true });
   mkdirSync(PID_DIR, { recursive: true });
   const logFile = '/run/l7mesh/demo-agent.log';
-  say(`$ l7mesh-agent --node-name ${NODE} --state-dir ${STATE} --socket ${SOCKET} --ephemeral   (log: ${logFile})`);
+  const port = Number(process.env.L7MESH_DEMO_PORT ?? '') || (await freePort());
+  const token = randomBytes(16).toString('hex');
+  writeFileSync(TOKEN_FILE, `${token}\n`, { mode: 0o600 });
+  const args = ['--node-name', NODE, '--state-dir', STATE, '--socket', SOCKET, '--api-port', String(port), '--api-token-file', TOKEN_FILE, '--ephemeral'];
+  say(`$ l7mesh-agent ${args.join(' ')}   (log: ${logFile})`);
   const log = openSync(logFile, 'w');
-  const child = spawn(process.execPath, [AGENT, '--node-name', NODE, '--state-dir', STATE, '--socket', SOCKET, '--ephemeral'], { stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, [AGENT, ...args], { stdio: ['ignore', log, log] });
   writeFileSync(AGENT_PID, String(child.pid));
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the agent exited (code ${child.exitCode}): ${readFileSync(logFile, 'utf8').trim()}`);
     const r = spawnSync(process.execPath, [CLI, 'status', '-o', 'json'], { env: { ...process.env, L7MESH_API: SOCKET }, encoding: 'utf8', timeout: 10_000 });
-    if (r.status === 0) return child;
+    if (r.status === 0) return { child, apiUrl: `http://127.0.0.1:${port}`, token };
     await sleep(300);
   }
   throw new Error(`the agent did not answer within ${START_TIMEOUT_MS / 1000}s; see ${logFile}`);
@@ -100,6 +127,7 @@ async function stopAgent(child: ChildProcess | undefined): Promise<void> {
   await exited;
   clearTimeout(t);
   rmSync(AGENT_PID, { force: true });
+  rmSync(TOKEN_FILE, { force: true });
 }
 
 interface Status {
@@ -134,7 +162,8 @@ async function main(): Promise<number> {
   try {
     step('Starting the l7mesh agent (kernel datapath + Envoy)');
     await stopLeftoverAgent();
-    agent = await startAgent();
+    const demo = await startAgent();
+    agent = demo.child;
     const status = JSON.parse(cli(['status', '-o', 'json'], { quiet: true }).stdout) as Status;
     cli(['status']);
     const l3 = status.datapath.kind === 'bpf' && status.datapath.ready;
@@ -186,10 +215,14 @@ async function main(): Promise<number> {
     say(`  L7MESH_API=${SOCKET} bin/l7mesh observe --verdict DROPPED`);
     say(`  L7MESH_API=${SOCKET} bin/l7mesh status --verbose`);
     say(`  curl --unix-socket ${SOCKET} http://l7mesh/metrics          # Prometheus`);
-    const ui = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--unix-socket', SOCKET, 'http://l7mesh/ui/'], { encoding: 'utf8' }).stdout;
-    say(ui === '200' ? `  Web UI: curl --unix-socket ${SOCKET} http://l7mesh/ui/` : '  Web UI: not part of this build (the agent serves no /ui/).');
+    say(`  curl -H "Authorization: Bearer $(cat ${TOKEN_FILE})" ${demo.apiUrl}/v1/flows   # the same flows over loopback TCP`);
+    const ui = await fetch(`${demo.apiUrl}/ui/`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status, () => 0);
+    if (ui !== 200) throw new Error(`the agent does not serve the web UI at ${demo.apiUrl}/ui/ (HTTP ${ui})`);
+    // Opening the UI with the token gives the browser a cookie for the live flow stream only.
+    say(`  Web UI (service map + live flows): ${demo.apiUrl}/ui/?token=${demo.token}`);
     if (values.once) return failed === 0 ? 0 : 1;
-    say('\nServing until Ctrl-C...');
+    say('');
+    say(`Serving the web UI at ${demo.apiUrl}/ui/ until Ctrl-C.`);
     while (!interrupted && agent.exitCode === null) await sleep(300);
     if (agent.exitCode !== null) say(`The agent exited (code ${agent.exitCode}).`);
     return failed === 0 ? 0 : 1;

@@ -249,7 +249,9 @@ Spread of the ${RUNS} full-resolution runs: ${round(Math.min(...ours))}–${roun
 
 Memory: ${round(heapMiB)} MiB of heap for the resolved tables (${entries} entries over ingress and egress).
 `;
-  writeFileSync(join(root, 'bench/RESULTS.policy.md'), md);
+  // The area's section of bench/RESULTS.md (node bench/summary.mjs assembles it).
+  mkdirSync(join(root, 'bench/sections'), { recursive: true });
+  writeFileSync(join(root, 'bench/sections/policy.md'), md);
   process.stdout.write(md);
   process.stdout.write(JSON.stringify(results, null, 2) + '\n');
 }

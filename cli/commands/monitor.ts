@@ -16,7 +16,17 @@ export const monitorCommand = defineApiCommand({
     process.once('SIGINT', stop);
     if (!ctx.json) ctx.io.stderr('Listening for events... Press Ctrl-C to quit\n');
     try {
-      await ctx.client.stream(`/v1/flows${flowQuery({ type: ctx.values.type }, extra)}`, (f) => ctx.io.stdout(ctx.json ? `${JSON.stringify(f)}\n` : compactFlow(f as FlowView)), ac.signal);
+      // The agent's one flow pipeline (observe/): its JSON-lines stream interleaves flows with
+      // `lost_events` records when this reader falls behind; those go to stderr, never as flows.
+      await ctx.client.stream(
+        `/v1/flows${flowQuery({ type: ctx.values.type }, extra)}`,
+        (f) => {
+          const lost = (f as { lost_events?: { num_events_lost: number } }).lost_events;
+          if (lost) ctx.io.stderr(`l7mesh monitor: ${lost.num_events_lost} events lost so far (this reader fell behind the agent)\n`);
+          else ctx.io.stdout(ctx.json ? `${JSON.stringify(f)}\n` : compactFlow(f as FlowView));
+        },
+        ac.signal,
+      );
     } finally {
       process.off('SIGINT', stop);
     }

@@ -1,15 +1,18 @@
 // Entry point the agent calls: every Envoy resource the node's proxy needs for the
 // HTTP/gRPC rules of its endpoints. Pure and deterministic (sorted), no I/O.
 
-import { planChains, type ProxyEndpoint } from './chains.js';
+import { planChains, type ChainPlan, type ProxyEndpoint } from './chains.js';
 import { buildOriginalDstCluster } from './cluster.js';
 import type { AccessLogTarget } from './http-connection-manager.js';
+import { buildKafkaFilterChains, buildKafkaProcessorCluster, type KafkaProxyOptions } from './kafka.js';
+import { kafkaRuleSets } from '../../l7/kafka/policy-map.js';
 import { buildRedirectListener, type ListenerAddress } from './listener.js';
 import type { IdentityAddresses, Obj } from './rbac.js';
 import { buildRouteConfiguration } from './route.js';
 
 export type { ProxyEndpoint } from './chains.js';
 export type { IdentityAddresses } from './rbac.js';
+export type { KafkaProxyOptions } from './kafka.js';
 
 export interface ProxyConfigInput {
   listener: ListenerAddress;
@@ -23,6 +26,11 @@ export interface ProxyConfigInput {
    * unique name and its own filter_chain_match; merged in name order.
    */
   extraFilterChains?: readonly Obj[];
+  /**
+   * Where Envoy reaches the Kafka processor. Required as soon as an endpoint has Kafka
+   * rules: their chains (RBAC → ext_proc → tcp_proxy) and the processor cluster are added.
+   */
+  kafka?: KafkaProxyOptions;
   /** Test-only, see ClusterOptions.upstreamSocketMark. */
   upstreamSocketMark?: number;
 }
@@ -36,10 +44,49 @@ export interface ProxyResources {
 
 export function buildProxyResources(input: ProxyConfigInput): ProxyResources {
   const plans = planChains(input.endpoints);
-  const listener = buildRedirectListener(input.listener, plans, input.accessLog, input.extraFilterChains ?? []);
+  const { listener, clusters } = buildListenerAndClusters(input, plans);
   const routes = plans.map((p) => buildRouteConfiguration(p, input.identityAddresses));
+  return { listeners: [listener], routes, clusters };
+}
+
+/**
+ * Everything but the route configurations, for the chains `plans` (planChains of the
+ * same endpoints): the agent rebuilds routes per endpoint and this part as a whole.
+ */
+export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonly ChainPlan[]): { listener: Obj; clusters: Obj[] } {
+  let extra = input.extraFilterChains ?? [];
+  let processorCluster: Obj | undefined;
+  if (input.kafka) {
+    const kafkaChains = buildKafkaFilterChains({
+      endpoints: input.endpoints,
+      identityAddresses: input.identityAddresses,
+      ...(input.kafka.messageTimeoutMs !== undefined ? { messageTimeoutMs: input.kafka.messageTimeoutMs } : {}),
+    });
+    extra = [...extra, ...kafkaChains];
+    processorCluster = buildKafkaProcessorCluster(input.kafka.processor);
+  } else {
+    const sets = kafkaRuleSets(input.endpoints);
+    if (sets.length > 0) throw new Error(`kafka: endpoint "${sets[0]!.endpoint}" has Kafka rules; kafka.processor must say where Envoy reaches the Kafka processor`);
+  }
+  const listener = buildRedirectListener(input.listener, plans, input.accessLog, extra);
+  checkDistinctMatches(listener.filter_chains as Obj[]);
   const cluster = buildOriginalDstCluster(
     input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark },
   );
-  return { listeners: [listener], routes, clusters: [cluster] };
+  return { listener, clusters: processorCluster ? [processorCluster, cluster] : [cluster] };
+}
+
+/**
+ * Envoy rejects a whole listener when two filter chains match alike (e.g. HTTP and Kafka
+ * rules of one endpoint on one port): say which chains collide instead of a NACK later.
+ */
+function checkDistinctMatches(chains: readonly Obj[]): void {
+  const seen = new Map<string, string>();
+  for (const c of chains) {
+    const m = (c.filter_chain_match ?? {}) as Obj;
+    const key = JSON.stringify(Object.keys(m).sort().map((k) => [k, m[k]]));
+    const other = seen.get(key);
+    if (other !== undefined) throw new Error(`listener filter chains "${other}" and "${c.name as string}" match the same connections`);
+    seen.set(key, c.name as string);
+  }
 }

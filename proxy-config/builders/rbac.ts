@@ -29,7 +29,7 @@ function covers(e: PolicyEntry, port: number): boolean {
   return e.port <= port && port <= e.endPort;
 }
 
-function addressesOf(identity: number, map: IdentityAddresses): string[] {
+export function addressesOf(identity: number, map: IdentityAddresses): string[] {
   const list = map.get(identity) ?? [];
   list.forEach((a, i) => {
     try {
@@ -42,7 +42,7 @@ function addressesOf(identity: number, map: IdentityAddresses): string[] {
   return [...new Set(list)].sort();
 }
 
-function cidrRanges(addrs: string[]): Obj[] {
+export function cidrRanges(addrs: string[]): Obj[] {
   return addrs.map((a) => {
     const c = parseCidr(a);
     return { address_prefix: c.address, prefix_len: { value: c.prefixLen } };
@@ -63,7 +63,7 @@ function allOf(all: Obj[], key: 'and_ids' | 'and_rules'): Obj {
 }
 
 /** Principal matching connections whose direct peer address belongs to one of the identities. */
-function sourcePrincipal(identities: number[], map: IdentityAddresses): Obj {
+export function sourcePrincipal(identities: number[], map: IdentityAddresses): Obj {
   if (identities.includes(ANY_IDENTITY)) return ANY;
   const addrs = [...new Set(identities.flatMap((id) => addressesOf(id, map)))].sort();
   // direct_remote_ip, never remote_ip: X-Forwarded-For must not decide who the client is.
@@ -71,7 +71,7 @@ function sourcePrincipal(identities: number[], map: IdentityAddresses): Obj {
 }
 
 /** Permission matching connections whose original destination belongs to one of the identities. */
-function destinationPermission(identities: number[], map: IdentityAddresses): Obj {
+export function destinationPermission(identities: number[], map: IdentityAddresses): Obj {
   if (identities.includes(ANY_IDENTITY)) return ANY;
   const addrs = [...new Set(identities.flatMap((id) => addressesOf(id, map)))].sort();
   return anyOf(cidrRanges(addrs).map((r) => ({ destination_ip: r })), 'or_rules', { not_rule: ANY });

@@ -1,7 +1,10 @@
 // Runs the node's Envoy: writes the bootstrap, starts the real binary, waits for
 // /ready, watches it, restarts it with exponential backoff when it dies or stops
 // answering, and drains it on shutdown. Envoy runs in its own process group so it
-// outlives an agent crash; a restarted agent adopts it through the pid file.
+// outlives an agent crash; a restarted agent adopts it through the pid file. With
+// `detached`, every launch (the first and each restart after a crash) goes through
+// spawnDetached: Envoy is never the supervisor's child, sits in the given cgroup from its
+// first instruction, and is watched like an adopted process (pid + /ready probes).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -9,6 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { encodeBootstrap } from '../../envoy-api/resource.js';
 import { adminRequest } from './admin-client.js';
+import { spawnDetached } from './detached-spawn.js';
 
 export type SupervisorState = 'stopped' | 'starting' | 'ready' | 'unhealthy' | 'backoff' | 'stopping' | 'failed';
 
@@ -46,6 +50,10 @@ export interface SupervisorOptions {
   /** Restarts allowed within one minute before the supervisor gives up (state failed). */
   maxRestartsPerMinute?: number;
   drainTimeoutMs?: number;
+  /** Launch Envoy detached from this process so it survives the supervisor's death. */
+  detached?: boolean;
+  /** With `detached`: cgroup v2 directory Envoy runs in (the proxy cgroup). */
+  cgroup?: string;
 }
 
 const DEFAULTS = {
@@ -60,6 +68,8 @@ const DEFAULTS = {
   backoffMaxMs: 10_000,
   maxRestartsPerMinute: 10,
   drainTimeoutMs: 5000,
+  detached: false,
+  cgroup: '',
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,9 +77,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // A detached Envoy that died is reaped by init, not by us; until then it is a zombie
+  // that signal 0 still reaches, yet it serves nothing and must count as gone.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 
@@ -166,7 +183,6 @@ export class EnvoySupervisor extends EventEmitter {
     const bootstrapFile = join(dir, 'bootstrap.pb');
     writeFileSync(bootstrapFile, encodeBootstrap(this.o.bootstrap(this.adminSocket)));
     rmSync(this.adminSocket, { force: true });
-    const logFd = openSync(join(dir, 'envoy.log'), 'a');
     const args = [
       '-c', bootstrapFile,
       '--use-dynamic-base-id', '--base-id-path', join(dir, 'base-id'),
@@ -175,52 +191,91 @@ export class EnvoySupervisor extends EventEmitter {
       '--drain-time-s', String(Math.max(1, Math.ceil(this.o.drainTimeoutMs / 1000))),
       '--drain-strategy', 'immediate',
     ];
-    let child: ChildProcess;
-    try {
-      child = spawn(this.o.envoyPath, args, { stdio: ['ignore', logFd, logFd], detached: true });
-    } finally {
-      closeSync(logFd);
-    }
-    this.child = child;
-    this.adopted = false;
-    const spawned = await new Promise<boolean>((resolve) => {
-      child.once('spawn', () => resolve(true));
-      child.once('error', (err) => {
-        this.lastExit = `spawn ${this.o.envoyPath}: ${err.message}`;
-        resolve(false);
+    if (this.o.detached) {
+      await this.launchDetached(args, join(dir, 'envoy.log'));
+    } else {
+      const logFd = openSync(join(dir, 'envoy.log'), 'a');
+      let child: ChildProcess;
+      try {
+        child = spawn(this.o.envoyPath, args, { stdio: ['ignore', logFd, logFd], detached: true });
+      } finally {
+        closeSync(logFd);
+      }
+      this.child = child;
+      this.adopted = false;
+      const spawned = await new Promise<boolean>((resolve) => {
+        child.once('spawn', () => resolve(true));
+        child.once('error', (err) => {
+          this.lastExit = `spawn ${this.o.envoyPath}: ${err.message}`;
+          resolve(false);
+        });
       });
-    });
-    if (!spawned || child.pid === undefined) {
-      this.setState('failed');
-      throw new Error(this.lastExit ?? 'envoy did not start');
+      if (!spawned || child.pid === undefined) {
+        this.setState('failed');
+        throw new Error(this.lastExit ?? 'envoy did not start');
+      }
+      this.pid = child.pid;
+      writeFileSync(this.pidFile, String(child.pid));
+      child.once('exit', (code, signal) => this.onExit(child, code, signal));
+      const deadline = Date.now() + this.o.readyTimeoutMs;
+      for (;;) {
+        if (this.child !== child) {
+          this.setState('failed');
+          throw new Error(`envoy exited while starting: ${this.lastExit ?? 'unknown'}; see ${join(dir, 'envoy.log')}`);
+        }
+        try {
+          const r = await this.admin('GET', '/ready');
+          if (r.status === 200) break;
+        } catch {
+          // socket not there yet
+        }
+        if (Date.now() > deadline) {
+          this.lastExit = `not ready within ${this.o.readyTimeoutMs} ms`;
+          this.replaceReason = this.lastExit;
+          await this.kill(child.pid);
+          this.setState('failed');
+          throw new Error(`envoy not ready within ${this.o.readyTimeoutMs} ms; see ${join(dir, 'envoy.log')}`);
+        }
+        await sleep(100);
+      }
     }
-    this.pid = child.pid;
-    writeFileSync(this.pidFile, String(child.pid));
-    child.once('exit', (code, signal) => this.onExit(child, code, signal));
+    this.failedProbes = 0;
+    this.setState('ready');
+    this.watch();
+  }
+
+  /** Starts Envoy outside this process tree and waits for /ready; it is then watched like an adopted one. */
+  private async launchDetached(args: string[], logFile: string): Promise<void> {
+    const pid = await spawnDetached({ binary: this.o.envoyPath, args, logFile, ...(this.o.cgroup ? { cgroup: this.o.cgroup } : {}) });
+    this.child = undefined;
+    this.pid = pid;
+    this.adopted = true;
+    writeFileSync(this.pidFile, String(pid));
     const deadline = Date.now() + this.o.readyTimeoutMs;
     for (;;) {
-      if (this.child !== child) {
+      if (!alive(pid)) {
+        this.pid = undefined;
+        this.lastExit = 'exited while starting';
+        rmSync(this.pidFile, { force: true });
         this.setState('failed');
-        throw new Error(`envoy exited while starting: ${this.lastExit ?? 'unknown'}; see ${join(dir, 'envoy.log')}`);
+        throw new Error(`envoy (pid ${pid}) exited while starting; see ${logFile}`);
       }
       try {
-        const r = await this.admin('GET', '/ready');
-        if (r.status === 200) break;
+        if ((await this.admin('GET', '/ready')).status === 200) return;
       } catch {
         // socket not there yet
       }
       if (Date.now() > deadline) {
         this.lastExit = `not ready within ${this.o.readyTimeoutMs} ms`;
         this.replaceReason = this.lastExit;
-        await this.kill(child.pid);
+        await this.kill(pid);
+        this.pid = undefined;
+        rmSync(this.pidFile, { force: true });
         this.setState('failed');
-        throw new Error(`envoy not ready within ${this.o.readyTimeoutMs} ms; see ${join(dir, 'envoy.log')}`);
+        throw new Error(`envoy not ready within ${this.o.readyTimeoutMs} ms; see ${logFile}`);
       }
       await sleep(100);
     }
-    this.failedProbes = 0;
-    this.setState('ready');
-    this.watch();
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApi } from '../../agent/api/server.js';
 import { openHarness, L7_RULE, type Harness } from './support/harness.js';
+import { bpfDrop, httpFlow } from '../support/observe-fixtures.js';
 
 describe('REST API (inject)', () => {
   let h: Harness;
@@ -61,7 +62,7 @@ describe('REST API (inject)', () => {
     { name: 'non-numeric identity', req: { url: '/v1/identities/abc' }, status: 400, code: 'L7M_ERR_BAD_REQUEST', msg: /id: "abc" is not a numeric identity/ },
     { name: 'invalid policy', req: { method: 'PUT', url: '/v1/policies', payload: { text: 'kind: Nope\n' } }, status: 400, code: 'L7M_ERR_INVALID_POLICY', msg: /kind: must be CiliumNetworkPolicy/ },
     { name: 'unknown route', req: { url: '/v1/nothing-here' }, status: 404, code: 'L7M_ERR_ROUTE_NOT_FOUND', msg: /GET \/v1\/nothing-here: no such API route/ },
-    { name: 'bad query', req: { url: '/v1/flows?verdict=MAYBE' }, status: 400, code: 'L7M_ERR_VALIDATION', msg: /querystring\.verdict\[0\]: must be equal to one of the allowed values \(FORWARDED/ },
+    { name: 'bad query', req: { url: '/v1/flows?verdict=MAYBE' }, status: 400, code: 'L7M_ERR_VALIDATION', msg: /verdict: "MAYBE" is not one of FORWARDED, DROPPED/ },
     { name: 'unsupported media', req: { method: 'POST', url: '/v1/endpoints', headers: { 'content-type': 'application/x-stuff' }, payload: 'x' }, status: 415, code: 'L7M_ERR_UNSUPPORTED_MEDIA', msg: /content-type/ },
     { name: 'future revision', req: { method: 'POST', url: '/v1/policy/wait', payload: { revision: 9 } }, status: 404, code: 'L7M_ERR_NOT_FOUND', msg: /revision: 9 does not exist yet/ },
   ];
@@ -75,30 +76,37 @@ describe('REST API (inject)', () => {
     });
   }
 
-  it('serves /metrics with Cilium metric names', async () => {
+  it('serves /metrics with Cilium metric names from one registry set (agent, observe, xDS)', async () => {
     await app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
     await app.inject({ method: 'PUT', url: '/v1/policies', payload: { text: L7_RULE } });
-    h.agent.recordFlow({ time: new Date().toISOString(), verdict: 'DROPPED', drop_reason_desc: 'POLICY_DENIED', traffic_direction: 'INGRESS' });
+    h.agent.observer.onKernelEvents([bpfDrop({ direction: 'ingress' })]);
+    await h.agent.observer.kernel.idle();
     const m = (await app.inject({ url: '/metrics' })).body;
     assert.match(m, /^cilium_policy_max_revision 1$/m);
+    assert.match(m, /^cilium_policy_implementation_delay_count\{outcome="success"\} [1-9]/m);
     assert.match(m, /^cilium_endpoint_state\{endpoint_state="ready"\} 1$/m);
     assert.match(m, /^cilium_drop_count_total\{reason="POLICY_DENIED",direction="INGRESS"\} 1$/m);
-    assert.match(m, /^hubble_flows_processed_total\{type="L3_L4",subtype="to-endpoint",verdict="DROPPED"\} 1$/m);
+    assert.match(m, /^hubble_flows_processed_total\{type="Drop",subtype="",verdict="DROPPED"\} 1$/m);
+    assert.match(m, /^l7mesh_api_requests_total\{/m);
+    // Each name is defined once: a duplicate HELP line would mean two registries claim it.
+    const helps = m.split('\n').filter((l) => l.startsWith('# HELP ')).map((l) => l.split(' ')[2]);
+    assert.equal(new Set(helps).size, helps.length);
   });
 
-  it('filters and streams flows', async () => {
-    const t = new Date().toISOString();
-    h.agent.recordFlow({ time: t, verdict: 'FORWARDED', source: { labels: ['k8s:app=a'] } });
-    h.agent.recordFlow({ time: t, verdict: 'DROPPED', source: { labels: ['k8s:app=b'] }, l7: { http: { code: 403 } } });
+  it('filters and streams flows from the observer store', async () => {
+    h.agent.observer.onProxyFlow(httpFlow({ code: 200 }));
+    h.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
     assert.equal(json(await app.inject({ url: '/v1/flows?verdict=DROPPED' })).length, 1);
-    assert.equal(json(await app.inject({ url: '/v1/flows?from_label=app=a' })).length, 1);
     assert.equal(json(await app.inject({ url: '/v1/flows?type=l7&http_status=403' })).length, 1);
-    const s = await app.inject({ url: '/v1/flows?follow=true&max=2' });
-    assert.equal(s.headers['content-type'], 'application/x-ndjson');
+    assert.equal(json(await app.inject({ url: '/v1/flows?from_label=app=nope' })).length, 0);
+    const s = await app.inject({ url: '/v1/flows?follow=true&max=2&last=2' });
+    assert.match(String(s.headers['content-type']), /ndjson/);
     assert.equal(s.body.trim().split('\n').length, 2);
+    const st = json(await app.inject({ url: '/v1/status' }));
+    assert.deepEqual(st.flows, { buffered: 2, total: 2 });
   });
 
-  it('requires the bearer token when configured', async () => {
+  it('requires the bearer token when configured; the UI files and (with the UI cookie) the SSE stream are the only exceptions', async () => {
     const tcp = await buildApi(h.agent, { token: 'secret-secret-secret' });
     try {
       const no = await tcp.inject({ url: '/v1/status' });
@@ -106,6 +114,25 @@ describe('REST API (inject)', () => {
       assert.equal(json(no).code, 'L7M_ERR_UNAUTHORIZED');
       const ok = await tcp.inject({ url: '/v1/status', headers: { authorization: 'Bearer secret-secret-secret' } });
       assert.equal(ok.statusCode, 200);
+      for (const url of ['/v1/flows', '/metrics', '/v1/flows/status', '/v1/flows/stream?max=1']) {
+        assert.equal((await tcp.inject({ url })).statusCode, 401, url);
+      }
+      // The static UI needs no token; with ?token= it gets a cookie valid for the SSE stream only.
+      const page = await tcp.inject({ url: '/ui/' });
+      assert.equal(page.statusCode, 200);
+      assert.equal(page.headers['set-cookie'], undefined);
+      const bad = await tcp.inject({ url: '/ui/?token=wrong' });
+      assert.equal(bad.headers['set-cookie'], undefined);
+      const good = await tcp.inject({ url: '/ui/?token=secret-secret-secret' });
+      const cookie = String(good.headers['set-cookie']);
+      assert.match(cookie, /^l7mesh_token=secret-secret-secret; Path=\/v1\/flows\/stream; HttpOnly; SameSite=Strict$/);
+      const jar = cookie.split(';')[0]!;
+      assert.equal((await tcp.inject({ url: '/v1/flows', headers: { cookie: jar } })).statusCode, 401);
+      assert.equal((await tcp.inject({ url: '/v1/flows/stream', headers: { cookie: 'l7mesh_token=wrong' } })).statusCode, 401);
+      h.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
+      const sse = await tcp.inject({ url: '/v1/flows/stream?last=1&max=1', headers: { cookie: jar } });
+      assert.equal(sse.statusCode, 200);
+      assert.match(sse.body, /event: flow/);
     } finally {
       await tcp.close();
     }
@@ -115,7 +142,7 @@ describe('REST API (inject)', () => {
     await app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
     const doc = json(await app.inject({ url: '/openapi.json' }));
     const paths = Object.keys(doc.paths);
-    for (const p of ['/v1/status', '/v1/endpoints', '/v1/endpoints/{id}', '/v1/policies', '/v1/policy/wait', '/v1/flows', '/v1/bpf/ipcache', '/v1/xds/clients', '/v1/envoy', '/v1/debuginfo', '/metrics']) {
+    for (const p of ['/v1/status', '/v1/endpoints', '/v1/endpoints/{id}', '/v1/policies', '/v1/policy/wait', '/v1/flows', '/v1/flows/stream', '/v1/flows/status', '/v1/bpf/ipcache', '/v1/xds/clients', '/v1/envoy', '/v1/debuginfo', '/metrics']) {
       assert.ok(paths.includes(p), `openapi.json lists ${p}`);
     }
     // A deterministic generator (seeded) so a failure reproduces.
@@ -124,12 +151,17 @@ describe('REST API (inject)', () => {
     const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     const strings = ['', ' ', 'a', '../../etc/passwd', '%00', 'é', '\u0000', 'x'.repeat(5000), '{{', '-1', '99999999999999999999', 'app=web-server', 'k8s:app=', '=v', 'a:b:c=d', '--all', 'null'];
     const values = (): unknown => pick([null, true, 0, -1, 1.5, 2 ** 53, pick(strings), [], [pick(strings)], {}, { a: pick(strings) }, [1, 2, 3]]);
+    // A stored flow and max=1 let the SSE stream end, so inject can read it to completion.
+    h.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
     let requests = 0;
     for (const [path, ops] of Object.entries<Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>>(doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {
         const props = Object.keys(op.requestBody?.content['application/json']?.schema.properties ?? {});
         for (let n = 0; n < 25; n++) {
-          const url = path.replace(/\{[^}]+\}/g, () => encodeURIComponent(pick(strings)) || 'x') + (rnd() < 0.5 ? `?${pick(['follow', 'last', 'since', 'verdict', 'wait', 'zzz'])}=${encodeURIComponent(pick(strings))}` : '');
+          const streaming = path === '/v1/flows/stream';
+          const extra = rnd() < 0.5 ? `${pick(['follow', 'last', 'since', 'verdict', 'wait', 'zzz'])}=${encodeURIComponent(pick(strings))}` : '';
+          const query = [streaming ? 'last=1&max=1' : '', extra].filter(Boolean).join('&');
+          const url = path.replace(/\{[^}]+\}/g, () => encodeURIComponent(pick(strings)) || 'x') + (query ? `?${query}` : '');
           const kind = rnd();
           let payload: string | undefined;
           let ctype = 'application/json';

@@ -5,11 +5,23 @@ import { join } from 'node:path';
 import { buildBootstrap } from '../../proxy-config/bootstrap.js';
 import { EnvoySupervisor, type SupervisorOptions, type SupervisorState } from '../../proxy-config/supervisor/envoy-supervisor.js';
 import { PID_DIR, PID_TAG, cleanupLeftovers, envoyPath } from '../support/proxy-harness.js';
+import { createCgroup, removeCgroup } from '../../agent/endpoint/cgroup.js';
 
+function ppidOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** Running, not merely a zombie (a detached Envoy is reaped by init, which may take its time). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     return false;
   }
@@ -87,6 +99,35 @@ describe('Envoy supervisor with the real binary', function () {
     assert.notEqual(st.pid, first);
     assert.match(st.lastExit ?? '', /SIGKILL/);
     assert.equal(alive(first), false);
+  });
+
+  it('detached: every launch, restarts after a crash included, runs outside this process tree and inside the given cgroup', async function () {
+    if (process.getuid?.() !== 0) {
+      console.log('      skipped: moving Envoy into a cgroup needs root');
+      this.skip();
+    }
+    const cgroup = createCgroup(`l7m-sup-${process.pid}`);
+    try {
+      const s = supervisor({ detached: true, cgroup });
+      await s.start();
+      const check = (pid: number) => {
+        assert.notEqual(ppidOf(pid), process.pid, 'Envoy is not the supervisor\'s child');
+        assert.ok(readFileSync(join(cgroup, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)), `pid ${pid} in ${cgroup}`);
+      };
+      const first = s.status().pid!;
+      check(first);
+      const restarted = new Promise((r) => s.once('restarted', r));
+      process.kill(first, 'SIGKILL');
+      await restarted;
+      const second = s.status().pid!;
+      assert.notEqual(second, first);
+      assert.equal(s.status().restarts, 1);
+      check(second);
+      await s.stop();
+      assert.equal(alive(second), false);
+    } finally {
+      await removeCgroup(cgroup);
+    }
   });
 
   it('replaces an Envoy that stops answering /ready', async () => {

@@ -7,7 +7,7 @@
 // kernel program when the ring buffer is full, by the intake when its queue is) and
 // reported in /metrics. Figures are printed, never asserted.
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -132,8 +132,32 @@ describe('observe: flood of real kernel drops', function () {
       ],
       ipcache: [{ cidr: `${ipam.gateway}/32`, identity: 1 }],
     };
-    const { stdout } = await execFileP(process.execPath, [join(repoRoot, 'dist/test/kernel/loader-main.js'), JSON.stringify(input)], { timeout: 30_000 });
-    assert.match(stdout, /loaded/);
+    // The loader (a stand-in agent) stays up until killed; once it has loaded everything it
+    // is SIGKILLed, and the pinned state it left is what the flood runs on.
+    const loader = spawn(process.execPath, [join(repoRoot, 'dist/test/kernel/loader-main.js'), JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        const t = setTimeout(() => reject(new Error(`loader: no "loaded" within 30 s: ${out}`)), 30_000);
+        const on = (d: Buffer) => {
+          out += d.toString();
+          if (/^loaded$/m.test(out)) {
+            clearTimeout(t);
+            resolve();
+          }
+        };
+        loader.stdout!.on('data', on);
+        loader.stderr!.on('data', on);
+        loader.once('exit', (code) => {
+          clearTimeout(t);
+          reject(new Error(`loader exited (${code}) before loading: ${out}`));
+        });
+      });
+    } finally {
+      const exited = new Promise((r) => (loader.exitCode !== null || loader.signalCode !== null ? r(null) : loader.once('exit', r)));
+      loader.kill('SIGKILL');
+      await exited;
+    }
     const m = Datapath.openMaps(NODE);
     maps = m;
     // The sender's egress policy is empty: every connect is denied. Lift the kernel's

@@ -4,7 +4,7 @@
 // the caller wants clients to use (e.g. an Envoy listener), so clients that re-connect to
 // the advertised broker stay on that path. An INTERNAL listener carries the broker's
 // connections to itself.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -21,6 +21,8 @@ export interface BrokerListener {
   name: string;
   /** Port clients are told to use; defaults to the listener's own port. */
   advertisedPort?: number;
+  /** Address the listener binds and advertises (default 127.0.0.1), e.g. a test endpoint address. */
+  host?: string;
 }
 
 export interface KafkaBroker {
@@ -36,18 +38,18 @@ export function kafkaAvailable(): string | null {
   return null;
 }
 
-export async function freePort(): Promise<number> {
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
+    s.listen(0, host, () => {
       const port = (s.address() as net.AddressInfo).port;
       s.close(() => resolve(port));
     });
   });
 }
 
-function waitForPort(port: number, deadline: number, child: ChildProcess, logFile: string): Promise<void> {
+function waitForPort(port: number, deadline: number, child: ChildProcess, logFile: string, host = '127.0.0.1'): Promise<void> {
   return new Promise((resolve, reject) => {
     const attempt = () => {
       if (child.exitCode !== null || child.signalCode !== null) {
@@ -55,7 +57,7 @@ function waitForPort(port: number, deadline: number, child: ChildProcess, logFil
         reject(new Error(`kafka exited (${child.exitCode ?? child.signalCode}) before listening on ${port}\n${log}`));
         return;
       }
-      const sock = net.connect({ host: '127.0.0.1', port, timeout: 1000 });
+      const sock = net.connect({ host, port, timeout: 1000 });
       sock.once('connect', () => {
         sock.destroy();
         resolve();
@@ -72,8 +74,13 @@ function waitForPort(port: number, deadline: number, child: ChildProcess, logFil
   });
 }
 
-function java(args: string[], dir: string): ChildProcess {
-  return spawn('java', ['-Xmx512m', '-Xms256m', '-XX:+UseSerialGC', `-Dkafka.logs.dir=${dir}`,
+/** Starts the broker's JVM; the default runs it here, a test may run it inside a workload. */
+export type JavaLauncher = (argv: string[], opts: SpawnOptions) => ChildProcess;
+
+const spawnHere: JavaLauncher = (argv, opts) => spawn(argv[0]!, argv.slice(1), opts);
+
+function java(args: string[], dir: string, launch: JavaLauncher = spawnHere): ChildProcess {
+  return launch(['java', '-Xmx512m', '-Xms256m', '-XX:+UseSerialGC', `-Dkafka.logs.dir=${dir}`,
     `-Dlog4j2.configurationFile=${join(repoRoot, 'scripts/kafka/log4j2.properties')}`,
     '-cp', `${KAFKA_LIBS}/*`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
@@ -88,23 +95,31 @@ function run(args: string[], dir: string): Promise<string> {
   });
 }
 
-export async function startKafkaBroker(clientListeners: BrokerListener[]): Promise<KafkaBroker> {
+export interface BrokerOptions {
+  /**
+   * Runs the broker process (e.g. inside a workload's netns and cgroup). Listeners without
+   * a host then bind the workload's own loopback, so only those with a host are awaited.
+   */
+  launch?: JavaLauncher;
+}
+
+export async function startKafkaBroker(clientListeners: BrokerListener[], opts: BrokerOptions = {}): Promise<KafkaBroker> {
   const missing = kafkaAvailable();
   if (missing) throw new Error(missing);
   // The broker's own connections (e.g. transaction markers to itself) use a listener of
   // their own, so they never pass through the proxy under test.
-  const listeners = [{ name: 'INTERNAL' }, ...clientListeners.filter((l) => l.name !== 'INTERNAL')];
+  const listeners: BrokerListener[] = [{ name: 'INTERNAL' }, ...clientListeners.filter((l) => l.name !== 'INTERNAL')];
   const dir = mkdtempSync(join(tmpdir(), 'l7m-kafka-broker-'));
   const ports: Record<string, number> = {};
-  for (const l of listeners) ports[l.name] = await freePort();
+  for (const l of listeners) ports[l.name] = await freePort(opts.launch ? undefined : l.host);
   const controllerPort = await freePort();
   const names = listeners.map((l) => l.name);
   const props = [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=${listeners.map((l) => `${l.name}://127.0.0.1:${ports[l.name]}`).join(',')},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=${listeners.map((l) => `${l.name}://127.0.0.1:${l.advertisedPort ?? ports[l.name]}`).join(',')}`,
+    `listeners=${listeners.map((l) => `${l.name}://${l.host ?? '127.0.0.1'}:${ports[l.name]}`).join(',')},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=${listeners.map((l) => `${l.name}://${l.host ?? '127.0.0.1'}:${l.advertisedPort ?? ports[l.name]}`).join(',')}`,
     `listener.security.protocol.map=${[...names, 'CONTROLLER'].map((n) => `${n}:PLAINTEXT`).join(',')}`,
     'controller.listener.names=CONTROLLER',
     `inter.broker.listener.name=${names[0]}`,
@@ -125,7 +140,7 @@ export async function startKafkaBroker(clientListeners: BrokerListener[]): Promi
   writeFileSync(propsFile, props.join('\n') + '\n');
   const clusterId = randomBytes(16).toString('base64url');
   await run(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile], dir);
-  const child = java(['kafka.Kafka', propsFile], dir);
+  const child = java(['kafka.Kafka', propsFile], dir, opts.launch);
   const consoleLog = join(dir, 'console.log');
   let console = '';
   child.stdout!.on('data', (d) => (console += d));
@@ -136,7 +151,7 @@ export async function startKafkaBroker(clientListeners: BrokerListener[]): Promi
   writeFileSync(pidFile, String(child.pid));
   const deadline = Date.now() + START_TIMEOUT_MS;
   try {
-    for (const n of names) await waitForPort(ports[n]!, deadline, child, join(dir, 'server.log'));
+    for (const l of listeners.filter((x) => !opts.launch || x.host)) await waitForPort(ports[l.name]!, deadline, child, join(dir, 'server.log'), l.host);
   } catch (err) {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -13,7 +13,8 @@ describe('datapath writers (validation, nothing half-applied)', () => {
     const bad = [
       { peerIdentity: -1, port: 80, proto: 'tcp', direction: 'egress', verdict: 'allow' },
       { peerIdentity: 5, port: 70000, proto: 'sctp', direction: 'sideways', verdict: 'maybe' },
-      { peerIdentity: 5, port: 80, proto: 'tcp', direction: 'ingress', verdict: 'redirect' },
+      // An ingress redirect row is valid (L7 ingress rules): only the other two are wrong.
+      { peerIdentity: 5, port: 80, proto: 'tcp', direction: 'ingress', verdict: 'redirect', proxyPort: 15001 },
       { peerIdentity: 5, port: 80, proto: 'tcp', direction: 'egress', verdict: 'allow', proxyPort: 15001 },
     ] as unknown as PolicyEntry[];
     assert.throws(() => replaceEndpointPolicy(maps, 7, bad), (e: unknown) => {
@@ -24,7 +25,6 @@ describe('datapath writers (validation, nothing half-applied)', () => {
         'policy[1].proto: must be one of tcp, udp',
         'policy[1].direction: must be one of egress, ingress',
         'policy[1].verdict: must be one of allow, deny, redirect',
-        'policy[2].verdict: redirect is decided at the source (egress); ingress entries allow or deny',
         'policy[3].proxyPort: only valid with verdict redirect',
       ]);
       return true;
@@ -50,6 +50,23 @@ describe('datapath writers (validation, nothing half-applied)', () => {
       ['update 5:80', 'update 9:0', 'delete 6:81']);
     const keys = fake.policy.keys().map((k) => `${k.endpointId}:${k.peerIdentity}:${k.dport}`).sort();
     assert.deepEqual(keys, ['7:5:80', '7:9:0', '8:5:80']);
+  });
+
+  it('takes ingress redirect rows (L7 ingress rules) and, given the current keys, removes stale ones without scanning the map', () => {
+    const { fake, maps } = fakeMaps();
+    replaceEndpointPolicy(maps, 7, [
+      { peerIdentity: 5, port: 80, proto: 'tcp', direction: 'ingress', verdict: 'redirect', proxyPort: 15001 },
+      { peerIdentity: 6, port: 80, proto: 'tcp', direction: 'ingress', verdict: 'allow' },
+    ]);
+    const v = fake.policy.lookup({ endpointId: 7, peerIdentity: 5, dport: 80, proto: 6, direction: 1 });
+    assert.deepEqual(v, { verdict: 3, proxyPort: 15001, ruleCookie: 0 });
+    const current = fake.policy.keys();
+    const scanned = fake.policy.keys;
+    fake.policy.keys = () => assert.fail('the map must not be scanned when the current keys are given');
+    const r = replaceEndpointPolicy(maps, 7, [{ peerIdentity: 5, port: 80, proto: 'tcp', direction: 'ingress', verdict: 'redirect' }], { current });
+    fake.policy.keys = scanned;
+    assert.equal(r.removed, 1);
+    assert.deepEqual(fake.policy.keys().map((k) => `${k.peerIdentity}:${k.dport}:${k.direction}`), ['5:80:1']);
   });
 
   it('normalises ipcache prefixes and rejects malformed ones', () => {
