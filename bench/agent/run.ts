@@ -4,7 +4,7 @@
 // through real map writes in the kernel and a real Envoy over ADS.
 //   node --expose-gc dist/bench/agent/run.js [--iterations 100]
 // Writes bench/results/agent_policy_apply_p99.json, agent_rss_10k_endpoints.json and
-// bench/RESULTS.agent.md.
+// bench/sections/agent.md.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({ metric: 'agent_rss_10k_endpoints', unit: 'MB', ours: rss10k, baseline: 200, baselineName: 'issue target (200 MB)', ratio: round(rss10k / 200, 3), goal: '<=200', date, rss1k, rssEmpty: baseRss, heapUsed10k: heap10k, rssAfterImportPhase1k: rssAfterImports }, null, 2)}\n`,
     );
     writeFileSync(
-      join(ROOT, 'bench/RESULTS.agent.md'),
+      join(ROOT, 'bench/sections/agent.md'),
       `## Agent (bench/agent)
 
 \`node --expose-gc dist/bench/agent/run.js\` (root). One in-process agent with the real BPF
