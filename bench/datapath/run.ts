@@ -267,7 +267,7 @@ run**, i.e. ${(100 * nsPerCall / 1000 / median(hookRuns.nohook.map((r) => r.cpuU
 connection without the hook (bpf_stats was on during these rounds and adds its own small cost to the
 hook variant). The wall-clock ratio above is dominated by the shared machine's noise.
 `;
-    writeFileSync(join(repoRoot, 'bench/RESULTS.datapath.md'), md);
+    writeFileSync(join(repoRoot, 'bench/sections/datapath.md'), md);
     console.log(md);
   } finally {
     envoy?.stop();

@@ -226,7 +226,7 @@ Per run (req/s): ours ${results.ours.map((r) => r.rps.toFixed(0)).join(', ')}; b
 Per run (proxy CPU µs/request): ours ${cpu.ours.map((x) => x.toFixed(0)).join(', ')}; baseline ${cpu.base.map((x) => x.toFixed(0)).join(', ')}.
 Measured ${date}. Reproduce: \`bash bench/http/run.sh\` (root).
 `;
-    writeFileSync(join(repoRoot, 'bench/RESULTS.http.md'), md);
+    writeFileSync(join(repoRoot, 'bench/sections/http.md'), md);
     console.log(JSON.stringify(throughput));
     console.log(JSON.stringify(latency));
   } finally {

@@ -189,5 +189,5 @@ read and write chunk makes (the filter holds each chunk until the processor answ
     : ', close to a full core: the processor is the bottleneck.'
 }
 `;
-writeFileSync(join(repoRoot, 'bench/RESULTS.kafka.md'), md);
+writeFileSync(join(repoRoot, 'bench/sections/kafka.md'), md);
 console.log(JSON.stringify({ metric: result.metric, ours: result.ours, baseline: result.baseline, ratio: result.ratio, tcpProxy: result.tcpProxy }));

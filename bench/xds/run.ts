@@ -1,6 +1,6 @@
 // bench/xds: l7mesh's xDS server vs go-control-plane, same resources, same simulated
 // clients, same machine, 5 interleaved runs. Writes bench/results/*.json and
-// bench/RESULTS.xds.md. Usage: node dist/bench/xds/run.js [--runs=5] [--clients=100]
+// bench/sections/xds.md. Usage: node dist/bench/xds/run.js [--runs=5] [--clients=100]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -240,7 +240,7 @@ Machine: 2 cores shared with the harness. Run: \`bash scripts/build.sh && node d
 
 Machine load during the run (1-minute load average at the end): ${loadavg()[0]!.toFixed(1)}.
 `;
-  writeFileSync(`${repo}bench/RESULTS.xds.md`, md);
+  writeFileSync(`${repo}bench/sections/xds.md`, md);
   console.log(md);
 }
 
