@@ -9,21 +9,7 @@ import { listenApi, type Listeners } from '../../agent/api/listen.js';
 import { CiliumPolicyEngine } from '../../agent/policy-engine-impl.js';
 import { COMMANDS, main } from '../../cli/main.js';
 import { AGENT_COMMANDS } from '../../cli/agent-commands.js';
-import { openHarness, type Harness } from './support/harness.js';
-
-const POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: l7-rule}
-spec:
-  endpointSelector: {matchLabels: {app: web-server}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: api-gateway}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/api/v1/.*"}
-`;
+import { L7_RULE as POLICY, openHarness, type Harness } from './support/harness.js';
 
 describe('l7mesh CLI against the agent API', () => {
   let h: Harness;
