@@ -61,6 +61,20 @@ function badRequest(reply: FastifyReply, message: string, errors: string[]): Fas
   return reply.status(400).type('application/json').send(body);
 }
 
+/** The flow filter and the `max` option both flow routes take; every bad field is reported. */
+function parseStreamQuery(query: Query) {
+  const { filterInput, opts, errors } = parseQuery(query, ['format', 'follow', 'max']);
+  let filter;
+  try {
+    filter = parseFlowQuery(filterInput);
+  } catch (err) {
+    if (!(err instanceof FlowFilterError)) throw err;
+    errors.push(...err.errors);
+  }
+  if (opts.max !== undefined && !/^[1-9][0-9]*$/.test(opts.max)) errors.push(`max: "${opts.max}" must be a positive integer`);
+  return { filter, opts, errors };
+}
+
 /** Splits the query into the filter part and the plugin's own options; validates both. */
 function parseQuery(q: Query, own: readonly string[]): { filterInput: FlowQueryInput; opts: Record<string, string | undefined>; errors: string[] } {
   const filterInput: FlowQueryInput = {};
@@ -141,17 +155,9 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
     '/v1/flows',
     { schema: { summary: 'Stored flows (Hubble field names), oldest first; follow=true streams new ones as JSON lines', tags: ['observe'], querystring: flowsQuerySchema } },
     async (req, reply) => {
-      const { filterInput, opts: o, errors } = parseQuery(req.query, ['format', 'follow', 'max']);
-      let filter;
-      try {
-        filter = parseFlowQuery(filterInput);
-      } catch (err) {
-        if (!(err instanceof FlowFilterError)) throw err;
-        errors.push(...err.errors);
-      }
+      const { filter, opts: o, errors } = parseStreamQuery(req.query);
       if (o.format !== undefined && o.format !== 'json' && o.format !== 'jsonl') errors.push(`format: "${o.format}" is not json or jsonl`);
       if (o.follow !== undefined && o.follow !== 'true' && o.follow !== 'false') errors.push(`follow: "${o.follow}" is not true or false`);
-      if (o.max !== undefined && !/^[1-9][0-9]*$/.test(o.max)) errors.push(`max: "${o.max}" must be a positive integer`);
       if (errors.length > 0 || !filter) return badRequest(reply, errors.join('; '), errors);
 
       const follow = o.follow === 'true';
@@ -193,15 +199,7 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
     '/v1/flows/stream',
     { schema: { summary: 'Server-sent events: `flow` events for new flows (after the last N stored with last=N), `lost` events with the running loss count; max=N ends the stream after N flows', tags: ['observe'], querystring: flowsQuerySchema } },
     async (req, reply) => {
-      const { filterInput, opts: o, errors } = parseQuery(req.query, ['format', 'follow', 'max']);
-      let filter;
-      try {
-        filter = parseFlowQuery(filterInput);
-      } catch (err) {
-        if (!(err instanceof FlowFilterError)) throw err;
-        errors.push(...err.errors);
-      }
-      if (o.max !== undefined && !/^[1-9][0-9]*$/.test(o.max)) errors.push(`max: "${o.max}" must be a positive integer`);
+      const { filter, opts: o, errors } = parseStreamQuery(req.query);
       if (errors.length > 0 || !filter) return badRequest(reply, errors.join('; '), errors);
       // max bounds the stream (stored flows included) so scripts and tests can read it to its end.
       const max = o.max !== undefined ? Number(o.max) : Infinity;
