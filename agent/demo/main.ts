@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { HTTP_SERVER, runCheck, verdictTable, type Check, type CheckResult, type PodView } from '../../cli/scenario.js';
+import { processAlive as alive } from '../../proxy-config/supervisor/process-alive.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'bin/l7mesh');
@@ -52,14 +53,6 @@ function cli(args: string[], opts: { quiet?: boolean } = {}): { code: number; st
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A demo agent left by a crashed run would hold the socket and the pins. */
 async function stopLeftoverAgent(): Promise<void> {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { encodeBootstrap } from '../../envoy-api/resource.js';
 import { adminRequest } from './admin-client.js';
 import { spawnDetached } from './detached-spawn.js';
+import { processAlive as alive } from './process-alive.js';
 
 export type SupervisorState = 'stopped' | 'starting' | 'ready' | 'unhealthy' | 'backoff' | 'stopping' | 'failed';
 
@@ -74,21 +75,6 @@ const DEFAULTS = {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A detached Envoy that died is reaped by init, not by us; until then it is a zombie
-  // that signal 0 still reaches, yet it serves nothing and must count as gone.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
 
 export class EnvoySupervisor extends EventEmitter {
   private readonly o: Required<Omit<SupervisorOptions, 'bootstrap'>> & Pick<SupervisorOptions, 'bootstrap'>;

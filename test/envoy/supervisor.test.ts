@@ -6,26 +6,13 @@ import { buildBootstrap } from '../../proxy-config/bootstrap.js';
 import { EnvoySupervisor, type SupervisorOptions, type SupervisorState } from '../../proxy-config/supervisor/envoy-supervisor.js';
 import { PID_DIR, PID_TAG, cleanupLeftovers, envoyPath } from '../support/proxy-harness.js';
 import { createCgroup, removeCgroup } from '../../agent/endpoint/cgroup.js';
+import { processAlive as alive } from '../../proxy-config/supervisor/process-alive.js';
 
 function ppidOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
-/** Running, not merely a zombie (a detached Envoy is reaped by init, which may take its time). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -17,6 +17,7 @@ import type { ProxyResources } from '../../proxy-config/builders/proxy-resources
 import { EnvoySupervisor } from '../../proxy-config/supervisor/envoy-supervisor.js';
 import { repoRoot } from './paths.js';
 import { inlineRoutes } from './static-envoy.js';
+import { processAlive as alive } from '../../proxy-config/supervisor/process-alive.js';
 
 export const TEST_MARK = 0x7e57;
 export const PID_DIR = '/tmp/l7mesh-pids';
@@ -33,14 +34,6 @@ export function testIp(host: number): string {
   return `127.77.${process.pid % 250}.${host}`;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function envoyPath(): string | undefined {
   const file = join(repoRoot, '.tools/envoy-path');
