@@ -182,7 +182,7 @@ for (const variant of ['sotw', 'delta'] as const) {
       originCaSecret = orig!.validationSecret!;
       const version = cache.setSnapshot(nodeId, snapshot());
       envoy = await startEnvoy(adsBootstrap(nodeId, server.port, variant === 'delta'), TAG);
-      for (const t of [TypeUrl.Secret, TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route]) await cache.waitForAck(nodeId, t, version, 20_000);
+      for (const t of [TypeUrl.Secret, TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route]) await cache.waitForAck(nodeId, t, version, 20_000, { everyResource: t === TypeUrl.Route });
     });
 
     it('HTTPS client: an allowed path is decrypted, allowed and re-encrypted to the verified origin', async () => {
