@@ -181,9 +181,8 @@ int l7m_sendmsg4(struct bpf_sock_addr *ctx)
 	return rc;
 }
 
-/* Restores the source of datagrams answered by the proxy to the address dialled. */
-SEC("cgroup/recvmsg4")
-int l7m_recvmsg4(struct bpf_sock_addr *ctx)
+/* A socket redirected to the proxy reports the address it dialled instead of the proxy's. */
+static __always_inline int restore_dialled_peer(struct bpf_sock_addr *ctx)
 {
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct l7m_orig_dst *od = bpf_map_lookup_elem(&L7M_MAP_SOCK_ORIGDST, &cookie);
@@ -195,18 +194,18 @@ int l7m_recvmsg4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* Restores the source of datagrams answered by the proxy to the address dialled. */
+SEC("cgroup/recvmsg4")
+int l7m_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return restore_dialled_peer(ctx);
+}
+
 /* Applications see the peer they dialled, not the proxy. */
 SEC("cgroup/getpeername4")
 int l7m_getpeername4(struct bpf_sock_addr *ctx)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct l7m_orig_dst *od = bpf_map_lookup_elem(&L7M_MAP_SOCK_ORIGDST, &cookie);
-
-	if (od && ctx->user_ip4 == od->proxy_ipv4 && (__u16)ctx->user_port == od->proxy_port) {
-		ctx->user_ip4 = od->ipv4;
-		ctx->user_port = od->port;
-	}
-	return 1;
+	return restore_dialled_peer(ctx);
 }
 
 /*
