@@ -40,6 +40,8 @@ function runSuite(name) {
   if (files.length === 0) return Promise.resolve({ passed: 0, failed: 0, skipped: 0, crashed: false });
   const countFile = join(mkdtempSync(join(tmpdir(), 'l7mesh-count-')), 'count.json');
   const args = [
+    // Lets tests that check memory bounds measure retained heap after a full GC.
+    '--expose-gc',
     join(root, 'node_modules/mocha/bin/mocha.js'),
     '--reporter', join(root, 'scripts/count-reporter.cjs'),
     '--timeout', '60000',

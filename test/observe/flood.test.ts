@@ -39,7 +39,7 @@ const FLOOD_MAX_PER_SECOND = 120_000;
 const STORE_CAPACITY = 4096;
 const PROBE_EVERY_MS = 100;
 const PROBE_TIMEOUT_MS = 5000;
-const HEAP_GROWTH_LIMIT_BYTES = 150 * 1024 * 1024;
+const HEAP_GROWTH_LIMIT_BYTES = 32 * 1024 * 1024;
 const STALL_MS = 300;
 
 interface FloodResult {
@@ -191,6 +191,11 @@ describe('observe: flood of real kernel drops', function () {
     const metricsBefore = await scrape();
     const lostBefore = sampleValue(metricsBefore, 'hubble_lost_events_total', { source: 'perf_event_ring_buffer' });
     const statsBefore = m.eventStats();
+    // Boundedness is about what the agent keeps, not about garbage V8 has not collected
+    // yet (its peak depends on GC timing): measure retained heap after a full collection.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) throw new Error('the flood test measures retained heap and needs node --expose-gc (scripts/run-tests.mjs passes it)');
+    gc();
     const heapBefore = process.memoryUsage().heapUsed;
     // A browser tab that stopped reading.
     const stalled = await openSse(`${base}/v1/flows/stream`);
@@ -214,6 +219,7 @@ describe('observe: flood of real kernel drops', function () {
 
     let flood: FloodResult;
     let heapPeak = heapBefore;
+    let heapRetained = Number.POSITIVE_INFINITY;
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
     const heapWatch = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)), 50);
@@ -233,6 +239,8 @@ describe('observe: flood of real kernel drops', function () {
       const emitted = Number(statsAfterFlood.emitted - statsBefore.emitted);
       await waitFor(`all ${emitted} emitted events read from the ring buffer (read ${received})`, () => received >= emitted);
       await intake.idle();
+      gc();
+      heapRetained = process.memoryUsage().heapUsed - heapBefore;
     } finally {
       loopDelay.disable();
       probing = false;
@@ -251,7 +259,7 @@ describe('observe: flood of real kernel drops', function () {
         `${ringbufFull} lost (ring buffer full), ${rateLimited} rate-limited; read ${received}; ` +
         `intake: ${intake.processed} stored, ${intake.lost} lost; ` +
         `status probes: ${probes.length}, max ${Math.round(Math.max(...probes))} ms; event-loop delay p99 ${Math.round(loopDelay.percentile(99) / 1e6)} ms, ` +
-        `max ${Math.round(loopDelay.max / 1e6)} ms (incl. the ${STALL_MS} ms stall); heap peak +${Math.round((heapPeak - heapBefore) / 1048576)} MiB; stalled reader lost ${store.stats().subscriberLost}`,
+        `max ${Math.round(loopDelay.max / 1e6)} ms (incl. the ${STALL_MS} ms stall); heap peak +${Math.round((heapPeak - heapBefore) / 1048576)} MiB, retained after GC +${Math.round(heapRetained / 1048576)} MiB; stalled reader lost ${store.stats().subscriberLost}`,
     );
 
     // Every call was a kernel drop, and every drop is either delivered or counted.
@@ -279,7 +287,7 @@ describe('observe: flood of real kernel drops', function () {
     assert.deepEqual(probeErrors, []);
     assert.ok(probes.length >= 1, 'no status probe completed');
     assert.equal(store.stats().size, Math.min(STORE_CAPACITY, intake.processed));
-    assert.ok(heapPeak - heapBefore < HEAP_GROWTH_LIMIT_BYTES, `heap grew by ${heapPeak - heapBefore} bytes`);
+    assert.ok(heapRetained < HEAP_GROWTH_LIMIT_BYTES, `retained heap grew by ${heapRetained} bytes`);
     // A real kernel drop as `l7mesh observe` shows it.
     let out = '';
     const code = await run(['--server', base, '-o', 'json', '--type', 'drop', '--from-label', 'app=flooder', '--last', '1'], {
