@@ -104,7 +104,7 @@ export class KafkaProxy {
     if (epIdentity !== undefined) protectedSide = this.opts.resolveIdentity?.(epIdentity) ?? { identity: epIdentity, labels: [] };
     const origin = set && rec.rule !== null ? set.origins[rec.rule] : undefined;
     const flow = kafkaAuditToFlow(
-      { ...rec, errorCode: rec.verdict === 'deny' ? undefined : 0 },
+      { ...rec, errorCode: rec.verdict === 'deny' ? rec.errorCode : 0 },
       {
         ...(this.opts.resolveIdentity ? { resolveIdentity: this.opts.resolveIdentity } : {}),
         ...(protectedSide ? { destination: protectedSide } : {}),

@@ -18,6 +18,14 @@ export interface KafkaAuditRecord {
   /** Index of the granting rule, or null for a denial. */
   rule: number | null;
   reason?: string;
+  /**
+   * For a denial: the Kafka error code the client received in l7mesh's error response
+   * (29 topic, 30 group, 31 cluster, 53 transactional id authorization failed). Absent
+   * when no response was owed (acks=0 Produce, dropped) or the connection was closed.
+   */
+  errorCode?: number;
+  /** For a denial without an error response: `dropped` (acks=0) or `closed`. */
+  outcome?: 'dropped' | 'closed';
 }
 
 export type AuditListener = (rec: KafkaAuditRecord) => void;

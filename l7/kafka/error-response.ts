@@ -43,6 +43,23 @@ export function denyKindFor(req: ParsedRequest): DenyKind {
 }
 
 /**
+ * The error code the client reads in the response l7mesh writes for this denial: the
+ * code of the request as a whole, or the one every topic/partition carries.
+ */
+export function denialErrorCode(req: ParsedRequest, kind: DenyKind): number {
+  switch (req.header.apiKey) {
+    case ApiKey.FindCoordinator:
+      return req.body?.keyType === 0 ? ErrorCode.GROUP_AUTHORIZATION_FAILED : ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    case ApiKey.InitProducerId:
+      return req.body && req.body.transactionalId !== null ? ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED : ErrorCode.CLUSTER_AUTHORIZATION_FAILED;
+    case ApiKey.ListGroups:
+      return ErrorCode.CLUSTER_AUTHORIZATION_FAILED;
+    default:
+      return codeFor(kind);
+  }
+}
+
+/**
  * The response body for a denied request, or undefined when l7mesh cannot express the
  * refusal for this API/version (the caller then closes the connection).
  */

@@ -9,7 +9,7 @@ import { ApiKey, apiKeyName } from './api-keys.js';
 import type { KafkaAuditLog } from './audit.js';
 import { capApiVersionsResponse } from './api-versions.js';
 import type { KafkaPolicyEngine } from './engine.js';
-import { buildErrorResponse, denyKindFor } from './error-response.js';
+import { buildErrorResponse, denialErrorCode, denyKindFor } from './error-response.js';
 import { FrameSplitter, MIN_REQUEST_BYTES } from './frame.js';
 import { encodeRequestHeader, frame, responseCorrelationId } from './header.js';
 import { parseRequest } from './request.js';
@@ -89,6 +89,29 @@ export class KafkaSession {
     const h = req.header;
     this.ctx.tap?.('request', f, h.apiKey, h.apiVersion);
     const verdict = this.ctx.engine.decide({ apiKey: h.apiKey, apiVersion: h.apiVersion, clientId: h.clientId, topics: req.topics, topicsKnown: req.topicsKnown });
+    // The refusal is settled before the audit record is written, so the record names
+    // what the client saw: the error code of the response, or a dropped/closed request.
+    let replacement: Buffer | undefined;
+    let errorCode: number | undefined;
+    let outcome: 'dropped' | 'closed' | undefined;
+    let buildError: string | undefined;
+    if (!verdict.allowed) {
+      if (!req.expectsResponse) {
+        outcome = 'dropped';
+      } else {
+        // A topic the policy refused is reported as a topic error even on group APIs
+        // (OffsetCommit/OffsetFetch), as Kafka's own authorizer does.
+        const kind = verdict.reason === 'topic' ? 'topic' : denyKindFor(req);
+        try {
+          replacement = buildErrorResponse(req, kind);
+        } catch (err) {
+          buildError = (err as Error).message;
+        }
+        if (replacement) errorCode = denialErrorCode(req, kind);
+        else outcome = 'closed';
+      }
+    }
+    const denyReason = verdict.allowed ? undefined : verdict.reason === 'api' ? 'api key not allowed' : `topic not allowed: ${verdict.deniedTopics.join(',')}`;
     this.ctx.audit?.write({
       time: new Date().toISOString(),
       identity: this.ctx.identity ?? null,
@@ -101,7 +124,9 @@ export class KafkaSession {
       topics: req.topics,
       verdict: verdict.allowed ? 'allow' : 'deny',
       rule: verdict.rule,
-      ...(verdict.allowed ? {} : { reason: verdict.reason === 'api' ? 'api key not allowed' : `topic not allowed: ${verdict.deniedTopics.join(',')}` }),
+      ...(denyReason === undefined ? {} : { reason: outcome === 'closed' ? `${denyReason}; connection closed: no error response for this API version` : denyReason }),
+      ...(errorCode === undefined ? {} : { errorCode }),
+      ...(outcome === undefined ? {} : { outcome }),
     });
     if (this.pending.length >= MAX_IN_FLIGHT) throw new Error(`more than ${MAX_IN_FLIGHT} requests in flight`);
     if (verdict.allowed) {
@@ -109,16 +134,12 @@ export class KafkaSession {
       if (req.expectsResponse) this.pending.push({ correlationId: h.correlationId, apiKey: h.apiKey, apiVersion: h.apiVersion });
       return f;
     }
-    if (!req.expectsResponse) {
+    if (outcome === 'dropped') {
       // acks=0: the client waits for nothing, so the request simply vanishes.
       this.stats.dropped++;
       return null;
     }
-    // A topic the policy refused is reported as a topic error even on group APIs
-    // (OffsetCommit/OffsetFetch), as Kafka's own authorizer does.
-    const kind = verdict.reason === 'topic' ? 'topic' : denyKindFor(req);
-    const replacement = buildErrorResponse(req, kind);
-    if (!replacement) throw new Error(`${apiKeyName(h.apiKey)} v${h.apiVersion} denied and no error response exists for it`);
+    if (!replacement) throw new Error(buildError ?? `${apiKeyName(h.apiKey)} v${h.apiVersion} denied and no error response exists for it`);
     this.stats.denied++;
     this.pending.push({ correlationId: h.correlationId, apiKey: h.apiKey, apiVersion: h.apiVersion, replacement });
     return frame(encodeRequestHeader({ apiKey: ApiKey.ApiVersions, apiVersion: 0, correlationId: h.correlationId, clientId: h.clientId }));

@@ -160,6 +160,8 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     assert.ok(denied.length >= 1);
     assert.deepEqual(denied[0]!.topics, ['secret']);
     assert.equal(denied[0]!.rule, null);
+    // The record names the code kafkajs reported (TOPIC_AUTHORIZATION_FAILED).
+    assert.equal(denied[0]!.errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
   });
 
   it('refuses a fetch of a denied topic with TOPIC_AUTHORIZATION_FAILED', async () => {
@@ -169,6 +171,7 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     const fetchDenied = stack.audit.filter((r) => r.clientId === 'snoop' && r.apiKeyNum === ApiKey.Fetch && r.verdict === 'deny');
     assert.ok(fetchDenied.length >= 1, 'no denied Fetch audited');
     assert.deepEqual(fetchDenied[0]!.topics, ['secret']);
+    assert.equal(fetchDenied[0]!.errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
   });
 
   it('refuses a consumer group whose group APIs are not allowed with GROUP_AUTHORIZATION_FAILED', async () => {
@@ -177,6 +180,7 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     assert.equal(errorType(got.error), 'GROUP_AUTHORIZATION_FAILED', `consumer outcome ${JSON.stringify(got)} ${String(got.error)}`);
     const denied = stack.audit.filter((r) => r.clientId === 'nogroup' && r.apiKeyNum === ApiKey.JoinGroup && r.verdict === 'deny');
     assert.ok(denied.length >= 1, 'no denied JoinGroup audited');
+    assert.equal(denied[0]!.errorCode, ErrorCode.GROUP_AUTHORIZATION_FAILED);
   });
 
   it('keeps pipelined responses in order and the connection healthy when the middle request is denied', async () => {

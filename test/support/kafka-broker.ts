@@ -139,7 +139,8 @@ export async function startKafkaBroker(clientListeners: BrokerListener[], opts: 
   const propsFile = join(dir, 'server.properties');
   writeFileSync(propsFile, props.join('\n') + '\n');
   const clusterId = randomBytes(16).toString('base64url');
-  await run(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile], dir);
+  // `--cluster-id=` form: a base64url id may start with '-', which argparse would take for an option.
+  await run(['kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', propsFile], dir);
   const child = java(['kafka.Kafka', propsFile], dir, opts.launch);
   const consoleLog = join(dir, 'console.log');
   let console = '';

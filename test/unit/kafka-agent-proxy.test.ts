@@ -49,9 +49,10 @@ describe('unit: agent KafkaProxy (rule sets and audit → flow)', () => {
   });
 
   it('a denial names the policy of the rule set and no rule', () => {
-    proxy.audit.write(record({ policy: name, rule: null, verdict: 'deny', apiKey: 'Produce', apiKeyNum: 0, topics: ['payments'] }));
+    proxy.audit.write(record({ policy: name, rule: null, verdict: 'deny', apiKey: 'Produce', apiKeyNum: 0, topics: ['payments'], errorCode: 29 }));
     const f = flows.at(-1)!;
     assert.equal(f.verdict, 'DROPPED');
+    assert.equal(f.l7!.kafka!.error_code, 29);
     assert.equal(f.policy[0]!.name, 'default/kafka-orders');
     assert.equal(f.policy[0]!.rule_path, undefined);
     assert.deepEqual(f.l7!.kafka!.topics, ['payments']);

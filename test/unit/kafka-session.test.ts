@@ -7,7 +7,7 @@ import { KafkaAuditLog, type KafkaAuditRecord } from '../../l7/kafka/audit.js';
 import { KafkaPolicyEngine } from '../../l7/kafka/engine.js';
 import { ErrorCode } from '../../l7/kafka/error-codes.js';
 import { encodeRequestHeader, encodeResponseHeader, frame, parseRequestHeader } from '../../l7/kafka/header.js';
-import { ProduceRequest, ProduceResponse } from '../../l7/kafka/messages.js';
+import { ProduceRequest, ProduceResponse, REQUESTS } from '../../l7/kafka/messages.js';
 import { decodeBody, encodeBody, type Value } from '../../l7/kafka/schema.js';
 import { KafkaSession } from '../../l7/kafka/session.js';
 import type { KafkaRule } from '../../l7/kafka/rule.js';
@@ -55,10 +55,10 @@ describe('unit: kafka session (per-connection enforcement)', () => {
     assert.deepEqual(frames[2], c);
     const sub = parseRequestHeader(frames[1]!);
     assert.deepEqual([sub.apiKey, sub.apiVersion, sub.correlationId, sub.clientId], [ApiKey.ApiVersions, 0, 2, 'app']);
-    assert.deepEqual(audit.map((r) => [r.correlationId, r.verdict, r.rule, r.identity, r.apiKey]), [
-      [1, 'allow', 0, 300, 'Produce'],
-      [2, 'deny', null, 300, 'Produce'],
-      [3, 'allow', 0, 300, 'Produce'],
+    assert.deepEqual(audit.map((r) => [r.correlationId, r.verdict, r.rule, r.identity, r.apiKey, r.errorCode]), [
+      [1, 'allow', 0, 300, 'Produce', undefined],
+      [2, 'deny', null, 300, 'Produce', ErrorCode.TOPIC_AUTHORIZATION_FAILED],
+      [3, 'allow', 0, 300, 'Produce', undefined],
     ]);
     // The broker answers all three in order; the middle answer becomes the Produce error.
     const res = s.onResponseData(Buffer.concat([brokerResponse(1), brokerResponse(2), brokerResponse(3)]));
@@ -89,7 +89,29 @@ describe('unit: kafka session (per-connection enforcement)', () => {
     assert.equal(s.stats.dropped, 1);
     assert.deepEqual(s.onRequestData(produce(2, 'orders', 0)).data, produce(2, 'orders', 0));
     assert.equal(s.inFlight(), 0);
-    assert.deepEqual(audit.map((r) => r.verdict), ['deny', 'allow']);
+    assert.deepEqual(audit.map((r) => [r.verdict, r.outcome, r.errorCode]), [['deny', 'dropped', undefined], ['allow', undefined, undefined]]);
+  });
+
+  it('audits the error code each denial put in front of the client (29 topic, 30 group, 31 cluster, 53 transactional id)', () => {
+    const req = (apiKey: number, apiVersion: number, body: Value, spec = REQUESTS.get(apiKey)!) =>
+      frame(encodeRequestHeader({ apiKey, apiVersion, correlationId: 7, clientId: 'app' }), encodeBody(spec, apiVersion, body));
+    const cases: Array<[string, Buffer, number]> = [
+      ['Produce to a refused topic', produce(7, 'secret'), ErrorCode.TOPIC_AUTHORIZATION_FAILED],
+      ['JoinGroup', req(ApiKey.JoinGroup, 5, { groupId: 'g', sessionTimeoutMs: 10000, rebalanceTimeoutMs: 10000, memberId: '', groupInstanceId: null, protocolType: 'consumer', protocols: [] }), ErrorCode.GROUP_AUTHORIZATION_FAILED],
+      ['ListGroups', req(ApiKey.ListGroups, 3, { statesFilter: [] }), ErrorCode.CLUSTER_AUTHORIZATION_FAILED],
+      ['FindCoordinator for a transaction', req(ApiKey.FindCoordinator, 3, { key: 'tx', keyType: 1 }), ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED],
+      ['idempotent InitProducerId', req(ApiKey.InitProducerId, 4, { transactionalId: null, transactionTimeoutMs: 1000, producerId: -1n, producerEpoch: -1 }), ErrorCode.CLUSTER_AUTHORIZATION_FAILED],
+    ];
+    for (const [name, f, code] of cases) {
+      const { s, audit } = session([{ role: 'produce', topic: 'orders' }]);
+      const out = s.onRequestData(f);
+      assert.equal(out.close, undefined, name);
+      assert.equal(audit.length, 1, name);
+      assert.deepEqual([audit[0]!.verdict, audit[0]!.errorCode, audit[0]!.outcome], ['deny', code, undefined], name);
+      // The code in the record is the one in the response the client gets.
+      const res = s.onResponseData(brokerResponse(7)).data;
+      assert.ok(res.includes(Buffer.from([code >> 8, code & 0xff])), `${name}: error response carries ${code}`);
+    }
   });
 
   it('closes on a response that matches no pending request, or one out of order', () => {
@@ -103,9 +125,12 @@ describe('unit: kafka session (per-connection enforcement)', () => {
   });
 
   it('closes when a request it cannot refuse is denied, and on unsupported versions', () => {
-    const { s } = session([{ apiKey: 'metadata' }]);
+    const { s, audit } = session([{ apiKey: 'metadata' }]);
     const endTxn = frame(encodeRequestHeader({ apiKey: ApiKey.EndTxn, apiVersion: 3, correlationId: 1, clientId: 'x' }), Buffer.alloc(8));
     assert.match(s.onRequestData(endTxn).close ?? '', /EndTxn v3 denied and no error response exists/);
+    const rec = audit.at(-1)!;
+    assert.deepEqual([rec.apiKey, rec.verdict, rec.outcome, rec.errorCode], ['EndTxn', 'deny', 'closed', undefined]);
+    assert.match(rec.reason ?? '', /connection closed/);
     const t = session([{}]).s;
     const fetch13 = frame(encodeRequestHeader({ apiKey: ApiKey.Fetch, apiVersion: 13, correlationId: 1, clientId: 'x' }), Buffer.alloc(40));
     assert.match(t.onRequestData(fetch13).close ?? '', /FetchRequest v13 is not supported/);
