@@ -10,9 +10,13 @@ import type { KafkaAuditLog } from './audit.js';
 import { capApiVersionsResponse } from './api-versions.js';
 import type { KafkaPolicyEngine } from './engine.js';
 import { buildErrorResponse, denialErrorCode, denyKindFor } from './error-response.js';
-import { FrameSplitter, MIN_REQUEST_BYTES } from './frame.js';
+import { FrameSplitter, MAX_FRAME_BYTES, MIN_REQUEST_BYTES } from './frame.js';
 import { encodeRequestHeader, frame, responseCorrelationId } from './header.js';
 import { parseRequest } from './request.js';
+import { KafkaDecodeError } from './wire.js';
+
+/** Size prefix and correlation id: what l7mesh reads of a response it lets through. */
+const RESPONSE_HEAD_BYTES = 8;
 
 export interface SessionResult {
   /** Bytes to pass on in this direction (possibly empty). */
@@ -45,7 +49,13 @@ export const MAX_IN_FLIGHT = 1000;
 
 export class KafkaSession {
   private readonly requests = new FrameSplitter(MIN_REQUEST_BYTES);
-  private readonly responses = new FrameSplitter(4);
+  /** Bytes of the current response frame taken but not yet passed on (its header, or all of it when held). */
+  private resHead: Buffer[] = [];
+  private resHeadBytes = 0;
+  /** When > 0, the current response frame is held whole (size prefix included) before it is handled. */
+  private resHold = 0;
+  /** Bytes of the current response frame that pass through unread. */
+  private resPass = 0;
   private readonly pending: Pending[] = [];
   private closed: string | null = null;
   readonly stats = { allowed: 0, denied: 0, dropped: 0 };
@@ -64,19 +74,68 @@ export class KafkaSession {
     } catch (err) {
       return this.fail(out, `bad request: ${(err as Error).message}`);
     }
-    return { data: Buffer.concat(out) };
+    return { data: out.length === 1 ? out[0]! : Buffer.concat(out) };
   }
 
-  /** Broker→client bytes. */
+  /**
+   * Broker→client bytes. A response is checked by its header (size and correlation id
+   * against the next pending request); one that l7mesh does not rewrite then streams
+   * through as its bytes arrive, so a large Fetch answer is neither held back nor
+   * copied. Responses that are replaced (denials) or rewritten (ApiVersions) are held
+   * until complete.
+   */
   onResponseData(chunk: Buffer): SessionResult {
     if (this.closed) return { data: Buffer.alloc(0), close: this.closed };
     const out: Buffer[] = [];
     try {
-      for (const f of this.responses.push(chunk)) out.push(this.onResponseFrame(f));
+      let off = 0;
+      while (off < chunk.length) {
+        if (this.resPass > 0) {
+          const n = Math.min(this.resPass, chunk.length - off);
+          out.push(chunk.subarray(off, off + n));
+          off += n;
+          this.resPass -= n;
+          continue;
+        }
+        const need = this.resHold > 0 ? this.resHold : RESPONSE_HEAD_BYTES;
+        const take = Math.min(need - this.resHeadBytes, chunk.length - off);
+        this.resHead.push(chunk.subarray(off, off + take));
+        this.resHeadBytes += take;
+        off += take;
+        if (this.resHeadBytes === need) this.onResponseHead(out);
+      }
     } catch (err) {
       return this.fail(out, `bad response: ${(err as Error).message}`);
     }
-    return { data: Buffer.concat(out) };
+    return { data: out.length === 1 ? out[0]! : Buffer.concat(out) };
+  }
+
+  /** The header of a response, or a held frame, is complete in `resHead`. */
+  private onResponseHead(out: Buffer[]): void {
+    const buf = this.resHead.length === 1 ? this.resHead[0]! : Buffer.concat(this.resHead, this.resHeadBytes);
+    this.resHead = [];
+    this.resHeadBytes = 0;
+    if (this.resHold > 0) {
+      this.resHold = 0;
+      out.push(this.onResponseFrame(buf));
+      return;
+    }
+    const size = buf.readInt32BE(0);
+    if (size < 4 || size > MAX_FRAME_BYTES) throw new KafkaDecodeError(`frame size ${size} outside [4, ${MAX_FRAME_BYTES}]`);
+    const next = this.pending[0];
+    const corr = buf.readInt32BE(4);
+    if (!next) throw new Error(`response with correlation id ${corr} but no request pending`);
+    if (next.correlationId !== corr) throw new Error(`response correlation id ${corr} does not match pending request ${next.correlationId}`);
+    if (next.replacement || next.apiKey === ApiKey.ApiVersions || this.ctx.tap) {
+      this.resHold = 4 + size;
+      this.resHead = [buf];
+      this.resHeadBytes = buf.length;
+      if (this.resHeadBytes === this.resHold) this.onResponseHead(out);
+      return;
+    }
+    this.pending.shift();
+    out.push(buf);
+    this.resPass = size + 4 - buf.length;
   }
 
   private fail(out: Buffer[], reason: string): SessionResult {

@@ -29,6 +29,8 @@ export interface EnforcingListener {
   policy: string;
   identity?: number;
   messageTimeoutMs?: number;
+  /** Measurement only (bench): skip the broker→client direction; enforcement needs it. */
+  skipWrite?: boolean;
 }
 export interface PlainListener {
   kind: 'tcp_proxy';
@@ -55,7 +57,12 @@ function listener(l: EnforcingListener | PlainListener, i: number): object {
     const timeout = cfg.message_timeout as { seconds: number; nanos: number };
     filters.push({
       name: KAFKA_EXT_PROC_FILTER,
-      typed_config: { '@type': KAFKA_EXT_PROC_TYPE_URL, ...cfg, message_timeout: `${timeout.seconds + timeout.nanos / 1e9}s` },
+      typed_config: {
+        '@type': KAFKA_EXT_PROC_TYPE_URL,
+        ...cfg,
+        message_timeout: `${timeout.seconds + timeout.nanos / 1e9}s`,
+        ...(l.skipWrite ? { processing_mode: { process_write: 'SKIP' } } : {}),
+      },
     });
   }
   filters.push(tcp);

@@ -27,4 +27,27 @@ describe('unit: kafka audit log', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('writes the records of several event-loop turns in order, and what is pending at close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-audit-'));
+    try {
+      const path = join(dir, 'audit.jsonl');
+      const log = new KafkaAuditLog(path);
+      const rec = (corr: number): KafkaAuditRecord => ({
+        time: '2026-01-01T00:00:00.000Z', identity: null, policy: 'p', clientId: null, apiKey: 'Fetch', apiKeyNum: 1,
+        apiVersion: 12, correlationId: corr, topics: [], verdict: 'deny', rule: null, errorCode: 29,
+      });
+      for (let turn = 0; turn < 3; turn++) {
+        for (let i = 0; i < 4; i++) log.write(rec(turn * 4 + i));
+        await new Promise((r) => setImmediate(r));
+      }
+      log.write(rec(12));
+      await log.close();
+      const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(lines.map((l) => l.correlationId), Array.from({ length: 13 }, (_, i) => i));
+      assert.ok(lines.every((l) => l.errorCode === 29));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

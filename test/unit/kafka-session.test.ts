@@ -114,6 +114,49 @@ describe('unit: kafka session (per-connection enforcement)', () => {
     }
   });
 
+  it('streams an allowed response through once its header is checked, and holds a replaced one until complete', () => {
+    const { s } = session([{ role: 'produce', topic: 'orders' }]);
+    s.onRequestData(Buffer.concat([produce(1, 'orders'), produce(2, 'secret'), produce(3, 'orders')]));
+    // A 64 KiB answer to request 1: its first 100 bytes go out at once, not after the rest.
+    const big = frame(encodeResponseHeader(1, 0), Buffer.alloc(64 * 1024, 0x5a));
+    const first = s.onResponseData(big.subarray(0, 100));
+    assert.equal(first.close, undefined);
+    assert.deepEqual(first.data, big.subarray(0, 100));
+    assert.equal(s.inFlight(), 2);
+    // The tail of request 1's answer and the start of the broker's answer to the
+    // substitute of request 2 arrive together: the tail passes, the substitute answer is held.
+    const sub = brokerResponse(2);
+    const mid = s.onResponseData(Buffer.concat([big.subarray(100), sub.subarray(0, 6)]));
+    assert.deepEqual(mid.data, big.subarray(100));
+    const rest = s.onResponseData(Buffer.concat([sub.subarray(6), brokerResponse(3)]));
+    const rf = split(rest.data);
+    assert.deepEqual(rf.map((f) => f.readInt32BE(4)), [2, 3]);
+    const body = decodeBody(ProduceResponse, 9, rf[0]!, 9);
+    assert.equal((((body.responses as Value[])[0]!.partitionResponses as Value[])[0]!).errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    assert.deepEqual(rf[1], brokerResponse(3));
+    assert.equal(s.inFlight(), 0);
+  });
+
+  it('lets no byte of a response out before its header matched, and refuses impossible response sizes', () => {
+    const a = session([{}]).s;
+    a.onRequestData(produce(1, 'x'));
+    const wrong = frame(encodeResponseHeader(9, 0), Buffer.alloc(1000));
+    assert.equal(a.onResponseData(wrong.subarray(0, 7)).data.length, 0);
+    const r = a.onResponseData(wrong.subarray(7));
+    assert.match(r.close ?? '', /correlation id 9 does not match pending request 1/);
+    assert.equal(r.data.length, 0);
+    for (const size of [3, -1, 200 * 1024 * 1024]) {
+      const b = session([{}]).s;
+      b.onRequestData(produce(1, 'x'));
+      const head = Buffer.alloc(8);
+      head.writeInt32BE(size, 0);
+      head.writeInt32BE(1, 4);
+      const res = b.onResponseData(head);
+      assert.match(res.close ?? '', /frame size .* outside/, `size ${size}`);
+      assert.equal(res.data.length, 0);
+    }
+  });
+
   it('closes on a response that matches no pending request, or one out of order', () => {
     const a = session([{}]).s;
     assert.match(a.onResponseData(brokerResponse(5)).close ?? '', /no request pending/);
