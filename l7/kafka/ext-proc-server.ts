@@ -183,7 +183,9 @@ export class KafkaExtProcServer {
         close = 'connection already closing';
       } else {
         try {
-          const res = read ? session.onRequestData(chunk.data ?? Buffer.alloc(0)) : session.onResponseData(chunk.data ?? Buffer.alloc(0));
+          const bytes = chunk.data ?? Buffer.alloc(0);
+          const end = chunk.end_of_stream === true;
+          const res = read ? session.onRequestData(bytes, end) : session.onResponseData(bytes, end);
           data = res.data;
           close = res.close;
         } catch (err) {

@@ -62,8 +62,11 @@ export class KafkaSession {
 
   constructor(private readonly ctx: SessionContext) {}
 
-  /** Client→broker bytes. */
-  onRequestData(chunk: Buffer): SessionResult {
+  /**
+   * Client→broker bytes. `end` marks the client's half-close: a frame still incomplete
+   * then can never be completed, so the connection closes with the reason.
+   */
+  onRequestData(chunk: Buffer, end = false): SessionResult {
     if (this.closed) return { data: Buffer.alloc(0), close: this.closed };
     const out: Buffer[] = [];
     try {
@@ -73,6 +76,9 @@ export class KafkaSession {
       }
     } catch (err) {
       return this.fail(out, `bad request: ${(err as Error).message}`);
+    }
+    if (end && this.requests.buffered() > 0) {
+      return this.fail(out, `truncated request: the client ended the connection ${this.requests.buffered()} bytes into a frame (never forwarded)`);
     }
     return { data: out.length === 1 ? out[0]! : Buffer.concat(out) };
   }
@@ -84,7 +90,7 @@ export class KafkaSession {
    * copied. Responses that are replaced (denials) or rewritten (ApiVersions) are held
    * until complete.
    */
-  onResponseData(chunk: Buffer): SessionResult {
+  onResponseData(chunk: Buffer, end = false): SessionResult {
     if (this.closed) return { data: Buffer.alloc(0), close: this.closed };
     const out: Buffer[] = [];
     try {
@@ -106,6 +112,9 @@ export class KafkaSession {
       }
     } catch (err) {
       return this.fail(out, `bad response: ${(err as Error).message}`);
+    }
+    if (end && (this.resHeadBytes > 0 || this.resPass > 0)) {
+      return this.fail(out, `truncated response: the broker ended the connection ${this.resPass > 0 ? `${this.resPass} bytes short of a frame` : `${this.resHeadBytes} bytes into a frame`}`);
     }
     return { data: out.length === 1 ? out[0]! : Buffer.concat(out) };
   }

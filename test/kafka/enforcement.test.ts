@@ -143,6 +143,17 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     assert.ok(audited.every((r) => r.verdict === 'allow' && r.identity === 4242 && r.policy === POLICY));
     assert.ok(audited.some((r) => r.apiKeyNum === ApiKey.Produce && r.topics.includes('orders')));
     assert.ok(audited.some((r) => r.apiKeyNum === ApiKey.Fetch && r.topics.includes('orders')));
+    // The filter contract the processor keeps: one answer per message and direction.
+    const prefix = 'network_ext_proc.kafka_0.';
+    let st = await stack.envoy.stats();
+    for (let i = 0; i < 50 && (st[`${prefix}read_data_sent`] !== st[`${prefix}read_data_injected`] || st[`${prefix}write_data_sent`] !== st[`${prefix}write_data_injected`]); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      st = await stack.envoy.stats();
+    }
+    assert.ok((st[`${prefix}read_data_sent`] ?? 0) > 0 && (st[`${prefix}write_data_sent`] ?? 0) > 0, JSON.stringify(st));
+    assert.equal(st[`${prefix}read_data_injected`], st[`${prefix}read_data_sent`]);
+    assert.equal(st[`${prefix}write_data_injected`], st[`${prefix}write_data_sent`]);
+    assert.equal(st[`${prefix}message_timeouts`] ?? 0, 0);
   });
 
   it('refuses a produce to a denied topic with TOPIC_AUTHORIZATION_FAILED and audits it', async () => {
@@ -251,6 +262,19 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     c.write(Buffer.from([0, 0, 0, 3, 1, 2, 3]));
     assert.equal(await c.waitClosed(10_000), true, 'connection stayed open after a garbage frame');
     assert.equal(stack.processor.stats.closedConnections, before + 1);
+    assert.match(stack.processor.closeReasons.at(-1) ?? '', /bad request: frame size 3 outside \[8, /);
+  });
+
+  it('closes the connection on a frame the client truncates by ending the connection, naming it', async () => {
+    const before = stack.processor.stats.closedConnections;
+    const c = await RawClient.connect(stack.envoyPort);
+    const whole = frame(encodeRequestHeader({ apiKey: ApiKey.Metadata, apiVersion: 9, correlationId: 1, clientId: 'trunc' }), encodeBody(MetadataRequest, 9, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }));
+    c.write(whole.subarray(0, whole.length - 3));
+    c.sock.end();
+    assert.equal(await c.waitClosed(10_000), true, 'connection stayed open after a truncated frame');
+    assert.equal(stack.processor.stats.closedConnections, before + 1);
+    assert.match(stack.processor.closeReasons.at(-1) ?? '', /truncated request: the client ended the connection \d+ bytes into a frame/);
+    assert.ok(!stack.audit.some((r) => r.clientId === 'trunc'), 'a truncated request was judged');
   });
 
   it('closes the connection when the processor is unreachable (failure_mode_allow false)', async () => {

@@ -157,6 +157,24 @@ describe('unit: kafka session (per-connection enforcement)', () => {
     }
   });
 
+  it('closes with a clear reason when either side ends the connection in the middle of a frame', () => {
+    const a = session([{}]).s;
+    const p = produce(1, 'x');
+    assert.equal(a.onRequestData(p.subarray(0, 20)).data.length, 0);
+    const r = a.onRequestData(Buffer.alloc(0), true);
+    assert.match(r.close ?? '', /truncated request: the client ended the connection 20 bytes into a frame/);
+    assert.equal(r.data.length, 0);
+    // A complete frame followed by the half-close is fine.
+    const b = session([{}]).s;
+    assert.deepEqual(b.onRequestData(p, true), { data: p });
+    const big = frame(encodeResponseHeader(1, 0), Buffer.alloc(500));
+    const res = b.onResponseData(big.subarray(0, 100), true);
+    assert.match(res.close ?? '', /truncated response: the broker ended the connection 408 bytes short of a frame/);
+    const c = session([{}]).s;
+    c.onRequestData(p);
+    assert.match(c.onResponseData(big.subarray(0, 5), true).close ?? '', /truncated response: .* 5 bytes into a frame/);
+  });
+
   it('closes on a response that matches no pending request, or one out of order', () => {
     const a = session([{}]).s;
     assert.match(a.onResponseData(brokerResponse(5)).close ?? '', /no request pending/);
