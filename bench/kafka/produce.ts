@@ -4,7 +4,7 @@
 // the same kafkajs load for every path, runs interleaved, medians reported.
 //   node dist/bench/kafka/produce.js [--seconds 8] [--rounds 3]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, CompressionTypes } from 'kafkajs';
 import { spawn } from 'node:child_process';
@@ -31,6 +31,7 @@ const TRANSPORT = process.argv.includes('--tcp') ? 'tcp' : 'unix';
 type Mode = 'direct' | 'tcp_proxy' | 'l7mesh';
 interface Run {
   mode: Mode;
+  round?: number;
   messagesPerSec: number;
   p50Ms: number;
   p99Ms: number;
@@ -79,6 +80,7 @@ async function load(port: number, mode: Mode, seconds = SECONDS): Promise<Run> {
 }
 
 removeLeftovers();
+const loadAtStart = loadavg()[0]!;
 const tcpPort = await freePort();
 const extPort = await freePort();
 const broker = await startKafkaBroker([{ name: 'DIRECT' }, { name: 'VIA_TCP', advertisedPort: tcpPort }, { name: 'VIA_EXTPROC', advertisedPort: extPort }]);
@@ -126,6 +128,7 @@ try {
       const t0 = Date.now();
       const run = await load(ports[mode], mode);
       if (mode === 'l7mesh') run.processorCpu = (cpuSeconds(processor.pid!) - cpu0) / ((Date.now() - t0) / 1000);
+      run.round = r;
       runs.push(run);
       console.log(`round ${r + 1} ${mode}: ${run.messagesPerSec.toFixed(0)} msg/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms${run.processorCpu !== undefined ? `, processor CPU ${(run.processorCpu * 100).toFixed(0)}%` : ''}`);
     }
@@ -145,6 +148,17 @@ const summary = (mode: Mode) => {
   const rs = runs.filter((r) => r.mode === mode);
   return { messagesPerSec: median(rs.map((r) => r.messagesPerSec)), p99Ms: median(rs.map((r) => r.p99Ms)), p50Ms: median(rs.map((r) => r.p50Ms)) };
 };
+// Ratio of each round (its paths ran back to back), then the median: steadier than the
+// ratio of medians when other jobs come and go on the machine.
+const perRound = (mode: Mode) =>
+  median(
+    Array.from({ length: ROUNDS }, (_, r) => {
+      const d = runs.find((x) => x.round === r && x.mode === 'direct')!;
+      const o = runs.find((x) => x.round === r && x.mode === mode)!;
+      return o.messagesPerSec / d.messagesPerSec;
+    }),
+  );
+const loadAtEnd = loadavg()[0]!;
 const direct = summary('direct');
 const tcp = summary('tcp_proxy');
 const ours = summary('l7mesh');
@@ -158,8 +172,10 @@ const result = {
   goal: '>=0.8',
   date: new Date().toISOString(),
   config: { recordBytes: RECORD_BYTES, batch: BATCH, inFlight: IN_FLIGHT, seconds: SECONDS, rounds: ROUNDS, acks: 1, processorTransport: TRANSPORT },
-  tcpProxy: { messagesPerSec: Math.round(tcp.messagesPerSec), ratio: Number((tcp.messagesPerSec / direct.messagesPerSec).toFixed(3)), p99Ms: tcp.p99Ms },
+  perRoundRatioMedian: Number(perRound('l7mesh').toFixed(3)),
+  tcpProxy: { messagesPerSec: Math.round(tcp.messagesPerSec), ratio: Number((tcp.messagesPerSec / direct.messagesPerSec).toFixed(3)), perRoundRatioMedian: Number(perRound('tcp_proxy').toFixed(3)), p99Ms: tcp.p99Ms },
   p99Ms: { direct: direct.p99Ms, tcp_proxy: tcp.p99Ms, l7mesh: ours.p99Ms },
+  loadAverage1m: { start: Number(loadAtStart.toFixed(1)), end: Number(loadAtEnd.toFixed(1)) },
   processorCpuShare: median(runs.filter((r) => r.mode === 'l7mesh').map((r) => r.processorCpu ?? 0)),
   auditRecords: auditLines,
   runs,
@@ -172,7 +188,8 @@ const md = `## Kafka produce: l7mesh enforcement vs direct
 broker (KRaft, -Xmx512m), Envoy 1.40 (1 worker), kafkajs producer, ${RECORD_BYTES}-byte records in batches of
 ${BATCH}, ${IN_FLIGHT} sends in flight, acks=1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians. All on one
 2-core machine shared with other jobs (client, broker, Envoy and the processor process share it), so
-single runs vary a lot; the interleaved medians are what to read. The l7mesh path wrote ${auditLines} audit
+single runs vary a lot; the interleaved medians are what to read (1-minute load average ${result.loadAverage1m.start} at the
+start, ${result.loadAverage1m.end} at the end, on 2 cores). The l7mesh path wrote ${auditLines} audit
 records (one per request) to a JSON-lines file during the runs.
 
 | path | messages/s | ratio to direct | p50 ms | p99 ms |
@@ -181,7 +198,8 @@ records (one per request) to a JSON-lines file during the runs.
 | Envoy tcp_proxy | ${Math.round(tcp.messagesPerSec)} | ${result.tcpProxy.ratio.toFixed(3)} | ${tcp.p50Ms.toFixed(1)} | ${tcp.p99Ms.toFixed(1)} |
 | l7mesh (Envoy network ext_proc + TS processor over ${TRANSPORT === 'unix' ? 'a Unix socket' : 'TCP'}, audit on) | ${Math.round(ours.messagesPerSec)} | ${result.ratio.toFixed(3)} | ${ours.p50Ms.toFixed(1)} | ${ours.p99Ms.toFixed(1)} |
 
-Metric \`kafka_produce_enforced_vs_direct\` = ${result.ratio} (goal ${result.goal}).
+Metric \`kafka_produce_enforced_vs_direct\` = ${result.ratio} (goal ${result.goal}); the median of the per-round
+ratios (each round's paths ran back to back) is ${result.perRoundRatioMedian} for l7mesh and ${result.tcpProxy.perRoundRatioMedian} for tcp_proxy.
 During the l7mesh runs the processor process used ${(result.processorCpuShare * 100).toFixed(0)}% of one core (median)${
   result.processorCpuShare < 0.7
     ? `: it is not CPU-bound; the cost is the extra Envoy ⇄ gRPC ⇄ processor round trip that every

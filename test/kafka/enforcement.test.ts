@@ -229,6 +229,8 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
       assert.equal((await c.readFrame()).readInt32BE(4), 106);
       const audited = stack.audit.filter((r) => r.clientId === 'pipeliner').map((r) => `${r.correlationId}:${r.verdict}`);
       assert.deepEqual(audited, ['101:allow', '102:deny', '103:allow', '104:allow', '105:deny', '106:allow']);
+      const denials = stack.audit.filter((r) => r.clientId === 'pipeliner' && r.verdict === 'deny').map((r) => [r.correlationId, r.errorCode, r.outcome]);
+      assert.deepEqual(denials, [[102, ErrorCode.TOPIC_AUTHORIZATION_FAILED, undefined], [105, undefined, 'dropped']]);
     } finally {
       c.destroy();
     }
