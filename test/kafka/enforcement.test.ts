@@ -143,17 +143,6 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     assert.ok(audited.every((r) => r.verdict === 'allow' && r.identity === 4242 && r.policy === POLICY));
     assert.ok(audited.some((r) => r.apiKeyNum === ApiKey.Produce && r.topics.includes('orders')));
     assert.ok(audited.some((r) => r.apiKeyNum === ApiKey.Fetch && r.topics.includes('orders')));
-    // The filter contract the processor keeps: one answer per message and direction.
-    const prefix = 'network_ext_proc.kafka_0.';
-    let st = await stack.envoy.stats();
-    for (let i = 0; i < 50 && (st[`${prefix}read_data_sent`] !== st[`${prefix}read_data_injected`] || st[`${prefix}write_data_sent`] !== st[`${prefix}write_data_injected`]); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      st = await stack.envoy.stats();
-    }
-    assert.ok((st[`${prefix}read_data_sent`] ?? 0) > 0 && (st[`${prefix}write_data_sent`] ?? 0) > 0, JSON.stringify(st));
-    assert.equal(st[`${prefix}read_data_injected`], st[`${prefix}read_data_sent`]);
-    assert.equal(st[`${prefix}write_data_injected`], st[`${prefix}write_data_sent`]);
-    assert.equal(st[`${prefix}message_timeouts`] ?? 0, 0);
   });
 
   it('refuses a produce to a denied topic with TOPIC_AUTHORIZATION_FAILED and audits it', async () => {
@@ -231,6 +220,46 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
       assert.deepEqual(audited, ['101:allow', '102:deny', '103:allow', '104:allow', '105:deny', '106:allow']);
       const denials = stack.audit.filter((r) => r.clientId === 'pipeliner' && r.verdict === 'deny').map((r) => [r.correlationId, r.errorCode, r.outcome]);
       assert.deepEqual(denials, [[102, ErrorCode.TOPIC_AUTHORIZATION_FAILED, undefined], [105, undefined, 'dropped']]);
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it('answers every ext_proc message exactly once, in each direction (Envoy counters, open connection)', async () => {
+    // Counted on a connection that stays open: Envoy drops answers still in flight when a
+    // connection closes, so only an open one shows sent == injected exactly.
+    const prefix = 'network_ext_proc.kafka_0.';
+    const keys = ['read_data_sent', 'read_data_injected', 'write_data_sent', 'write_data_injected', 'stream_msgs_sent', 'stream_msgs_received', 'message_timeouts', 'spurious_msgs_received'];
+    const snap = async () => {
+      const st = await stack.envoy.stats();
+      return Object.fromEntries(keys.map((k) => [k, st[prefix + k] ?? 0])) as Record<string, number>;
+    };
+    const c = await RawClient.connect(stack.envoyPort);
+    try {
+      // The connection's first message opens its stream; count from after a first exchange.
+      c.write(frame(encodeRequestHeader({ apiKey: ApiKey.ApiVersions, apiVersion: 2, correlationId: 1, clientId: 'counter' })));
+      await c.readFrame();
+      const before = await snap();
+      const processed0 = stack.processor.stats.messages;
+      for (let corr = 2; corr <= 6; corr++) {
+        c.write(frame(encodeRequestHeader({ apiKey: ApiKey.Metadata, apiVersion: 9, correlationId: corr, clientId: 'counter' }), encodeBody(MetadataRequest, 9, { topics: [{ name: 'orders' }], allowAutoTopicCreation: false })));
+        assert.equal((await c.readFrame()).readInt32BE(4), corr);
+      }
+      let d: Record<string, number> = {};
+      for (let i = 0; i < 50; i++) {
+        const after = await snap();
+        d = Object.fromEntries(keys.map((k) => [k, after[k]! - before[k]!]));
+        if (d.read_data_sent === d.read_data_injected && d.write_data_sent === d.write_data_injected && d.stream_msgs_sent === d.stream_msgs_received) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(d.read_data_sent! >= 5 && d.write_data_sent! >= 5, JSON.stringify(d));
+      assert.equal(d.read_data_injected, d.read_data_sent, JSON.stringify(d));
+      assert.equal(d.write_data_injected, d.write_data_sent, JSON.stringify(d));
+      assert.equal(d.stream_msgs_received, d.stream_msgs_sent, JSON.stringify(d));
+      assert.equal(d.message_timeouts, 0);
+      assert.equal(d.spurious_msgs_received, 0);
+      assert.equal(stack.processor.stats.messages - processed0, d.stream_msgs_sent, 'the processor saw exactly what Envoy sent');
+      assert.equal(c.closed, false);
     } finally {
       c.destroy();
     }
