@@ -24,7 +24,7 @@ export interface StructLayout {
 const KIND_SIZE: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, u64: 8, s32: 4, ip4: 4, port_be: 2 };
 export const fieldSize = (k: FieldKind): number => KIND_SIZE[k];
 
-function struct(c: string, size: number, fields: Array<[string, string, number, FieldKind]>): StructLayout {
+export function struct(c: string, size: number, fields: Array<[string, string, number, FieldKind]>): StructLayout {
   return { c, size, fields: fields.map(([name, cName, offset, kind]) => ({ name, c: cName, offset, kind })) };
 }
 
@@ -96,7 +96,7 @@ export const LAYOUTS = {
     ['direction', 'direction', 43, 'u8'],
     ['reason', 'reason', 44, 's32'],
     ['proxyPort', 'proxy_port', 48, 'u16'],
-    ['pad', 'pad', 50, 'u16'],
+    ['svcId', 'svc_id', 50, 'u16'],
     ['ruleCookie', 'rule_cookie', 52, 'u32'],
   ]),
   eventBucket: struct('l7m_event_bucket', 16, [
@@ -195,7 +195,7 @@ function ip4ToBytes(ip: string, field: string): Buffer {
   return Buffer.from(bytes);
 }
 
-function checkInt(field: string, v: unknown, min: number, max: number): number {
+export function checkInt(field: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new RangeError(`${field}: ${String(v)} is not an integer in [${min}, ${max}]`);
   }
@@ -260,7 +260,7 @@ export interface Tuple4 { localIp: string; peerIp: string; localPort: number; pe
 export interface RawEvent {
   tsNs: bigint; cgroupId: bigint; endpointId: number; srcIdentity: number; dstIdentity: number;
   saddr: string; daddr: string; sport: number; dport: number; type: number; hook: number;
-  proto: number; direction: number; reason: number; proxyPort: number; ruleCookie: number;
+  proto: number; direction: number; reason: number; proxyPort: number; svcId: number; ruleCookie: number;
 }
 
 export interface Codec<T> {
@@ -269,7 +269,7 @@ export interface Codec<T> {
   decode(b: Buffer): T;
 }
 
-function codec<T>(layout: StructLayout): Codec<T> {
+export function codec<T>(layout: StructLayout): Codec<T> {
   return {
     layout,
     encode: (v: T) => encodeStruct(layout, v as unknown as Decoded),

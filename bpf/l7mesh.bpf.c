@@ -8,6 +8,7 @@
 #include "lib/maps.h"
 #include "lib/events.h"
 #include "lib/policy.h"
+#include "lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -124,6 +125,7 @@ static __always_inline int l7m_sock_egress(void *ctx, __u8 hook, __u32 daddr_be,
 		l7m_fill_event(&ev, hook, L7M_DIR_EGRESS, proto, &ep, ep.identity, dst_id, daddr_be,
 			       dport, &d);
 		ev.cgroup_id = bpf_get_current_cgroup_id();
+		ev.svc_id = l7m_lb_svc_of(ctx, daddr_be, (__u16)port_field);
 		l7m_emit(cfg, &ev);
 	}
 	return d.verdict == L7M_VERDICT_DENY ? L7M_SYSCALL_EPERM : L7M_SYSCALL_OK;
@@ -134,8 +136,12 @@ int l7m_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip;
 	__u16 port;
-	int rc = l7m_sock_egress(ctx, L7M_HOOK_CONNECT4, ctx->user_ip4, ctx->user_port,
-				 (__u8)ctx->protocol, &ip, &port);
+	int rc;
+
+	if (!l7m_lb_translate4(ctx))
+		return L7M_SYSCALL_EPERM; /* a service with no active backend */
+	rc = l7m_sock_egress(ctx, L7M_HOOK_CONNECT4, ctx->user_ip4, ctx->user_port,
+			     (__u8)ctx->protocol, &ip, &port);
 	if (rc == L7M_SYSCALL_OK && ip) {
 		ctx->user_ip4 = ip;
 		ctx->user_port = port;
@@ -170,6 +176,8 @@ int l7m_sendmsg4(struct bpf_sock_addr *ctx)
 	__u16 port;
 	int rc;
 
+	if (!l7m_lb_translate4(ctx))
+		return L7M_SYSCALL_EPERM;
 	if (l7m_udp_reply(ctx, ctx->user_ip4))
 		return L7M_SYSCALL_OK;
 	rc = l7m_sock_egress(ctx, L7M_HOOK_SENDMSG4, ctx->user_ip4, ctx->user_port,
@@ -198,14 +206,16 @@ static __always_inline int restore_dialled_peer(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int l7m_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	return restore_dialled_peer(ctx);
+	restore_dialled_peer(ctx);
+	return l7m_lb_revnat4(ctx);
 }
 
 /* Applications see the peer they dialled, not the proxy. */
 SEC("cgroup/getpeername4")
 int l7m_getpeername4(struct bpf_sock_addr *ctx)
 {
-	return restore_dialled_peer(ctx);
+	restore_dialled_peer(ctx);
+	return l7m_lb_revnat4(ctx);
 }
 
 /*

@@ -199,7 +199,7 @@ struct l7m_event {
 	__u8 direction;
 	__s32 reason;      /* L7M_DROP_* for drops, 0 otherwise */
 	__u16 proxy_port;  /* host byte order, redirects only */
-	__u16 pad;
+	__u16 svc_id;      /* lb_maps.h service the workload dialled, 0 = none */
 	__u32 rule_cookie;
 };
 

@@ -106,12 +106,13 @@ describe('datapath codecs', () => {
   it('decodes an event record', () => {
     const raw = codecs.event.encode({
       tsNs: 5n, cgroupId: 9n, endpointId: 3, srcIdentity: 1001, dstIdentity: 2, saddr: '10.0.0.2', daddr: '192.0.2.1',
-      sport: 0, dport: 443, type: 1, hook: 1, proto: 6, direction: 0, reason: -133, proxyPort: 0, ruleCookie: 0,
+      sport: 0, dport: 443, type: 1, hook: 1, proto: 6, direction: 0, reason: -133, proxyPort: 0, svcId: 7, ruleCookie: 0,
     });
     const e = decodeEvent(raw);
     assert.equal(e.type, 'drop');
     assert.equal(e.reason, 'policy-denied');
     assert.equal(e.hook, 'connect4');
     assert.equal(e.proto, 'tcp');
+    assert.equal(e.svcId, 7);
   });
 });
