@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   Datapath as AddonDatapath,
   Direction,
+  LbMaps,
   Proto,
   Verdict,
   cgroupIdOf,
@@ -54,6 +55,7 @@ export class BpfDatapath implements Datapath {
   readonly kind = 'bpf';
   private dp?: AddonDatapath;
   private ring?: NativeRingBuffer;
+  private lb?: LbMaps;
   private readonly attached = new Map<number, Attached>();
   private readonly ipcache = new Map<string, number>();
   /** Rows of the policy map by endpoint, so a change never scans the whole map. */
@@ -224,7 +226,14 @@ export class BpfDatapath implements Datapath {
     return this.dp?.maps.eventStats();
   }
 
+  lbMaps(): LbMaps | undefined {
+    if (!this.lb && this.dp) this.lb = new LbMaps(this.dp.mapsDir);
+    return this.lb;
+  }
+
   async close(): Promise<void> {
+    this.lb?.close();
+    this.lb = undefined;
     this.ring?.close();
     this.ring = undefined;
     this.dp?.close();

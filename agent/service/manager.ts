@@ -3,7 +3,7 @@
 // change rewrites the whole service through addon's replaceService, which validates
 // before writing and orders its writes so no connection meets a half-written service.
 import { connect } from 'node:net';
-import { MAGLEV_TABLE_SIZE, replaceService, deleteService } from '../../addon/index.js';
+import { LbAlgorithm, LbBackendState, MAGLEV_TABLE_SIZE, Proto, replaceService, deleteService } from '../../addon/index.js';
 import type { LbBackendEntry, LbMapsLike } from '../../addon/index.js';
 import { AgentError, notFound } from '../errors.js';
 import type { Store } from '../store.js';
@@ -31,6 +31,21 @@ export interface ServiceStatus {
   id: number;
   spec: ServiceSpec;
   backends: BackendStatus[];
+  /** Why the last background update (endpoint change, health flip) failed to reach the maps. */
+  lastError?: string;
+}
+
+export interface LbMapRow {
+  vip: string;
+  port: number;
+  protocol: string;
+  svcId: number;
+  service: string;
+  algorithm: 'random' | 'maglev';
+  affinityTimeoutS: number;
+  activeCount: number;
+  maglevTable: boolean;
+  backends: Array<{ id: number; ip: string; port: number; state: 'active' | 'draining' }>;
 }
 
 interface Health {
@@ -48,6 +63,7 @@ interface ServiceRecord {
   health: Map<string, Health>;
   admin: Map<string, BackendState>;
   backends: BackendStatus[];
+  lastError?: string;
   timer?: NodeJS.Timeout;
   probing?: boolean;
 }
@@ -108,7 +124,7 @@ export class ServiceManager {
         this.services.set(value.spec.name, rec);
       }
       for (const rec of this.services.values()) {
-        this.sync(rec);
+        this.syncRecording(rec);
         this.startHealth(rec);
       }
     });
@@ -195,8 +211,44 @@ export class ServiceManager {
   /** Endpoints changed: selector services pick up new and leaving backends. */
   async refresh(): Promise<void> {
     await this.serial(async () => {
-      for (const rec of this.services.values()) this.sync(rec);
+      for (const rec of this.services.values()) this.syncRecording(rec);
     });
+  }
+
+  /** A background update: one failing service must not keep the others from updating. */
+  private syncRecording(rec: ServiceRecord): void {
+    try {
+      this.sync(rec);
+      delete rec.lastError;
+    } catch (e) {
+      rec.lastError = (e as Error).message;
+    }
+  }
+
+  /** The LB maps as the kernel holds them (`l7mesh bpf lb list`). */
+  dumpMaps(): LbMapRow[] {
+    const maps = this.deps.maps();
+    if (!maps) return [];
+    const backends = maps.backends.entries();
+    const tables = new Set(maps.maglev.keys());
+    const protoName = (p: number) => (p === Proto.tcp ? 'tcp' : p === Proto.udp ? 'udp' : String(p));
+    return maps.services.entries()
+      .map(([k, v]) => ({
+        vip: k.vip,
+        port: k.port,
+        protocol: protoName(k.proto),
+        svcId: v.svcId,
+        service: this.nameOf(v.svcId) ?? '',
+        algorithm: (v.algorithm === LbAlgorithm.maglev ? 'maglev' : 'random') as LbMapRow['algorithm'],
+        affinityTimeoutS: v.affinityTimeoutS,
+        activeCount: v.count,
+        maglevTable: tables.has(v.svcId),
+        backends: backends
+          .filter(([, b]) => b.svcId === v.svcId)
+          .map(([id, b]) => ({ id, ip: b.ip, port: b.port, state: (b.state === LbBackendState.active ? 'active' : 'draining') as 'active' | 'draining' }))
+          .sort((a, b) => a.id - b.id),
+      }))
+      .sort((a, b) => a.svcId - b.svcId);
   }
 
   close(): void {
@@ -288,7 +340,7 @@ export class ServiceManager {
       }
       r.health.set(k, h);
     }
-    if (changed && this.services.get(r.spec.name) === r) await this.serial(async () => this.sync(r));
+    if (changed && this.services.get(r.spec.name) === r) await this.serial(async () => this.syncRecording(r));
   }
 }
 
@@ -315,7 +367,10 @@ function maglevIds(active: Array<{ key: string; id: number }>): Uint32Array {
 }
 
 function statusOf(r: ServiceRecord): ServiceStatus {
-  return { name: r.spec.name, id: r.id, spec: r.spec, backends: r.backends.map((b) => ({ ...b })) };
+  return {
+    name: r.spec.name, id: r.id, spec: r.spec, backends: r.backends.map((b) => ({ ...b })),
+    ...(r.lastError ? { lastError: r.lastError } : {}),
+  };
 }
 
 function stored(r: ServiceRecord): StoredService {
