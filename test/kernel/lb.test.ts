@@ -238,3 +238,31 @@ describe('kernel: service load balancing in the socket layer', function () {
     await mgr.delete('health');
   });
 });
+
+describe('kernel: the agent datapath exposes the LB maps it loaded', function () {
+  this.timeout(30_000);
+  const node = 'lbagentdp';
+
+  it('BpfDatapath.lbMaps() writes services a ServiceManager creates, and they survive a reload', async () => {
+    requireKernelFeatures();
+    await cleanupLeftovers('lbad', node);
+    const { BpfDatapath } = await import('../../agent/bpf-datapath.js');
+    const config = { enforcementMode: 'default' as const, allowLocalhost: true, policyAuditMode: false, proxyPort: 15041 };
+    const first = new BpfDatapath({ nodeName: node, proxyIpv4: '10.213.45.1' });
+    const second = new BpfDatapath({ nodeName: node, proxyIpv4: '10.213.45.1' });
+    try {
+      await first.init(config);
+      const mgr = new ServiceManager({ maps: () => first.lbMaps(), endpoints: () => [] });
+      const s = await mgr.create({ name: 'pinned', vip: '10.213.46.1', port: 80, backends: [{ ip: '10.213.45.2', port: 8080 }] });
+      await first.close();
+      // A restarted agent adopts the pinned maps: the service is still there.
+      await second.init(config);
+      const rows = new ServiceManager({ maps: () => second.lbMaps(), endpoints: () => [] }).dumpMaps();
+      assert.deepEqual(rows.map((r) => [r.vip, r.port, r.svcId, r.activeCount, r.backends.map((b) => `${b.ip}:${b.port}`)]),
+        [['10.213.46.1', 80, s.id, 1, ['10.213.45.2:8080']]]);
+    } finally {
+      await second.destroy();
+      await cleanupLeftovers('lbad', node);
+    }
+  });
+});
