@@ -49,6 +49,14 @@ export const LB_LAYOUTS = {
     ['port', 'port', 4, 'port_be'],
     ['svcId', 'svc_id', 6, 'u16'],
   ]),
+  lbSock: struct('l7m_lb_sock', 16, [
+    ['backendIp', 'backend_ip', 0, 'ip4'],
+    ['backendPort', 'backend_port', 4, 'port_be'],
+    ['svcId', 'svc_id', 6, 'u16'],
+    ['vip', 'vip', 8, 'ip4'],
+    ['port', 'port', 12, 'port_be'],
+    ['pad', 'pad', 14, 'u16'],
+  ]),
 } as const;
 
 export const LB_MAP_NAMES = {
@@ -58,6 +66,8 @@ export const LB_MAP_NAMES = {
   maglev: 'l7m_lb_maglev_v1',
   affinity: 'l7m_lb_affinity_v1',
   revnat: 'l7m_lb_revnat_v1',
+  /** socket storage: only the kernel reads it (user space would need the socket) */
+  sock: 'l7m_lb_sock_v1',
 } as const;
 
 export const LB_C_CONSTANTS = {
@@ -115,4 +125,5 @@ export const lbCodecs = {
   affinity: codec<LbAffinity>(LB_LAYOUTS.lbAffinity),
   revnatKey: codec<LbRevnatKey>(LB_LAYOUTS.lbRevnatKey),
   revnat: codec<LbRevnat>(LB_LAYOUTS.lbRevnat),
+  sock: codec<LbRevnat & { backendIp: string; backendPort: number }>(LB_LAYOUTS.lbSock),
 };

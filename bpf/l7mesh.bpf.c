@@ -138,7 +138,7 @@ int l7m_connect4(struct bpf_sock_addr *ctx)
 	__u16 port;
 	int rc;
 
-	if (!l7m_lb_translate4(ctx))
+	if (!l7m_lb_translate4(ctx, 1))
 		return L7M_SYSCALL_EPERM; /* a service with no active backend */
 	rc = l7m_sock_egress(ctx, L7M_HOOK_CONNECT4, ctx->user_ip4, ctx->user_port,
 			     (__u8)ctx->protocol, &ip, &port);
@@ -176,7 +176,7 @@ int l7m_sendmsg4(struct bpf_sock_addr *ctx)
 	__u16 port;
 	int rc;
 
-	if (!l7m_lb_translate4(ctx))
+	if (!l7m_lb_translate4(ctx, 0))
 		return L7M_SYSCALL_EPERM;
 	if (l7m_udp_reply(ctx, ctx->user_ip4))
 		return L7M_SYSCALL_OK;

@@ -55,6 +55,13 @@ struct {
 	__type(value, struct l7m_lb_revnat);
 } L7M_MAP_LB_REVNAT SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct l7m_lb_sock);
+} L7M_MAP_LB_SOCK SEC(".maps");
+
 /* murmur3's 32-bit finaliser over a combination of three words. */
 static __always_inline __u32 l7m_lb_hash(__u32 a, __u32 b, __u32 c)
 {
@@ -118,10 +125,12 @@ static __always_inline __u32 l7m_lb_random_pick(const struct l7m_lb_service *svc
 
 /*
  * Translates a service address in ctx to a backend and remembers the service for the
- * reverse translation. Returns 1 when ctx may proceed (translated or not a service),
- * 0 when it is a service without an active backend (the call fails: nothing to reach).
+ * reverse translation: in the socket's own storage after connect() (`connected`), in
+ * the shared LRU map for datagrams of an unconnected socket. Returns 1 when ctx may
+ * proceed (translated or not a service), 0 when it is a service without an active
+ * backend (the call fails: nothing to reach).
  */
-static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx)
+static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx, int connected)
 {
 	struct l7m_lb_svc_key sk = {
 		.vip = ctx->user_ip4, .port = (__u16)ctx->user_port, .proto = (__u8)ctx->protocol,
@@ -132,6 +141,7 @@ static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx)
 	struct l7m_lb_affinity *aff, na = {};
 	struct l7m_lb_revnat_key rk = {};
 	struct l7m_lb_revnat rv = {};
+	struct l7m_lb_sock *ls = 0;
 	struct l7m_endpoint_info *ep;
 	__u64 cg, now = 0;
 	__u32 id = 0;
@@ -163,38 +173,70 @@ static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx)
 		na.backend_id = id;
 		bpf_map_update_elem(&L7M_MAP_LB_AFFINITY, &ak, &na, BPF_ANY);
 	}
-	rk.cookie = bpf_get_socket_cookie(ctx);
-	rk.backend_ip = be->ip;
-	rk.backend_port = be->port;
-	rv.vip = sk.vip;
-	rv.port = sk.port;
-	rv.svc_id = (__u16)svc->svc_id;
-	bpf_map_update_elem(&L7M_MAP_LB_REVNAT, &rk, &rv, BPF_ANY);
+	if (connected && ctx->sk)
+		ls = bpf_sk_storage_get(&L7M_MAP_LB_SOCK, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (ls) {
+		ls->backend_ip = be->ip;
+		ls->backend_port = be->port;
+		ls->svc_id = (__u16)svc->svc_id;
+		ls->vip = sk.vip;
+		ls->port = sk.port;
+	} else {
+		rk.cookie = bpf_get_socket_cookie(ctx);
+		rk.backend_ip = be->ip;
+		rk.backend_port = be->port;
+		rv.vip = sk.vip;
+		rv.port = sk.port;
+		rv.svc_id = (__u16)svc->svc_id;
+		bpf_map_update_elem(&L7M_MAP_LB_REVNAT, &rk, &rv, BPF_ANY);
+	}
 	ctx->user_ip4 = be->ip;
 	ctx->user_port = be->port;
+	return 1;
+}
+
+/*
+ * The service through which this socket reached ip:port (the backend), as
+ * { vip, port, svc_id }; 0 when it dialled that address directly.
+ */
+static __always_inline int l7m_lb_find(struct bpf_sock_addr *ctx, __u32 ip_be, __u16 port_be, struct l7m_lb_revnat *out)
+{
+	struct l7m_lb_revnat_key rk = { .backend_ip = ip_be, .backend_port = port_be };
+	const struct l7m_lb_revnat *rv;
+	struct l7m_lb_sock *ls = 0;
+
+	if (ctx->sk)
+		ls = bpf_sk_storage_get(&L7M_MAP_LB_SOCK, ctx->sk, 0, 0);
+	if (ls && ls->backend_ip == ip_be && ls->backend_port == port_be) {
+		out->vip = ls->vip;
+		out->port = ls->port;
+		out->svc_id = ls->svc_id;
+		return 1;
+	}
+	rk.cookie = bpf_get_socket_cookie(ctx);
+	rv = bpf_map_lookup_elem(&L7M_MAP_LB_REVNAT, &rk);
+	if (!rv)
+		return 0;
+	*out = *rv;
 	return 1;
 }
 
 /* The service a socket reached daddr:port through, 0 when it dialled it directly. */
 static __always_inline __u16 l7m_lb_svc_of(struct bpf_sock_addr *ctx, __u32 daddr_be, __u16 port_be)
 {
-	struct l7m_lb_revnat_key rk = { .cookie = bpf_get_socket_cookie(ctx), .backend_ip = daddr_be,
-					.backend_port = port_be };
-	const struct l7m_lb_revnat *rv = bpf_map_lookup_elem(&L7M_MAP_LB_REVNAT, &rk);
+	struct l7m_lb_revnat rv;
 
-	return rv ? rv->svc_id : 0;
+	return l7m_lb_find(ctx, daddr_be, port_be, &rv) ? rv.svc_id : 0;
 }
 
 /* Shows the service address where the peer is a backend this socket reached through it. */
 static __always_inline int l7m_lb_revnat4(struct bpf_sock_addr *ctx)
 {
-	struct l7m_lb_revnat_key rk = { .cookie = bpf_get_socket_cookie(ctx), .backend_ip = ctx->user_ip4,
-					.backend_port = (__u16)ctx->user_port };
-	const struct l7m_lb_revnat *rv = bpf_map_lookup_elem(&L7M_MAP_LB_REVNAT, &rk);
+	struct l7m_lb_revnat rv;
 
-	if (rv) {
-		ctx->user_ip4 = rv->vip;
-		ctx->user_port = rv->port;
+	if (l7m_lb_find(ctx, ctx->user_ip4, (__u16)ctx->user_port, &rv)) {
+		ctx->user_ip4 = rv.vip;
+		ctx->user_port = rv.port;
 	}
 	return 1;
 }

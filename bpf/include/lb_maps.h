@@ -17,6 +17,7 @@
 #define L7M_MAP_LB_MAGLEV l7m_lb_maglev_v1
 #define L7M_MAP_LB_AFFINITY l7m_lb_affinity_v1
 #define L7M_MAP_LB_REVNAT l7m_lb_revnat_v1
+#define L7M_MAP_LB_SOCK l7m_lb_sock_v1
 
 #define L7M_LB_MAX_SERVICES 4096
 #define L7M_LB_MAX_BACKENDS 65536
@@ -108,7 +109,23 @@ struct l7m_lb_affinity {
 };
 
 /*
- * l7m_lb_revnat_v1 (LRU hash): which service a socket dialled, per backend it reached
+ * l7m_lb_sock_v1 (socket storage, BPF_F_NO_PREALLOC): the service a connect()ed socket
+ * reached its backend through. Lives and dies with the socket, so a long-lived
+ * connection never loses it to eviction, and costs no shared-map update per connect.
+ * value: struct l7m_lb_sock
+ */
+struct l7m_lb_sock {
+	__u32 backend_ip;   /* network byte order */
+	__u16 backend_port; /* network byte order */
+	__u16 svc_id;
+	__u32 vip;          /* network byte order */
+	__u16 port;         /* network byte order */
+	__u16 pad;
+};
+
+/*
+ * l7m_lb_revnat_v1 (LRU hash): which service an unconnected UDP socket's datagram went
+ * to, per backend it reached (sendmsg4; one socket may reach several backends)
  * key:   struct l7m_lb_revnat_key
  * value: struct l7m_lb_revnat
  */

@@ -119,6 +119,7 @@ describe('kernel: TypeScript map layouts match the C header', () => {
         [LB_MAP_NAMES.maglev, 4, maglevTableCodec.layout.size],
         [LB_MAP_NAMES.affinity, lbCodecs.affinityKey.layout.size, lbCodecs.affinity.layout.size],
         [LB_MAP_NAMES.revnat, lbCodecs.revnatKey.layout.size, lbCodecs.revnat.layout.size],
+        [LB_MAP_NAMES.sock, 4, lbCodecs.sock.layout.size],
       ];
       for (const [name, k, v] of expect) {
         const m = maps.get(name);
