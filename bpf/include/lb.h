@@ -148,9 +148,12 @@ static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx, int conn
 
 	if (!svc)
 		return 1;
-	cg = bpf_get_current_cgroup_id();
-	ep = bpf_map_lookup_elem(&L7M_MAP_ENDPOINTS, &cg);
-	ak.client_ip = ep ? ep->ipv4 : 0;
+	/* Only affinity and Maglev key on the client; a random pick skips the lookup. */
+	if ((svc->flags & L7M_LB_SVC_AFFINITY) || svc->algorithm == L7M_LB_ALG_MAGLEV) {
+		cg = bpf_get_current_cgroup_id();
+		ep = bpf_map_lookup_elem(&L7M_MAP_ENDPOINTS, &cg);
+		ak.client_ip = ep ? ep->ipv4 : 0;
+	}
 	ak.svc_id = svc->svc_id;
 	if (svc->flags & L7M_LB_SVC_AFFINITY) {
 		now = bpf_ktime_get_ns();
