@@ -5,6 +5,10 @@ import { FakeLbMaps, MAGLEV_TABLE_SIZE, Proto } from '../../addon/index.js';
 import { ServiceManager } from '../../agent/service/manager.js';
 import type { EndpointView } from '../../agent/service/model.js';
 import { AgentError } from '../../agent/errors.js';
+import { FileStore } from '../../agent/file-store.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 function setup(endpoints: EndpointView[], probe?: (ip: string) => boolean) {
   const maps = new FakeLbMaps();
@@ -104,5 +108,31 @@ describe('service manager', () => {
     await assert.rejects(mgr.create({ name: 'a', vip: '10.96.0.2', port: 80, backends: [{ ip: '10.0.0.1' }] }), /exists already/);
     await assert.rejects(mgr.create({ name: 'b', vip: '10.96.0.1', port: 80, backends: [{ ip: '10.0.0.1' }] }), /is service "a" already/);
     assert.equal(mgr.nameOf(mgr.get('a').id), 'a');
+  });
+
+  it('a restarted agent restores its services, ids and operator drains, and writes the maps again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l7mesh-svc-store-'));
+    try {
+      const store = FileStore.open(dir);
+      const first = new ServiceManager({ maps: () => new FakeLbMaps(), endpoints: eps, store });
+      await first.create({ name: 'a', vip: '10.96.1.1', port: 80, backends: [{ ip: '10.9.0.2' }, { ip: '10.9.0.3' }] });
+      const b = await first.create({ name: 'b', vip: '10.96.1.2', port: 80, selector: { matchLabels: { app: 'web' } }, algorithm: 'maglev' });
+      await first.setBackendState('a', '10.9.0.2:80', 'draining');
+      await first.delete('a');
+      await first.create({ name: 'a', vip: '10.96.1.1', port: 80, backends: [{ ip: '10.9.0.2' }] });
+      first.close();
+      const maps = new FakeLbMaps();
+      const second = new ServiceManager({ maps: () => maps, endpoints: eps, store });
+      await second.restore();
+      assert.deepEqual(second.list().map((s) => s.name).sort(), ['a', 'b']);
+      assert.equal(second.get('b').id, b.id);
+      assert.equal(second.get('a').backends[0]!.state, 'active', 'the drain belonged to the deleted service');
+      assert.equal(maps.services.keys().length, 2);
+      assert.ok(maps.maglev.lookup(b.id));
+      second.close();
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
