@@ -6,7 +6,12 @@
 //     connection without Envoy is measured alongside for context.
 //   datapath_connect4_hook_overhead: TCP connections/s with only the connect4 program
 //     attached to the client cgroup (ours) vs nothing attached (baseline).
-// Run: npm run build && node dist/bench/datapath/run.js  (BENCH_SECONDS, BENCH_ROUNDS)
+// The load tool is bench/datapath/loadgen.c (compiled here with clang): a Node client
+// spent ~170 µs of CPU per connection, so its own jitter decided the ratios. The load
+// tool and the upstream servers share one CPU and Envoy gets the other (taskset), the
+// same placement for every variant, so the scheduler moving them around adds no noise.
+// Run: npm run build && node dist/bench/datapath/run.js  (BENCH_SECONDS, BENCH_ROUNDS,
+//   BENCH_HOOK_SECONDS, BENCH_HOOK_ROUNDS, BENCH_CPU_LOAD, BENCH_CPU_PROXY)
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,8 +33,11 @@ const NODE = 'bench-dp';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 // The hook's cost is small next to the noise of a shared machine: more, shorter rounds.
-const HOOK_ROUNDS = Number(process.env.BENCH_HOOK_ROUNDS ?? 15);
-const HOOK_SECONDS = Number(process.env.BENCH_HOOK_SECONDS ?? 2);
+const HOOK_ROUNDS = Number(process.env.BENCH_HOOK_ROUNDS ?? 30);
+const HOOK_SECONDS = Number(process.env.BENCH_HOOK_SECONDS ?? 1);
+const CPU_LOAD = process.env.BENCH_CPU_LOAD ?? '1';
+const CPU_PROXY = process.env.BENCH_CPU_PROXY ?? '0';
+const LOADGEN = join(repoRoot, 'dist/bench/datapath/loadgen');
 /** Development aid: BENCH_ONLY=hook|redirect runs one metric; results are then not written. */
 const ONLY = process.env.BENCH_ONLY;
 const HTTP_CONNS = 16;
@@ -54,7 +62,7 @@ const median = (xs: number[]): number => {
 const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)}`;
 
 async function loadgen(pod: Pod, args: string[]): Promise<LoadResult> {
-  const r = await execInPod(pod, [process.execPath, join(repoRoot, 'dist/bench/datapath/loadgen.js'), ...args], (SECONDS + 30) * 1000);
+  const r = await execInPod(pod, ['taskset', '-c', CPU_LOAD, LOADGEN, ...args], (SECONDS + 30) * 1000);
   if (r.code !== 0) throw new Error(`loadgen ${args.join(' ')} failed: ${r.stderr}`);
   const res = JSON.parse(r.stdout) as LoadResult;
   if (res.ops === 0) throw new Error(`loadgen ${args.join(' ')} completed nothing (${res.errors} errors)`);
@@ -110,8 +118,17 @@ function iptables(op: '-A' | '-D', hostVeth: string): void {
   }
 }
 
+function buildLoadgen(): void {
+  try {
+    execFileSync('clang', ['-O2', '-Wall', '-o', LOADGEN, join(repoRoot, 'bench/datapath/loadgen.c')], { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`compiling bench/datapath/loadgen.c: ${(e as { stderr?: Buffer }).stderr?.toString() ?? (e as Error).message}`);
+  }
+}
+
 async function main(): Promise<void> {
   requireKernelFeatures();
+  buildLoadgen();
   await cleanupLeftovers('b', NODE);
   const ipam = new Ipam('10.213.9.0/24');
   const pods: Pod[] = [];
@@ -124,9 +141,12 @@ async function main(): Promise<void> {
     const server = await createPod('bs', ipam);
     pods.push(client, server);
     proxyCg = createCgroup('l7m-bproxy');
-    children.push(await startReady(runInPod(server, [process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(CLOSE_PORT), String(DIRECT_PORT)], {
+    children.push(await startReady(runInPod(server, ['taskset', '-c', CPU_LOAD, process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(DIRECT_PORT)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     }), 'bench server'));
+    children.push(await startReady(runInPod(server, ['taskset', '-c', CPU_LOAD, LOADGEN, 'serve-close', String(CLOSE_PORT)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }), 'closing server'));
 
     dp = Datapath.load(NODE);
     writeConfig(dp.maps, { proxyIpv4: ipam.gateway, proxyPort: ENVOY_PORT });
@@ -136,13 +156,14 @@ async function main(): Promise<void> {
     dp.attachWorkload(client.cgroupDir, 'bc');
     dp.attachProxy(proxyCg);
     envoy = await startEnvoy(buildEnvoyConfig({ listenIp: ipam.gateway, listenPort: ENVOY_PORT, mode: 'http' }), proxyCg);
+    execFileSync('taskset', ['-a', '-p', '-c', CPU_PROXY, String(envoy.child.pid)], { stdio: 'pipe' });
 
     const setHttpVerdict = (verdict: keyof typeof Verdict) => replaceEndpointPolicy(dp!.maps, 31, [
       { peerIdentity: ID.server, port: HTTP_PORT, proto: 'tcp', direction: 'egress', verdict },
       { peerIdentity: ID.server, port: CLOSE_PORT, proto: 'tcp', direction: 'egress', verdict: 'allow' },
       { peerIdentity: ID.server, port: DIRECT_PORT, proto: 'tcp', direction: 'egress', verdict: 'allow' },
     ]);
-    const httpArgs = (port: number) => ['http', `http://${server.ip}:${port}/`, String(HTTP_CONNS), String(SECONDS)];
+    const httpArgs = (port: number) => ['http', server.ip, String(port), String(HTTP_CONNS), String(SECONDS)];
 
     // --- Metric 1: BPF redirect vs iptables REDIRECT to the same Envoy.
     type V = 'direct' | 'bpf' | 'iptables';
@@ -183,6 +204,7 @@ async function main(): Promise<void> {
     writeFileSync(BPF_STATS_SYSCTL, '1');
     try {
       for (let round = 0; round < (ONLY === 'redirect' ? 0 : HOOK_ROUNDS); round++) {
+        // ABBA order: a drift in the machine's load hits both variants alike.
         const variants: Array<'hook' | 'nohook'> = round % 2 ? ['nohook', 'hook'] : ['hook', 'nohook'];
         for (const v of variants) {
           if (v === 'hook') dp.attach(['l7m_connect4'], client.cgroupDir, 'bchook');
@@ -240,7 +262,8 @@ async function main(): Promise<void> {
 Measured ${date} on this machine (2 cores, shared with other jobs), kernel ${execFileSync('uname', ['-r']).toString().trim()}.
 Client and server are pods (own netns + cgroup) on one node; Envoy 1.40 (\`--concurrency 1\`) runs in the
 host namespace in the proxy cgroup with one HTTP listener (original_dst listener filter, ORIGINAL_DST
-cluster). Load tool: \`bench/datapath/loadgen.ts\` in the client pod. ${ROUNDS} interleaved rounds of ${SECONDS} s
+cluster). Load tool: \`bench/datapath/loadgen.c\` (epoll, C) in the client pod; it and the upstream servers are
+pinned to CPU ${CPU_LOAD}, Envoy to CPU ${CPU_PROXY}, alike for every variant. ${ROUNDS} interleaved rounds of ${SECONDS} s
 per variant (order rotated each round); medians, min..max in brackets. Load average when the run ended:
 ${loadavg().map((x) => x.toFixed(1)).join(' ')}: other jobs share the 2 cores, hence the wide spreads; differences
 smaller than the spread are not resolved by this run. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
