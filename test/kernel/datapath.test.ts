@@ -337,6 +337,22 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
   });
 
+  it('stops the policy lookup at an entry marked final, and only there', async () => {
+    // Written by hand to show the datapath honours the flag the writer computes: a
+    // final exact allow is not looked past, so even a wider deny is not consulted.
+    const exact = { endpointId: EP.ka, peerIdentity: ID.kb, dport: 9090, proto: 6, direction: 0 };
+    const wider = { ...exact, dport: 0 };
+    try {
+      maps.policy.update(wider, { verdict: 2, flags: 0, proxyPort: 0, ruleCookie: 0 });
+      maps.policy.update(exact, { verdict: 1, flags: 1, proxyPort: 0, ruleCookie: 0 });
+      assert.equal((await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090)).data, 'kb');
+      maps.policy.update(exact, { verdict: 1, flags: 0, proxyPort: 0, ruleCookie: 0 });
+      assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
+    } finally {
+      replaceEndpointPolicy(maps, EP.ka, kaPolicy());
+    }
+  });
+
   it('detaching a workload removes its programs', async () => {
     detachAttachment(NODE, 'ka');
     // kb's ingress allows ka on any TCP port, so without ka's egress programs 9090 opens.
