@@ -227,7 +227,12 @@ async function main(): Promise<void> {
     const nsPerCall = progStats.runCnt ? progStats.runTimeNs / progStats.runCnt : 0;
     console.log(`[bench] l7m_connect4: ${progStats.runCnt} runs, ${nsPerCall.toFixed(0)} ns per run`);
 
-    if (ONLY) return;
+    if (ONLY) {
+      const med = (rs: LoadResult[]) => median(rs.map((r) => r.rate)).toFixed(0);
+      if (ONLY === 'hook') console.log(`[bench] hook ${med(hookRuns.hook)} vs nohook ${med(hookRuns.nohook)} conn/s`);
+      else console.log(`[bench] bpf ${med(runs.bpf)} vs iptables ${med(runs.iptables)} vs direct ${med(runs.direct)} req/s`);
+      return;
+    }
     const date = new Date().toISOString();
     const rate = (rs: LoadResult[]) => rs.map((r) => r.rate);
     const lat = (rs: LoadResult[], k: 'p50Ms' | 'p99Ms') => median(rs.map((r) => r[k]));

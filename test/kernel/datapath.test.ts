@@ -1,12 +1,12 @@
 // Real-kernel tests of the socket datapath: programs loaded into this kernel,
 // workloads in their own netns and cgroup, real sockets. Requires root.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../support/paths.js';
-import { Ipam, createPod, createCgroup, execInPod } from '../../agent/endpoint/index.js';
+import { Ipam, createPod, createCgroup, execInPod, runInPod } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
 import {
   Datapath, DatapathMaps, detachAttachment, linkInfo, replaceEndpointPolicy, writeConfig, WORKLOAD_PROGRAMS,
@@ -14,7 +14,7 @@ import {
 import type { NativeRingBuffer, PolicyEntry } from '../../addon/index.js';
 import {
   NODE, POD_CIDR, PROXY_CGROUP, PROXY_PORT, EventCollector, cleanupLeftovers, deletePod, podClient, podLoop,
-  removeCgroup, requireKernelFeatures, startNameServer, startOrigDstServer,
+  removeCgroup, requireKernelFeatures, startNameServer, startOrigDstServer, startReady,
 } from './harness.js';
 
 /** Resolves when the child printed `line`; rejects on exit or timeout with its output. */
@@ -253,6 +253,44 @@ describe('kernel: BPF socket datapath', function () {
     assert.equal(addrs.stdout.trim(), '');
     // ::1 is the pod's own loopback: refused by the kernel (no listener), not by policy.
     assert.deepEqual(await podClient(pods.ka!, 'tcp', '::1', 1), { ok: false, error: 'ECONNREFUSED' });
+  });
+
+  it('judges IPv6 arriving at a workload as world: dropped unless an ingress rule allows world', async () => {
+    // Pods are IPv4-only; this test gives kb an IPv6 address to show that a workload
+    // with IPv6 switched on is still guarded (the host's IPv6 is not allow-localhost).
+    const kb = pods.kb!;
+    const sh = (args: string[]) => execFileSync(args[0]!, args.slice(1), { stdio: 'pipe' });
+    const v6Server = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 6060)); s.listen(16); print("ready", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"kb6\\n"); c.close()
+`;
+    const server = await startReady(runInPod(kb, ['python3', '-c', v6Server], { stdio: ['ignore', 'pipe', 'pipe'] }), 'IPv6 server in kb');
+    children.push(server);
+    try {
+      sh(['ip', 'netns', 'exec', kb.netns, 'sh', '-c', 'echo 0 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+      sh(['ip', '-n', kb.netns, '-6', 'addr', 'add', 'fd00:7b::2/64', 'dev', 'eth0', 'nodad']);
+      sh(['sh', '-c', `echo 0 > /proc/sys/net/ipv6/conf/${kb.hostVeth}/disable_ipv6`]);
+      sh(['ip', '-6', 'addr', 'add', 'fd00:7b::1/64', 'dev', kb.hostVeth, 'nodad']);
+      assert.deepEqual(await hostConnect('fd00:7b::2', 6060, 1000), { ok: false, error: 'timeout' });
+      const e = await events.waitFor((x) => x.hook === 'ingress' && x.dport === 6060, 'IPv6 ingress drop');
+      assert.deepEqual([e.type, e.reason, e.srcIdentity, e.dstIdentity, e.proto], ['drop', 'ipv6-not-allowed', 2, ID.kb, 'tcp']);
+      replaceEndpointPolicy(maps, EP.kb, [...kbPolicy(), { peerIdentity: 2, port: 6060, proto: 'tcp', direction: 'ingress', verdict: 'allow' }]);
+      assert.deepEqual(await hostConnect('fd00:7b::2', 6060), { ok: true, data: 'kb6' });
+    } finally {
+      replaceEndpointPolicy(maps, EP.kb, kbPolicy());
+      server.kill('SIGKILL');
+      try {
+        sh(['ip', '-6', 'addr', 'del', 'fd00:7b::1/64', 'dev', kb.hostVeth]);
+      } catch {
+        // Not added: an earlier step failed.
+      }
+      sh(['ip', 'netns', 'exec', kb.netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+    }
   });
 
   it('rate-limits events and accounts for every suppressed one', async () => {
