@@ -3,6 +3,8 @@
 // client's own event loop (about 170 µs per connection) dwarfed the datapath being
 // measured and its jitter decided the ratios.
 //   loadgen http <ip> <port> <connections> <seconds>     keep-alive GET /, requests/s
+//   loadgen http-close <ip> <port> <connections> <seconds>  one GET per new connection
+//                                                        (Connection: close): connections/s
 //   loadgen connect <ip> <port> <parallel> <seconds>     full TCP connections/s (the
 //                                                        server closes first)
 //   loadgen serve-close <port>                           accepts and closes at once
@@ -100,6 +102,7 @@ static int ep;
 static const char *mode;
 static char req[256];
 static size_t reqlen;
+static int http_mode, close_mode; /* http or http-close; close: one request per connection */
 
 static void start(struct conn *c, double t)
 {
@@ -133,7 +136,10 @@ static void stop(struct conn *c)
 
 static void send_request(struct conn *c, double t)
 {
-	c->t0 = c->since = t;
+	/* In close mode an op spans the whole connection: t0 stays at connect. */
+	if (!close_mode)
+		c->t0 = t;
+	c->since = t;
 	c->have = 0;
 	if (write(c->fd, req, reqlen) != (ssize_t)reqlen) {
 		kinds[E_RESET]++;
@@ -183,11 +189,11 @@ static void on_event(struct conn *c, unsigned events, double t)
 			struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
 			epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 		}
-		if (mode[0] == 'h')
-			send_request(c, c->t0);
+		if (http_mode)
+			send_request(c, t);
 		return;
 	}
-	if (mode[0] == 'c') {
+	if (!http_mode) {
 		char b[64];
 		ssize_t n = read(c->fd, b, sizeof(b));
 
@@ -221,7 +227,10 @@ static void on_event(struct conn *c, unsigned events, double t)
 		if (done) {
 			if (done == 1)
 				record((t - c->t0) * 1e3);
-			send_request(c, t);
+			if (close_mode)
+				stop(c); /* the main loop opens the next connection */
+			else
+				send_request(c, t);
 			return;
 		}
 	}
@@ -255,11 +264,13 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "serve-close"))
 		return serve_close(atoi(argv[2]));
-	if (argc != 6 || (strcmp(argv[1], "http") && strcmp(argv[1], "connect"))) {
-		fprintf(stderr, "usage: loadgen http|connect <ip> <port> <connections> <seconds> | serve-close <port>\n");
+	if (argc != 6 || (strcmp(argv[1], "http") && strcmp(argv[1], "http-close") && strcmp(argv[1], "connect"))) {
+		fprintf(stderr, "usage: loadgen http|http-close|connect <ip> <port> <connections> <seconds> | serve-close <port>\n");
 		return 2;
 	}
 	mode = argv[1];
+	http_mode = !strncmp(mode, "http", 4);
+	close_mode = !strcmp(mode, "http-close");
 	target.sin_family = AF_INET;
 	target.sin_port = htons(atoi(argv[3]));
 	if (inet_pton(AF_INET, argv[2], &target.sin_addr) != 1) {
@@ -271,7 +282,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loadgen: connections must be 1..%d\n", MAX_CONNS);
 		return 2;
 	}
-	reqlen = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s:%s\r\n\r\n", argv[2], argv[3]);
+	reqlen = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s:%s\r\n%s\r\n", argv[2], argv[3],
+			  close_mode ? "Connection: close\r\n" : "");
 	ep = epoll_create1(0);
 	conns = calloc(n, sizeof(*conns));
 	cpu0 = cpu_s();
