@@ -381,6 +381,25 @@ int l7m_getsockopt(struct bpf_sockopt *ctx)
 	return 1;
 }
 
+/*
+ * The per-packet fast path: a packet of a full TCP socket past LISTEN belongs to a
+ * connection that was judged when it was set up (connect4 for the workload's own, the
+ * SYN at ingress for accepted ones; a SYN can reach such a socket only in a
+ * simultaneous open the workload itself started), so it is passed without parsing.
+ * On egress every TCP packet passes (only UDP flows are recorded there).
+ */
+static __always_inline int l7m_skb_tcp_decided(struct __sk_buff *skb, int egress)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != L7M_IPPROTO_TCP)
+		return 0;
+	return egress || sk->state != L7M_TCP_LISTEN;
+}
+
 /* UDP flows the workload sends are remembered so their replies pass ingress. */
 SEC("cgroup_skb/egress")
 int l7m_egress_skb(struct __sk_buff *skb)
@@ -390,7 +409,7 @@ int l7m_egress_skb(struct __sk_buff *skb)
 	struct l7m_tuple4 t = {};
 	__u64 now;
 
-	if (skb->protocol != bpf_htons(L7M_ETH_P_IP))
+	if (skb->protocol != bpf_htons(L7M_ETH_P_IP) || l7m_skb_tcp_decided(skb, 1))
 		return L7M_PKT_PASS;
 	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0 || ip.protocol != L7M_IPPROTO_UDP)
 		return L7M_PKT_PASS;
@@ -523,6 +542,8 @@ int l7m_ingress_skb(struct __sk_buff *skb)
 	__u32 src_id;
 	__u64 cg, now;
 
+	if (l7m_skb_tcp_decided(skb, 0))
+		return L7M_PKT_PASS;
 	if (skb->protocol == bpf_htons(L7M_ETH_P_IPV6))
 		return l7m_ingress6(skb);
 	if (skb->protocol != bpf_htons(L7M_ETH_P_IP))

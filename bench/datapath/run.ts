@@ -22,7 +22,7 @@ import { repoRoot } from '../../test/support/paths.js';
 import { Ipam, createPod, createCgroup, deletePod, execInPod, removeCgroup, runInPod } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
 import {
-  Datapath, cgroupIdOf, detachAttachment, linkInfo, replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig,
+  Datapath, WORKLOAD_PROGRAMS, cgroupIdOf, detachAttachment, linkInfo, replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig,
 } from '../../addon/index.js';
 import type { Verdict } from '../../addon/index.js';
 import { cleanupLeftovers, requireKernelFeatures, startReady } from '../../test/kernel/harness.js';
@@ -202,35 +202,49 @@ async function main(): Promise<void> {
     detachAttachment(NODE, 'bc');
     const hookRuns: Record<'hook' | 'nohook', LoadResult[]> = { hook: [], nohook: [] };
     const connectArgs = ['connect', server.ip, String(CLOSE_PORT), String(CONNECT_PARALLEL), String(HOOK_SECONDS)];
-    // The kernel's own accounting of the program's run time (bpf_stats) tells the hook's
-    // cost independently of the machine's noise; the sysctl is restored afterwards.
-    const statsBefore = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim();
-    let progStats = { runTimeNs: 0, runCnt: 0 };
-    writeFileSync(BPF_STATS_SYSCTL, '1');
-    try {
-      for (let round = 0; round < (ONLY === 'redirect' ? 0 : HOOK_ROUNDS); round++) {
-        // ABBA order: a drift in the machine's load hits both variants alike.
-        const variants: Array<'hook' | 'nohook'> = round % 2 ? ['nohook', 'hook'] : ['hook', 'nohook'];
-        for (const v of variants) {
-          if (v === 'hook') dp.attach(['l7m_connect4'], client.cgroupDir, 'bchook');
-          let r: LoadResult;
-          try {
-            r = await loadgen(client, connectArgs);
-          } finally {
-            if (v === 'hook') {
-              progStats = programStats(linkInfo(NODE, 'bchook', 'l7m_connect4').progId);
-              detachAttachment(NODE, 'bchook');
-            }
-          }
-          hookRuns[v].push(r);
-          console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} conn/s p50 ${r.p50Ms.toFixed(3)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op errors ${JSON.stringify(r.errorKinds)}`);
+    for (let round = 0; round < (ONLY === 'redirect' ? 0 : HOOK_ROUNDS); round++) {
+      // ABBA order: a drift in the machine's load hits both variants alike.
+      const variants: Array<'hook' | 'nohook'> = round % 2 ? ['nohook', 'hook'] : ['hook', 'nohook'];
+      for (const v of variants) {
+        if (v === 'hook') dp.attach(['l7m_connect4'], client.cgroupDir, 'bchook');
+        let r: LoadResult;
+        try {
+          r = await loadgen(client, connectArgs);
+        } finally {
+          if (v === 'hook') detachAttachment(NODE, 'bchook');
         }
+        hookRuns[v].push(r);
+        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} conn/s p50 ${r.p50Ms.toFixed(3)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op errors ${JSON.stringify(r.errorKinds)}`);
       }
-    } finally {
-      writeFileSync(BPF_STATS_SYSCTL, `${statsBefore}\n`);
     }
-    const nsPerCall = progStats.runCnt ? progStats.runTimeNs / progStats.runCnt : 0;
-    console.log(`[bench] l7m_connect4: ${progStats.runCnt} runs, ${nsPerCall.toFixed(0)} ns per run`);
+
+    // The kernel's own accounting (bpf_stats) of every workload program, in one extra
+    // round with the full workload attachment that counts for no ratio: bpf_stats adds
+    // two clock reads to each run, which would tax only the hook variant above. The
+    // sysctl is restored afterwards.
+    const progCosts: Array<{ program: string; runsPerConn: number; nsPerRun: number }> = [];
+    let statsConns = 0;
+    if (ONLY !== 'redirect') {
+      const statsBefore = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim();
+      dp.attachWorkload(client.cgroupDir, 'bc');
+      writeFileSync(BPF_STATS_SYSCTL, '1');
+      try {
+        const base = new Map(WORKLOAD_PROGRAMS.map((p) => [p, programStats(linkInfo(NODE, 'bc', p).progId)] as const));
+        const r = await loadgen(client, connectArgs);
+        statsConns = r.ops;
+        for (const p of WORKLOAD_PROGRAMS) {
+          const now = programStats(linkInfo(NODE, 'bc', p).progId);
+          const runs = now.runCnt - base.get(p)!.runCnt;
+          if (runs) progCosts.push({ program: p, runsPerConn: runs / r.ops, nsPerRun: (now.runTimeNs - base.get(p)!.runTimeNs) / runs });
+        }
+      } finally {
+        writeFileSync(BPF_STATS_SYSCTL, `${statsBefore}\n`);
+        detachAttachment(NODE, 'bc');
+      }
+      for (const c of progCosts) console.log(`[bench] ${c.program}: ${c.runsPerConn.toFixed(2)} runs/conn, ${c.nsPerRun.toFixed(0)} ns/run`);
+    }
+    const perConnNs = progCosts.reduce((a, c) => a + c.runsPerConn * c.nsPerRun, 0);
+    const connect4Ns = progCosts.find((c) => c.program === 'l7m_connect4')?.nsPerRun ?? 0;
 
     if (ONLY) {
       const med = (rs: LoadResult[]) => median(rs.map((r) => r.rate)).toFixed(0);
@@ -277,9 +291,8 @@ Client and server are pods (own netns + cgroup) on one node; Envoy 1.40 (\`--con
 host namespace in the proxy cgroup with one HTTP listener (original_dst listener filter, ORIGINAL_DST
 cluster). Load tool: \`bench/datapath/loadgen.c\` (epoll, C) in the client pod; it and the upstream servers are
 pinned to CPU ${CPU_LOAD}, Envoy to CPU ${CPU_PROXY}, alike for every variant. ${ROUNDS} interleaved rounds of ${SECONDS} s
-per variant (order rotated each round); medians, min..max in brackets. Load average when the run ended:
-${loadavg().map((x) => x.toFixed(1)).join(' ')}: other jobs share the 2 cores, hence the wide spreads; differences
-smaller than the spread are not resolved by this run. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
+per variant (order rotated each round); medians, min..max in brackets. Other jobs share the 2 cores, hence
+the wide spreads; differences smaller than the spread are not resolved by this run. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
 
 **datapath_bpf_vs_iptables_redirect** (HTTP keep-alive, ${HTTP_CONNS} connections; goal >= 1.0): ratio **${m1.ratio}**
 (median of the per-round ratios, which cancels slow load drifts: ${paired(runs.bpf, runs.iptables)})
@@ -307,10 +320,16 @@ ${row('iptables REDIRECT to Envoy', connRuns.iptables)}
 ${row('connect4 program attached (policy allow)', hookRuns.hook)}
 ${row('no program attached', hookRuns.nohook)}
 
-The kernel's bpf_stats for \`l7m_connect4\` over the hook rounds: ${progStats.runCnt} runs, **${nsPerCall.toFixed(0)} ns per
-run**, i.e. ${(100 * nsPerCall / 1000 / median(hookRuns.nohook.map((r) => r.cpuUsPerOp))).toFixed(2)} % of the client's CPU time per
-connection without the hook (bpf_stats was on during these rounds and adds its own small cost to the
-hook variant). The wall-clock ratio above is dominated by the shared machine's noise.
+What the programs cost, by the kernel's bpf_stats (one extra round of ${statsConns} connections with every
+workload program attached, counted in no ratio; bpf_stats itself adds two clock reads, tens of ns, to each run):
+
+| program | runs per connection | ns per run |
+|---|---|---|
+${progCosts.map((c) => `| \`${c.program}\` | ${c.runsPerConn.toFixed(2)} | ${c.nsPerRun.toFixed(0)} |`).join('\n')}
+
+All programs together: **${(perConnNs / 1000).toFixed(2)} µs per connection** (\`l7m_connect4\` alone ${connect4Ns.toFixed(0)} ns), against
+${median(hookRuns.nohook.map((r) => r.cpuUsPerOp)).toFixed(1)} µs of the client's CPU per connection without the hook. Load average when the run
+ended: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (noisy, shared machine).
 `;
     writeFileSync(join(repoRoot, 'bench/sections/datapath.md'), md);
     console.log(md);
