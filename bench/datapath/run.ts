@@ -14,7 +14,7 @@
 //   BENCH_HOOK_SECONDS, BENCH_HOOK_ROUNDS, BENCH_CPU_LOAD, BENCH_CPU_PROXY)
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -52,6 +52,21 @@ const IPT_COMMENT = 'l7mesh-bench-datapath';
 interface LoadResult {
   ops: number; errors: number; errorKinds: Record<string, number>; seconds: number; rate: number;
   p50Ms: number; p99Ms: number; cpuUsPerOp: number;
+  /** Envoy's CPU time per completed op (all its threads), the variants through Envoy only. */
+  envoyUsPerOp?: number;
+}
+
+/** CPU time of every thread of a process in ns (schedstat: time on CPU), noise-free unlike wall clock. */
+function processCpuNs(pid: number): number {
+  let total = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended in between.
+    }
+  }
+  return total;
 }
 
 const median = (xs: number[]): number => {
@@ -182,14 +197,16 @@ async function main(): Promise<void> {
         try {
           for (const mode of ['http', 'http-close'] as const) {
             const before = await envoyRequests(envoy.adminPort);
+            const cpuBefore = processCpuNs(envoy.child.pid!);
             const r = await loadgen(client, [mode, server.ip, String(port), String(HTTP_CONNS), String(SECONDS)]);
+            if (v !== 'direct') r.envoyUsPerOp = (processCpuNs(envoy.child.pid!) - cpuBefore) / 1000 / r.ops;
             const viaEnvoy = (await envoyRequests(envoy.adminPort)) - before;
             // Every variant must take the path it claims: through Envoy or not at all.
             if (v === 'direct' ? viaEnvoy !== 0 : viaEnvoy < r.ops) {
               throw new Error(`variant ${v} ${mode}: Envoy saw ${viaEnvoy} requests for ${r.ops} completed`);
             }
             (mode === 'http' ? runs : connRuns)[v].push(r);
-            console.log(`[bench] round ${round + 1} ${v} ${mode}: ${r.rate.toFixed(0)} ${mode === 'http' ? 'req' : 'conn'}/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op errors ${JSON.stringify(r.errorKinds)}`);
+            console.log(`[bench] round ${round + 1} ${v} ${mode}: ${r.rate.toFixed(0)} ${mode === 'http' ? 'req' : 'conn'}/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op envoy cpu ${r.envoyUsPerOp?.toFixed(1) ?? '-'} us/op errors ${JSON.stringify(r.errorKinds)}`);
           }
         } finally {
           if (v === 'iptables') iptables('-D', client.hostVeth);
@@ -283,7 +300,7 @@ async function main(): Promise<void> {
       return total ? `${total} (${Object.entries(all).map(([k, n]) => `${k}: ${n}`).join(', ')})` : '0';
     };
     const row = (name: string, rs: LoadResult[]) =>
-      `| ${name} | ${median(rate(rs)).toFixed(0)} | ${spread(rate(rs))} | ${lat(rs, 'p50Ms').toFixed(2)} | ${lat(rs, 'p99Ms').toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerOp)).toFixed(1)} | ${errorsOf(rs)} |`;
+      `| ${name} | ${median(rate(rs)).toFixed(0)} | ${spread(rate(rs))} | ${lat(rs, 'p50Ms').toFixed(2)} | ${lat(rs, 'p99Ms').toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerOp)).toFixed(1)} | ${rs[0]?.envoyUsPerOp === undefined ? '-' : median(rs.map((r) => r.envoyUsPerOp!)).toFixed(1)} | ${errorsOf(rs)} |`;
     const md = `## Datapath (bench/datapath)
 
 Measured ${date} on this machine (2 cores, shared with other jobs), kernel ${execFileSync('uname', ['-r']).toString().trim()}.
@@ -295,10 +312,12 @@ per variant (order rotated each round); medians, min..max in brackets. Other job
 the wide spreads; differences smaller than the spread are not resolved by this run. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
 
 **datapath_bpf_vs_iptables_redirect** (HTTP keep-alive, ${HTTP_CONNS} connections; goal >= 1.0): ratio **${m1.ratio}**
-(median of the per-round ratios, which cancels slow load drifts: ${paired(runs.bpf, runs.iptables)})
+(median of the per-round ratios, which cancels slow load drifts: ${paired(runs.bpf, runs.iptables)}). Envoy CPU µs/op is the
+time all Envoy threads spent on a CPU (schedstat) per request: unlike req/s it does not grow while Envoy waits
+for a CPU that other jobs hold, so it is the steadier comparison on a shared machine.
 
-| variant | req/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | errors |
-|---|---|---|---|---|---|---|
+| variant | req/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | Envoy CPU µs/op | errors |
+|---|---|---|---|---|---|---|---|
 ${row('direct (no Envoy, connect4 allow)', runs.direct)}
 ${row('BPF connect4 redirect to Envoy', runs.bpf)}
 ${row('iptables REDIRECT to Envoy', runs.iptables)}
@@ -306,8 +325,8 @@ ${row('iptables REDIRECT to Envoy', runs.iptables)}
 Connection rate, one request per new connection (\`Connection: close\`, ${HTTP_CONNS} in parallel, same rounds;
 BPF / iptables median ratio ${(median(rate(connRuns.bpf)) / median(rate(connRuns.iptables))).toFixed(3)}, per-round ${paired(connRuns.bpf, connRuns.iptables)}):
 
-| variant | conn/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | errors |
-|---|---|---|---|---|---|---|
+| variant | conn/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | Envoy CPU µs/op | errors |
+|---|---|---|---|---|---|---|---|
 ${row('direct (no Envoy, connect4 allow)', connRuns.direct)}
 ${row('BPF connect4 redirect to Envoy', connRuns.bpf)}
 ${row('iptables REDIRECT to Envoy', connRuns.iptables)}
@@ -315,8 +334,8 @@ ${row('iptables REDIRECT to Envoy', connRuns.iptables)}
 **datapath_connect4_hook_overhead** (new TCP connection per op, ${CONNECT_PARALLEL} in parallel, ${HOOK_ROUNDS} alternating rounds of ${HOOK_SECONDS} s; goal >= 0.95): ratio **${m2.ratio}**
 (median of the per-round ratios: ${paired(hookRuns.hook, hookRuns.nohook)})
 
-| variant | conn/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | errors |
-|---|---|---|---|---|---|---|
+| variant | conn/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | Envoy CPU µs/op | errors |
+|---|---|---|---|---|---|---|---|
 ${row('connect4 program attached (policy allow)', hookRuns.hook)}
 ${row('no program attached', hookRuns.nohook)}
 
