@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../support/paths.js';
@@ -58,6 +59,23 @@ function hostConnect(host: string, port: number, timeoutMs = 5000): Promise<{ ok
       clearTimeout(timer);
       resolve({ ok: false, error: e.code ?? e.message });
     });
+  });
+}
+
+/** One IPv6 datagram from the host; resolves with the reply or 'timeout'. */
+function hostUdp6(host: string, port: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp6');
+    const timer = setTimeout(() => {
+      s.close();
+      resolve('timeout');
+    }, timeoutMs);
+    s.on('message', (m) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(m.toString().trim());
+    });
+    s.send('hello', port, host);
   });
 }
 
@@ -281,6 +299,33 @@ while True:
       assert.deepEqual([e.type, e.reason, e.srcIdentity, e.dstIdentity, e.proto], ['drop', 'ipv6-not-allowed', 2, ID.kb, 'tcp']);
       replaceEndpointPolicy(maps, EP.kb, [...kbPolicy(), { peerIdentity: 2, port: 6060, proto: 'tcp', direction: 'ingress', verdict: 'allow' }]);
       assert.deepEqual(await hostConnect('fd00:7b::2', 6060), { ok: true, data: 'kb6' });
+
+      // UDP: a datagram to kb's unconnected socket is a new flow from world: dropped.
+      events.clear();
+      assert.equal(await hostUdp6('fd00:7b::2', 8443, 1000), 'timeout');
+      const u = await events.waitFor((x) => x.hook === 'ingress' && x.proto === 'udp' && x.dport === 8443, 'IPv6 UDP ingress drop');
+      assert.deepEqual([u.type, u.reason], ['drop', 'ipv6-not-allowed']);
+      // A reply to a socket kb connected to that peer passes: connect6 judged the peer.
+      const echo = createSocket('udp6');
+      await new Promise<void>((res) => echo.bind(0, 'fd00:7b::1', () => res()));
+      echo.on('message', (_m, rinfo) => echo.send('host', rinfo.port, rinfo.address));
+      try {
+        const port = echo.address().port;
+        replaceEndpointPolicy(maps, EP.kb, [...kbPolicy(), { peerIdentity: 2, port, proto: 'udp', direction: 'egress', verdict: 'allow' }]);
+        const py = `import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(2)
+s.connect(("fd00:7b::1", ${port})); s.send(b"hi")
+try:
+    print(s.recv(64).decode())
+except socket.timeout:
+    print("timeout")`;
+        const r = await execInPod(kb, ['python3', '-c', py], 10_000);
+        assert.equal(r.stdout.trim(), 'host', r.stderr);
+        // The same exchange from an unconnected socket: the reply is a new flow (no IPv6 UDP flow table).
+        assert.deepEqual(await podClient(kb, 'udp', 'fd00:7b::1', port, 1), { ok: false, error: 'timeout' });
+      } finally {
+        echo.close();
+      }
     } finally {
       replaceEndpointPolicy(maps, EP.kb, kbPolicy());
       server.kill('SIGKILL');
