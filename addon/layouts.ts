@@ -54,7 +54,7 @@ export const LAYOUTS = {
   ]),
   policyValue: struct('l7m_policy_value', 8, [
     ['verdict', 'verdict', 0, 'u8'],
-    ['pad', 'pad', 1, 'u8'],
+    ['flags', 'flags', 1, 'u8'],
     ['proxyPort', 'proxy_port', 2, 'u16'],
     ['ruleCookie', 'rule_cookie', 4, 'u32'],
   ]),
@@ -135,6 +135,7 @@ export const C_CONSTANTS = {
   L7M_DROP_NO_ENDPOINT: -190,
   L7M_DROP_NO_PROXY: -191,
   L7M_DROP_IPV6: -192,
+  L7M_POL_FINAL: 1,
   L7M_EP_ENFORCE_EGRESS: 1,
   L7M_EP_ENFORCE_INGRESS: 2,
   L7M_CFG_HOST_POLICY: 1,
@@ -160,6 +161,7 @@ export const Verdict = { allow: 1, deny: 2, redirect: 3 } as const;
 export type VerdictName = keyof typeof Verdict;
 export const Proto = { tcp: 6, udp: 17 } as const;
 export type ProtoName = keyof typeof Proto;
+export const PolicyFlags = { final: 1 } as const;
 export const EndpointFlags = { enforceEgress: 1, enforceIngress: 2 } as const;
 export const ConfigFlags = { hostPolicy: 1, eventsAllow: 2 } as const;
 
@@ -253,7 +255,7 @@ export interface EndpointInfo { endpointId: number; identity: number; ipv4: stri
 export interface IpcacheKey { prefixlen: number; addr: string }
 export interface IpcacheValue { identity: number; endpointId: number; epFlags: number }
 export interface PolicyKey { endpointId: number; peerIdentity: number; dport: number; proto: number; direction: number }
-export interface PolicyValue { verdict: number; proxyPort: number; ruleCookie: number }
+export interface PolicyValue { verdict: number; flags: number; proxyPort: number; ruleCookie: number }
 export interface DatapathConfig { proxyIpv4: string; proxyPort: number; flags: number; eventRate: number; eventBurst: number }
 export interface OrigDst { ipv4: string; port: number; proxyPort: number; proxyIpv4: string; srcIdentity: number; dstIdentity: number }
 export interface Tuple4 { localIp: string; peerIp: string; localPort: number; peerPort: number }

@@ -309,7 +309,7 @@ export function policyMapRows(endpointId: number, policy: EndpointPolicy, audit 
       for (let port = e.port; port <= last; port++) {
         for (const proto of protos) {
           const key: PolicyKey = { endpointId, peerIdentity: e.identity, dport: port, proto, direction: Direction[dir] };
-          const value: PolicyValue = { verdict: Verdict[e.verdict], proxyPort: 0, ruleCookie: 0 };
+          const value: PolicyValue = { verdict: Verdict[e.verdict], flags: 0, proxyPort: 0, ruleCookie: 0 };
           const id = keyId(key);
           const have = rows.get(id);
           if (!have || RANK[e.verdict] > RANK[VERDICT_NAMES[have[1].verdict]!]) rows.set(id, [key, value]);
