@@ -16,6 +16,7 @@ import type { EventEmitter } from 'node:events';
 import type http2 from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import { KafkaAuditLog } from './audit.js';
+import { decodeExtProcRequest, encodeExtProcResponse, type ExtProcData, type ExtProcRequest, type ExtProcResponse } from './ext-proc-codec.js';
 import { KafkaPolicyEngine } from './engine.js';
 import type { KafkaRule } from './rule.js';
 import { KafkaSession, type FrameTap } from './session.js';
@@ -34,20 +35,9 @@ export const SERVICE_NAME = 'envoy.service.network_ext_proc.v3.NetworkExternalPr
  */
 export const PROCESSOR_WINDOW_BYTES = 16 * 1024 * 1024;
 
-interface Data {
-  data?: Buffer;
-  end_of_stream?: boolean;
-}
-interface ProcessingRequest {
-  read_data?: Data | null;
-  write_data?: Data | null;
-}
-interface ProcessingResponse {
-  read_data?: Data;
-  write_data?: Data;
-  data_processing_status: 'MODIFIED';
-  connection_status: 'CONTINUE' | 'CLOSE';
-}
+type Data = ExtProcData;
+type ProcessingRequest = ExtProcRequest;
+type ProcessingResponse = ExtProcResponse;
 
 let definition: grpc.ServiceDefinition | undefined;
 
@@ -66,6 +56,21 @@ export function loadNetworkExtProcService(): grpc.ServiceDefinition {
   };
   definition = svc.envoy.service.network_ext_proc.v3.NetworkExternalProcessor.service;
   return definition;
+}
+
+/** The service with the hand-written codec of ext-proc-codec.ts on the processor's side. */
+function fastCodecService(): grpc.ServiceDefinition {
+  const def = loadNetworkExtProcService();
+  const process = def.Process;
+  if (!process) throw new Error(`${SERVICE_NAME}: no Process method in the loaded service`);
+  return {
+    ...def,
+    Process: {
+      ...process,
+      requestDeserialize: decodeExtProcRequest,
+      responseSerialize: (res: ProcessingResponse) => encodeExtProcResponse(res),
+    },
+  } as grpc.ServiceDefinition;
 }
 
 export interface ExtProcStats {
@@ -93,7 +98,7 @@ export class KafkaExtProcServer {
     // handed to http2.createServer at bind time, so the stream window goes in there.
     const common = (this.server as unknown as { commonServerOptions?: { settings?: Record<string, unknown> } }).commonServerOptions;
     if (common) common.settings = { ...common.settings, initialWindowSize: PROCESSOR_WINDOW_BYTES };
-    this.server.addService(loadNetworkExtProcService(), { Process: (call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>) => this.process(call) });
+    this.server.addService(fastCodecService(), { Process: (call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>) => this.process(call) });
   }
 
   /** Registers or replaces a rule set; streams opened afterwards use it. */
