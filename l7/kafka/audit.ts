@@ -28,6 +28,9 @@ export interface KafkaAuditRecord {
   outcome?: 'dropped' | 'closed';
 }
 
+/** How late a JSON line may reach the file (listeners get every record at once). */
+export const AUDIT_FLUSH_MS = 20;
+
 export type AuditListener = (rec: KafkaAuditRecord) => void;
 
 export class KafkaAuditLog {
@@ -49,10 +52,10 @@ export class KafkaAuditLog {
 
   write(rec: KafkaAuditRecord): void {
     if (this.stream) {
-      // Lines of one event-loop turn (a chunk of pipelined requests) go to the file in
-      // one write instead of one write each.
+      // Lines go to the file in batches, at most AUDIT_FLUSH_MS late, instead of one
+      // write each: a write per request showed up in the processor's profile.
       this.lines.push(JSON.stringify(rec));
-      if (this.lines.length === 1) setImmediate(() => this.flush());
+      if (this.lines.length === 1) setTimeout(() => this.flush(), AUDIT_FLUSH_MS);
     }
     for (const fn of this.listeners) fn(rec);
   }
