@@ -16,7 +16,7 @@ import { AgentError, notFound } from './errors.js';
 import type { IdentityService } from './identities.js';
 import type { EndpointPlumbing, PodHandle } from './plumbing.js';
 import { PolicyValidationError, type PolicyDocument, type PolicyEngine } from './policy-engine.js';
-import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState } from './proxy.js';
+import { AckTimeoutError, NackError, ProxyInputError, type ProxyConfigurator, type ProxyState } from './proxy.js';
 import type { Store } from './store.js';
 import { AgentMetrics } from './metrics.js';
 import { Observer } from '../observe/observer.js';
@@ -512,7 +512,8 @@ export class Agent {
     } catch (e) {
       await revertDatapath();
       this.metrics.applyFailures.inc({ stage: 'proxy' });
-      throw new AgentError('L7M_ERR_APPLY_FAILED', `proxy configuration: ${(e as Error).message}`);
+      // A policy naming a TLS secret that cannot be served is the policy's fault: say so.
+      throw new AgentError(e instanceof ProxyInputError ? 'L7M_ERR_INVALID_POLICY' : 'L7M_ERR_APPLY_FAILED', `proxy configuration: ${(e as Error).message}`);
     }
 
     let acked = false;

@@ -15,8 +15,10 @@ import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
 import { ProxyResourceMemo } from './proxy-resource-memo.js';
-import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
+import { AckTimeoutError, NackError, ProxyInputError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 import type { KafkaProxy } from './kafka-proxy.js';
+import type { NodeTls } from './tls/node-tls.js';
+import { findMissingSecrets, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
 
 export interface EnvoyProxyOptions {
   nodeName: string;
@@ -33,6 +35,8 @@ export interface EnvoyProxyOptions {
   onError?: (e: Error) => void;
   /** Kafka processor; without it, publishing an endpoint with Kafka rules fails with a clear error. */
   kafka?: KafkaProxy;
+  /** CA, identity certificates and user secrets served over SDS; without it a policy naming TLS fails to publish. */
+  tls?: NodeTls;
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
@@ -57,6 +61,9 @@ export class EnvoyProxy implements ProxyConfigurator {
   /** Object → its content key, so that an object the memo handed back again is not re-serialised. */
   private readonly internKeys = new WeakMap<object, string>();
   private readonly resources = new ProxyResourceMemo();
+  /** What the last publish built, so that renewed secrets can be served alongside it. */
+  private published?: { listeners: object[]; routes: object[]; clusters: object[] };
+  private lastPublished?: string;
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -148,17 +155,52 @@ export class EnvoyProxy implements ProxyConfigurator {
     );
     // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
     const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
-    const version = this.cache.setSnapshot(this.nodeId, {
-      [TypeUrl.Listener]: this.intern(TypeUrl.Listener, listeners),
-      [TypeUrl.Route]: this.intern(TypeUrl.Route, res.routes),
-      [TypeUrl.Cluster]: this.intern(TypeUrl.Cluster, res.clusters),
-    });
-    this.lastVersion = version;
+    // Secrets first: a policy whose secret cannot be served fails here, before Envoy sees anything.
+    if (this.o.tls) await this.o.tls.prepare(state.endpoints.map((e) => e.policy));
+    const secrets = this.o.tls ? this.o.tls.secrets() : [];
+    const missing = findMissingSecrets({ listeners, clusters: res.clusters, secrets });
+    if (missing.length > 0) {
+      throw new ProxyInputError(`TLS: ${missing.join('; ')}${this.o.tls ? '' : ' (this proxy runs without the agent\'s TLS support)'}`);
+    }
+    this.published = { listeners, routes: res.routes, clusters: res.clusters };
+    const version = this.setSnapshot(secrets);
     // Envoy subscribes to routes only through a listener's HTTP connection manager: with
-    // no route in the snapshot there is no RDS subscription and so nothing to ACK.
-    this.waitTypes.set(version, res.routes.length > 0 ? TYPES : TYPES.filter((t) => t !== TypeUrl.Route));
+    // no route in the snapshot there is no RDS subscription and so nothing to ACK; and to
+    // secrets only when a listener or cluster refers to one.
+    const referencesSecrets = secrets.length > 0 && listeners.concat(res.clusters).some((r) => sdsSecretNamesOf(r).length > 0);
+    const types: string[] = res.routes.length > 0 ? [...TYPES] : TYPES.filter((t) => t !== TypeUrl.Route);
+    if (referencesSecrets) types.unshift(TypeUrl.Secret);
+    this.waitTypes.set(version, types);
+    this.lastPublished = version;
     if (this.waitTypes.size > MAX_TRACKED_VERSIONS) this.waitTypes.delete(this.waitTypes.keys().next().value!);
     return version;
+  }
+
+  private setSnapshot(secrets: readonly object[]): string {
+    const p = this.published!;
+    const version = this.cache.setSnapshot(this.nodeId, {
+      [TypeUrl.Secret]: this.intern(TypeUrl.Secret, secrets),
+      [TypeUrl.Listener]: this.intern(TypeUrl.Listener, p.listeners),
+      [TypeUrl.Route]: this.intern(TypeUrl.Route, p.routes),
+      [TypeUrl.Cluster]: this.intern(TypeUrl.Cluster, p.clusters),
+    });
+    this.lastVersion = version;
+    return version;
+  }
+
+  /**
+   * A renewed identity certificate or a rotated secret file: the same resources with the
+   * new Secrets (a new SDS version; Envoy uses it for new handshakes, open connections stay).
+   */
+  secretsChanged(): void {
+    if (!this.published || !this.o.tls) return;
+    try {
+      const version = this.setSnapshot(this.o.tls.secrets());
+      const prev = this.waitTypes.get(this.lastPublished ?? '');
+      if (prev) this.waitTypes.set(version, prev);
+    } catch (e) {
+      this.o.onError?.(new Error(`serving renewed TLS secrets: ${(e as Error).message}`));
+    }
   }
 
   /**
@@ -224,5 +266,6 @@ export class EnvoyProxy implements ProxyConfigurator {
     await this.xds?.close();
     await this.als.close();
     await this.o.kafka?.stop();
+    this.o.tls?.close();
   }
 }

@@ -24,6 +24,7 @@ import type { EndpointPlumbing } from './plumbing.js';
 import { DEFAULT_POD_CIDR, KernelPlumbing } from './pod-plumbing.js';
 import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
+import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_PROXY_PORT = 15001;
@@ -47,6 +48,10 @@ Flags:
   --proxy <envoy|fake>           fake publishes to no Envoy and enforces no L7 rule (default envoy)
   --envoy-path <path>            Envoy binary (default from .tools/envoy-path)
   --ephemeral                    on exit remove endpoints, BPF pins, Envoy and the state directory
+  --secrets-dir <dir>            terminatingTLS/originatingTLS secrets: <dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}
+                                 (default <state-dir>/secrets)
+  --trust-domain <name>          SPIFFE trust domain of the node CA's identity certificates (default ${DEFAULT_TRUST_DOMAIN})
+  --identity-cert-lifetime <s>   lifetime of identity certificates in seconds, renewed at 2/3 (default 3600)
   -h, --help                     show this help
 `;
 
@@ -58,6 +63,8 @@ export interface DaemonOptions {
   proxyPort: number;
   envoyPath?: string;
   ephemeral: boolean;
+  /** TLS for the Envoy proxy (CA, identity certificates, user secrets); see agent/tls/. */
+  tls: TlsDaemonOptions;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
@@ -79,6 +86,9 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
       proxy: { type: 'string' },
       'envoy-path': { type: 'string' },
       ephemeral: { type: 'boolean' },
+      'secrets-dir': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'identity-cert-lifetime': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -112,7 +122,12 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
   if (proxy !== 'envoy' && proxy !== 'fake') throw new ConfigError('proxy', `"${proxy}" is not one of envoy, fake`);
   const proxyPort = int('proxy-port', values['proxy-port']) ?? DEFAULT_PROXY_PORT;
   if (proxyPort < 1 || proxyPort > 65535) throw new ConfigError('proxy-port', `${proxyPort} is not a TCP port`);
-  return { config, datapath, proxy, podCidr: values['pod-cidr'] ?? DEFAULT_POD_CIDR, proxyPort, envoyPath: values['envoy-path'], ephemeral: values.ephemeral === true };
+  const tls = parseTlsDaemonOptions(config.stateDir, {
+    secretsDir: values['secrets-dir'],
+    trustDomain: values['trust-domain'],
+    identityCertLifetime: int('identity-cert-lifetime', values['identity-cert-lifetime']),
+  });
+  return { config, datapath, proxy, podCidr: values['pod-cidr'] ?? DEFAULT_POD_CIDR, proxyPort, envoyPath: values['envoy-path'], ephemeral: values.ephemeral === true, tls };
 }
 
 function envoyPathFrom(opt: string | undefined): string {
@@ -150,9 +165,18 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   } else {
     datapath = new FakeDatapath();
   }
+  let envoyProxy: EnvoyProxy | undefined;
+  const tls =
+    o.proxy === 'envoy'
+      ? await openNodeTls(o.tls, {
+          onChange: () => envoyProxy?.secretsChanged(),
+          onError: (e) => log(`tls: ${e.message}`),
+        })
+      : undefined;
   const proxy: ProxyConfigurator =
     o.proxy === 'envoy'
-      ? new EnvoyProxy({
+      ? (envoyProxy = new EnvoyProxy({
+          tls,
           nodeName: c.nodeName,
           envoyPath: envoyPathFrom(o.envoyPath),
           workDir: join('/run/l7mesh', c.nodeName, 'envoy'),
@@ -170,7 +194,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
             onFlow: (f) => agentRef?.observer.store.add(f),
             nodeName: c.nodeName,
           }),
-        })
+        }))
       : new FakeProxy();
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
   agentRef = agent;

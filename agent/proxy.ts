@@ -50,6 +50,14 @@ export class NackError extends Error {
   }
 }
 
+/** The policy asks the proxy for something it cannot serve (e.g. a TLS secret that is missing or expired). */
+export class ProxyInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProxyInputError';
+  }
+}
+
 export class AckTimeoutError extends Error {
   constructor(readonly version: string, ms: number) {
     super(`no ACK for version ${version} from every Envoy within ${ms} ms`);

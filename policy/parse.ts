@@ -18,6 +18,7 @@ import { KAFKA_MAX_TOPIC_LEN, KAFKA_TOPIC_RE, kafkaApiKeyByName } from './kafka-
 import type { HeaderMatch, HttpRule, KafkaRule, RuleOrigin } from './l7-rules.js';
 import type { Direction, L4Protocol } from './resolved.js';
 import { policyKey, type L7Spec, type ParsedPolicy, type PeerRule, type PolicyKind, type PolicyRule, type PortRuleSpec, type PortSpec } from './rule.js';
+import { validateTlsContext, type PortTls, type TlsContextSpec } from './tls-context.js';
 
 export interface ParseOptions {
   /** Named in errors (a file name). */
@@ -485,7 +486,7 @@ class DocumentParser {
 
   private ciliumPortRule(pr: Json, path: string, deny: boolean, direction: Direction): PortRuleSpec | undefined {
     let ok = true;
-    for (const f of ['listener', 'originatingTLS', 'terminatingTLS', 'serverNames']) {
+    for (const f of ['listener', 'serverNames']) {
       if (pr[f] !== undefined) {
         this.notSupported(`${path}.${f}`, f);
         ok = false;
@@ -553,8 +554,49 @@ class DocumentParser {
         }
       });
     }
+    const tls = this.portTls(pr, path, l7);
+    if (tls === null) ok = false;
     if (!ok) return undefined;
-    return { ports, ...(l7 ? { l7 } : {}), path };
+    return { ports, ...(l7 ? { l7 } : {}), ...(tls ? { tls } : {}), path };
+  }
+
+  /**
+   * terminatingTLS / originatingTLS of one toPorts rule: the secret's namespace defaults
+   * to the policy's. TLS is only intercepted to enforce HTTP rules, so it needs them.
+   * Returns null after reporting an error, undefined when the rule has no TLS.
+   */
+  private portTls(pr: Json, path: string, l7: L7Spec | undefined): PortTls | null | undefined {
+    const out: PortTls = {};
+    let ok = true;
+    for (const [field, role] of [['terminatingTLS', 'terminating'], ['originatingTLS', 'originating']] as const) {
+      const raw = pr[field];
+      if (raw === undefined) continue;
+      const at = `${path}.${field}`;
+      const errors = validateTlsContext(raw, at);
+      if (errors.length > 0) {
+        for (const e of errors) {
+          const [field, ...rest] = e.split(': ');
+          this.error(field!, rest.join(': '));
+        }
+        ok = false;
+        continue;
+      }
+      const r = raw as TlsContextSpec;
+      out[role] = {
+        secret: { namespace: r.secret.namespace ?? (this.namespace || DEFAULT_NAMESPACE), name: r.secret.name },
+        ...(r.certificate !== undefined ? { certificate: r.certificate } : {}),
+        ...(r.privateKey !== undefined ? { privateKey: r.privateKey } : {}),
+        ...(r.trustedCA !== undefined ? { trustedCA: r.trustedCA } : {}),
+        path: `${this.displayName}: ${at}`,
+      };
+    }
+    if (!out.terminating && !out.originating) return ok ? undefined : null;
+    if (l7?.parser !== 'http') {
+      const f = out.terminating ? 'terminatingTLS' : 'originatingTLS';
+      this.error(`${path}.${f}`, `needs rules.http on the same port (TLS is intercepted only to enforce HTTP rules)${l7 ? `, not rules.${l7.parser}` : ''}`);
+      return null;
+    }
+    return ok ? out : null;
   }
 
   private portProtocol(pp: Json, path: string, defaultProtocol: L4Protocol, portOptional = false): PortSpec | undefined {

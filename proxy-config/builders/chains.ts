@@ -7,6 +7,8 @@
 import { ANY_PORT, type DirectionPolicy, type EndpointPolicy } from '../../policy/resolved.js';
 import { chainName, type ChainDirection } from '../../l7/http/proxy-names.js';
 import { parseCidr } from './cidr.js';
+import type { PortTls } from '../../policy/tls-context.js';
+import { combineTls, directionTls } from './port-tls.js';
 
 export interface ProxyEndpoint {
   /** Stable endpoint name (no "|"), e.g. "default/web-1". */
@@ -25,6 +27,8 @@ export interface ChainPlan {
   port: number;
   ingress?: ProxyEndpoint;
   egress?: ProxyEndpoint;
+  /** terminatingTLS / originatingTLS of the rules this chain enforces. */
+  tls?: PortTls;
 }
 
 /** Ports with HTTP redirects in one direction; 0 stands for ranges and "any port". */
@@ -88,6 +92,14 @@ export function planChains(endpoints: readonly ProxyEndpoint[]): ChainPlan[] {
         });
       }
     }
+  }
+  for (const p of plans) {
+    const tls = combineTls(
+      directionTls(p.egress?.policy.egress, p.port, `endpoint "${p.egress?.name}" egress port ${p.port}`),
+      directionTls(p.ingress?.policy.ingress, p.port, `endpoint "${p.ingress?.name}" ingress port ${p.port}`),
+      `chain ${p.name}`,
+    );
+    if (tls) p.tls = tls;
   }
   return plans.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -7,6 +7,7 @@ import type { AccessLogTarget } from './http-connection-manager.js';
 import { buildKafkaFilterChains, buildKafkaProcessorCluster, type KafkaProxyOptions } from './kafka.js';
 import { kafkaRuleSets } from '../../l7/kafka/policy-map.js';
 import { buildRedirectListener, type ListenerAddress } from './listener.js';
+import { buildOriginatingClusters } from './port-tls.js';
 import type { IdentityAddresses, Obj } from './rbac.js';
 import { buildRouteConfiguration } from './route.js';
 
@@ -70,10 +71,11 @@ export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonl
   }
   const listener = buildRedirectListener(input.listener, plans, input.accessLog, extra);
   checkDistinctMatches(listener.filter_chains as Obj[]);
-  const cluster = buildOriginalDstCluster(
-    input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark },
-  );
-  return { listener, clusters: processorCluster ? [processorCluster, cluster] : [cluster] };
+  const clusterOpts = input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark };
+  const cluster = buildOriginalDstCluster(clusterOpts);
+  const tlsClusters = buildOriginatingClusters(plans.map((p) => p.tls), clusterOpts);
+  const clusters = [...(processorCluster ? [processorCluster] : []), cluster, ...tlsClusters];
+  return { listener, clusters: clusters.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : (a.name as string) > (b.name as string) ? 1 : 0)) };
 }
 
 /**

@@ -15,11 +15,11 @@ import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
 import {
   EGRESS_RBAC_PREFIX,
   INGRESS_RBAC_PREFIX,
-  ORIGINAL_DST_CLUSTER,
   RBAC_EGRESS_FILTER,
   RBAC_INGRESS_FILTER,
 } from '../../l7/http/proxy-names.js';
 import type { ChainPlan, ProxyEndpoint } from './chains.js';
+import { upstreamClusterOf } from './port-tls.js';
 import { buildRbacPolicySet, type IdentityAddresses, type Obj, type PathKey, type RbacPolicySet } from './rbac.js';
 
 /**
@@ -100,7 +100,7 @@ export function buildRouteConfiguration(plan: ChainPlan, identityAddresses: Iden
     name,
     match,
     // No route timeout: long-lived gRPC streams and downloads must survive.
-    route: { cluster: ORIGINAL_DST_CLUSTER, timeout: { seconds: 0, nanos: 0 } },
+    route: { cluster: upstreamClusterOf(plan.tls), timeout: { seconds: 0, nanos: 0 } },
     typed_per_filter_config: {
       [RBAC_EGRESS_FILTER]: perRouteRbac(egress, keep),
       [RBAC_INGRESS_FILTER]: perRouteRbac(ingress, keep),

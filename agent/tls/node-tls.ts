@@ -1,0 +1,139 @@
+// The node's TLS material for its Envoy: the CA in the agent's state directory, the
+// identity certificates it issues (renewed before expiry), and the user's
+// terminatingTLS / originatingTLS secrets read from the secrets directory. The proxy asks
+// `prepare` for every publish; a secret that cannot be served (missing, unreadable,
+// expired, key mismatch) fails that publish with the policy field named, so a listener
+// never refers to a secret Envoy cannot get and nothing falls back to plaintext.
+
+import { join } from 'node:path';
+import { CertificateAuthority, IdentityCertificates, MeshSecrets, type TlsContextUse } from '../ca/index.js';
+import type { EndpointPolicy } from '../../policy/resolved.js';
+import type { PortTls } from '../../policy/tls-context.js';
+import { portTlsKey } from '../../policy/tls-context.js';
+import { ProxyInputError } from '../proxy.js';
+
+export interface NodeTlsOptions {
+  /** The CA lives in `<stateDir>/ca` (ca.crt, ca.key 0600). */
+  stateDir: string;
+  trustDomain: string;
+  /** `<secretsDir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` */
+  secretsDir: string;
+  identityLifetimeMs?: number;
+  /** How often secret files are re-read for rotation (0: never). */
+  fileRefreshMs?: number;
+  /** Secrets changed outside a publish (renewal, rotated file): publish them. */
+  onChange: () => void;
+  onError: (e: Error) => void;
+}
+
+export const DEFAULT_FILE_REFRESH_MS = 10_000;
+/** Secrets of a clusterwide policy without a namespace are looked up here. */
+export const DEFAULT_SECRET_NAMESPACE = 'default';
+
+export class TlsSecretError extends ProxyInputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlsSecretError';
+  }
+}
+
+export class NodeTls {
+  private timer?: NodeJS.Timeout;
+  private contextsKey = '';
+
+  private constructor(
+    readonly ca: CertificateAuthority,
+    readonly certs: IdentityCertificates,
+    readonly mesh: MeshSecrets,
+    private readonly o: NodeTlsOptions,
+  ) {}
+
+  static async open(o: NodeTlsOptions): Promise<NodeTls> {
+    const ca = await CertificateAuthority.open({ stateDir: join(o.stateDir, 'ca'), trustDomain: o.trustDomain });
+    let mesh: MeshSecrets | undefined;
+    const certs = new IdentityCertificates(ca, {
+      ...(o.identityLifetimeMs !== undefined ? { lifetimeMs: o.identityLifetimeMs } : {}),
+      onChange: () => {
+        if (mesh) o.onChange();
+      },
+      onError: (e) => o.onError(new Error(`renewing identity certificates: ${e.message}`)),
+    });
+    mesh = new MeshSecrets({
+      certs,
+      secretsDir: o.secretsDir,
+      defaultNamespace: DEFAULT_SECRET_NAMESPACE,
+      onChange: () => o.onChange(),
+      onError: (e) => o.onError(new Error(`secret files changed but were not applied (the last good secret stays): ${e.message}`)),
+    });
+    const t = new NodeTls(ca, certs, mesh, o);
+    certs.start();
+    const every = o.fileRefreshMs ?? DEFAULT_FILE_REFRESH_MS;
+    if (every > 0) {
+      t.timer = setInterval(() => t.mesh.refreshFiles(), every);
+      t.timer.unref();
+    }
+    return t;
+  }
+
+  get trustDomain(): string {
+    return this.ca.trustDomain;
+  }
+
+  /**
+   * Loads every TLS context the policies use and issues the identity certificates asked
+   * for; throws a TlsSecretError naming each failing policy field, changing nothing.
+   */
+  async prepare(policies: readonly EndpointPolicy[], identities: Iterable<number> = []): Promise<void> {
+    const uses = tlsContextUses(policies);
+    const key = JSON.stringify(uses.map((u) => [u.role, u.path, portTlsKey({ [u.role]: u.ctx })]));
+    // Unchanged contexts are re-read by the refresh timer, not on every publish.
+    if (key !== this.contextsKey) {
+      try {
+        this.mesh.setTlsContexts(uses);
+      } catch (e) {
+        throw new TlsSecretError((e as Error).message);
+      }
+      this.contextsKey = key;
+    }
+    await this.mesh.setIdentities(identities);
+  }
+
+  /** SDS Secrets for the snapshot; throws rather than return an expired identity certificate. */
+  secrets(): Record<string, unknown>[] {
+    return this.mesh.secrets();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.certs.stop();
+  }
+}
+
+/** Each distinct (role, context) of the policies once, with the first policy path naming it. */
+export function tlsContextUses(policies: readonly EndpointPolicy[]): TlsContextUse[] {
+  const out = new Map<string, TlsContextUse>();
+  const seen = new Set<object>();
+  for (const p of policies) {
+    for (const dir of [p.ingress, p.egress]) {
+      if (!dir.enforced) continue;
+      for (const e of dir.entries) {
+        if (e.l7?.parser !== 'http' || !e.l7.tls || seen.has(e.l7.tls)) continue;
+        seen.add(e.l7.tls);
+        addUses(out, e.l7.tls);
+      }
+    }
+  }
+  return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, u]) => u);
+}
+
+function addUses(out: Map<string, TlsContextUse>, tls: PortTls): void {
+  for (const role of ['terminating', 'originating'] as const) {
+    const ctx = tls[role];
+    if (!ctx) continue;
+    const k = `${role}|${portTlsKey({ [role]: ctx })}`;
+    if (!out.has(k)) {
+      const { path, ...spec } = ctx;
+      out.set(k, { ctx: spec, role, path });
+    }
+  }
+}

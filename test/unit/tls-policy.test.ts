@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LabelSet } from '../../identity/labels.js';
+import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, RESERVED_IDENTITY_LABELS } from '../../identity/reserved.js';
+import { encodeResource } from '../../envoy-api/resource.js';
+import { TypeUrl } from '../../envoy-api/type-urls.js';
+import { parsePolicies } from '../../policy/parse.js';
+import { PolicyRepository } from '../../policy/repository.js';
+import type { EndpointPolicy } from '../../policy/resolved.js';
+import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
+import { tlsSecretNames } from '../../proxy-config/builders/port-tls.js';
+import { secretFilesOf, validationSecretNameOf } from '../../agent/ca/index.js';
+import { tlsContextUses } from '../../agent/tls/node-tls.js';
+import { sdsSecretNamesOf } from '../../proxy-config/builders/tls.js';
+import { repoRoot } from '../support/paths.js';
+
+// Policy terminatingTLS / originatingTLS from YAML through resolution to Envoy resources.
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
+const WEB = 1001;
+const CLIENT = 1002;
+const OTHER = 1003;
+const CLUSTER_LABEL = `k8s:${POLICY_CLUSTER_KEY}=${DEFAULT_CLUSTER_NAME}`;
+
+const policyYaml = (extra = '') => `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web-tls, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client}}]
+    toPorts:
+    - ports: [{port: "443", protocol: TCP}]
+      terminatingTLS: {secret: {name: web-front}}
+      originatingTLS: {secret: {name: web-origin}, trustedCA: origin-ca.pem}
+      rules:
+        http:
+        - {method: GET, path: "/public/.*"}
+${extra}`;
+
+function resolve(yaml: string): { policy?: EndpointPolicy; errors: string[] } {
+  const parsed = parsePolicies(yaml, { source: 'tls.yaml' });
+  if (parsed.errors.length > 0) return { errors: parsed.errors.map((e) => e.message) };
+  const repo = new PolicyRepository();
+  const ns = 'k8s:io.kubernetes.pod.namespace=shop';
+  repo.updateIdentities([
+    ...[...RESERVED_IDENTITY_LABELS].map(([id, labels]) => ({ id, labels, reserved: true })),
+    { id: WEB, labels: LabelSet.parse(['k8s:app=web', ns, CLUSTER_LABEL]) },
+    { id: CLIENT, labels: LabelSet.parse(['k8s:app=client', ns, CLUSTER_LABEL]) },
+    { id: OTHER, labels: LabelSet.parse(['k8s:app=other', ns, CLUSTER_LABEL]) },
+  ]);
+  repo.apply(parsed.policies);
+  return { policy: repo.policyFor(WEB), errors: [] };
+}
+
+function build(policy: EndpointPolicy) {
+  return buildProxyResources({
+    listener: { address: '10.200.255.254', port: 15001 },
+    endpoints: [{ name: 'shop/web', ip: '10.200.0.10', policy }],
+    identityAddresses: new Map([
+      [WEB, ['10.200.0.10']],
+      [CLIENT, ['10.200.0.20']],
+      [OTHER, ['10.200.0.30']],
+    ]),
+    accessLog: { clusterName: 'l7mesh-access-log' },
+  });
+}
+
+describe('policy terminatingTLS / originatingTLS → resolved policy → Envoy resources', () => {
+  it('carries the TLS contexts (namespace defaulted to the policy\'s, path named) on the redirect entry', () => {
+    const { policy, errors } = resolve(policyYaml());
+    assert.deepEqual(errors, []);
+    const e = policy!.ingress.entries.find((x) => x.identity === CLIENT && x.port === 443)!;
+    assert.equal(e.verdict, 'redirect');
+    assert.ok(e.l7?.parser === 'http');
+    assert.deepEqual(e.l7.tls, {
+      terminating: { secret: { namespace: 'shop', name: 'web-front' }, path: 'shop/web-tls: spec.ingress[0].toPorts[0].terminatingTLS' },
+      originating: { secret: { namespace: 'shop', name: 'web-origin' }, trustedCA: 'origin-ca.pem', path: 'shop/web-tls: spec.ingress[0].toPorts[0].originatingTLS' },
+    });
+  });
+
+  it('two rules for the same peer and port that disagree on TLS deny (fail closed) with the reason', () => {
+    const extra = `  - fromEndpoints: [{matchLabels: {app: client}}]
+    toPorts:
+    - ports: [{port: "443", protocol: TCP}]
+      rules:
+        http:
+        - {method: GET, path: "/plain"}
+`;
+    const { policy } = resolve(policyYaml(extra));
+    const e = policy!.ingress.entries.find((x) => x.identity === CLIENT && x.port === 443)!;
+    assert.equal(e.verdict, 'deny');
+    assert.match(e.conflict ?? '', /conflicting terminatingTLS\/originatingTLS/);
+  });
+
+  it('rules for different peers on one port that disagree on TLS fail the build naming both fields', () => {
+    const extra = `  - fromEndpoints: [{matchLabels: {app: other}}]
+    toPorts:
+    - ports: [{port: "443", protocol: TCP}]
+      rules:
+        http:
+        - {method: GET, path: "/plain"}
+`;
+    const { policy } = resolve(policyYaml(extra));
+    assert.throws(() => build(policy!), /endpoint "shop\/web" ingress port 443: the HTTP rules on this port disagree on terminatingTLS\/originatingTLS \(shop\/web-tls: spec.ingress\[0\].toPorts\[0\].terminatingTLS vs spec.ingress\[1\].toPorts\[0\]\)/);
+  });
+
+  it('the builders and the agent\'s secret files agree on the SDS secret names', () => {
+    const { policy } = resolve(policyYaml());
+    const uses = tlsContextUses([policy!]);
+    assert.deepEqual(uses.map((u) => [u.role, u.path]), [
+      ['originating', 'shop/web-tls: spec.ingress[0].toPorts[0].originatingTLS'],
+      ['terminating', 'shop/web-tls: spec.ingress[0].toPorts[0].terminatingTLS'],
+    ]);
+    const res = build(policy!);
+    const referenced = [...res.listeners, ...res.clusters].flatMap((r) => sdsSecretNamesOf(r)).sort();
+    const served: string[] = [];
+    for (const u of uses) {
+      const f = secretFilesOf(u.ctx, u.role, '/secrets', 'default');
+      if (f.certFile) served.push(f.name);
+      if (f.caFile) served.push(validationSecretNameOf(f.name));
+      const names = tlsSecretNames({ ...u.ctx, secret: { namespace: u.ctx.secret.namespace!, name: u.ctx.secret.name }, path: u.path }, u.role);
+      assert.deepEqual([names.certificateSecret, names.validationSecret].filter(Boolean).sort(), [f.certFile ? f.name : undefined, f.caFile ? validationSecretNameOf(f.name) : undefined].filter(Boolean).sort());
+    }
+    assert.deepEqual(referenced, served.sort());
+    assert.equal(secretFilesOf(uses[0]!.ctx, 'originating', '/secrets', 'default').caFile, '/secrets/shop/web-origin/origin-ca.pem');
+  });
+
+  describe('golden files (test/golden/tls-policy/)', () => {
+    const { policy } = resolve(policyYaml());
+    const out = build(policy!);
+    for (const [kind, url] of [['listeners', TypeUrl.Listener], ['routes', TypeUrl.Route], ['clusters', TypeUrl.Cluster]] as const) {
+      it(`${kind}.json matches and encodes as Envoy protos`, () => {
+        const file = join(repoRoot, 'test/golden/tls-policy', `${kind}.json`);
+        const text = JSON.stringify(out[kind], null, 2) + '\n';
+        if (UPDATE) {
+          mkdirSync(join(repoRoot, 'test/golden/tls-policy'), { recursive: true });
+          writeFileSync(file, text);
+        }
+        assert.ok(existsSync(file), `${file} missing; run with UPDATE_GOLDEN=1 and review the diff`);
+        assert.equal(text, readFileSync(file, 'utf8'));
+        for (const r of out[kind]) assert.ok(encodeResource(url, r).length > 0);
+      });
+    }
+  });
+});
