@@ -227,7 +227,9 @@ export class EnvoyProxy implements ProxyConfigurator {
       const types = this.waitTypes.get(version) ?? TYPES;
       // Over delta xDS Envoy ACKs routes it has subscribed to; the routes of new listener
       // chains count only once it has subscribed to and ACKed them too.
-      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs, { everyResource: true })));
+      // Secrets are the exception: Envoy subscribes only to those a listener or cluster names,
+      // never to the unused ones (e.g. the trust bundle while no hop is authenticated).
+      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs, { everyResource: t !== TypeUrl.Secret })));
     } catch (e) {
       if (e instanceof XdsNackError) throw new NackError(e.nodeId, e.typeUrl, e.detail);
       if (e instanceof XdsAckTimeoutError) throw new AckTimeoutError(version, timeoutMs);
