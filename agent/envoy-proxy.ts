@@ -18,7 +18,7 @@ import { ProxyResourceMemo } from './proxy-resource-memo.js';
 import { AckTimeoutError, NackError, ProxyInputError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 import type { KafkaProxy } from './kafka-proxy.js';
 import type { NodeTls } from './tls/node-tls.js';
-import { findMissingSecrets, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
+import { findMissingSecrets, identitySecretName, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
 
 export interface EnvoyProxyOptions {
   nodeName: string;
@@ -37,12 +37,15 @@ export interface EnvoyProxyOptions {
   kafka?: KafkaProxy;
   /** CA, identity certificates and user secrets served over SDS; without it a policy naming TLS fails to publish. */
   tls?: NodeTls;
+  /** Loopback port of the authenticated-hop listener (authentication: required); default proxyPort + 1. */
+  authPort?: number;
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
 /** Envoy's first start (hot restart base id, listeners) can be slow on a loaded machine. */
 const ENVOY_READY_TIMEOUT_MS = 30_000;
 const MAX_TRACKED_VERSIONS = 1024;
+const IDENTITY_SECRET_RE = new RegExp(`^${identitySecretName(0).replace(/0$/, '')}(\\d+)$`);
 
 export class EnvoyProxy implements ProxyConfigurator {
   readonly kind = 'envoy';
@@ -150,13 +153,24 @@ export class EnvoyProxy implements ProxyConfigurator {
         identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
         accessLog: { clusterName: ACCESS_LOG_CLUSTER },
         ...(processor ? { kafka: { processor } } : {}),
+        ...(this.o.tls ? { auth: { trustDomain: this.o.tls.trustDomain, address: '127.0.0.1', port: this.o.authPort ?? this.o.proxyPort + 1 } } : {}),
       },
       (ep) => json.get(ep),
     );
     // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
     const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
     // Secrets first: a policy whose secret cannot be served fails here, before Envoy sees anything.
-    if (this.o.tls) await this.o.tls.prepare(state.endpoints.map((e) => e.policy));
+    if (this.o.tls) {
+      // Identity certificates only for the identities a hop presents (issuing costs ~25 ms each).
+      const ids = new Set<number>();
+      for (const r of [...listeners, ...res.clusters]) {
+        for (const n of sdsSecretNamesOf(r)) {
+          const m = IDENTITY_SECRET_RE.exec(n);
+          if (m) ids.add(Number(m[1]));
+        }
+      }
+      await this.o.tls.prepare(state.endpoints.map((e) => e.policy), ids);
+    }
     const secrets = this.o.tls ? this.o.tls.secrets() : [];
     const missing = findMissingSecrets({ listeners, clusters: res.clusters, secrets });
     if (missing.length > 0) {

@@ -6,7 +6,7 @@
 // which lets the publish path skip comparing and re-encoding them.
 
 import { planChains, type ProxyEndpoint } from '../proxy-config/builders/chains.js';
-import { buildListenerAndClusters, type ProxyConfigInput, type ProxyResources } from '../proxy-config/builders/proxy-resources.js';
+import { buildListenerAndClusters, sortByName, type ProxyConfigInput, type ProxyResources } from '../proxy-config/builders/proxy-resources.js';
 import type { Obj } from '../proxy-config/builders/rbac.js';
 import { buildRouteConfiguration } from '../proxy-config/builders/route.js';
 
@@ -26,7 +26,7 @@ export class ProxyResourceMemo {
   build(input: ProxyConfigInput, policyJson?: (ep: ProxyEndpoint) => string | undefined): ProxyResources {
     const plans = planChains(input.endpoints);
     // Built first, as buildProxyResources does, so that bad input fails the same way.
-    const { listener, clusters } = buildListenerAndClusters(input, plans);
+    const { listener, clusters, hopListener, hopRoutes } = buildListenerAndClusters(input, plans);
     // Every route's RBAC principals come from the identity addresses: when they change,
     // nothing built before can be reused.
     const identityKey = JSON.stringify([...input.identityAddresses]);
@@ -59,6 +59,7 @@ export class ProxyResourceMemo {
       return m.obj;
     });
     this.routes = routes;
-    return { listeners: [listener], routes: routeList, clusters };
+    const all = hopRoutes.length > 0 ? sortByName([...routeList, ...hopRoutes]) : routeList;
+    return { listeners: hopListener ? [hopListener, listener] : [listener], routes: all, clusters };
   }
 }

@@ -285,7 +285,7 @@ class DocumentParser {
 
   private ciliumPeerRule(r: Json, path: string, direction: Direction, deny: boolean): PeerRule | undefined {
     const d = direction === 'ingress' ? 'from' : 'to';
-    const unsupported = [`${d}Requires`, `${d}Groups`, `${d}Nodes`, 'icmps', 'authentication', ...(d === 'to' ? ['toServices', 'toFQDNs'] : [])];
+    const unsupported = [`${d}Requires`, `${d}Groups`, `${d}Nodes`, 'icmps', ...(d === 'to' ? ['toServices', 'toFQDNs'] : [])];
     let ok = true;
     for (const f of unsupported) {
       if (r[f] !== undefined) {
@@ -327,8 +327,10 @@ class DocumentParser {
         else ok = false;
       });
     }
+    const auth = this.authentication(r, path, deny, ports, toPorts.length);
+    if (auth === null) ok = false;
     if (!ok) return undefined;
-    return { direction, deny, peers, ports, origin: this.origin(path) };
+    return { direction, deny, peers, ports, origin: this.origin(path), ...(auth ? { authRequired: true } : {}) };
   }
 
   private peerSelectors(kind: string, item: unknown, path: string): Selector[] | undefined {
@@ -558,6 +560,56 @@ class DocumentParser {
     if (tls === null) ok = false;
     if (!ok) return undefined;
     return { ports, ...(l7 ? { l7 } : {}), ...(tls ? { tls } : {}), path };
+  }
+
+  /**
+   * Cilium's `authentication: {mode}`. `required` is enforced by the proxies (mTLS with
+   * identity certificates, the peer's URI SAN as the RBAC principal), so it needs HTTP
+   * rules on single ports for every toPorts of the rule. Returns null after an error.
+   */
+  private authentication(r: Json, path: string, deny: boolean, ports: PortRuleSpec[] | null, toPortsCount: number): boolean | null {
+    const raw = r.authentication;
+    if (raw === undefined) return false;
+    const at = `${path}.authentication`;
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      this.error(at, 'object expected ({mode: required} or {mode: disabled})');
+      return null;
+    }
+    const a = raw as Json;
+    for (const k of Object.keys(a)) if (k !== 'mode') this.error(`${at}.${k}`, 'unknown field');
+    if (Object.keys(a).some((k) => k !== 'mode')) return null;
+    if (a.mode === 'disabled') return false;
+    if (a.mode === 'test-always-fail') {
+      this.notSupported(`${at}.mode`, 'authentication mode test-always-fail');
+      return null;
+    }
+    if (a.mode !== 'required') {
+      this.error(`${at}.mode`, `${JSON.stringify(a.mode)} must be one of "disabled", "required"`);
+      return null;
+    }
+    if (deny) {
+      this.error(at, 'deny rules take no authentication (a denied peer is never authenticated)');
+      return null;
+    }
+    if (toPortsCount === 0) {
+      this.error(at, 'needs toPorts with rules.http: the proxies authenticate the HTTP/gRPC traffic they enforce');
+      return null;
+    }
+    if (ports === null) return null;
+    let ok = true;
+    ports.forEach((p, k) => {
+      if (p.l7?.parser !== 'http') {
+        this.error(`${path}.toPorts[${k}]`, 'authentication: required needs rules.http here (the proxies authenticate the HTTP/gRPC traffic they enforce)');
+        ok = false;
+      }
+      p.ports.forEach((pp, m) => {
+        if (pp.port === 0 || pp.endPort !== pp.port) {
+          this.error(`${path}.toPorts[${k}].ports[${m}]`, 'authentication: required needs single ports (no endPort)');
+          ok = false;
+        }
+      });
+    });
+    return ok ? true : null;
   }
 
   /**

@@ -28,7 +28,8 @@ export interface KafkaRuleRef {
 /** L7 rules Envoy enforces for one (peer, port): the request passes if any rule matches. */
 export type L7Policy =
   /** `tls`: Envoy terminates and/or originates TLS around the HTTP rules (toPorts terminatingTLS / originatingTLS). */
-  | { parser: 'http'; rules: HttpRuleRef[]; tls?: PortTls }
+  /** `auth`: the peer must authenticate (authentication: required): mTLS between the proxies, principal = its certificate's URI SAN. */
+  | { parser: 'http'; rules: HttpRuleRef[]; tls?: PortTls; auth?: true }
   | { parser: 'kafka'; rules: KafkaRuleRef[] };
 
 export interface PolicyEntry {

@@ -40,6 +40,8 @@ export interface PeerRule {
   peers: Selector[];
   ports: PortRuleSpec[] | null;
   origin: RuleOrigin;
+  /** `authentication: {mode: required}`: the peers must prove their identity by certificate (mTLS between the proxies). */
+  authRequired?: boolean;
 }
 
 /** One Cilium rule (a `spec` or one `specs[i]`), or one k8s NetworkPolicy. */

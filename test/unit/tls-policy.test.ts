@@ -144,3 +144,90 @@ describe('policy terminatingTLS / originatingTLS → resolved policy → Envoy r
     }
   });
 });
+
+const authYaml = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: greeter-auth, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client}}]
+    authentication: {mode: required}
+    toPorts:
+    - ports: [{port: "50051", protocol: TCP}]
+      rules:
+        http:
+        - {method: POST, path: "/demo.Greeter/SayHello"}
+  - fromEndpoints: [{matchLabels: {app: other}}]
+    toPorts:
+    - ports: [{port: "50051", protocol: TCP}]
+      rules:
+        http:
+        - {method: POST, path: "/demo.Greeter/SayBye"}
+`;
+
+describe('policy authentication: required → an authenticated hop between the proxies', () => {
+  const { policy, errors } = resolve(authYaml);
+  const endpoints = [
+    { name: 'shop/web', ip: '10.200.0.10', policy: policy! },
+    { name: 'shop/client', ip: '10.200.0.20', policy: { identity: CLIENT, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } } },
+    { name: 'shop/other', ip: '10.200.0.30', policy: { identity: OTHER, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } } },
+  ];
+  const input = {
+    listener: { address: '10.200.255.254', port: 15001 },
+    endpoints,
+    identityAddresses: new Map([
+      [WEB, ['10.200.0.10']],
+      [CLIENT, ['10.200.0.20']],
+      [OTHER, ['10.200.0.30']],
+    ]),
+    accessLog: { clusterName: 'l7mesh-access-log' },
+    auth: { trustDomain: 'cluster.local', address: '127.0.0.1', port: 15002 },
+  };
+
+  it('marks the entry of the peer that must authenticate, and only that one', () => {
+    assert.deepEqual(errors, []);
+    const byId = new Map(policy!.ingress.entries.map((e) => [e.identity, e]));
+    assert.ok(byId.get(CLIENT)?.l7?.parser === 'http' && byId.get(CLIENT)!.l7!.parser === 'http' && (byId.get(CLIENT)!.l7 as { auth?: boolean }).auth === true);
+    assert.equal((byId.get(OTHER)?.l7 as { auth?: boolean } | undefined)?.auth, undefined);
+  });
+
+  it('rejects authentication on deny rules, without HTTP rules, and unknown modes, naming the field', () => {
+    const bad = (rule: string) => parsePolicies(`apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: x}\nspec:\n  endpointSelector: {}\n${rule}`, { source: 'x.yaml' }).errors.map((e) => e.message).join('\n');
+    assert.match(bad('  ingress:\n  - fromEndpoints: [{}]\n    authentication: {mode: required}\n'), /spec\.ingress\[0\]\.authentication: needs toPorts with rules\.http/);
+    assert.match(bad('  ingress:\n  - fromEndpoints: [{}]\n    authentication: {mode: required}\n    toPorts: [{ports: [{port: "80", protocol: TCP}]}]\n'), /spec\.ingress\[0\]\.toPorts\[0\]: authentication: required needs rules\.http/);
+    assert.match(bad('  ingress:\n  - fromEndpoints: [{}]\n    authentication: {mode: sometimes}\n'), /spec\.ingress\[0\]\.authentication\.mode: "sometimes" must be one of/);
+    assert.match(bad('  ingressDeny:\n  - fromEndpoints: [{}]\n    authentication: {mode: required}\n'), /spec\.ingressDeny\[0\]\.authentication: deny rules take no authentication/);
+    assert.equal(bad('  ingress:\n  - fromEndpoints: [{}]\n    authentication: {mode: disabled}\n'), '');
+  });
+
+  it('without the node\'s identity TLS the build fails instead of serving the rule unauthenticated', () => {
+    const { auth: _auth, ...noAuth } = input;
+    assert.throws(() => buildProxyResources(noAuth), /authentication: required needs the node's identity TLS/);
+  });
+
+  describe('golden files (test/golden/tls-policy-auth/)', () => {
+    const out = buildProxyResources(input);
+    it('the plain chain of web:50051 lets only the unauthenticated rule through; the hop chains carry the rest', () => {
+      const routes = new Map(out.routes.map((r) => [r.name as string, JSON.stringify(r)]));
+      const plain = routes.get('l7mesh|ingress|-|shop/web|50051')!;
+      assert.ok(plain.includes('SayBye') && !plain.includes('SayHello'), plain);
+      const hopDst = routes.get('l7mesh|ingress|-|shop/web|50051|auth')!;
+      assert.ok(hopDst.includes('spiffe://cluster.local/identity/1002') && hopDst.includes('SayHello'), hopDst);
+      assert.deepEqual(out.listeners.map((l) => l.name), ['l7mesh-auth', 'l7mesh-proxy']);
+    });
+    for (const [kind, url] of [['listeners', TypeUrl.Listener], ['routes', TypeUrl.Route], ['clusters', TypeUrl.Cluster]] as const) {
+      it(`${kind}.json matches and encodes as Envoy protos`, () => {
+        const file = join(repoRoot, 'test/golden/tls-policy-auth', `${kind}.json`);
+        const text = JSON.stringify(out[kind], null, 2) + '\n';
+        if (UPDATE) {
+          mkdirSync(join(repoRoot, 'test/golden/tls-policy-auth'), { recursive: true });
+          writeFileSync(file, text);
+        }
+        assert.ok(existsSync(file), `${file} missing; run with UPDATE_GOLDEN=1 and review the diff`);
+        assert.equal(text, readFileSync(file, 'utf8'));
+        for (const r of out[kind]) assert.ok(encodeResource(url, r).length > 0);
+      });
+    }
+  });
+});
