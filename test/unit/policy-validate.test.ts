@@ -127,7 +127,7 @@ const notSupported: { field: string; text: string; path: string }[] = [
   { field: 'toRequires', text: cnp('  endpointSelector: {}\n  egress:\n  - toRequires: [{matchLabels: {env: prod}}]\n'), path: 'spec.egress[0].toRequires' },
   { field: 'fromRequires', text: cnp('  endpointSelector: {}\n  ingress:\n  - fromRequires: [{matchLabels: {env: prod}}]\n'), path: 'spec.ingress[0].fromRequires' },
   { field: 'listener', text: cnp('  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      listener: {envoyConfig: {kind: CiliumEnvoyConfig, name: x}, name: y}\n'), path: 'spec.egress[0].toPorts[0].listener' },
-  { field: 'authentication', text: cnp('  endpointSelector: {}\n  ingress:\n  - fromEndpoints: [{}]\n    authentication: {mode: required}\n'), path: 'spec.ingress[0].authentication' },
+  { field: 'authentication mode test-always-fail', text: cnp('  endpointSelector: {}\n  ingress:\n  - fromEndpoints: [{}]\n    authentication: {mode: test-always-fail}\n'), path: 'spec.ingress[0].authentication.mode' },
   { field: 'protocol ICMP', text: ingressPorts('      - {port: "0", protocol: ICMP}\n'), path: 'spec.ingress[0].toPorts[0].ports[0].protocol' },
   { field: 'headerMatches.secret', text: httpRule('{headerMatches: [{name: X-Token, secret: {name: s}}]}'), path: 'spec.ingress[0].toPorts[0].rules.http[0].headerMatches[0].secret' },
 ];
