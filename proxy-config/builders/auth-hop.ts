@@ -32,6 +32,9 @@ export const AUTH_LISTENER = 'l7mesh-auth';
 export const AUTH_HOP_CLUSTER_PREFIX = 'l7mesh-auth-hop|';
 export const AUTH_DST_CLUSTER_PREFIX = 'l7mesh-auth-dst|';
 const HOP_ALPN = ['h2', 'http/1.1'];
+const STDERR_ACCESS_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog';
+export const HOP_LOG_PREFIX = 'l7mesh-auth hop connection';
+const HOP_LOG_FORMAT = `${HOP_LOG_PREFIX} from=%DOWNSTREAM_REMOTE_ADDRESS% sni=%REQUESTED_SERVER_NAME% peer=%DOWNSTREAM_PEER_URI_SAN% tls_failure=%DOWNSTREAM_TRANSPORT_FAILURE_REASON%\n`;
 
 export interface AuthHopOptions {
   trustDomain: string;
@@ -162,6 +165,14 @@ export function buildAuthHopResources(plans: readonly ChainPlan[], opts: AuthHop
     address: { socket_address: { address: opts.address, port_value: opts.port } },
     listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: typed(ExtensionTypeUrl.TlsInspector, {}) }],
     filter_chains: chains,
+    // One line per hop connection in Envoy's log: who connected, with which certificate,
+    // and why a handshake was refused (expired, untrusted, no certificate).
+    access_log: [
+      {
+        name: 'envoy.access_loggers.stderr',
+        typed_config: typed(STDERR_ACCESS_LOG, { log_format: { text_format_source: { inline_string: HOP_LOG_FORMAT } } }),
+      },
+    ],
   };
   return {
     listener,
