@@ -50,4 +50,7 @@ fi
 rm -rf /run/l7mesh/demo-state /run/l7mesh/e2erst-state /run/l7mesh/e2ect-state /run/l7mesh/bench-state \
   /run/l7mesh/demo /run/l7mesh/e2erst /run/l7mesh/e2ect /run/l7mesh/bench 2>/dev/null
 rm -f /run/l7mesh/demo.sock /run/l7mesh/e2erst.sock /run/l7mesh/e2ect.sock /run/l7mesh/demo-api-token 2>/dev/null
+# The TLS/authentication e2e agents.
+rm -rf /run/l7mesh/e2etls-state /run/l7mesh/e2etls /run/l7mesh/e2eauth-state /run/l7mesh/e2eauth \
+  /run/l7mesh/e2etls.sock /run/l7mesh/e2eauth.sock 2>/dev/null
 exit 0
