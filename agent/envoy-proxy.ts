@@ -18,7 +18,7 @@ import { ProxyResourceMemo } from './proxy-resource-memo.js';
 import { AckTimeoutError, NackError, ProxyInputError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 import type { KafkaProxy } from './kafka-proxy.js';
 import type { NodeTls } from './tls/node-tls.js';
-import { findMissingSecrets, identitySecretName, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
+import { identitySecretName, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
 
 export interface EnvoyProxyOptions {
   nodeName: string;
@@ -160,28 +160,28 @@ export class EnvoyProxy implements ProxyConfigurator {
     // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
     const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
     // Secrets first: a policy whose secret cannot be served fails here, before Envoy sees anything.
+    const referenced = referencedSecrets(listeners, res.clusters);
     if (this.o.tls) {
       // Identity certificates only for the identities a hop presents (issuing costs ~25 ms each).
       const ids = new Set<number>();
-      for (const r of [...listeners, ...res.clusters]) {
-        for (const n of sdsSecretNamesOf(r)) {
-          const m = IDENTITY_SECRET_RE.exec(n);
-          if (m) ids.add(Number(m[1]));
-        }
+      for (const n of referenced) {
+        const m = IDENTITY_SECRET_RE.exec(n);
+        if (m) ids.add(Number(m[1]));
       }
       await this.o.tls.prepare(state.endpoints.map((e) => e.policy), ids);
     }
     const secrets = this.o.tls ? this.o.tls.secrets() : [];
-    const missing = findMissingSecrets({ listeners, clusters: res.clusters, secrets });
+    const have = new Set(secrets.map((x) => String(x.name)));
+    const missing = [...referenced].filter((n) => !have.has(n));
     if (missing.length > 0) {
-      throw new ProxyInputError(`TLS: ${missing.join('; ')}${this.o.tls ? '' : ' (this proxy runs without the agent\'s TLS support)'}`);
+      throw new ProxyInputError(`TLS: SDS secret${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')} referenced but not available${this.o.tls ? '' : ' (this proxy runs without the agent\'s TLS support)'}`);
     }
     this.published = { listeners, routes: res.routes, clusters: res.clusters };
     const version = this.setSnapshot(secrets);
     // Envoy subscribes to routes only through a listener's HTTP connection manager: with
     // no route in the snapshot there is no RDS subscription and so nothing to ACK; and to
     // secrets only when a listener or cluster refers to one.
-    const referencesSecrets = secrets.length > 0 && listeners.concat(res.clusters).some((r) => sdsSecretNamesOf(r).length > 0);
+    const referencesSecrets = referenced.size > 0;
     const types: string[] = res.routes.length > 0 ? [...TYPES] : TYPES.filter((t) => t !== TypeUrl.Route);
     if (referencesSecrets) types.unshift(TypeUrl.Secret);
     this.waitTypes.set(version, types);
@@ -284,4 +284,18 @@ export class EnvoyProxy implements ProxyConfigurator {
     await this.o.kafka?.stop();
     this.o.tls?.close();
   }
+}
+
+/**
+ * SDS names the transport sockets of listener filter chains and clusters refer to. Only
+ * those carry TLS contexts here, so the (large) HTTP filter configs are not walked.
+ */
+function referencedSecrets(listeners: readonly object[], clusters: readonly object[]): Set<string> {
+  const out = new Set<string>();
+  const add = (socket: unknown) => {
+    if (socket) for (const n of sdsSecretNamesOf(socket)) out.add(n);
+  };
+  for (const l of listeners) for (const c of (l as { filter_chains?: { transport_socket?: unknown }[] }).filter_chains ?? []) add(c.transport_socket);
+  for (const c of clusters) add((c as { transport_socket?: unknown }).transport_socket);
+  return out;
 }
