@@ -231,3 +231,53 @@ describe('policy authentication: required → an authenticated hop between the p
     }
   });
 });
+
+describe('authentication on an egress rule: the source asks for the hop', () => {
+  it('adds the hop chain for the source → destination pair and port, and denies the rule elsewhere', () => {
+    const yaml = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: client-auth, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: client}}
+  egress:
+  - toEndpoints: [{matchLabels: {app: web}}]
+    authentication: {mode: required}
+    toPorts:
+    - ports: [{port: "8080", protocol: TCP}]
+      rules:
+        http:
+        - {method: GET, path: "/api/.*"}
+`;
+    const parsed = parsePolicies(yaml, { source: 'e.yaml' });
+    assert.deepEqual(parsed.errors, []);
+    const repo = new PolicyRepository();
+    const ns = 'k8s:io.kubernetes.pod.namespace=shop';
+    repo.updateIdentities([
+      ...[...RESERVED_IDENTITY_LABELS].map(([id, labels]) => ({ id, labels, reserved: true })),
+      { id: WEB, labels: LabelSet.parse(['k8s:app=web', ns, CLUSTER_LABEL]) },
+      { id: CLIENT, labels: LabelSet.parse(['k8s:app=client', ns, CLUSTER_LABEL]) },
+    ]);
+    repo.apply(parsed.policies);
+    const open = (id: number): EndpointPolicy => ({ identity: id, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } });
+    const out = buildProxyResources({
+      listener: { address: '10.200.255.254', port: 15001 },
+      endpoints: [
+        { name: 'shop/client', ip: '10.200.0.20', policy: repo.policyFor(CLIENT)! },
+        { name: 'shop/web', ip: '10.200.0.10', policy: open(WEB) },
+      ],
+      identityAddresses: new Map([
+        [WEB, ['10.200.0.10']],
+        [CLIENT, ['10.200.0.20']],
+      ]),
+      auth: { trustDomain: 'cluster.local', address: '127.0.0.1', port: 15002 },
+    });
+    const routes = new Map(out.routes.map((r) => [r.name as string, JSON.stringify(r)]));
+    // The plain egress chain (any destination on 8080) allows nothing of the rule...
+    assert.ok(!routes.get('l7mesh|egress|shop/client|-|8080')!.includes('/api/'), routes.get('l7mesh|egress|shop/client|-|8080'));
+    // ...the hop chain to web carries it and leaves over mTLS proving the client's identity.
+    const hop = routes.get('l7mesh|both|shop/client|shop/web|8080')!;
+    assert.ok(hop.includes('/api/') && hop.includes('l7mesh-auth-hop|'), hop);
+    const cluster = out.clusters.find((c) => c.name === 'l7mesh-auth-hop|l7mesh|both|shop/client|shop/web|8080')!;
+    assert.match(JSON.stringify(cluster), /l7m-identity-1002.*spiffe:\/\/cluster.local\/identity\/1001/);
+  });
+});
