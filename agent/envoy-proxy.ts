@@ -209,7 +209,12 @@ export class EnvoyProxy implements ProxyConfigurator {
   secretsChanged(): void {
     if (!this.published || !this.o.tls) return;
     try {
-      const version = this.setSnapshot(this.o.tls.secrets());
+      const secrets = this.o.tls.secrets();
+      const have = new Set(secrets.map((x) => String(x.name)));
+      const missing = [...referencedSecrets(this.published.listeners, this.published.clusters)].filter((n) => !have.has(n));
+      // The published listeners must never name a secret the snapshot lacks (they would stop serving).
+      if (missing.length > 0) throw new Error(`the published configuration refers to ${missing.map((n) => `"${n}"`).join(', ')}, which the renewed set lacks; keeping the previous secrets`);
+      const version = this.setSnapshot(secrets);
       const prev = this.waitTypes.get(this.lastPublished ?? '');
       if (prev) this.waitTypes.set(version, prev);
     } catch (e) {
