@@ -183,7 +183,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           listenAddress: '0.0.0.0',
           proxyPort: o.proxyPort,
           proxyCgroup,
-          resolveEndpoint: (ip) => agentRef?.flowEndpoint(ip),
+          resolveEndpoint: (ip, identity) => agentRef?.flowEndpoint(ip, identity),
           onFlow: (f) => agentRef?.observer.onProxyFlow(f),
           onError: (e) => log(`proxy: ${e.message}`),
           kafka: new KafkaProxy({

@@ -12,7 +12,7 @@ import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
 import type { PodView } from '../../cli/scenario.js';
 import { CertificateAuthority } from '../../agent/ca/index.js';
 import { repoRoot } from '../support/paths.js';
-import { cliJson, removeLeftovers, sleep, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+import { cli, cliJson, removeLeftovers, sleep, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
 
 const TMP_PREFIX = '/tmp/l7m-tls-';
 const GREETER = `${repoRoot}dist/test/e2e/support/greeter-server.js`;
@@ -149,6 +149,20 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
       r = await callInPod('client', ['unary', 'SayHello']);
     }
     assert.deepEqual(r, { ok: true, message: 'hello e2e' });
+  });
+
+  it('the hop\'s flow names the peer by its certificate and the destination pod', async () => {
+    type F = { verdict: string; source: { identity: number }; destination: { identity: number; pod_name?: string }; l7?: { http?: { url?: string } }; policy: { direction: string; result: string; rule_path?: string }[] };
+    let hit: F | undefined;
+    for (let i = 0; i < 20 && !hit; i++) {
+      const r = cli(spec, ['observe', '--type', 'l7', '-o', 'json']);
+      const flows = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as F);
+      // The hop is where the ingress rule allowed the request (the source chain only forwards it).
+      const allowedHere = (f: F) => f.policy.some((d) => d.direction === 'ingress' && d.result === 'allowed' && d.rule_path === 'spec.ingress[0].toPorts[0].rules.http[0]');
+      hit = flows.find((f) => f.verdict === 'FORWARDED' && /SayHello/.test(f.l7?.http?.url ?? '') && allowedHere(f) && f.source.identity === pods.client!.identity && f.destination.pod_name === 'greeter');
+      if (!hit) await sleep(250);
+    }
+    assert.ok(hit, 'no forwarded SayHello flow from the client identity to the greeter pod');
   });
 
   it('a peer the rule requires to authenticate but that has no hop is denied; its unauthenticated rule still applies', async () => {
