@@ -266,6 +266,7 @@ export class EnvoyProxy implements ProxyConfigurator {
         restarts: s?.restarts ?? 0,
         ...(s?.lastExit || this.lastError ? { message: this.lastError ?? s?.lastExit } : {}),
       },
+      ...(this.o.tls ? { tls: this.o.tls.status() } : {}),
       xds: {
         address: this.xds?.address,
         version: this.lastVersion,

@@ -37,6 +37,8 @@ export interface ProxyStatus {
   kind: string;
   envoy: { state: string; pid?: number; restarts: number; message?: string };
   xds: { address?: string; version?: string; clients: ProxyClientStatus[] };
+  /** The node's TLS (CA, identity certificates, secrets served over SDS), when the proxy has it. */
+  tls?: { trustDomain: string; caNotAfter: string; secretsDir: string; identityCertificates: { identity: number; serial?: string; notAfter?: string; error?: string }[]; secrets: string[] };
 }
 
 export class NackError extends Error {

@@ -27,6 +27,15 @@ export interface NodeTlsOptions {
 }
 
 export const DEFAULT_FILE_REFRESH_MS = 10_000;
+
+export interface NodeTlsStatus {
+  trustDomain: string;
+  caNotAfter: string;
+  secretsDir: string;
+  identityCertificates: { identity: number; serial?: string; notAfter?: string; error?: string }[];
+  /** SDS secret names served to Envoy. */
+  secrets: string[];
+}
 /** Secrets of a clusterwide policy without a namespace are looked up here. */
 export const DEFAULT_SECRET_NAMESPACE = 'default';
 
@@ -101,6 +110,31 @@ export class NodeTls {
   /** SDS Secrets for the snapshot; throws rather than return an expired identity certificate. */
   secrets(): Record<string, unknown>[] {
     return this.mesh.secrets();
+  }
+
+  /** For `l7mesh status`: the trust domain, the CA's expiry, the certificates and secrets served. */
+  status(): NodeTlsStatus {
+    const certs = this.certs.identities().map((identity) => {
+      try {
+        const c = this.certs.current(identity);
+        return { identity, serial: c.serial, notAfter: new Date(c.notAfter).toISOString() };
+      } catch (e) {
+        return { identity, error: (e as Error).message };
+      }
+    });
+    let secrets: string[] = [];
+    try {
+      secrets = this.mesh.secrets().map((s) => String(s.name));
+    } catch (e) {
+      secrets = [`(unavailable: ${(e as Error).message})`];
+    }
+    return {
+      trustDomain: this.ca.trustDomain,
+      caNotAfter: new Date(this.ca.notAfter).toISOString(),
+      secretsDir: this.o.secretsDir,
+      identityCertificates: certs,
+      secrets,
+    };
   }
 
   close(): void {

@@ -160,8 +160,14 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
     assert.ok(seen.some((s) => /^DROPPED .*\/admin\/keys/.test(s)), seen.join('\n'));
   });
 
-  it('the agent serves the CA from its state directory', () => {
+  it('the agent keeps its CA in its state directory; status shows the TLS it serves', () => {
     const ca = readFileSync(join(spec.stateDir, 'ca', 'ca.crt'), 'utf8');
     assert.match(ca, /BEGIN CERTIFICATE/);
+    const tls = cliJson<{ proxy: { tls: { trustDomain: string; caNotAfter: string; secrets: string[]; identityCertificates: unknown[] } } }>(spec, ['status']).proxy.tls;
+    assert.equal(tls.trustDomain, 'cluster.local');
+    assert.ok(Date.parse(tls.caNotAfter) > Date.now() + 300 * 24 * 3600_000, tls.caNotAfter);
+    assert.deepEqual(tls.secrets, ['default/web-front', 'default/web-origin-ca', 'l7m-trust-cluster.local']);
+    // No authenticated hop in this policy: no identity certificate is issued.
+    assert.deepEqual(tls.identityCertificates, []);
   });
 });
