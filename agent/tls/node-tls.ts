@@ -5,8 +5,8 @@
 // expired, key mismatch) fails that publish with the policy field named, so a listener
 // never refers to a secret Envoy cannot get and nothing falls back to plaintext.
 
-import { join } from 'node:path';
-import { CertificateAuthority, IdentityCertificates, MeshSecrets, type TlsContextUse } from '../ca/index.js';
+import { IdentityCertificates, MeshSecrets, type CertificateAuthority, type TlsContextUse } from '../ca/index.js';
+import { caRotationDue, openRotatingCa, rotateCa, stillValid, type CaFilesOptions } from '../ca/ca-rotation.js';
 import type { EndpointPolicy } from '../../policy/resolved.js';
 import type { PortTls } from '../../policy/tls-context.js';
 import { portTlsKey } from '../../policy/tls-context.js';
@@ -19,6 +19,10 @@ export interface NodeTlsOptions {
   /** `<secretsDir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` */
   secretsDir: string;
   identityLifetimeMs?: number;
+  /** Lifetime of a new CA (default one year); it is replaced at 2/3 of it. */
+  caLifetimeMs?: number;
+  /** Clock (tests). */
+  now?: () => number;
   /** How often secret files are re-read for rotation (0: never). */
   fileRefreshMs?: number;
   /** Secrets changed outside a publish (renewal, rotated file): publish them. */
@@ -27,6 +31,8 @@ export interface NodeTlsOptions {
 }
 
 export const DEFAULT_FILE_REFRESH_MS = 10_000;
+/** How often the CA's age is checked for rotation. */
+export const CA_CHECK_INTERVAL_MS = 3600_000;
 
 export interface NodeTlsStatus {
   trustDomain: string;
@@ -50,15 +56,25 @@ export class NodeTls {
   private timer?: NodeJS.Timeout;
   private contextsKey = '';
 
+  private previous?: CertificateAuthority;
+  private caFiles?: CaFilesOptions;
+  private caTimer?: NodeJS.Timeout;
+
   private constructor(
-    readonly ca: CertificateAuthority,
+    ca: CertificateAuthority,
     readonly certs: IdentityCertificates,
     readonly mesh: MeshSecrets,
     private readonly o: NodeTlsOptions,
   ) {}
 
   static async open(o: NodeTlsOptions): Promise<NodeTls> {
-    const ca = await CertificateAuthority.open({ stateDir: join(o.stateDir, 'ca'), trustDomain: o.trustDomain });
+    const caFiles = {
+      stateDir: o.stateDir,
+      trustDomain: o.trustDomain,
+      ...(o.caLifetimeMs !== undefined ? { caLifetimeMs: o.caLifetimeMs } : {}),
+      ...(o.now ? { now: o.now } : {}),
+    };
+    const { ca, previous } = await openRotatingCa(caFiles);
     let mesh: MeshSecrets | undefined;
     const certs = new IdentityCertificates(ca, {
       ...(o.identityLifetimeMs !== undefined ? { lifetimeMs: o.identityLifetimeMs } : {}),
@@ -75,7 +91,15 @@ export class NodeTls {
       onError: (e) => o.onError(new Error(`secret files changed but were not applied (the last good secret stays): ${e.message}`)),
     });
     const t = new NodeTls(ca, certs, mesh, o);
+    t.previous = previous;
+    t.caFiles = caFiles;
+    if (previous) certs.setExtraTrust([previous.certificatePem]);
+    await t.rotateCaIfDue();
     certs.start();
+    t.caTimer = setInterval(() => {
+      t.rotateCaIfDue().catch((e: Error) => o.onError(new Error(`rotating the CA: ${e.message}`)));
+    }, CA_CHECK_INTERVAL_MS);
+    t.caTimer.unref();
     const every = o.fileRefreshMs ?? DEFAULT_FILE_REFRESH_MS;
     if (every > 0) {
       t.timer = setInterval(() => t.mesh.refreshFiles(), every);
@@ -86,6 +110,30 @@ export class NodeTls {
 
   get trustDomain(): string {
     return this.ca.trustDomain;
+  }
+
+  /** The CA that signs now (it changes on a rotation). */
+  get ca(): CertificateAuthority {
+    return this.certs.ca;
+  }
+
+  /**
+   * Replaces the CA once CA_ROTATE_FRACTION of its life has passed: a new CA signs every
+   * identity certificate again, the old one stays in the trust bundle until it expires.
+   * Also drops an expired previous CA. Returns whether the CA was replaced.
+   */
+  async rotateCaIfDue(): Promise<boolean> {
+    const now = this.ca.now();
+    const keep = stillValid(this.previous, now);
+    if (keep !== this.previous) {
+      this.previous = keep;
+      this.certs.setExtraTrust(keep ? [keep.certificatePem] : []);
+    }
+    if (!caRotationDue(this.ca, now)) return false;
+    const r = await rotateCa(this.caFiles!, this.ca);
+    this.previous = r.previous;
+    await this.certs.replaceCa(r.ca, r.previous ? [r.previous.certificatePem] : []);
+    return true;
   }
 
   /**
@@ -139,6 +187,7 @@ export class NodeTls {
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.caTimer) clearInterval(this.caTimer);
     this.certs.stop();
   }
 }
