@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { parseDaemonArgs } from '../../agent/main.js';
 import { NodeTls } from '../../agent/tls/node-tls.js';
 import { parseTlsDaemonOptions } from '../../agent/tls/daemon-options.js';
+import { CertificateAuthority } from '../../agent/ca/index.js';
+import { existsSync } from 'node:fs';
 
 describe('agent TLS options and the node CA', () => {
   it('defaults: trust domain cluster.local, secrets under the state directory', () => {
@@ -78,6 +80,28 @@ describe('CA rotation before expiry', () => {
       assert.equal(await b.rotateCaIfDue(), false);
       assert.equal(blocks(bundleOf(b)), 1);
       assert.ok(!bundleOf(b).includes(firstCa.trim()));
+      b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('CA rotation interrupted between writing the new CA and promoting it', () => {
+  it('the next open finishes the promotion: the new CA signs, the old one is the previous', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l7m-tls-rot-'));
+    const opts = { stateDir: dir, trustDomain: 'cluster.local', secretsDir: join(dir, 'secrets'), fileRefreshMs: 0, onChange: () => undefined, onError: (e: Error) => assert.fail(e) };
+    try {
+      const a = await NodeTls.open(opts);
+      const old = a.ca.certificatePem;
+      a.close();
+      const next = await CertificateAuthority.open({ stateDir: join(dir, 'ca.next'), trustDomain: 'cluster.local' });
+      const b = await NodeTls.open(opts);
+      assert.equal(b.ca.certificatePem, next.certificatePem);
+      assert.ok(!existsSync(join(dir, 'ca.next')));
+      const s = b.secrets().find((x) => x.name === 'l7m-trust-cluster.local') as { validation_context: { trusted_ca: { inline_string: string } } };
+      const bundle = s.validation_context.trusted_ca.inline_string;
+      assert.ok(bundle.includes(old.trim()) && bundle.includes(next.certificatePem.trim()), 'both CAs are trusted');
       b.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
