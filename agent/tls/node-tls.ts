@@ -56,19 +56,19 @@ export class NodeTls {
   private timer?: NodeJS.Timeout;
   private contextsKey = '';
 
-  private previous?: CertificateAuthority;
-  private caFiles?: CaFilesOptions;
   private caTimer?: NodeJS.Timeout;
 
   private constructor(
-    ca: CertificateAuthority,
     readonly certs: IdentityCertificates,
     readonly mesh: MeshSecrets,
     private readonly o: NodeTlsOptions,
+    private readonly caFiles: CaFilesOptions,
+    /** The previous CA, trusted until it expires. */
+    private previous: CertificateAuthority | undefined,
   ) {}
 
   static async open(o: NodeTlsOptions): Promise<NodeTls> {
-    const caFiles = {
+    const caFiles: CaFilesOptions = {
       stateDir: o.stateDir,
       trustDomain: o.trustDomain,
       ...(o.caLifetimeMs !== undefined ? { caLifetimeMs: o.caLifetimeMs } : {}),
@@ -90,9 +90,7 @@ export class NodeTls {
       onChange: () => o.onChange(),
       onError: (e) => o.onError(new Error(`secret files changed but were not applied (the last good secret stays): ${e.message}`)),
     });
-    const t = new NodeTls(ca, certs, mesh, o);
-    t.previous = previous;
-    t.caFiles = caFiles;
+    const t = new NodeTls(certs, mesh, o, caFiles, previous);
     if (previous) certs.setExtraTrust([previous.certificatePem]);
     await t.rotateCaIfDue();
     certs.start();
@@ -130,7 +128,7 @@ export class NodeTls {
       this.certs.setExtraTrust(keep ? [keep.certificatePem] : []);
     }
     if (!caRotationDue(this.ca, now)) return false;
-    const r = await rotateCa(this.caFiles!, this.ca);
+    const r = await rotateCa(this.caFiles, this.ca);
     this.previous = r.previous;
     await this.certs.replaceCa(r.ca, r.previous ? [r.previous.certificatePem] : []);
     return true;
