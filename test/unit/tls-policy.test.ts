@@ -14,6 +14,7 @@ import { secretFilesOf, validationSecretNameOf } from '../../agent/ca/index.js';
 import { tlsContextUses } from '../../agent/tls/node-tls.js';
 import { sdsSecretNamesOf } from '../../proxy-config/builders/tls.js';
 import { repoRoot } from '../support/paths.js';
+import { tracePolicies } from '../../policy/trace.js';
 
 // Policy terminatingTLS / originatingTLS from YAML through resolution to Envoy resources.
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -279,5 +280,17 @@ spec:
     assert.ok(hop.includes('/api/') && hop.includes('l7mesh-auth-hop|'), hop);
     const cluster = out.clusters.find((c) => c.name === 'l7mesh-auth-hop|l7mesh|both|shop/client|shop/web|8080')!;
     assert.match(JSON.stringify(cluster), /l7m-identity-1002.*spiffe:\/\/cluster.local\/identity\/1001/);
+  });
+});
+
+describe('policy trace names the TLS and authentication a port carries', () => {
+  it('says which secret terminates and originates TLS, and that the peer must authenticate', () => {
+    const tls = parsePolicies(policyYaml(), { source: 't.yaml' }).policies;
+    const t1 = tracePolicies(tls, { src: 'k8s:app=client', dst: 'k8s:app=web', port: 443, protocol: 'TCP', policyNamespace: 'shop' });
+    const in1 = t1.l4.ingress.reason;
+    assert.match(in1, /TLS terminated with secret shop\/web-front; TLS originated to the destination, verified with secret shop\/web-origin/, in1);
+    const auth = parsePolicies(authYaml, { source: 'a.yaml' }).policies;
+    const t2 = tracePolicies(auth, { src: 'k8s:app=client', dst: 'k8s:app=web', port: 50051, protocol: 'TCP', policyNamespace: 'shop' });
+    assert.match(t2.l4.ingress.reason, /the peer must authenticate/, t2.l4.ingress.reason);
   });
 });
