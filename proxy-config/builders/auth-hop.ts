@@ -43,16 +43,23 @@ export interface AuthHopOptions {
   port: number;
 }
 
-/** Ports (single) on which `dir` requires authentication of `peer`. */
-function authPorts(dir: DirectionPolicy, peer: number): number[] {
-  if (!dir.enforced) return [];
-  const out = new Set<number>();
+/** Peer identity (or ANY_IDENTITY) → the single ports on which `dir` requires it to authenticate. */
+function authPortsByPeer(dir: DirectionPolicy): Map<number, number[]> | undefined {
+  if (!dir.enforced) return undefined;
+  let out: Map<number, number[]> | undefined;
   for (const e of dir.entries) {
     if (e.verdict !== 'redirect' || e.l7?.parser !== 'http' || !e.l7.auth) continue;
-    if (e.identity !== peer && e.identity !== ANY_IDENTITY) continue;
-    out.add(e.port);
+    out ??= new Map();
+    const list = out.get(e.identity) ?? [];
+    list.push(e.port);
+    out.set(e.identity, list);
   }
-  return [...out];
+  return out;
+}
+
+function portsFor(m: Map<number, number[]> | undefined, peer: number): number[] {
+  if (!m) return [];
+  return [...(m.get(peer) ?? []), ...(m.get(ANY_IDENTITY) ?? [])];
 }
 
 /** The SNI naming a destination endpoint's port on the hop (a DNS label-safe form of its name). */
@@ -65,21 +72,38 @@ export function hopServerName(ep: ProxyEndpoint, port: number): string {
  * side's rules require authentication: that chain becomes the source end of a hop.
  */
 export function addAuthHops(sorted: readonly ProxyEndpoint[], plans: ChainPlan[]): void {
+  // Most endpoints require no authentication: find those that do first, so a node
+  // without any such rule pays one scan of its entries, not a scan per endpoint pair.
+  const inbound = new Map<ProxyEndpoint, Map<number, number[]>>();
+  const outbound = new Map<ProxyEndpoint, Map<number, number[]>>();
+  for (const ep of sorted) {
+    const i = authPortsByPeer(ep.policy.ingress);
+    if (i) inbound.set(ep, i);
+    const o = authPortsByPeer(ep.policy.egress);
+    if (o) outbound.set(ep, o);
+  }
+  if (inbound.size === 0 && outbound.size === 0) return;
+  const pairs = new Map<string, { src: ProxyEndpoint; dst: ProxyEndpoint; ports: Set<number> }>();
+  const add = (src: ProxyEndpoint, dst: ProxyEndpoint, ports: number[]) => {
+    if (src === dst || ports.length === 0) return;
+    const k = `${src.name}\0${dst.name}`;
+    const p = pairs.get(k) ?? { src, dst, ports: new Set<number>() };
+    for (const port of ports) p.ports.add(port);
+    pairs.set(k, p);
+  };
+  for (const [dst, m] of inbound) for (const src of sorted) add(src, dst, portsFor(m, src.policy.identity));
+  for (const [src, m] of outbound) for (const dst of sorted) add(src, dst, portsFor(m, dst.policy.identity));
   const byName = new Map(plans.map((p) => [p.name, p]));
-  for (const dst of sorted) {
-    for (const src of sorted) {
-      if (src === dst) continue;
-      const ports = new Set([...authPorts(dst.policy.ingress, src.policy.identity), ...authPorts(src.policy.egress, dst.policy.identity)]);
-      for (const port of [...ports].sort((a, b) => a - b)) {
-        const name = chainName({ direction: 'both', egressEndpoint: src.name, ingressEndpoint: dst.name, port });
-        let plan = byName.get(name);
-        if (!plan) {
-          plan = { name, direction: 'both', port, ingress: dst, egress: src };
-          plans.push(plan);
-          byName.set(name, plan);
-        }
-        plan.auth = { role: 'source', cluster: `${AUTH_HOP_CLUSTER_PREFIX}${name}` };
+  for (const { src, dst, ports } of pairs.values()) {
+    for (const port of [...ports].sort((a, b) => a - b)) {
+      const name = chainName({ direction: 'both', egressEndpoint: src.name, ingressEndpoint: dst.name, port });
+      let plan = byName.get(name);
+      if (!plan) {
+        plan = { name, direction: 'both', port, ingress: dst, egress: src };
+        plans.push(plan);
+        byName.set(name, plan);
       }
+      plan.auth = { role: 'source', cluster: `${AUTH_HOP_CLUSTER_PREFIX}${name}` };
     }
   }
 }
