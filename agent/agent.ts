@@ -87,6 +87,8 @@ export class Agent {
   private realized = new Map<number, EndpointPolicy>();
   /** JSON of each realized policy, to find the endpoints a transaction changes. */
   private realizedJson = new Map<number, string>();
+  /** Resolved policy object → the agent's finished policy and its JSON (config is fixed). */
+  private readonly finished = new WeakMap<EndpointPolicy, { policy: EndpointPolicy; json: string }>();
   private revision = 0;
   private ackedRevision = 0;
   private lastNack?: { revision: number; message: string };
@@ -468,16 +470,17 @@ export class Agent {
       this.observer.metrics.observePolicyApply(performance.now() - started, this.revision, 'failure');
       throw new AgentError('L7M_ERR_APPLY_FAILED', `resolving policy: ${(e as Error).message}`);
     }
-    // Endpoints sharing an identity share one resolved object: finish and serialise each once.
-    const finished = new Map<EndpointPolicy, { policy: EndpointPolicy; json: string }>();
+    // Endpoints sharing an identity share one resolved object: finish and serialise each
+    // once. An object the engine handed out before (its policy did not change) keeps what
+    // an earlier transaction made of it, so an unchanged endpoint costs no serialisation.
     const desiredJson = new Map<number, string>();
     for (const ep of ready) {
       const raw = desired.get(ep.id);
-      let f = raw && finished.get(raw);
+      let f = raw && this.finished.get(raw);
       if (!f) {
         const policy = this.applyAgentConfig(raw ?? emptyPolicy(ep.identity!));
         f = { policy, json: JSON.stringify(policy) };
-        if (raw) finished.set(raw, f);
+        if (raw) this.finished.set(raw, f);
       }
       desired.set(ep.id, f.policy);
       desiredJson.set(ep.id, f.json);

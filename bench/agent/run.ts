@@ -25,7 +25,7 @@ const NODE = 'bench';
 const STATE = '/run/l7mesh/bench-state';
 const SERVICES = 100;
 
-const { values } = parseArgs({ options: { iterations: { type: 'string' }, 'memory-only': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { iterations: { type: 'string' }, 'memory-only': { type: 'boolean' }, 'imports-only': { type: 'boolean' }, 'profile-imports': { type: 'string' } } });
 const ITERATIONS = Number(values.iterations ?? '100');
 
 function rssMb(): number {
@@ -105,6 +105,10 @@ async function main(): Promise<void> {
     console.log(`1,000 endpoints: RSS ${rss1k} MB (agent alone at start ${baseRss} MB)`);
     // Every service gets its policy once, so the measured imports are realistic edits.
     await agent.importPolicy(Array.from({ length: SERVICES }, (_, k) => policy(k, 1)).join('---\n'));
+    // `--profile-imports FILE`: a CPU profile of the timed imports alone. Started through the
+    // inspector after the programs are loaded: node's --cpu-prof signals interrupt the
+    // verifier's bpf() call (EAGAIN).
+    const profiler = values['profile-imports'] ? await startProfile() : undefined;
     const times: number[] = [];
     for (let i = 0; i < ITERATIONS; i++) {
       const t0 = performance.now();
@@ -113,12 +117,15 @@ async function main(): Promise<void> {
       if (!r.acked) throw new Error(`revision ${r.revision} not ACKed`);
       times.push(ms);
     }
+    if (profiler) writeFileSync(values['profile-imports']!, await profiler());
     const p50 = quantile(times, 0.5);
     const p99 = quantile(times, 0.99);
     console.log(`policy import → maps + Envoy ACK, 1,000 endpoints, ${ITERATIONS} imports: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
     const st = agent.status();
     const rssAfterImports = rssMb();
     await agent.close({ teardown: true });
+    // `--imports-only` (for profiling the import path): no memory run, no result files.
+    if (values['imports-only']) return;
     // Memory at 10,000 endpoints in a fresh agent process, so that the high-water mark of
     // the import phase above does not count. The policy map holds 65,536 rows (about 4,000
     // enforced endpoints of this shape), so that agent has endpoints, identities and
@@ -192,6 +199,22 @@ async function memoryOnly(agent: Agent, grow: (n: number) => Promise<void>): Pro
   await grow(10_000);
   const rss10k = rssMb();
   console.log(`MEMORY ${JSON.stringify({ rss10k, heap10k: heapMb(), maps: agent.datapath.status().maps })}`);
+}
+
+async function startProfile(): Promise<() => Promise<string>> {
+  const { Session } = await import('node:inspector');
+  const s = new Session();
+  s.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) => s.post(method, params ?? {}, (err, r) => (err ? reject(err) : resolve(r))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  return async () => {
+    const { profile } = await post('Profiler.stop');
+    s.disconnect();
+    return JSON.stringify(profile);
+  };
 }
 
 function round(x: number, d = 1): number {
