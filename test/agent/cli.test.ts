@@ -62,6 +62,34 @@ describe('l7mesh CLI against the agent API', () => {
     assert.equal((await run('debuginfo', '-o', 'json')).code, 0);
   });
 
+  it('runs the other agent commands: endpoint get/labels/delete, identity get, bpf ipcache list, status --verbose, policy delete', async () => {
+    const made = JSON.parse((await run('endpoint', 'create', 'relabel-me', '--labels', 'app=first', '-o', 'json')).out) as { id: number; identity: number; ipv4: string };
+    const got = JSON.parse((await run('endpoint', 'get', 'relabel-me', '-o', 'json')).out) as { id: number; labels: string[] };
+    assert.equal(got.id, made.id);
+    assert.ok(got.labels.includes('k8s:app=first'), got.labels.join(','));
+    const moved = await run('endpoint', 'labels', 'relabel-me', '--add', 'app=second', '-o', 'json');
+    assert.equal(moved.code, 0, moved.err);
+    const after = JSON.parse(moved.out) as { identity: number; labels: string[] };
+    assert.notEqual(after.identity, made.identity, 'a new label set is a new identity');
+    assert.ok(after.labels.includes('k8s:app=second') && !after.labels.includes('k8s:app=first'), after.labels.join(','));
+    const ident = JSON.parse((await run('identity', 'get', String(after.identity), '-o', 'json')).out) as { id: number; labels: string[] };
+    assert.equal(ident.id, after.identity);
+    assert.ok(ident.labels.includes('k8s:app=second'));
+    const ipc = JSON.parse((await run('bpf', 'ipcache', 'list', '-o', 'json')).out) as { ip: string; identity: number }[];
+    assert.deepEqual(ipc.find((r) => r.ip === made.ipv4 || r.ip === `${made.ipv4}/32`)?.identity, after.identity);
+    const verbose = await run('status', '--verbose');
+    assert.equal(verbose.code, 0, verbose.err);
+    assert.match(verbose.out, /^BPF maps:$/m);
+    assert.match(verbose.out, /^xDS clients:$/m);
+    assert.doesNotMatch((await run('status')).out, /^BPF maps:$/m);
+    assert.equal((await run('endpoint', 'delete', 'relabel-me')).code, 0);
+    assert.equal((await run('endpoint', 'get', 'relabel-me')).code, 1);
+    const del = await run('policy', 'delete', 'l7-rule', '-o', 'json');
+    assert.equal(del.code, 0, del.err);
+    assert.deepEqual((JSON.parse(del.out) as { deleted: string[] }).deleted, ['CiliumNetworkPolicy/default/l7-rule']);
+    assert.deepEqual((JSON.parse((await run('policy', 'get', '-o', 'json')).out) as { policies: unknown[] }).policies, []);
+  });
+
   const failures: { argv: string[]; code: number; err: RegExp }[] = [
     { argv: ['endpoint', 'create', 'x', '--labels', 'bad key=v'], code: 1, err: /labels\[0\]: invalid label "bad key=v".*\[L7M_ERR_INVALID_LABELS\]/ },
     { argv: ['endpoint', 'create', 'x'], code: 2, err: /--labels: at least one label is needed/ },
