@@ -8,22 +8,12 @@ import { LabelSet, POD_NAMESPACE_KEY } from '../../identity/labels.js';
 import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, RESERVED_IDENTITY_LABELS } from '../../identity/reserved.js';
 import { CiliumPolicyEngine } from '../../agent/policy-engine-impl.js';
 import type { PolicyDocument, ResolveInput } from '../../agent/policy-engine.js';
+import { prng } from '../support/prng.js';
 
 const APPS = ['a', 'b', 'c', 'd', 'e', 'f'];
 
 /** A pod's labels as the agent gives them (namespace and cluster added). */
 const pod = (...labels: string[]) => LabelSet.parse([...labels, `k8s:${POD_NAMESPACE_KEY}=default`, `k8s:${POLICY_CLUSTER_KEY}=${DEFAULT_CLUSTER_NAME}`]);
-
-/** Deterministic PRNG (mulberry32) so a failure replays. */
-function rng(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(t ^ (t >>> 15), 1 | t);
-    r ^= r + Math.imul(r ^ (r >>> 7), 61 | r);
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function policyText(name: string, subject: string, peer: string, port: number, variant: number, egress: boolean): string {
   const l7 = variant % 3 === 0 ? '' : `\n      rules:\n        http:\n        - {method: GET, path: "/v${variant}/.*"}`;
@@ -49,7 +39,7 @@ describe('agent policy engine: incremental repository', () => {
 
   for (const seed of [1, 7, 42]) {
     it(`equals a from-scratch resolution after every step of a random sequence (seed ${seed})`, () => {
-      const rand = rng(seed);
+      const rand = prng(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
       const engine = new CiliumPolicyEngine({ allowLocalhost: 'always' });
       const docs = new Map<string, PolicyDocument>();
