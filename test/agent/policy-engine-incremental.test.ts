@@ -34,7 +34,9 @@ spec:
 
 const canonical = (m: Map<number, unknown>) => JSON.stringify([...m].sort((x, y) => x[0] - y[0]));
 
-describe('agent policy engine: incremental repository', () => {
+describe('agent policy engine: incremental repository', function () {
+  // Each step also resolves from scratch, which is the slow part (a loaded machine: seconds).
+  this.timeout(30_000);
   const reserved = [...RESERVED_IDENTITY_LABELS].map(([id, labels]) => ({ id, labels }));
 
   for (const seed of [1, 7, 42]) {
@@ -47,7 +49,7 @@ describe('agent policy engine: incremental repository', () => {
       const endpoints: ResolveInput['endpoints'] = [];
       let nextId = 256;
       const enforcedSteps = new Set<number>();
-      for (let step = 0; step < 60; step++) {
+      for (let step = 0; step < 40; step++) {
         const op = rand();
         if (op < 0.35 || docs.size === 0) {
           const name = `p${Math.floor(rand() * 6)}`;
@@ -74,7 +76,7 @@ describe('agent policy engine: incremental repository', () => {
         assert.equal(canonical(got), canonical(want), `step ${step}`);
         for (const p of got.values()) if (p.ingress.enforced || p.egress.enforced) enforcedSteps.add(step);
       }
-      assert.ok(enforcedSteps.size > 20, `only ${enforcedSteps.size} steps enforced any policy`);
+      assert.ok(enforcedSteps.size > 12, `only ${enforcedSteps.size} steps enforced any policy`);
     });
   }
 
