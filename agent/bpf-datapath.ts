@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   Datapath as AddonDatapath,
   Direction,
+  LbMaps,
   Proto,
   Verdict,
   cgroupIdOf,
@@ -55,6 +56,7 @@ export class BpfDatapath implements Datapath {
   readonly kind = 'bpf';
   private dp?: AddonDatapath;
   private ring?: NativeRingBuffer;
+  private lb?: LbMaps;
   private readonly attached = new Map<number, Attached>();
   private readonly ipcache = new Map<string, number>();
   /** Rows of the policy map by endpoint, so a change never scans the whole map. */
@@ -225,7 +227,14 @@ export class BpfDatapath implements Datapath {
     return this.dp?.maps.eventStats();
   }
 
+  lbMaps(): LbMaps | undefined {
+    if (!this.lb && this.dp) this.lb = new LbMaps(this.dp.mapsDir);
+    return this.lb;
+  }
+
   async close(): Promise<void> {
+    this.lb?.close();
+    this.lb = undefined;
     this.ring?.close();
     this.ring = undefined;
     this.dp?.close();
@@ -307,7 +316,7 @@ export function policyMapRows(endpointId: number, policy: EndpointPolicy, audit 
         for (const proto of protos) {
           const key: PolicyKey = { endpointId, peerIdentity: e.identity, dport: port, proto, direction: Direction[dir] };
           const value: PolicyValue =
-            e.verdict === 'audit' ? { verdict: Verdict.allow, proxyPort: 0, ruleCookie: AUDIT_RULE_COOKIE } : { verdict: Verdict[e.verdict], proxyPort: 0, ruleCookie: 0 };
+            e.verdict === 'audit' ? { verdict: Verdict.allow, flags: 0, proxyPort: 0, ruleCookie: AUDIT_RULE_COOKIE } : { verdict: Verdict[e.verdict], flags: 0, proxyPort: 0, ruleCookie: 0 };
           const id = keyId(key);
           const have = rows.get(id);
           if (!have || RANK[e.verdict] > rankOf(have[1])) rows.set(id, [key, value]);
