@@ -2,7 +2,7 @@
 // proxy, real policy engine): output, --output json, errors and exit codes.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listenApi, type Listeners } from '../../agent/api/listen.js';
@@ -127,6 +127,20 @@ describe('l7mesh CLI against the agent API', () => {
       assert.equal(code, 0, c.words.join(' '));
       assert.ok(out.startsWith(`Usage: l7mesh ${c.words.join(' ')}`), out);
       assert.match(out, /--output/);
+    }
+  });
+
+  it('serves the unix socket root-only: socket 0600 in a directory it creates 0700', async () => {
+    const path = join(dir, 'private', 'api.sock');
+    const own = await openHarness({ socketPath: path }, () => new CiliumPolicyEngine({ allowLocalhost: 'always' }));
+    const l = await listenApi(own.agent);
+    try {
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.equal(statSync(join(dir, 'private')).mode & 0o777, 0o700);
+      assert.equal(await main(['status', '--api', path], { stdout: () => undefined, stderr: () => undefined }), 0);
+    } finally {
+      await l.close();
+      await own.cleanup();
     }
   });
 
