@@ -46,6 +46,7 @@ describe('l7mesh CLI against the agent API', () => {
     const imp = await run('policy', 'import', 'l7-rule.yaml');
     assert.equal(imp.code, 0, imp.err);
     assert.match(imp.out, /^Revision: 1\nImported: CiliumNetworkPolicy\/default\/l7-rule\n$/);
+    assert.match(imp.err, /^Importing l7-rule\.yaml: validate, resolve, write BPF maps, publish to Envoy, wait for its ACK\.\.\.$/m);
     assert.equal((await run('policy', 'wait', '1')).code, 0);
     const bpf = await run('bpf', 'policy', 'get', 'web-server', '-o', 'json');
     const rows = JSON.parse(bpf.out).entries as { identity: number; port: number; verdict: string }[];
