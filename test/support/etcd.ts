@@ -1,7 +1,7 @@
 // A real etcd (Debian etcd-server) for cluster tests: random loopback ports, its data in
 // /tmp/l7m-etcd-<name>, a pid file so a crashed run's etcd is found and killed.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -22,10 +22,10 @@ export function freePort(): Promise<number> {
 export class EtcdServer {
   private child?: ChildProcess;
 
-  private constructor(readonly name: string, readonly dataDir: string, readonly clientPort: number, readonly peerPort: number) {}
+  private constructor(readonly name: string, readonly dataDir: string, readonly clientPort: number, readonly peerPort: number, readonly netns?: string, readonly host = '127.0.0.1') {}
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `http://${this.host}:${this.clientPort}`;
   }
 
   private get pidFile(): string {
@@ -49,10 +49,11 @@ export class EtcdServer {
     rmSync(`/tmp/l7m-etcd-${name}`, { recursive: true, force: true });
   }
 
-  static async start(name: string): Promise<EtcdServer> {
+  /** `netns`: run inside that (test-made) network namespace, listening on `host` there. */
+  static async start(name: string, opts: { netns?: string; host?: string; clientPort?: number } = {}): Promise<EtcdServer> {
     if (!existsSync(ETCD_BIN)) throw new Error(`${ETCD_BIN} is missing: install the Debian package etcd-server (scripts/setup.sh)`);
     EtcdServer.removeLeftovers(name);
-    const s = new EtcdServer(name, `/tmp/l7m-etcd-${name}`, await freePort(), await freePort());
+    const s = new EtcdServer(name, `/tmp/l7m-etcd-${name}`, opts.clientPort ?? (await freePort()), await freePort(), opts.netns, opts.host);
     await s.resume();
     return s;
   }
@@ -61,11 +62,13 @@ export class EtcdServer {
   async resume(): Promise<void> {
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     mkdirSync(PID_DIR, { recursive: true });
-    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const peer = `http://${this.host}:${this.peerPort}`;
     const log = openSync(`${this.dataDir}.log`, 'a');
+    // nsenter execs etcd, so the pid recorded is etcd's own.
     const child = spawn(
-      ETCD_BIN,
+      this.netns ? 'nsenter' : ETCD_BIN,
       [
+        ...(this.netns ? [`--net=/run/netns/${this.netns}`, ETCD_BIN] : []),
         '--name', this.name,
         '--data-dir', this.dataDir,
         '--listen-client-urls', this.endpoint,
@@ -84,7 +87,7 @@ export class EtcdServer {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`etcd ${this.name} exited ${child.exitCode}: ${readFileSync(`${this.dataDir}.log`, 'utf8').slice(-1500)}`);
-      if (await healthy(this.endpoint)) return;
+      if (await healthy(this.endpoint, this.netns)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     child.kill('SIGKILL');
@@ -109,7 +112,11 @@ export class EtcdServer {
   }
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
+async function healthy(endpoint: string, netns?: string): Promise<boolean> {
+  if (netns) {
+    const r = spawnSync('nsenter', [`--net=/run/netns/${netns}`, 'curl', '-s', '-m', '1', `${endpoint}/health`], { encoding: 'utf8', timeout: 3000 });
+    return /"health":"true"/.test(r.stdout ?? '');
+  }
   try {
     const r = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
     return r.ok && ((await r.json()) as { health?: string }).health === 'true';
