@@ -138,4 +138,56 @@ describe('three nodes in namespaces sharing etcd', function () {
       fromA.stop();
     }
   });
+
+  it('etcd stopped and restarted mid-traffic: zero allowed attempts lost, zero denied let through; status says unreachable meanwhile', async () => {
+    const fromB = Prober.start(pb, pc);
+    const fromA = Prober.start(pa, pc);
+    procs.push(fromB.child, fromA.child);
+    try {
+      await fromA.waitFor('success', (l) => l.ok, 0, 10_000);
+      const t0 = Date.now();
+      await etcd!.stop('SIGKILL');
+      let said = '';
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && !/UNREACHABLE/.test(said)) {
+        said = cli(C, ['status']).stdout;
+        await sleep(200);
+      }
+      assert.match(said, /Store: +etcd .*UNREACHABLE since .*enforcing the last known state/);
+      const json = cliJson<{ store: { reachable: boolean } }>(C, ['status']);
+      assert.equal(json.store.reachable, false);
+      await sleep(LEASE_TTL * 1000 + 1000); // longer than the node leases
+      await etcd!.resume();
+      const back = Date.now() + 20_000;
+      while (Date.now() < back && !cliJson<{ store: { reachable: boolean } }>(C, ['status']).store.reachable) await sleep(200);
+      assert.match(cli(C, ['status']).stdout, /Store: +etcd \S+ Ok/);
+      await sleep(3000);
+      const a = fromA.since(t0);
+      const b = fromB.since(t0);
+      assert.ok(a.length >= 20, `A→C attempts: ${a.length}`);
+      assert.deepEqual(a.filter((l) => !l.ok).map((l) => l.text), [], 'no allowed attempt lost');
+      assert.ok(b.length >= 5, `B→C attempts: ${b.length}`);
+      assert.deepEqual(b.filter((l) => l.ok).map((l) => l.text), [], 'no denied attempt let through');
+      console.log(`      across the etcd outage: ${a.length} allowed attempts all passed, ${b.length} denied attempts all dropped`);
+    } finally {
+      fromB.stop();
+      fromA.stop();
+    }
+  });
+
+  it("deleting a remote pod's ipcache entry in etcd denies its traffic at the destination", async () => {
+    const fromA = Prober.start(pa, pc);
+    procs.push(fromA.child);
+    try {
+      await fromA.waitFor('success', (l) => l.ok, 0, 10_000);
+      const t0 = Date.now();
+      etcdAdmin(endpoint, PREFIX, 'delete', `endpoints/ca/${pa.ipv4}`);
+      const ms = await fromA.waitFor('denial', (l) => !l.ok, t0, 15_000);
+      const ipc = cliJson<{ ip: string; identity: number }[]>(C, ['bpf', 'ipcache', 'list']);
+      assert.ok(!ipc.some((e) => e.ip.startsWith(`${pa.ipv4}`)), 'C no longer knows A\'s pod');
+      console.log(`      remote entry deleted in etcd: A→C denied at C after ${ms} ms`);
+    } finally {
+      fromA.stop();
+    }
+  });
 });
