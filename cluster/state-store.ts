@@ -27,6 +27,7 @@ export class ClusterStateStore implements Store {
   private readonly listeners = new Set<PolicyListener>();
   private watch?: KvWatch;
   private watchConnected = true;
+  private mirror: Promise<unknown> = Promise.resolve();
   sharedRevision = 0;
   /** More status from whoever follows the store (ClusterSync). */
   detail?: () => Record<string, unknown>;
@@ -48,6 +49,7 @@ export class ClusterStateStore implements Store {
     await s.mirrorToDisk();
     s.watch = await kv.watch(POLICIES, revision, {
       onEvents: (events) => {
+        const changed = new Set<string>();
         for (const ev of events) {
           const key = decodeURIComponent(ev.key.slice(POLICIES.length));
           if (ev.type === 'delete') s.shared.delete(key);
@@ -55,11 +57,12 @@ export class ClusterStateStore implements Store {
             const r = parseJson<PolicyRecord>(ev.key, ev.value);
             if (r && r.key === key) s.shared.set(key, r);
           }
+          changed.add(key);
           s.sharedRevision = ev.modRevision;
         }
-        void s.mirrorToDisk().catch((e: Error) => process.emitWarning(`policy mirror: ${e.message}`));
         const list = s.policies();
         for (const l of [...s.listeners]) l(list);
+        s.mirror = s.mirror.then(() => s.mirrorToDisk(changed)).catch((e: Error) => process.emitWarning(`policy mirror: ${e.message}`));
       },
       onConnection: (c) => {
         s.watchConnected = c;
@@ -134,6 +137,7 @@ export class ClusterStateStore implements Store {
 
   async close(): Promise<void> {
     await this.watch?.close();
+    await this.mirror;
     this.listeners.clear();
     await this.files.close();
   }
@@ -152,11 +156,14 @@ export class ClusterStateStore implements Store {
     }
   }
 
-  private async mirrorToDisk(): Promise<void> {
-    const onDisk = new Set((await this.files.list<PolicyRecord>('policies')).map((e) => e.key));
+  /** Writes the local copy: every key (at open) or only those a watch event changed. */
+  private async mirrorToDisk(only?: Set<string>): Promise<void> {
+    const keys = only ?? new Set([...(await this.files.list<PolicyRecord>('policies')).map((e) => e.key), ...this.shared.keys()]);
     const ops: StoreOp[] = [];
-    for (const p of this.shared.values()) ops.push({ op: 'put', bucket: 'policies', key: p.key, value: p });
-    for (const k of onDisk) if (!this.shared.has(k)) ops.push({ op: 'delete', bucket: 'policies', key: k });
+    for (const k of keys) {
+      const p = this.shared.get(k);
+      ops.push(p ? { op: 'put', bucket: 'policies', key: k, value: p } : { op: 'delete', bucket: 'policies', key: k });
+    }
     if (ops.length) await this.files.batch(ops);
   }
 }

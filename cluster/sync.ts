@@ -39,6 +39,8 @@ export class ClusterSync {
   private readonly unsubscribe: (() => void)[] = [];
   private resyncTimer?: NodeJS.Timeout;
   private policyTimer?: NodeJS.Timeout;
+  /** Validated documents by their text: a change re-validates only what changed. */
+  private readonly parsed = new Map<string, PolicyDocument>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** Last error applying a change from the store (status output). */
@@ -151,7 +153,7 @@ export class ClusterSync {
         this.lastError = `policies: ${e.message}`;
         this.d.log(`cluster sync: ${this.lastError}`);
       });
-    }, 10);
+    }, 1);
   }
 
   /**
@@ -163,8 +165,14 @@ export class ClusterSync {
     for (const r of records) {
       try {
         if (typeof r.text !== 'string') throw new Error('holds no policy text');
-        const doc = this.d.policyEngine.parse(r.text).find((d) => d.key === r.key);
-        if (!doc) throw new Error(`its text does not define "${r.key}"`);
+        let doc = this.parsed.get(r.text);
+        if (!doc) {
+          doc = this.d.policyEngine.parse(r.text).find((d) => d.key === r.key);
+          if (!doc) throw new Error(`its text does not define "${r.key}"`);
+          if (this.parsed.size > 10_000) this.parsed.clear();
+          this.parsed.set(r.text, doc);
+        }
+        if (doc.key !== r.key) throw new Error(`its text defines "${doc.key}", not "${r.key}"`);
         out.push(doc);
       } catch (e) {
         this.lastError = `policy ${r.key}: ${(e as Error).message}`;
