@@ -5,6 +5,7 @@
 // known state; watches resume after the last revision they saw, so nothing is missed.
 
 import type { Datapath } from '../agent/datapath.js';
+import { ReservedIdentity } from '../identity/reserved.js';
 import type { PolicyDocument, PolicyEngine } from '../agent/policy-engine.js';
 import type { ClusterIdentities } from './identities.js';
 import { ENDPOINTS, NODES, nodeKey, parseEndpointKey, parseJson, type EndpointRecord, type NodeRecord, type PolicyRecord } from './keys.js';
@@ -104,15 +105,22 @@ export class ClusterSync {
     if (e.type === 'delete') {
       const old = this.nodes.get(name);
       this.nodes.delete(name);
-      if (old) await this.d.routes.remove(old.podCidr);
+      if (old) {
+        await this.d.routes.remove(old.podCidr);
+        await this.d.datapath.deleteIpcache(old.ipv4);
+      }
       return;
     }
     const n = parseJson<NodeRecord>(e.key, e.value);
     if (!n || n.name !== name || typeof n.ipv4 !== 'string' || typeof n.podCidr !== 'string') throw new Error('node record must name itself, its ipv4 and podCidr');
     const old = this.nodes.get(name);
     if (old && old.podCidr !== n.podCidr) await this.d.routes.remove(old.podCidr);
+    if (old && old.ipv4 !== n.ipv4) await this.d.datapath.deleteIpcache(old.ipv4);
     this.nodes.set(name, n);
     await this.d.routes.replace(n.podCidr, n.ipv4);
+    // Connections from another node's own address (its Envoy's upstreams, its host) are
+    // reserved:remote-node, as in Cilium, rather than world.
+    await this.d.datapath.upsertIpcache(n.ipv4, ReservedIdentity.remoteNode);
   }
 
   private async onEndpoint(e: KvEvent): Promise<void> {

@@ -186,7 +186,9 @@ async function main(): Promise<void> {
 etcd 3.4 (Debian etcd-server, started by the script on loopback) with ${PODS} pods spread over
 the nodes and ${SERVICES} label sets; the nodes use the in-memory datapath and proxy, so this
 measures the control plane (etcd round trips, watches, validation and resolution on every
-node), not BPF map writes or Envoy ACKs. Policy propagation: \`importPolicy\` on one node
+node), not BPF map writes or Envoy ACKs. The three agents share one Node.js thread here,
+so the two receiving nodes apply a change one after the other; separate processes (as in
+the namespace tests) apply it in parallel. Policy propagation: \`importPolicy\` on one node
 (rotating) until the change is in force on all three. Baseline: one embedded single-node
 agent with the same ${PODS} pods applying the same change (same run, interleaved). Goal
 (ours): propagation at most 3× a local apply. Noisy: shared 2-core machine, load average

@@ -66,6 +66,7 @@ describe('cluster agents sharing etcd', function () {
     await until('c to learn both', () => c.datapath.ipcache.get(pa.pod.ipv4) === pa.identity && c.datapath.ipcache.get(pb.pod.ipv4) === pb.identity);
     await until('a to learn b', () => a.datapath.ipcache.get(pb.pod.ipv4) === pb.identity);
     assert.deepEqual([...c.routes.routes].sort(), [['10.210.0.0/16', '10.209.0.1'], ['10.211.0.0/16', '10.209.0.2']]);
+    assert.equal(c.datapath.ipcache.get('10.209.0.1'), 6, "another node's own address is reserved:remote-node");
     const st = c.agent.status().store as unknown as { reachable: boolean; nodes: string[]; remoteEndpoints: number };
     assert.equal(st.reachable, true);
     assert.deepEqual(st.nodes, ['ca', 'cb']);
@@ -139,7 +140,7 @@ describe('cluster agents sharing etcd', function () {
     const only = await b.agent.createEndpoint({ name: 'onlyb', labels: ['app=only-on-b'] });
     await until('A to learn it', () => a.datapath.ipcache.get(only.pod.ipv4) === only.identity && a.agent.identities.lookup(only.identity!) !== undefined);
     await b.stop({ crash: true });
-    const ms = await until('A and C to drop node B', () => !a.datapath.ipcache.has(only.pod.ipv4) && !c.routes.routes.has('10.211.0.0/16'), 15_000);
+    const ms = await until('A and C to drop node B', () => !a.datapath.ipcache.has(only.pod.ipv4) && !c.routes.routes.has('10.211.0.0/16') && !c.datapath.ipcache.has('10.209.0.2'), 15_000);
     assert.ok(ms >= 1000, `not before the lease expiry (${ms} ms)`);
     assert.equal(await admin.get(nodeKey('cb')), undefined);
     await until('the identity only B used to be collected', () => a.agent.identities.lookup(only.identity!) === undefined && c.agent.identities.lookup(only.identity!) === undefined, 15_000);
