@@ -161,7 +161,14 @@ export class ClusterIdentities implements IdentityService {
     throw new Error(`identity range ${this.range.min}-${this.range.max} is exhausted (${this.byId.size} identities)`);
   }
 
-  async release(id: number): Promise<void> {
+  /** Serialised with allocate(): a reference put and a reference delete never cross in flight. */
+  release(id: number): Promise<void> {
+    const run = this.chain.then(() => this.releaseNow(id));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async releaseNow(id: number): Promise<void> {
     if (this.local.lookup(id) && !this.byId.has(id)) {
       this.local.release(id);
       return;
@@ -205,14 +212,14 @@ export class ClusterIdentities implements IdentityService {
 
   /** One garbage-collection pass (every node runs them periodically). */
   async collect(): Promise<number[]> {
-    for (const id of [...this.pendingRelease]) {
-      if ((this.localRefs.get(id) ?? 0) > 0) {
+    const retry = this.chain.then(async () => {
+      for (const id of [...this.pendingRelease]) {
+        if ((this.localRefs.get(id) ?? 0) === 0) await this.lease.delete(identityRefKey(id, this.opts.node));
         this.pendingRelease.delete(id);
-        continue;
       }
-      await this.lease.delete(identityRefKey(id, this.opts.node));
-      this.pendingRelease.delete(id);
-    }
+    });
+    this.chain = retry.catch(() => undefined);
+    await retry;
     const { entries } = await this.kv.list(IDENTITIES);
     const referenced = new Set<number>();
     const ids = new Map<number, { modRevision: number; labels?: string[] }>();
