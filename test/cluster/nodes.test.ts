@@ -3,7 +3,7 @@
 // different nodes over routes the agents installed.
 
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { stopAgent } from '../e2e/support/agent-proc.js';
@@ -191,4 +191,21 @@ describe('three nodes in namespaces sharing etcd', function () {
       fromA.stop();
     }
   });
+
+  it("a node whose agent dies is removed from the others after its lease expires: its pods' ipcache entries and its route", async () => {
+    const routeToB = () => spawnSync('ip', ['-n', C.netns, 'route', 'show', B.podCidr], { encoding: 'utf8' }).stdout.trim();
+    const knowsB = () => cliJson<{ ip: string }[]>(C, ['bpf', 'ipcache', 'list']).some((e) => e.ip.startsWith(pb.ipv4));
+    assert.match(routeToB(), new RegExp(`via ${B.nodeIp.replace(/\./g, '\\.')}`));
+    assert.ok(knowsB());
+    const t0 = Date.now();
+    agents[1]!.kill('SIGKILL');
+    let gone = false;
+    while (Date.now() - t0 < LEASE_TTL * 1000 + 15_000 && !(gone = !knowsB() && routeToB() === '')) await sleep(250);
+    const ms = Date.now() - t0;
+    assert.ok(gone, `node B still known after ${ms} ms`);
+    // The last renewal was at most TTL/3 before the kill, so expiry comes at least 2/3 TTL after it.
+    assert.ok(ms >= (LEASE_TTL * 2000) / 3 - 300, `not before its ${LEASE_TTL} s lease expired (${ms} ms)`);
+    console.log(`      node B's agent killed: gone from node C after ${ms} ms (lease TTL ${LEASE_TTL} s)`);
+  });
 });
+
