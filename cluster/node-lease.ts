@@ -19,6 +19,7 @@ export interface StoreReachability {
 
 export class NodeLease {
   private readonly keys = new Map<string, string>();
+  private readonly pendingDeletes = new Set<string>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private lastContact = new Date();
@@ -55,16 +56,28 @@ export class NodeLease {
   async put(key: string, value: string): Promise<void> {
     await this.kv.put(key, value, { lease: this.lease });
     this.keys.set(key, value);
+    this.pendingDeletes.delete(key);
   }
 
   /** Records a key a transaction wrote with this lease. */
   adopt(key: string, value: string): void {
     this.keys.set(key, value);
+    this.pendingDeletes.delete(key);
   }
 
+  /**
+   * Deletes a leased key. If the store does not answer, the key is forgotten at once (a
+   * re-granted lease will not bring it back) and the delete is retried with each renewal.
+   */
   async delete(key: string): Promise<void> {
-    await this.kv.delete(key);
     this.keys.delete(key);
+    try {
+      await this.kv.delete(key);
+      this.pendingDeletes.delete(key);
+    } catch (e) {
+      this.pendingDeletes.add(key);
+      throw e;
+    }
   }
 
   has(key: string): boolean {
@@ -78,6 +91,10 @@ export class NodeLease {
         this.lease = await this.kv.grantLease(this.ttlSeconds);
         this.renewals++;
         for (const [k, v] of this.keys) await this.kv.put(k, v, { lease: this.lease });
+      }
+      for (const k of [...this.pendingDeletes]) {
+        if (!this.keys.has(k)) await this.kv.delete(k);
+        this.pendingDeletes.delete(k);
       }
       this.lastContact = new Date();
       delete this.lastError;

@@ -124,13 +124,18 @@ describe('cluster agents sharing etcd', function () {
     await assert.rejects(a.agent.importPolicy(ONLY_A_TO_C.replace('only-a-to-c', 'other')), (e: Error & { code?: string }) => e.code === 'L7M_ERR_UNAVAILABLE' && /unreachable/.test(e.message));
     assert.equal(a.agent.policyRevision, revA);
     await assert.rejects(b.agent.createEndpoint({ name: 'late', labels: ['app=late'] }), (e: Error & { code?: string }) => e.code === 'L7M_ERR_UNAVAILABLE');
+    // A pod deleted while etcd is away: gone locally now, from the other nodes once etcd is back.
+    const sameOnA = a.agent.getEndpoint('same');
+    await a.agent.deleteEndpoint('same').catch(() => undefined);
     await sleep(4000); // longer than the 3 s lease TTL
     assert.deepEqual(ingressPeers(c, pc.id), enforcedBefore);
     assert.deepEqual(new Map(c.datapath.ipcache), ipcacheBefore);
     await etcd.resume();
     await until('C to reach etcd again', () => (c.agent.status().store as { reachable: boolean }).reachable === true, 15_000);
+    await until("the deletion to reach C", () => !c.datapath.ipcache.has(sameOnA.pod.ipv4), 10_000);
+    ipcacheBefore.delete(sameOnA.pod.ipv4);
     assert.deepEqual(ingressPeers(c, pc.id), enforcedBefore, 'nothing flushed on resync');
-    assert.deepEqual(new Map(c.datapath.ipcache), ipcacheBefore);
+    assert.deepEqual(new Map(c.datapath.ipcache), ipcacheBefore, 'every other entry unchanged');
     await a.agent.deletePolicy('only-a-to-c');
     await until('C to stop enforcing', () => !ingressPeers(c, pc.id).enforced);
   });
@@ -144,7 +149,7 @@ describe('cluster agents sharing etcd', function () {
     assert.ok(ms >= 1000, `not before the lease expiry (${ms} ms)`);
     assert.equal(await admin.get(nodeKey('cb')), undefined);
     await until('the identity only B used to be collected', () => a.agent.identities.lookup(only.identity!) === undefined && c.agent.identities.lookup(only.identity!) === undefined, 15_000);
-    assert.ok(a.agent.identities.lookup(a.agent.getEndpoint('same').identity!), 'identities still in use elsewhere stay');
+    assert.ok(a.agent.identities.lookup(c.agent.getEndpoint('same').identity!), 'identities still in use elsewhere stay');
   });
 });
 
