@@ -21,6 +21,7 @@ import type { Store } from './store.js';
 import { AgentMetrics } from './metrics.js';
 import { Observer } from '../observe/observer.js';
 import type { FlowEndpoint } from '../observe/flow.js';
+import { ServiceManager } from './service/manager.js';
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'not-ready' | 'disconnecting';
 
@@ -83,6 +84,8 @@ export class Agent {
   /** The one flow pipeline: store, metrics, and the intake of every flow source. */
   readonly observer: Observer;
   readonly metrics: AgentMetrics;
+  /** Socket-layer load-balanced services (agent/service/). */
+  readonly services: ServiceManager;
   readonly startedAt = new Date();
   private readonly endpoints = new Map<number, EndpointRecord>();
   private policies = new Map<string, StoredPolicy>();
@@ -100,10 +103,16 @@ export class Agent {
   private constructor(private readonly deps: AgentDeps) {
     this.config = deps.config;
     this.metrics = new AgentMetrics(this);
+    this.services = new ServiceManager({
+      maps: () => deps.datapath.lbMaps?.(),
+      endpoints: () => this.listEndpoints().map((e) => ({ name: e.name, ip: e.pod.ipv4, labels: e.labels })),
+      store: deps.store,
+    });
     this.observer = new Observer({
       capacity: deps.config.flowBufferSize,
       nodeName: deps.config.nodeName,
       resolveIdentity: (identity, ip) => this.flowEndpoint(ip, identity),
+      resolveService: (svcId) => this.services.nameOf(svcId),
       metrics: {
         extraRegistries: [...(deps.proxy.metricsRegistry ? [deps.proxy.metricsRegistry] : []), this.metrics.registry],
         sources: {
@@ -175,6 +184,7 @@ export class Agent {
       }
     }
     this.deps.identities.gc?.();
+    await this.services.restore();
     await this.serial(async () => {
       const docs = [...this.policies.values()];
       await this.transact(docs, { bumpRevision: false, wait: false });
@@ -245,6 +255,7 @@ export class Agent {
           { op: 'put', bucket: 'meta', key: 'agent', value: this.meta() },
         ]);
         await this.transact([...this.policies.values()], { bumpRevision: false });
+        await this.services.refresh();
       } catch (e) {
         for (const rec of made) await this.forgetEndpoint(rec).catch(() => undefined);
         throw wrapDatapath(e, `creating endpoint${parsed.length > 1 ? 's' : ''} "${parsed.map((p) => p.name).join('", "')}"`.slice(0, 300));
@@ -291,6 +302,7 @@ export class Agent {
     return this.serial(async () => {
       ep.state = 'disconnecting';
       await this.forgetEndpoint(ep);
+      await this.services.refresh();
       await this.transact([...this.policies.values()], { bumpRevision: false });
       return ep;
     });
@@ -316,6 +328,7 @@ export class Agent {
         await this.deps.datapath.attachEndpoint(this.dpEndpoint(ep));
         await this.transact([...this.policies.values()], { bumpRevision: false });
         await this.deps.store.put('endpoints', String(ep.id), storedEndpoint(ep));
+        await this.services.refresh();
       } catch (e) {
         ep.identity = oldIdentity;
         ep.labels = oldLabels;
@@ -741,6 +754,7 @@ export class Agent {
     }
     this.closed = true;
     await this.chain;
+    this.services.close();
     this.observer.close();
     await this.deps.proxy.stop({ stopEnvoy: opts.teardown === true });
     if (opts.teardown) await this.deps.datapath.destroy();
