@@ -127,18 +127,22 @@ class Http2Sink implements StreamSink {
 
   write(bytes: Buffer): boolean {
     if (this.stream.destroyed || this.stream.writableEnded) return true;
-    const n = bytes.length;
-    this.budget.take(n);
+    // The same response buffer goes to every stream without a copy: it counts once.
+    this.budget.takeShared(bytes);
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
       this.stream.off('close', release);
-      this.budget.release(n);
+      this.budget.releaseShared(bytes);
     };
     this.stream.once('close', release);
-    this.stream.write(frameHeader(n));
-    return this.stream.write(bytes, release);
+    // Header and message leave in one writev.
+    this.stream.cork();
+    this.stream.write(frameHeader(bytes.length));
+    const ok = this.stream.write(bytes, release);
+    this.stream.uncork();
+    return ok;
   }
 
   onDrain(cb: () => void): void {

@@ -2,7 +2,7 @@ import { TypeUrl } from '../envoy-api/type-urls.js';
 import type { SnapshotCache } from './cache.js';
 import { nextSharedNonce, type EncodedResource, type ResourceSet, type SotwMessage } from './snapshot.js';
 import { BaseStream, LEGACY_WILDCARD_TYPES, WILDCARD_TYPES, type StreamLimits, type StreamSink } from './stream.js';
-import { sotwBody, sotwWithNonce, type DiscoveryRequest } from './wire.js';
+import { sotwResponse, type DiscoveryRequest } from './wire.js';
 
 interface SotwTypeState {
   wildcard: boolean;
@@ -145,6 +145,6 @@ export class SotwStream extends BaseStream {
   private viewMessage(set: ResourceSet, st: SotwTypeState, version: string, resources: ReadonlyMap<string, EncodedResource>): SotwMessage {
     const picked = st.wildcard ? [...resources.values()] : st.names.map((n) => resources.get(n)).filter((r): r is EncodedResource => !!r);
     const nonce = nextSharedNonce();
-    return { nonce, bytes: sotwWithNonce(sotwBody(version, set.typeUrl, picked.map((r) => r.sotwEntry)), nonce) };
+    return { nonce, bytes: sotwResponse(version, set.typeUrl, picked.map((r) => r.sotwEntry), nonce) };
   }
 }

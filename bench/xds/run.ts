@@ -1,21 +1,27 @@
 // bench/xds: l7mesh's xDS server vs go-control-plane, same resources, same simulated
 // clients, same machine, 5 interleaved runs. Writes bench/results/*.json and
-// bench/sections/xds.md. Usage: node dist/bench/xds/run.js [--runs=5] [--clients=100]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// bench/sections/xds.md.
+// Usage: node dist/bench/xds/run.js [--runs=5] [--clients=100] [--workers=4]
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
+import { monoMs } from './raw-client.js';
 import { SimClient } from './sim-client.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const arg = (n: string, d: number): number => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split('=')[1] ?? d);
 const RUNS = arg('runs', 5);
 const CLIENTS = arg('clients', 100);
+const WORKERS = Math.max(1, Math.min(arg('workers', 4), CLIENTS));
 const LISTENERS = 1000;
 const CLUSTERS = 10_000;
 const PUSHES_PER_RUN = 3;
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1];
+// --profile writes a V8 CPU profile of our server per run (under PROFILE_DIR).
+const PROFILE_DIR = process.argv.includes('--profile') ? '/tmp/l7m-x-prof' : undefined;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const HTTP_TIMEOUT_MS = 60_000;
 
@@ -45,7 +51,7 @@ process.on('exit', () => {
 async function startServer(kind: Kind, goBin: string): Promise<Server> {
   const proc =
     kind === 'ours'
-      ? spawn(process.execPath, ['--expose-gc', `${repo}dist/bench/xds/ours-server.js`], { stdio: ['ignore', 'pipe', 'inherit'] })
+      ? spawn(process.execPath, ['--expose-gc', ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), `${repo}dist/bench/xds/ours-server.js`], { stdio: ['ignore', 'pipe', 'inherit'] })
       : spawn(goBin, [], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
@@ -64,6 +70,56 @@ async function startServer(kind: Kind, goBin: string): Promise<Server> {
   });
   const [, g, c] = /grpc=(\d+) control=(\d+)/.exec(line)!;
   return { kind, proc, pid: proc.pid!, grpc: Number(g), control: Number(c) };
+}
+
+/** The fan-out clients, spread over WORKERS processes (bench/xds/client-worker.ts). */
+class ClientPool {
+  private readonly workers: ChildProcess[] = [];
+  private seq = 0;
+
+  static async start(address: string): Promise<ClientPool> {
+    const pool = new ClientPool();
+    const ids = Array.from({ length: CLIENTS }, (_, i) => `bench-${i}`);
+    await Promise.all(
+      Array.from({ length: WORKERS }, (_, w) => {
+        const child = fork(`${repo}dist/bench/xds/client-worker.js`, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        children.add(child);
+        child.on('exit', () => children.delete(child));
+        pool.workers.push(child);
+        return pool.ask(child, { op: 'connect', address, ids: ids.filter((_, i) => i % WORKERS === w) }, 'connected');
+      }),
+    );
+    return pool;
+  }
+
+  private ask(child: ChildProcess, msg: { op: string; seq?: number; [k: string]: unknown }, reply: string): Promise<{ lastAt?: number }> {
+    return new Promise((resolve, reject) => {
+      const on = (m: { op: string; seq?: number; lastAt?: number; error?: string }): void => {
+        if (msg.seq !== undefined && m.seq !== msg.seq) return;
+        if (m.op !== reply && m.op !== 'failed') return;
+        child.off('message', on);
+        child.off('exit', onExit);
+        if (m.op === 'failed') reject(new Error(`client worker: ${m.error}`));
+        else resolve(m);
+      };
+      const onExit = (code: number | null): void => reject(new Error(`client worker exited with ${code}`));
+      child.on('message', on);
+      child.once('exit', onExit);
+      child.send(msg);
+    });
+  }
+
+  /** Monotonic time (ms) at which the last client received `version` with `resources` resources. */
+  async waitAll(version: string, resources: number): Promise<number> {
+    const seq = ++this.seq;
+    const replies = await Promise.all(this.workers.map((c) => this.ask(c, { op: 'wait', seq, version, resources, timeoutMs: 60_000 }, 'synced')));
+    return Math.max(...replies.map((r) => r.lastAt!));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((c) => this.ask(c, { op: 'close' }, 'closed')));
+    for (const c of this.workers) c.kill();
+  }
 }
 
 function control(s: Server, path: string): Promise<string> {
@@ -121,22 +177,22 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
     // Fan-out and memory: 1,000 listeners to CLIENTS SotW ADS streams.
     let version = await control(s, `/snapshot?listeners=${LISTENERS}&gen=1`);
     const rss0 = await settledRss(s);
-    const clients = Array.from({ length: CLIENTS }, (_, i) => new SimClient(address, `bench-${i}`, TypeUrl.Listener, 'sotw'));
-    await Promise.all(clients.map((c) => c.waitFor((x) => x.version === version && x.resources === LISTENERS)));
+    const clients = await ClientPool.start(address);
+    await clients.waitAll(version, LISTENERS);
     const fanouts: number[] = [];
     const cpus: number[] = [];
     for (let gen = 2; gen < 2 + PUSHES_PER_RUN; gen++) {
       await sleep(300);
       const cpu0 = cpuMs(s.pid);
-      const t0 = performance.now();
+      const t0 = monoMs();
       version = await control(s, `/snapshot?listeners=${LISTENERS}&gen=${gen}`);
-      const seen = await Promise.all(clients.map((c) => c.waitFor((x) => x.version === version && x.resources === LISTENERS)));
-      fanouts.push(Math.max(...seen.map((x) => x.at)) - t0);
+      fanouts.push((await clients.waitAll(version, LISTENERS)) - t0);
+      if (process.env.XDS_BENCH_VERBOSE) console.log(`${kind} push ${gen}: ${fanouts.at(-1)!.toFixed(1)} ms`);
       await sleep(300); // let the server process the ACKs, part of the push's cost
       cpus.push(cpuMs(s.pid) - cpu0);
     }
     const rss1 = await settledRss(s);
-    for (const c of clients) c.close();
+    await clients.close();
     await sleep(1000);
     // What disconnecting the clients gives back: memory held per connection, as opposed
     // to allocator high-water left by the pushes.
@@ -163,8 +219,10 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
       deltaBytes: ds.bytes,
     };
   } finally {
-    s.proc.kill('SIGKILL');
-    await sleep(200);
+    // SIGTERM lets a profiled server write its profile; the harness's exit hook still
+    // SIGKILLs anything left.
+    s.proc.kill(PROFILE_DIR && kind === 'ours' ? 'SIGTERM' : 'SIGKILL');
+    await sleep(PROFILE_DIR ? 2000 : 200);
   }
 }
 
@@ -179,7 +237,7 @@ async function main(): Promise<void> {
   const results: Record<Kind, RunResult[]> = { ours: [], 'go-control-plane': [] };
   for (let run = 0; run < RUNS; run++) {
     const order: Kind[] = run % 2 === 0 ? ['ours', 'go-control-plane'] : ['go-control-plane', 'ours'];
-    for (const kind of order) {
+    for (const kind of order.filter((k) => !ONLY || k === ONLY)) {
       const r = await runOne(kind, goBin);
       results[kind].push(r);
       console.log(`run ${run + 1} ${kind}: ${JSON.stringify(r)}`);
