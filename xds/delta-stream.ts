@@ -45,6 +45,21 @@ export class DeltaStream extends BaseStream {
     return !st.pending && st.ackedVersion === set.version;
   }
 
+  protected heartbeatType(typeUrl: string): void {
+    const st = this.types.get(typeUrl);
+    const set = this.snapshot?.get(typeUrl);
+    if (!st || !set || st.pending) return;
+    // Only what the client holds at the current version: anything else is a real push.
+    const entries: Buffer[] = [];
+    for (const r of set.resources.values()) {
+      if (r.deltaHeartbeat && (st.wildcard || st.names.has(r.name)) && st.known.get(r.name) === r.hash) entries.push(r.deltaHeartbeat);
+    }
+    if (entries.length === 0) return;
+    const nonce = this.nextNonce();
+    st.pending = { nonce, version: set.version, sentAt: this.cache.now(), changes: [] };
+    this.sendHeartbeat(typeUrl, deltaResponse(set.version, typeUrl, entries, [], nonce));
+  }
+
   protected handle(raw: unknown): void {
     const req = raw as DeltaDiscoveryRequest;
     const typeUrl = this.typeOf(req.type_url);

@@ -48,6 +48,22 @@ export class SotwStream extends BaseStream {
     return !st.inFlight && st.ackedVersion === set.version && st.ackedSubKey === st.subKey;
   }
 
+  // SotW renews TTLs by sending the current response again (the shared bytes, as ACKed).
+  // A body-less heartbeat would not do here: Envoy's SotW mux leaves heartbeat
+  // resources out of the update it applies (and so of the TTL renewal), and for a
+  // wildcard type an update without them means they were removed.
+  protected heartbeatType(typeUrl: string): void {
+    const st = this.types.get(typeUrl);
+    const set = this.snapshot?.get(typeUrl);
+    if (!st || !set || st.inFlight) return;
+    if (st.sentVersion !== set.version || st.sentSubKey !== st.subKey || st.ackedContent !== st.sentContent || st.ackedVersion !== set.version) return;
+    if (!st.wildcard && !st.names.some((n) => set.resources.get(n)?.ttlMs !== undefined)) return;
+    const message = set.sotwMessage(st.wildcard ? '*' : st.names);
+    st.lastNonce = message.nonce;
+    st.inFlight = { nonce: message.nonce, version: set.version, sentAt: this.cache.now() };
+    this.sendHeartbeat(typeUrl, message.bytes);
+  }
+
   protected handle(raw: unknown): void {
     const req = raw as DiscoveryRequest;
     const typeUrl = this.typeOf(req.type_url);
