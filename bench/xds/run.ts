@@ -1,7 +1,8 @@
 // bench/xds: l7mesh's xDS server vs go-control-plane, same resources, same simulated
 // clients, same machine, 5 interleaved runs. Writes bench/results/*.json and
 // bench/sections/xds.md.
-// Usage: node dist/bench/xds/run.js [--runs=5] [--clients=100] [--workers=4]
+// Usage: node dist/bench/xds/run.js [--runs=5] [--clients=100] [--workers=4] [--warmup=5]
+//   (--only=ours|go-control-plane, --fanout-only, --profile: partial runs, nothing written)
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -19,6 +20,11 @@ const WORKERS = Math.max(1, Math.min(arg('workers', 4), CLIENTS));
 const LISTENERS = 1000;
 const CLUSTERS = 10_000;
 const PUSHES_PER_RUN = 3;
+// Pushes made (and waited for) with the clients connected before the measured ones, for
+// both servers alike: the figures are for a control plane in its steady state, not for
+// the first snapshots after its process started (V8 compiles the encoders while they
+// run; a Go binary arrives compiled).
+const WARMUP_PUSHES = arg('warmup', 5);
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1];
 // --profile writes a V8 CPU profile of our server per run (under PROFILE_DIR).
 const PROFILE_DIR = process.argv.includes('--profile') ? '/tmp/l7m-x-prof' : undefined;
@@ -181,7 +187,12 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
     await clients.waitAll(version, LISTENERS);
     const fanouts: number[] = [];
     const cpus: number[] = [];
-    for (let gen = 2; gen < 2 + PUSHES_PER_RUN; gen++) {
+    let gen = 2;
+    for (; gen < 2 + WARMUP_PUSHES; gen++) {
+      version = await control(s, `/snapshot?listeners=${LISTENERS}&gen=${gen}`);
+      await clients.waitAll(version, LISTENERS);
+    }
+    for (const end = gen + PUSHES_PER_RUN; gen < end; gen++) {
       await sleep(300);
       const cpu0 = cpuMs(s.pid);
       const t0 = monoMs();
@@ -198,6 +209,7 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
     // to allocator high-water left by the pushes.
     const rss2 = await settledRss(s);
 
+    if (process.argv.includes('--fanout-only')) return { fanoutMs: median(fanouts), cpuMsPerPush: median(cpus), memPerClientMb: NaN, connMemPerClientMb: NaN, sotwBytes: NaN, deltaBytes: NaN };
     // Delta vs SotW bytes for a change of 1 of 10,000 clusters.
     version = await control(s, `/snapshot?clusters=${CLUSTERS}&gen=1`);
     const sotw = new SimClient(address, 'bench-sotw', TypeUrl.Cluster, 'sotw');
@@ -243,6 +255,10 @@ async function main(): Promise<void> {
       console.log(`run ${run + 1} ${kind}: ${JSON.stringify(r)}`);
     }
   }
+  if (ONLY || process.argv.includes('--fanout-only')) {
+    console.log('partial run (--only / --fanout-only): results not written');
+    return;
+  }
   const pick = (k: Kind, f: keyof RunResult) => summary(results[k].map((r) => r[f]));
   const date = new Date().toISOString();
   mkdirSync(`${repo}bench/results`, { recursive: true });
@@ -283,10 +299,15 @@ async function main(): Promise<void> {
   const md = `## xDS server (bench/xds)
 
 l7mesh \`xds/\` vs go-control-plane v0.14.0 (\`bench/peers/go-control-plane/main.go\`),
-same generated resources, same simulated clients (\`bench/xds/sim-client.ts\`: one gRPC
-connection per client, ADS, wildcard, immediate ACK), each server in its own process,
-CPU and RSS read from \`/proc/<pid>\`; ${RUNS} interleaved runs, median (min–max).
-Machine: 2 cores shared with the harness. Run: \`bash scripts/build.sh && node dist/bench/xds/run.js\`.
+same generated resources, same simulated clients for both: ${CLIENTS} fan-out clients
+spread over ${WORKERS} client processes (\`bench/xds/client-worker.ts\`, \`raw-client.ts\`:
+one HTTP/2 connection per client with Envoy's 256 MiB windows, ADS SotW, wildcard LDS,
+immediate ACK, receive times on the monotonic clock reported over IPC); the delta/SotW
+byte counts use \`bench/xds/sim-client.ts\` (@grpc/grpc-js). Each server runs in its own
+process; CPU and RSS read from \`/proc/<pid>\`. Per run: ${WARMUP_PUSHES} warm-up pushes, then
+${PUSHES_PER_RUN} measured pushes (median); ${RUNS} interleaved runs, median (min–max) of the runs.
+Machine: 2 cores shared by both servers and the client processes.
+Run: \`bash scripts/build.sh && node dist/bench/xds/run.js\` (about 4 minutes).
 
 | metric | ours | go-control-plane | ratio | goal |
 |---|---|---|---|---|
