@@ -1,8 +1,8 @@
 import { TypeUrl } from '../envoy-api/type-urls.js';
 import type { SnapshotCache } from './cache.js';
 import { XdsProtocolError } from './errors.js';
-import { BaseStream, GrpcStatus, LEGACY_WILDCARD_TYPES, WILDCARD_TYPES, type StreamLimits, type StreamSink } from './stream.js';
-import { deltaResponse, type DeltaDiscoveryRequest } from './wire.js';
+import { BaseStream, DELTA_LEGACY_WILDCARD_TYPES, GrpcStatus, WILDCARD_TYPES, type StreamLimits, type StreamSink } from './stream.js';
+import { deltaResponse, unresolvedAliasEntry, type DeltaDiscoveryRequest } from './wire.js';
 
 interface PendingDelta {
   nonce: string;
@@ -83,7 +83,7 @@ export class DeltaStream extends BaseStream {
         if (typeof version !== 'string') throw new XdsProtocolError(GrpcStatus.INVALID_ARGUMENT, `initial_resource_versions["${name}"] must be a string`);
         st.known.set(name, version);
       }
-      if (subscribe.length === 0 && LEGACY_WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
+      if (subscribe.length === 0 && DELTA_LEGACY_WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
     }
     for (const name of subscribe) {
       if (name === '*') st.wildcard = WILDCARD_TYPES.has(typeUrl);
@@ -162,7 +162,10 @@ export class DeltaStream extends BaseStream {
       // lookups and initial fetches do not wait for a timeout.
       if (set.resources.has(name) || st.known.has(name) || st.absentSent.has(name)) continue;
       st.absentSent.add(name);
-      removed.push(name);
+      // VHDS answers an alias it cannot resolve with a body-less Resource carrying it
+      // (Envoy's on-demand lookup waits for that, not for removed_resources).
+      if (typeUrl === TypeUrl.VirtualHost) entries.push(unresolvedAliasEntry(name));
+      else removed.push(name);
     }
     for (const name of set.resources.keys()) st.absentSent.delete(name);
     if (entries.length === 0 && removed.length === 0) {

@@ -38,6 +38,11 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = { maxNamesPerType: 100_000 };
 export const WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster, TypeUrl.ScopedRoute, TypeUrl.Secret, TypeUrl.Runtime, TypeUrl.ExtensionConfig]);
 /** Types whose legacy (empty-list) subscription means wildcard. */
 export const LEGACY_WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster]);
+/**
+ * Delta adds VHDS: Envoy's virtual-host subscription starts with no names, and its route
+ * (and listener) finish warming only once the server's virtual hosts arrived.
+ */
+export const DELTA_LEGACY_WILDCARD_TYPES: ReadonlySet<string> = new Set([...LEGACY_WILDCARD_TYPES, TypeUrl.VirtualHost]);
 
 /**
  * A stream whose snapshot holds resources with a TTL renews them at this fraction of the

@@ -176,6 +176,15 @@ export function sotwWrappedEntry(name: string, version: string, any: Buffer | un
   return out;
 }
 
+/** Version of the body-less Resource that answers an unresolvable VHDS alias. */
+export const UNRESOLVED_VERSION = 'unresolved';
+
+/** Delta `resources` entry Resource {name: alias, version, aliases: [alias]} without a body. */
+export function unresolvedAliasEntry(alias: string): Buffer {
+  const t = lookupMessage('envoy.service.discovery.v3.Resource');
+  return lenField(DELTA_RESOURCES, t.encode(t.fromObject({ name: alias, version: UNRESOLVED_VERSION, aliases: [alias] })).finish());
+}
+
 /** A complete DiscoveryResponse in one copy of its entries. */
 export function sotwResponse(version: string, typeUrl: string, entries: readonly Buffer[], nonce: string): Buffer {
   return Buffer.concat([stringField(SOTW_VERSION, version), ...entries, stringField(SOTW_TYPE_URL, typeUrl), stringField(SOTW_NONCE, nonce)]);
