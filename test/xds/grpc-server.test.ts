@@ -142,6 +142,27 @@ for (const transport of ['http2', 'grpc-js'] as const) describe(`xds gRPC server
     good.cancel();
   });
 
+  it('ends a stream whose response would exceed maxResponseBytes with RESOURCE_EXHAUSTED', async () => {
+    const small = await startXdsServer({ cache, maxResponseBytes: 200, transport });
+    const c = new grpc.Client(`127.0.0.1:${small.port}`, grpc.credentials.createInsecure());
+    try {
+      cache.setSnapshot('big', { [TypeUrl.Cluster]: Array.from({ length: 20 }, (_, i) => ({ name: `cluster-${i}`, connect_timeout: { seconds: 1 } })) });
+      const call = bidi(c, '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources');
+      const status = statusOf(call);
+      call.write(encodeDiscoveryRequest({ node: { id: 'big' }, type_url: TypeUrl.Cluster }));
+      const s = await status;
+      assert.equal(s.code, grpc.status.RESOURCE_EXHAUSTED, s.details);
+      // A small response still goes out on another stream of the same server.
+      const ok = bidi(c, '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources');
+      ok.write(encodeDiscoveryRequest({ node: { id: 'n1' }, type_url: TypeUrl.Listener }));
+      assert.equal(decodeDiscoveryResponse(await firstMessage(ok)).type_url, TypeUrl.Listener);
+      ok.cancel();
+    } finally {
+      c.close();
+      await small.close();
+    }
+  });
+
   it('refuses a request larger than the limit with RESOURCE_EXHAUSTED', async () => {
     const call = bidi(client, '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources');
     const status = statusOf(call);
