@@ -145,6 +145,30 @@ function abandon(res: ServerResponse, sub: FlowSubscription, err: unknown): void
   res.destroy(err instanceof Error ? err : new Error(String(err)));
 }
 
+/**
+ * Writes the stored flows a stream starts with. Returns how many were sent, or undefined when
+ * the stream is already over (max reached, or a flow could not be serialised).
+ */
+function writeBacklog(res: ServerResponse, sub: FlowSubscription, flows: readonly ObservedFlow[], max: number, format: (f: ObservedFlow) => string): number | undefined {
+  let sent = 0;
+  try {
+    for (const f of flows) {
+      if (sent >= max) break;
+      res.write(format(f));
+      sent++;
+    }
+  } catch (err) {
+    abandon(res, sub, err);
+    return undefined;
+  }
+  if (sent >= max) {
+    sub.close();
+    res.end();
+    return undefined;
+  }
+  return sent;
+}
+
 export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (app, opts) => {
   const { store, metrics } = opts;
   const uiDir = opts.uiDir ? new URL(`file://${opts.uiDir.endsWith('/') ? opts.uiDir : `${opts.uiDir}/`}`) : DEFAULT_UI_DIR;
@@ -172,22 +196,8 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
-      let sent = 0;
-      try {
-        for (const f of past) {
-          if (sent >= max) break;
-          res.write(`${JSON.stringify(f)}\n`);
-          sent++;
-        }
-      } catch (err) {
-        abandon(res, sub, err);
-        return;
-      }
-      if (sent >= max) {
-        sub.close();
-        res.end();
-        return;
-      }
+      const sent = writeBacklog(res, sub, past, max, (f) => `${JSON.stringify(f)}\n`);
+      if (sent === undefined) return;
       // In JSON lines a loss is a line of its own kind, like Hubble's lost_events records.
       pump(res, sub, (f) => `${JSON.stringify(f)}\n`, (lost) => `${JSON.stringify({ lost_events: { source: 'subscriber_queue', num_events_lost: lost } })}\n`, max, sent).catch((err) =>
         abandon(res, sub, err),
@@ -210,21 +220,8 @@ export const observePlugin: FastifyPluginAsync<ObservePluginOptions> = async (ap
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       const event = (f: ObservedFlow) => `event: flow\nid: ${f.uuid ?? ''}\ndata: ${JSON.stringify(f)}\n\n`;
       res.write(`retry: 2000\n: l7mesh flows\n\n`);
-      let sent = 0;
-      try {
-        for (const f of past.slice(Math.max(0, past.length - max))) {
-          res.write(event(f));
-          sent++;
-        }
-      } catch (err) {
-        abandon(res, sub, err);
-        return;
-      }
-      if (sent >= max) {
-        sub.close();
-        res.end();
-        return;
-      }
+      const sent = writeBacklog(res, sub, past.slice(Math.max(0, past.length - max)), max, event);
+      if (sent === undefined) return;
       const hb = setInterval(() => {
         if (!res.destroyed) res.write(': keep-alive\n\n');
       }, heartbeatMs);

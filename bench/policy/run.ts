@@ -22,6 +22,7 @@ import { RESERVED_IDENTITY_LABELS } from '../../identity/reserved.js';
 import { parsePolicies } from '../../policy/parse.js';
 import { PolicyRepository, type RepositoryIdentity } from '../../policy/repository.js';
 import type { ParsedPolicy } from '../../policy/rule.js';
+import { prng } from '../../test/support/prng.js';
 
 const ENDPOINTS = 1000;
 const POLICIES = 500;
@@ -29,17 +30,6 @@ const APPS = 50;
 const NAMESPACES = 20;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const INCREMENTAL_RUNS = Number(process.env.BENCH_INCREMENTAL_RUNS ?? 11);
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function identities(): RepositoryIdentity[] {
   const out: RepositoryIdentity[] = [...RESERVED_IDENTITY_LABELS].map(([id, labels]) => ({ id, labels, reserved: true }));

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
-import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { startBackend, type Backend, type SeenRequest } from '../support/backend.js';
 import { ID_GATEWAY, exampleIngressPolicy, origin } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, rawRequest, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
+import { prepareProxySuite, rawRequest, startRedirectedProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 import { bypassCases } from './bypass-cases.js';
 
 const WEB_IP = testIp(13);
@@ -61,30 +59,20 @@ describe(`bypass suite: ${bypassCases.length} crafted requests against a path ru
   const bypasses: string[] = [];
 
   before(async function () {
-    const missing = missingPrerequisite();
-    if (missing) {
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
-    cleanupLeftovers();
+    prepareProxySuite(this);
     backend = await startBackend(WEB_IP);
-    const proxyPort = await freePort();
     const policy = exampleIngressPolicy(backend.port);
     const entry = policy.ingress.entries[0]!;
     if (entry.l7?.parser !== 'http') throw new Error('example policy changed shape');
     entry.l7.rules.push({ rule: { method: 'GET', path: '/hosted/.*', host: 'good\\.example' }, origin: origin('default/l7-rule', 'spec.ingress[0].toPorts[0].rules.http[2]') });
-    const resources = buildProxyResources({
-      listener: { address: '127.0.0.1', port: proxyPort },
+    proxy = await startRedirectedProxy({
+      name: 'bypass',
       endpoints: [{ name: 'default/web-server', ip: WEB_IP, policy }],
       identityAddresses: new Map([[ID_GATEWAY, [GW_IP]]]),
-      accessLog: { clusterName: ACCESS_LOG_CLUSTER },
-      upstreamSocketMark: TEST_MARK,
+      redirect: [WEB_IP],
     });
-    proxy = await startProxy({ resources, name: 'bypass', resolveEndpoint: () => undefined });
-    redirectToProxy(WEB_IP, proxyPort);
   });
   after(async () => {
-    removeRedirects();
     await proxy?.stop();
     await backend?.close();
   });

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
-import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import type { FlowEndpoint } from '../../observe/flow.js';
 import { httpRequest, startBackend, type Backend } from '../support/backend.js';
 import { ID_GATEWAY, ID_OTHER, ID_WEB, OPEN, exampleIngressPolicy, httpRedirect, origin } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
+import { prepareProxySuite, startRedirectedProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
 // Egress rules of a local source, and both directions at once when a local
 // egress-enforcing source talks to a local ingress-enforcing destination.
@@ -26,18 +24,12 @@ describe('egress and combined (both directions) enforcement through a real Envoy
   let proxy: RunningProxy | undefined;
 
   before(async function () {
-    const missing = missingPrerequisite();
-    if (missing) {
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
-    cleanupLeftovers();
+    prepareProxySuite(this);
     web = await startBackend(WEB_IP);
     plain = await startBackend(PLAIN_IP);
     const readOnly = (i: number) => origin('default/gw-egress', `spec.egress[${i}].toPorts[0].rules.http[0]`);
-    const port = await freePort();
-    const resources = buildProxyResources({
-      listener: { address: '127.0.0.1', port },
+    proxy = await startRedirectedProxy({
+      name: 'egress',
       endpoints: [
         { name: 'default/web-server', ip: WEB_IP, policy: exampleIngressPolicy(web.port) },
         {
@@ -61,15 +53,11 @@ describe('egress and combined (both directions) enforcement through a real Envoy
         [ID_OTHER, [PLAIN_IP]],
         [ID_GATEWAY, [GW_IP]],
       ]),
-      accessLog: { clusterName: ACCESS_LOG_CLUSTER },
-      upstreamSocketMark: TEST_MARK,
+      resolveEndpoint: (ip) => endpoints[ip],
+      redirect: [WEB_IP, PLAIN_IP],
     });
-    proxy = await startProxy({ resources, name: 'egress', resolveEndpoint: (ip) => endpoints[ip] });
-    redirectToProxy(WEB_IP, port);
-    redirectToProxy(PLAIN_IP, port);
   });
   after(async () => {
-    removeRedirects();
     await proxy?.stop();
     await web?.close();
     await plain?.close();

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
-import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { newGreeterClient, startGreeter, unary, type GreeterClientT, type GreeterServer } from '../support/greeter.js';
 import { ID_GRPC_CLIENT, ID_WEB, grpcIngressPolicy, origin } from '../support/proxy-cases.js';
 import { grpcRule } from '../../l7/grpc/rules.js';
 import type { EndpointPolicy } from '../../policy/resolved.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
+import { prepareProxySuite, startRedirectedProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
 const SERVER_IP = testIp(11);
 // A gRPC client cannot pick its source address: it connects from 127.0.0.1.
@@ -27,33 +25,20 @@ describe('gRPC policy enforced by a real Envoy (@grpc/grpc-js client and server)
   let client: GreeterClientT | undefined;
 
   before(async function () {
-    const missing = missingPrerequisite();
-    if (missing) {
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
-    cleanupLeftovers();
+    prepareProxySuite(this);
     server = await startGreeter(SERVER_IP);
-    const proxyPort = await freePort();
-    const resources = buildProxyResources({
-      listener: { address: '127.0.0.1', port: proxyPort },
+    proxy = await startRedirectedProxy({
+      name: 'grpc',
       endpoints: [{ name: 'default/greeter', ip: SERVER_IP, policy: withByeForTenantBlue(grpcIngressPolicy(server.port)) }],
       identityAddresses: new Map([[ID_GRPC_CLIENT, [CLIENT_IP]]]),
-      accessLog: { clusterName: ACCESS_LOG_CLUSTER },
-      upstreamSocketMark: TEST_MARK,
-    });
-    proxy = await startProxy({
-      resources,
-      name: 'grpc',
       resolveEndpoint: (ip) =>
         ip === SERVER_IP ? { identity: ID_WEB, labels: ['k8s:app=greeter'] } : ip === CLIENT_IP ? { identity: ID_GRPC_CLIENT, labels: ['k8s:app=client'] } : undefined,
+      redirect: [SERVER_IP],
     });
-    redirectToProxy(SERVER_IP, proxyPort);
     client = newGreeterClient(`${SERVER_IP}:${server.port}`);
   });
   after(async () => {
     client?.close();
-    removeRedirects();
     await proxy?.stop();
     await server?.close();
   });

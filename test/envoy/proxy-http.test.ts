@@ -1,20 +1,8 @@
 import assert from 'node:assert/strict';
-import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
-import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import type { FlowEndpoint } from '../../observe/flow.js';
 import { httpRequest, startBackend, type Backend } from '../support/backend.js';
 import { ID_GATEWAY, ID_OTHER, ID_WEB, exampleIngressPolicy } from '../support/proxy-cases.js';
-import {
-  TEST_MARK,
-  cleanupLeftovers,
-  freePort,
-  missingPrerequisite,
-  redirectToProxy,
-  removeRedirects,
-  startProxy,
-  type RunningProxy,
-  testIp,
-} from '../support/proxy-harness.js';
+import { prepareProxySuite, startRedirectedProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
 const WEB_IP = testIp(10);
 const GW_IP = testIp(20);
@@ -32,25 +20,20 @@ describe('HTTP policy enforced by a real Envoy (the issue example)', function ()
   let proxy: RunningProxy | undefined;
 
   async function start(audit: boolean): Promise<RunningProxy> {
-    const proxyPort = await freePort();
-    const resources = buildProxyResources({
-      listener: { address: '127.0.0.1', port: proxyPort },
+    return startRedirectedProxy({
+      name: audit ? 'http-audit' : 'http',
       endpoints: [{ name: 'default/web-server', ip: WEB_IP, policy: exampleIngressPolicy(backend.port), audit }],
       identityAddresses: new Map([
         [ID_GATEWAY, [GW_IP]],
         [ID_OTHER, [OTHER_IP]],
         [ID_WEB, [WEB_IP]],
       ]),
-      accessLog: { clusterName: ACCESS_LOG_CLUSTER },
-      upstreamSocketMark: TEST_MARK,
+      resolveEndpoint: (ip) => endpointsByIp[ip],
+      redirect: [WEB_IP],
     });
-    const p = await startProxy({ resources, resolveEndpoint: (ip) => endpointsByIp[ip], name: audit ? 'http-audit' : 'http' });
-    redirectToProxy(WEB_IP, proxyPort);
-    return p;
   }
 
   async function stop(): Promise<void> {
-    removeRedirects();
     await proxy?.stop();
     proxy = undefined;
   }
@@ -59,12 +42,7 @@ describe('HTTP policy enforced by a real Envoy (the issue example)', function ()
     httpRequest({ host: WEB_IP, port: backend.port, localAddress: from, method, path, headers, ...(body === undefined ? {} : { body }) });
 
   before(async function () {
-    const missing = missingPrerequisite();
-    if (missing) {
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
-    cleanupLeftovers();
+    prepareProxySuite(this);
     backend = await startBackend(WEB_IP);
   });
   after(async () => {

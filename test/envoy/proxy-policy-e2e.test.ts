@@ -3,10 +3,8 @@ import { LabelSet } from '../../identity/labels.js';
 import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, RESERVED_IDENTITY_LABELS } from '../../identity/reserved.js';
 import { parsePolicies } from '../../policy/parse.js';
 import { PolicyRepository } from '../../policy/repository.js';
-import { ACCESS_LOG_CLUSTER } from '../../proxy-config/bootstrap.js';
-import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { httpRequest, startBackend, type Backend } from '../support/backend.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
+import { prepareProxySuite, startRedirectedProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
 // The issue's example end to end: YAML → parse → resolve (policy/) → builders → real
 // Envoy → real HTTP client and server.
@@ -36,12 +34,7 @@ describe('issue example end to end: policy YAML → resolve → Envoy', function
   let proxy: RunningProxy | undefined;
 
   before(async function () {
-    const missing = missingPrerequisite();
-    if (missing) {
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
-    cleanupLeftovers();
+    prepareProxySuite(this);
     backend = await startBackend(WEB_IP);
     const parsed = parsePolicies(exampleYaml(backend.port), { source: 'example.yaml' });
     assert.deepEqual(parsed.errors, []);
@@ -57,19 +50,14 @@ describe('issue example end to end: policy YAML → resolve → Envoy', function
     repo.apply(parsed.policies);
     const policy = repo.policyFor(WEB_ID);
     assert.ok(policy, 'web-server has a policy');
-    const proxyPort = await freePort();
-    const resources = buildProxyResources({
-      listener: { address: '127.0.0.1', port: proxyPort },
+    proxy = await startRedirectedProxy({
+      name: 'e2e',
       endpoints: [{ name: 'default/web-server', ip: WEB_IP, policy }],
       identityAddresses: new Map([[GW_ID, [GW_IP]]]),
-      accessLog: { clusterName: ACCESS_LOG_CLUSTER },
-      upstreamSocketMark: TEST_MARK,
+      redirect: [WEB_IP],
     });
-    proxy = await startProxy({ resources, name: 'e2e', resolveEndpoint: () => undefined });
-    redirectToProxy(WEB_IP, proxyPort);
   });
   after(async () => {
-    removeRedirects();
     await proxy?.stop();
     await backend?.close();
   });

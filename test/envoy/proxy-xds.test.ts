@@ -9,7 +9,7 @@ import { httpRequest, startBackend, type Backend } from '../support/backend.js';
 import { newGreeterClient, startGreeter, unary, type GreeterClientT, type GreeterServer } from '../support/greeter.js';
 import { KeepAliveConnection } from '../support/keepalive.js';
 import { ID_GATEWAY, ID_GRPC_CLIENT, ID_WEB, OPEN, goldenCases, httpRedirect, origin } from '../support/proxy-cases.js';
-import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
+import { TEST_MARK, freePort, prepareProxySuite, redirectToProxy, removeRedirects, startProxy, type RunningProxy, testIp } from '../support/proxy-harness.js';
 
 const WEB_IP = testIp(12);
 const GW_IP = testIp(20);
@@ -35,12 +35,7 @@ describe('proxy resources over ADS to a real Envoy', function () {
   let xds: XdsServer;
 
   before(async function () {
-    const missing = missingPrerequisite();
-    if (missing) {
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
-    cleanupLeftovers();
+    prepareProxySuite(this);
     cache = new SnapshotCache();
     xds = await startXdsServer({ cache });
   });

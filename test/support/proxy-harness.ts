@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { AccessLogReceiver, type EndpointResolver } from '../../observe/als.js';
 import type { Flow } from '../../observe/flow.js';
 import { ACCESS_LOG_CLUSTER, buildBootstrap, type LocalAddress } from '../../proxy-config/bootstrap.js';
-import type { ProxyResources } from '../../proxy-config/builders/proxy-resources.js';
+import { buildProxyResources, type ProxyEndpoint, type ProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { EnvoySupervisor } from '../../proxy-config/supervisor/envoy-supervisor.js';
 import { repoRoot } from './paths.js';
 import { inlineRoutes } from './static-envoy.js';
@@ -52,6 +52,19 @@ export function missingPrerequisite(): string | undefined {
     return 'iptables (nat table) not usable';
   }
   return undefined;
+}
+
+/**
+ * The `before` preamble of every real-Envoy suite: skips the suite with the printed reason
+ * when Envoy or iptables is unusable here, otherwise removes what a dead run left.
+ */
+export function prepareProxySuite(ctx: Mocha.Context): void {
+  const missing = missingPrerequisite();
+  if (missing) {
+    console.log(`    skipped: ${missing}`);
+    ctx.skip();
+  }
+  cleanupLeftovers();
 }
 
 /** Removes what a crashed run left: our Envoys (pid files) and REDIRECT rules. */
@@ -237,4 +250,37 @@ export function rawRequest(host: string, port: number, bytes: string | Buffer, l
     sock.on('error', finish);
     sock.on('close', finish);
   });
+}
+
+export interface RedirectedProxyOptions {
+  name: string;
+  endpoints: ProxyEndpoint[];
+  identityAddresses: Map<number, string[]>;
+  resolveEndpoint?: EndpointResolver;
+  /** Destination addresses whose TCP goes to this Envoy. */
+  redirect: string[];
+}
+
+/**
+ * A static Envoy built from `endpoints` on a free loopback port, with this run's TCP to the
+ * `redirect` addresses sent to it; `stop()` also removes the redirects.
+ */
+export async function startRedirectedProxy(opts: RedirectedProxyOptions): Promise<RunningProxy> {
+  const port = await freePort();
+  const resources = buildProxyResources({
+    listener: { address: '127.0.0.1', port },
+    endpoints: opts.endpoints,
+    identityAddresses: opts.identityAddresses,
+    accessLog: { clusterName: ACCESS_LOG_CLUSTER },
+    upstreamSocketMark: TEST_MARK,
+  });
+  const proxy = await startProxy({ resources, name: opts.name, resolveEndpoint: opts.resolveEndpoint ?? (() => undefined) });
+  for (const ip of opts.redirect) redirectToProxy(ip, port);
+  return {
+    ...proxy,
+    async stop() {
+      removeRedirects();
+      await proxy.stop();
+    },
+  };
 }

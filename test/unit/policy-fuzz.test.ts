@@ -2,21 +2,11 @@ import assert from 'node:assert/strict';
 import { parse as parseYaml, stringify } from 'yaml';
 import { parsePolicies } from '../../policy/parse.js';
 import { tracePolicies } from '../../policy/trace.js';
+import { prng } from '../support/prng.js';
 
 // Never crash on any input: structural mutations of valid policies (a field replaced by a
 // value of another type, removed, or given an unknown sibling) and byte-level damage
 // must give either policies or errors with a path, never an exception.
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEEDS = [
   `apiVersion: cilium.io/v2

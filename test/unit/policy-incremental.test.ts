@@ -5,23 +5,13 @@ import { PolicyRepository, type RepositoryIdentity } from '../../policy/reposito
 import { decide } from '../../policy/resolve-endpoint.js';
 import { ANY_IDENTITY, type DirectionPolicy, type L4Protocol, type PolicyEntry } from '../../policy/resolved.js';
 import type { ParsedPolicy } from '../../policy/rule.js';
+import { prng } from '../support/prng.js';
 
 // Property tests over random policies and identities:
 // 1. the repository's incremental results equal a from-scratch resolution after every
 //    change (policy added/replaced/deleted, identity added/removed);
 // 2. the resolved tables are closed: looking up only the most specific matching entry
 //    (as a datapath map lookup does) gives the same verdict and L7 rules as decide().
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const APPS = ['a', 'b', 'c', 'd'];
 const NSS = ['ns1', 'ns2'];
