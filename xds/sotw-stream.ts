@@ -51,7 +51,8 @@ export class SotwStream extends BaseStream {
   // SotW renews TTLs by sending the current response again (the shared bytes, as ACKed).
   // A body-less heartbeat would not do here: Envoy's SotW mux leaves heartbeat
   // resources out of the update it applies (and so of the TTL renewal), and for a
-  // wildcard type an update without them means they were removed.
+  // wildcard type an update without them means they were removed (Envoy 1.40 dropped a
+  // cluster heartbeated that way in test/xds/envoy-ttl.test.ts).
   protected heartbeatType(typeUrl: string): void {
     const st = this.types.get(typeUrl);
     const set = this.snapshot?.get(typeUrl);
