@@ -17,14 +17,16 @@ function waitAll(seq: number, version: string, resources: number, timeoutMs: num
   const match = (c: RawAdsClient) => c.seen.find((s) => s.version === version && s.resources === resources);
   const check = (): boolean => {
     let last = 0;
+    let first = Infinity;
     for (const c of clients) {
       const s = match(c);
       if (!s) return false;
       last = Math.max(last, s.at);
+      first = Math.min(first, s.at);
     }
     for (const c of clients) c.onResponse = undefined;
     clearTimeout(timer);
-    send({ op: 'synced', seq, lastAt: last });
+    send({ op: 'synced', seq, lastAt: last, firstAt: first });
     return true;
   };
   const timer = setTimeout(() => {

@@ -98,9 +98,9 @@ class ClientPool {
     return pool;
   }
 
-  private ask(child: ChildProcess, msg: { op: string; seq?: number; [k: string]: unknown }, reply: string): Promise<{ lastAt?: number }> {
+  private ask(child: ChildProcess, msg: { op: string; seq?: number; [k: string]: unknown }, reply: string): Promise<{ lastAt?: number; firstAt?: number }> {
     return new Promise((resolve, reject) => {
-      const on = (m: { op: string; seq?: number; lastAt?: number; error?: string }): void => {
+      const on = (m: { op: string; seq?: number; lastAt?: number; firstAt?: number; error?: string }): void => {
         if (msg.seq !== undefined && m.seq !== msg.seq) return;
         if (m.op !== reply && m.op !== 'failed') return;
         child.off('message', on);
@@ -117,9 +117,14 @@ class ClientPool {
 
   /** Monotonic time (ms) at which the last client received `version` with `resources` resources. */
   async waitAll(version: string, resources: number): Promise<number> {
+    return (await this.waitAllSpread(version, resources)).last;
+  }
+
+  /** When the first and the last client received it. */
+  async waitAllSpread(version: string, resources: number): Promise<{ first: number; last: number }> {
     const seq = ++this.seq;
     const replies = await Promise.all(this.workers.map((c) => this.ask(c, { op: 'wait', seq, version, resources, timeoutMs: 60_000 }, 'synced')));
-    return Math.max(...replies.map((r) => r.lastAt!));
+    return { first: Math.min(...replies.map((r) => r.firstAt!)), last: Math.max(...replies.map((r) => r.lastAt!)) };
   }
 
   async close(): Promise<void> {
@@ -197,8 +202,12 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
       const cpu0 = cpuMs(s.pid);
       const t0 = monoMs();
       version = await control(s, `/snapshot?listeners=${LISTENERS}&gen=${gen}`);
-      fanouts.push((await clients.waitAll(version, LISTENERS)) - t0);
-      if (process.env.XDS_BENCH_VERBOSE) console.log(`${kind} push ${gen}: ${fanouts.at(-1)!.toFixed(1)} ms`);
+      const t1 = monoMs();
+      const { first, last } = await clients.waitAllSpread(version, LISTENERS);
+      fanouts.push(last - t0);
+      if (process.env.XDS_BENCH_VERBOSE) {
+        console.log(`${kind} push ${gen}: ${fanouts.at(-1)!.toFixed(1)} ms (snapshot call ${(t1 - t0).toFixed(1)} ms, first client at ${(first - t0).toFixed(1)} ms)`);
+      }
       await sleep(300); // let the server process the ACKs, part of the push's cost
       cpus.push(cpuMs(s.pid) - cpu0);
     }
