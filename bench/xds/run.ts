@@ -316,7 +316,7 @@ byte counts use \`bench/xds/sim-client.ts\` (@grpc/grpc-js). Each server runs in
 process; CPU and RSS read from \`/proc/<pid>\`. Per run: ${WARMUP_PUSHES} warm-up pushes, then
 ${PUSHES_PER_RUN} measured pushes (median); ${RUNS} interleaved runs, median (min–max) of the runs.
 Machine: 2 cores shared by both servers and the client processes.
-Run: \`bash scripts/build.sh && node dist/bench/xds/run.js\` (about 4 minutes).
+Run: \`bash scripts/build.sh && node dist/bench/xds/run.js\` (4-6 minutes on the shared 2-core machine).
 
 | metric | ours | go-control-plane | ratio | goal |
 |---|---|---|---|---|
