@@ -153,6 +153,8 @@ export interface DatapathEvent {
   sport: number;
   dport: number;
   proxyPort: number;
+  /** the service (lb) the workload dialled; 0 = it dialled the address directly */
+  svcId: number;
   ruleCookie: number;
   tsNs: bigint;
 }
@@ -175,6 +177,7 @@ export function decodeEvent(buf: Buffer): DatapathEvent {
     sport: r.sport,
     dport: r.dport,
     proxyPort: r.proxyPort,
+    svcId: r.svcId,
     ruleCookie: r.ruleCookie,
     tsNs: r.tsNs,
   };

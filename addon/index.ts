@@ -5,3 +5,5 @@ export * from './writers.js';
 export * from './fake.js';
 export { loadNative } from './native.js';
 export type { NativeBpfError, NativeLinkInfo, NativeRingBuffer } from './native.js';
+export * from './lb-layouts.js';
+export * from './lb-writers.js';

@@ -24,7 +24,7 @@ export interface StructLayout {
 const KIND_SIZE: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, u64: 8, s32: 4, ip4: 4, port_be: 2 };
 export const fieldSize = (k: FieldKind): number => KIND_SIZE[k];
 
-function struct(c: string, size: number, fields: Array<[string, string, number, FieldKind]>): StructLayout {
+export function struct(c: string, size: number, fields: Array<[string, string, number, FieldKind]>): StructLayout {
   return { c, size, fields: fields.map(([name, cName, offset, kind]) => ({ name, c: cName, offset, kind })) };
 }
 
@@ -54,7 +54,7 @@ export const LAYOUTS = {
   ]),
   policyValue: struct('l7m_policy_value', 8, [
     ['verdict', 'verdict', 0, 'u8'],
-    ['pad', 'pad', 1, 'u8'],
+    ['flags', 'flags', 1, 'u8'],
     ['proxyPort', 'proxy_port', 2, 'u16'],
     ['ruleCookie', 'rule_cookie', 4, 'u32'],
   ]),
@@ -96,7 +96,7 @@ export const LAYOUTS = {
     ['direction', 'direction', 43, 'u8'],
     ['reason', 'reason', 44, 's32'],
     ['proxyPort', 'proxy_port', 48, 'u16'],
-    ['pad', 'pad', 50, 'u16'],
+    ['svcId', 'svc_id', 50, 'u16'],
     ['ruleCookie', 'rule_cookie', 52, 'u32'],
   ]),
   eventBucket: struct('l7m_event_bucket', 16, [
@@ -135,6 +135,7 @@ export const C_CONSTANTS = {
   L7M_DROP_NO_ENDPOINT: -190,
   L7M_DROP_NO_PROXY: -191,
   L7M_DROP_IPV6: -192,
+  L7M_POL_FINAL: 1,
   L7M_EP_ENFORCE_EGRESS: 1,
   L7M_EP_ENFORCE_INGRESS: 2,
   L7M_CFG_HOST_POLICY: 1,
@@ -160,6 +161,7 @@ export const Verdict = { allow: 1, deny: 2, redirect: 3 } as const;
 export type VerdictName = keyof typeof Verdict;
 export const Proto = { tcp: 6, udp: 17 } as const;
 export type ProtoName = keyof typeof Proto;
+export const PolicyFlags = { final: 1 } as const;
 export const EndpointFlags = { enforceEgress: 1, enforceIngress: 2 } as const;
 export const ConfigFlags = { hostPolicy: 1, eventsAllow: 2 } as const;
 
@@ -195,7 +197,7 @@ function ip4ToBytes(ip: string, field: string): Buffer {
   return Buffer.from(bytes);
 }
 
-function checkInt(field: string, v: unknown, min: number, max: number): number {
+export function checkInt(field: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new RangeError(`${field}: ${String(v)} is not an integer in [${min}, ${max}]`);
   }
@@ -253,14 +255,14 @@ export interface EndpointInfo { endpointId: number; identity: number; ipv4: stri
 export interface IpcacheKey { prefixlen: number; addr: string }
 export interface IpcacheValue { identity: number; endpointId: number; epFlags: number }
 export interface PolicyKey { endpointId: number; peerIdentity: number; dport: number; proto: number; direction: number }
-export interface PolicyValue { verdict: number; proxyPort: number; ruleCookie: number }
+export interface PolicyValue { verdict: number; flags: number; proxyPort: number; ruleCookie: number }
 export interface DatapathConfig { proxyIpv4: string; proxyPort: number; flags: number; eventRate: number; eventBurst: number }
 export interface OrigDst { ipv4: string; port: number; proxyPort: number; proxyIpv4: string; srcIdentity: number; dstIdentity: number }
 export interface Tuple4 { localIp: string; peerIp: string; localPort: number; peerPort: number }
 export interface RawEvent {
   tsNs: bigint; cgroupId: bigint; endpointId: number; srcIdentity: number; dstIdentity: number;
   saddr: string; daddr: string; sport: number; dport: number; type: number; hook: number;
-  proto: number; direction: number; reason: number; proxyPort: number; ruleCookie: number;
+  proto: number; direction: number; reason: number; proxyPort: number; svcId: number; ruleCookie: number;
 }
 
 export interface Codec<T> {
@@ -269,7 +271,7 @@ export interface Codec<T> {
   decode(b: Buffer): T;
 }
 
-function codec<T>(layout: StructLayout): Codec<T> {
+export function codec<T>(layout: StructLayout): Codec<T> {
   return {
     layout,
     encode: (v: T) => encodeStruct(layout, v as unknown as Decoded),

@@ -3,7 +3,7 @@
 // written when anything is invalid.
 import { statSync } from 'node:fs';
 import type { DatapathMapsLike as DatapathMaps } from './fake.js';
-import { ConfigFlags, Direction, EndpointFlags, Proto, Verdict } from './layouts.js';
+import { ConfigFlags, Direction, EndpointFlags, PolicyFlags, Proto, Verdict } from './layouts.js';
 import type { DirectionName, PolicyKey, PolicyValue, ProtoName, VerdictName } from './layouts.js';
 
 export class DatapathInputError extends Error {
@@ -124,6 +124,37 @@ export interface PolicyEntry {
 const policyKeyId = (k: PolicyKey): string => `${k.peerIdentity}/${k.dport}/${k.proto}/${k.direction}`;
 
 /**
+ * Marks the allow/redirect rows after which the datapath's lookup may stop
+ * (L7M_POL_FINAL): no deny row sits at a wider key of the same proto and direction.
+ * The lookup goes exact, any-port, any-identity, both-any, so the wider keys of
+ * (peer, port) are (peer, 0), (0, port), (0, 0); of (peer, 0) every (0, x); of (0, port)
+ * only (0, 0). Returns the rows with final ones last: rows that lose the flag are
+ * rewritten before any row gains it, so a new deny is never skipped by a stale flag for
+ * longer than the old policy already allowed.
+ */
+export function markFinalRows(rows: Array<[PolicyKey, PolicyValue]>): Array<[PolicyKey, PolicyValue]> {
+  const denies = new Set<string>();
+  const anyPeerDeny = new Set<string>();
+  for (const [k, v] of rows) {
+    if (v.verdict !== Verdict.deny) continue;
+    denies.add(policyKeyId(k));
+    if (k.peerIdentity === 0) anyPeerDeny.add(`${k.proto}/${k.direction}`);
+  }
+  const deny = (peer: number, port: number, k: PolicyKey) => denies.has(policyKeyId({ ...k, peerIdentity: peer, dport: port }));
+  const out = rows.map(([k, v]): [PolicyKey, PolicyValue] => {
+    let final = false;
+    if (v.verdict !== Verdict.deny) {
+      if (k.peerIdentity !== 0 && k.dport !== 0) final = !deny(k.peerIdentity, 0, k) && !deny(0, k.dport, k) && !deny(0, 0, k);
+      else if (k.peerIdentity !== 0) final = !anyPeerDeny.has(`${k.proto}/${k.direction}`);
+      else if (k.dport !== 0) final = !deny(0, 0, k);
+      else final = true;
+    }
+    return [k, { ...v, flags: final ? PolicyFlags.final : 0 }];
+  });
+  return [...out.filter(([, v]) => !v.flags), ...out.filter(([, v]) => v.flags)];
+}
+
+/**
  * Replaces the full policy of one endpoint: new and changed entries are written
  * first, stale ones removed after, so no flow the old and new policy both allow is
  * ever refused in between. Returns counts.
@@ -166,12 +197,12 @@ export function replaceEndpointPolicy(
     const prev = seen.get(id);
     check(errors, prev === undefined, p, `duplicates policy[${prev}] (same identity, port, proto, direction)`);
     seen.set(id, i);
-    rows.push([key, { verdict: Verdict[e.verdict], proxyPort: e.proxyPort ?? 0, ruleCookie: e.ruleCookie ?? 0 }]);
+    rows.push([key, { verdict: Verdict[e.verdict], flags: 0, proxyPort: e.proxyPort ?? 0, ruleCookie: e.ruleCookie ?? 0 }]);
   });
   if (errors.length) throw new DatapathInputError(errors);
 
   const wanted = new Set(rows.map(([k]) => policyKeyId(k)));
-  const written = maps.policy.updateMany(rows);
+  const written = maps.policy.updateMany(markFinalRows(rows));
   let removed = 0;
   for (const k of opts.current ?? maps.policy.keys()) {
     if (k.endpointId === endpointId && !wanted.has(policyKeyId(k))) removed += maps.policy.delete(k) ? 1 : 0;

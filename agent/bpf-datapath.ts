@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   Datapath as AddonDatapath,
   Direction,
+  LbMaps,
   Proto,
   Verdict,
   cgroupIdOf,
@@ -54,6 +55,7 @@ export class BpfDatapath implements Datapath {
   readonly kind = 'bpf';
   private dp?: AddonDatapath;
   private ring?: NativeRingBuffer;
+  private lb?: LbMaps;
   private readonly attached = new Map<number, Attached>();
   private readonly ipcache = new Map<string, number>();
   /** Rows of the policy map by endpoint, so a change never scans the whole map. */
@@ -224,7 +226,14 @@ export class BpfDatapath implements Datapath {
     return this.dp?.maps.eventStats();
   }
 
+  lbMaps(): LbMaps | undefined {
+    if (!this.lb && this.dp) this.lb = new LbMaps(this.dp.mapsDir);
+    return this.lb;
+  }
+
   async close(): Promise<void> {
+    this.lb?.close();
+    this.lb = undefined;
     this.ring?.close();
     this.ring = undefined;
     this.dp?.close();
@@ -300,7 +309,7 @@ export function policyMapRows(endpointId: number, policy: EndpointPolicy, audit 
       for (let port = e.port; port <= last; port++) {
         for (const proto of protos) {
           const key: PolicyKey = { endpointId, peerIdentity: e.identity, dport: port, proto, direction: Direction[dir] };
-          const value: PolicyValue = { verdict: Verdict[e.verdict], proxyPort: 0, ruleCookie: 0 };
+          const value: PolicyValue = { verdict: Verdict[e.verdict], flags: 0, proxyPort: 0, ruleCookie: 0 };
           const id = keyId(key);
           const have = rows.get(id);
           if (!have || RANK[e.verdict] > RANK[VERDICT_NAMES[have[1].verdict]!]) rows.set(id, [key, value]);

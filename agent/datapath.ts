@@ -4,6 +4,7 @@
 
 import type { EndpointPolicy, L4Protocol, L4Verdict } from '../policy/resolved.js';
 import type { EnforcementMode } from './config.js';
+import type { LbMapsLike } from '../addon/lb-writers.js';
 
 /** An endpoint as the datapath sees it. */
 export interface DatapathEndpoint {
@@ -62,6 +63,8 @@ export interface Datapath {
   status(): DatapathStatus;
   /** Kernel event counters (events lost to a full ring buffer or the rate limiter); absent without a kernel datapath. */
   eventStats?(): { ringbufFull: bigint | number; rateLimited: bigint | number } | undefined;
+  /** The node's service load-balancing maps; absent without a kernel datapath. */
+  lbMaps?(): LbMapsLike | undefined;
   /** Stops event readers; pinned programs and maps stay so enforcement survives. */
   close(): Promise<void>;
   /** Removes every pin and attachment (used by `cleanup` and clean demo teardown). */

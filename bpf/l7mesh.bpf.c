@@ -8,6 +8,7 @@
 #include "lib/maps.h"
 #include "lib/events.h"
 #include "lib/policy.h"
+#include "lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -124,6 +125,7 @@ static __always_inline int l7m_sock_egress(void *ctx, __u8 hook, __u32 daddr_be,
 		l7m_fill_event(&ev, hook, L7M_DIR_EGRESS, proto, &ep, ep.identity, dst_id, daddr_be,
 			       dport, &d);
 		ev.cgroup_id = bpf_get_current_cgroup_id();
+		ev.svc_id = l7m_lb_svc_of(ctx, daddr_be, (__u16)port_field);
 		l7m_emit(cfg, &ev);
 	}
 	return d.verdict == L7M_VERDICT_DENY ? L7M_SYSCALL_EPERM : L7M_SYSCALL_OK;
@@ -134,8 +136,12 @@ int l7m_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip;
 	__u16 port;
-	int rc = l7m_sock_egress(ctx, L7M_HOOK_CONNECT4, ctx->user_ip4, ctx->user_port,
-				 (__u8)ctx->protocol, &ip, &port);
+	int rc;
+
+	if (!l7m_lb_translate4(ctx, 1))
+		return L7M_SYSCALL_EPERM; /* a service with no active backend */
+	rc = l7m_sock_egress(ctx, L7M_HOOK_CONNECT4, ctx->user_ip4, ctx->user_port,
+			     (__u8)ctx->protocol, &ip, &port);
 	if (rc == L7M_SYSCALL_OK && ip) {
 		ctx->user_ip4 = ip;
 		ctx->user_port = port;
@@ -170,6 +176,8 @@ int l7m_sendmsg4(struct bpf_sock_addr *ctx)
 	__u16 port;
 	int rc;
 
+	if (!l7m_lb_translate4(ctx, 0))
+		return L7M_SYSCALL_EPERM;
 	if (l7m_udp_reply(ctx, ctx->user_ip4))
 		return L7M_SYSCALL_OK;
 	rc = l7m_sock_egress(ctx, L7M_HOOK_SENDMSG4, ctx->user_ip4, ctx->user_port,
@@ -198,14 +206,16 @@ static __always_inline int restore_dialled_peer(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int l7m_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	return restore_dialled_peer(ctx);
+	restore_dialled_peer(ctx);
+	return l7m_lb_revnat4(ctx);
 }
 
 /* Applications see the peer they dialled, not the proxy. */
 SEC("cgroup/getpeername4")
 int l7m_getpeername4(struct bpf_sock_addr *ctx)
 {
-	return restore_dialled_peer(ctx);
+	restore_dialled_peer(ctx);
+	return l7m_lb_revnat4(ctx);
 }
 
 /*
@@ -381,6 +391,25 @@ int l7m_getsockopt(struct bpf_sockopt *ctx)
 	return 1;
 }
 
+/*
+ * The per-packet fast path: a packet of a full TCP socket past LISTEN belongs to a
+ * connection that was judged when it was set up (connect4 for the workload's own, the
+ * SYN at ingress for accepted ones; a SYN can reach such a socket only in a
+ * simultaneous open the workload itself started), so it is passed without parsing.
+ * On egress every TCP packet passes (only UDP flows are recorded there).
+ */
+static __always_inline int l7m_skb_tcp_decided(struct __sk_buff *skb, int egress)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != L7M_IPPROTO_TCP)
+		return 0;
+	return egress || sk->state != L7M_TCP_LISTEN;
+}
+
 /* UDP flows the workload sends are remembered so their replies pass ingress. */
 SEC("cgroup_skb/egress")
 int l7m_egress_skb(struct __sk_buff *skb)
@@ -390,7 +419,7 @@ int l7m_egress_skb(struct __sk_buff *skb)
 	struct l7m_tuple4 t = {};
 	__u64 now;
 
-	if (skb->protocol != bpf_htons(L7M_ETH_P_IP))
+	if (skb->protocol != bpf_htons(L7M_ETH_P_IP) || l7m_skb_tcp_decided(skb, 1))
 		return L7M_PKT_PASS;
 	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0 || ip.protocol != L7M_IPPROTO_UDP)
 		return L7M_PKT_PASS;
@@ -405,11 +434,109 @@ int l7m_egress_skb(struct __sk_buff *skb)
 	return L7M_PKT_PASS;
 }
 
+static __always_inline int l7m_ipv6_is_loopback(const struct in6_addr *a)
+{
+	return a->in6_u.u6_addr32[0] == 0 && a->in6_u.u6_addr32[1] == 0 &&
+	       a->in6_u.u6_addr32[2] == 0 && a->in6_u.u6_addr32[3] == bpf_htonl(1);
+}
+
+/*
+ * IPv6 ingress, judged like connect6 judges egress: a peer other than the workload
+ * itself is reserved:world (the ipcache holds IPv4 prefixes) and a new flow passes
+ * only when an ingress rule allows world on that port, whatever allow-localhost says
+ * (the host's IPv6 addresses are not known to the datapath). New flows are TCP SYNs and
+ * UDP datagrams to a socket not connected to that peer (a connected socket's peer was
+ * judged by connect6). ICMPv6 passes (neighbour discovery; ICMP is not judged for IPv4
+ * either); any other next header, extension headers included, is dropped because its
+ * ports cannot be read without walking the chain.
+ */
+static __always_inline int l7m_ingress6(struct __sk_buff *skb)
+{
+	const struct l7m_config *cfg;
+	struct l7m_endpoint_info *epp, ep;
+	struct l7m_decision d;
+	struct l7m_event ev;
+	struct ipv6hdr ip6;
+	struct bpf_sock *sk;
+	__u16 ports[2];
+	__u8 tcp_flags;
+	__u64 cg;
+
+	if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
+		return L7M_PKT_DROP;
+	if (l7m_ipv6_is_loopback(&ip6.saddr) ||
+	    (ip6.saddr.in6_u.u6_addr32[0] == ip6.daddr.in6_u.u6_addr32[0] &&
+	     ip6.saddr.in6_u.u6_addr32[1] == ip6.daddr.in6_u.u6_addr32[1] &&
+	     ip6.saddr.in6_u.u6_addr32[2] == ip6.daddr.in6_u.u6_addr32[2] &&
+	     ip6.saddr.in6_u.u6_addr32[3] == ip6.daddr.in6_u.u6_addr32[3]))
+		return L7M_PKT_PASS; /* the workload's own traffic */
+	if (ip6.nexthdr == L7M_IPPROTO_ICMPV6)
+		return L7M_PKT_PASS;
+	if (ip6.nexthdr == L7M_IPPROTO_TCP || ip6.nexthdr == L7M_IPPROTO_UDP) {
+		if (bpf_skb_load_bytes(skb, sizeof(ip6), ports, sizeof(ports)) < 0)
+			return L7M_PKT_DROP;
+		if (ip6.nexthdr == L7M_IPPROTO_TCP) {
+			if (bpf_skb_load_bytes(skb, sizeof(ip6) + 13, &tcp_flags, 1) < 0)
+				return L7M_PKT_DROP;
+			if (!(tcp_flags & 0x02) || (tcp_flags & 0x10))
+				return L7M_PKT_PASS; /* not a SYN, or a SYN-ACK: part of a known flow */
+		} else {
+			sk = skb->sk;
+			if (sk && sk->state == L7M_TCP_ESTABLISHED && sk->dst_port == ports[0] &&
+			    sk->dst_ip6[0] == ip6.saddr.in6_u.u6_addr32[0] &&
+			    sk->dst_ip6[1] == ip6.saddr.in6_u.u6_addr32[1] &&
+			    sk->dst_ip6[2] == ip6.saddr.in6_u.u6_addr32[2] &&
+			    sk->dst_ip6[3] == ip6.saddr.in6_u.u6_addr32[3])
+				return L7M_PKT_PASS; /* a reply to a peer connect6 judged */
+		}
+	} else {
+		ports[0] = 0;
+		ports[1] = 0;
+	}
+
+	cg = bpf_skb_cgroup_id(skb);
+	epp = bpf_map_lookup_elem(&L7M_MAP_ENDPOINTS, &cg);
+	cfg = l7m_config();
+	if (!epp) {
+		__builtin_memset(&ep, 0, sizeof(ep));
+		d.verdict = L7M_VERDICT_DENY;
+		d.reason = L7M_DROP_NO_ENDPOINT;
+		d.proxy_port = 0;
+		d.rule_cookie = 0;
+	} else {
+		ep = *epp;
+		if (ip6.nexthdr == L7M_IPPROTO_TCP || ip6.nexthdr == L7M_IPPROTO_UDP) {
+			l7m_policy_decide(ep.endpoint_id, 1, L7M_ID_WORLD, bpf_ntohs(ports[1]), ip6.nexthdr,
+					  L7M_DIR_INGRESS, &d);
+		} else {
+			d.verdict = L7M_VERDICT_DENY;
+			d.reason = L7M_DROP_IPV6;
+			d.proxy_port = 0;
+			d.rule_cookie = 0;
+		}
+		if (d.verdict != L7M_VERDICT_ALLOW) {
+			/* Ingress cannot hand a connection to the proxy; a plain miss is an IPv6 drop. */
+			if (d.verdict == L7M_VERDICT_REDIRECT) {
+				d.reason = L7M_DROP_NO_PROXY;
+			} else if (d.reason != L7M_DROP_POLICY_DENY) {
+				d.reason = L7M_DROP_IPV6;
+			}
+			d.verdict = L7M_VERDICT_DENY;
+		}
+	}
+	l7m_fill_event(&ev, L7M_HOOK_INGRESS, L7M_DIR_INGRESS, ip6.nexthdr, &ep, L7M_ID_WORLD, ep.identity,
+		       0, bpf_ntohs(ports[1]), &d);
+	ev.saddr = 0; /* IPv6: the event carries no IPv6 addresses */
+	ev.sport = bpf_ntohs(ports[0]);
+	ev.cgroup_id = cg;
+	l7m_emit(cfg, &ev);
+	return d.verdict == L7M_VERDICT_DENY ? L7M_PKT_DROP : L7M_PKT_PASS;
+}
+
 /*
  * Ingress judges new connections only: TCP SYN without ACK and the first datagram of
- * a UDP flow. Replies to the workload's own connections are never dropped. IPv6
- * packets pass: workloads are IPv4-only (IPv6 is disabled on their eth0, only ::1
- * remains) and connect6/sendmsg6 guard egress.
+ * a UDP flow. Replies to the workload's own connections are never dropped. IPv6 is
+ * judged by l7m_ingress6.
  */
 SEC("cgroup_skb/ingress")
 int l7m_ingress_skb(struct __sk_buff *skb)
@@ -425,6 +552,10 @@ int l7m_ingress_skb(struct __sk_buff *skb)
 	__u32 src_id;
 	__u64 cg, now;
 
+	if (l7m_skb_tcp_decided(skb, 0))
+		return L7M_PKT_PASS;
+	if (skb->protocol == bpf_htons(L7M_ETH_P_IPV6))
+		return l7m_ingress6(skb);
 	if (skb->protocol != bpf_htons(L7M_ETH_P_IP))
 		return L7M_PKT_PASS;
 	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)

@@ -16,6 +16,10 @@ import { policyWaitCommand } from './commands/policy-wait.js';
 import { policySelectorsCommand } from './commands/policy-selectors.js';
 import { bpfPolicyGetCommand } from './commands/bpf-policy-get.js';
 import { bpfIpcacheListCommand } from './commands/bpf-ipcache-list.js';
+import { bpfLbListCommand } from './commands/bpf-lb-list.js';
+import { serviceCreateCommand } from './commands/service-create.js';
+import { serviceListCommand } from './commands/service-list.js';
+import { serviceDeleteCommand } from './commands/service-delete.js';
 import { monitorCommand } from './commands/monitor.js';
 import { observeCommand } from './commands/observe.js';
 import { debuginfoCommand } from './commands/debuginfo.js';
@@ -37,6 +41,10 @@ export const AGENT_COMMANDS: Command[] = [
   policySelectorsCommand,
   bpfPolicyGetCommand,
   bpfIpcacheListCommand,
+  bpfLbListCommand,
+  serviceCreateCommand,
+  serviceListCommand,
+  serviceDeleteCommand,
   monitorCommand,
   observeCommand,
   connectivityTestCommand,

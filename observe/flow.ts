@@ -68,6 +68,8 @@ export interface Flow {
   l4?: FlowL4;
   source: FlowEndpoint;
   destination: FlowEndpoint;
+  /** The service the source dialled when the socket layer translated it to this destination. */
+  destination_service?: { name: string; namespace?: string };
   l7?: FlowL7;
   traffic_direction: TrafficDirection;
   /** Proxy flows describe requests; replies are folded into them. */

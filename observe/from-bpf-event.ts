@@ -23,6 +23,8 @@ export interface BpfVerdictEvent {
   sport: number;
   dport: number;
   proxyPort: number;
+  /** Datapath id of the service the workload dialled (socket-layer LB); 0 or absent = none. */
+  svcId?: number;
   ruleCookie: number;
   /** bpf_ktime_get_ns(): CLOCK_MONOTONIC nanoseconds. */
   tsNs: bigint | number;
@@ -47,6 +49,8 @@ export interface BpfConvertContext {
   /** Wall-clock ms at which CLOCK_MONOTONIC was 0 (see monotonicEpochMs). */
   monotonicEpochMs: number;
   nodeName?: string;
+  /** Maps a datapath service id to the service's name. */
+  resolveService?: (svcId: number) => string | undefined;
 }
 
 /** Wall-clock time of the monotonic clock's zero, from process.hrtime (CLOCK_MONOTONIC on Linux). */
@@ -108,6 +112,7 @@ export function bpfEventToFlow(ev: BpfVerdictEvent, ctx: BpfConvertContext): Obs
     else if (ev.ruleCookie !== 0) d.rule_id = `cookie:${ev.ruleCookie}`;
     flow.policy.push(d);
   }
+  if (ev.svcId) flow.destination_service = { name: ctx.resolveService?.(ev.svcId) ?? `service-${ev.svcId}` };
   if (ctx.nodeName) flow.node_name = ctx.nodeName;
   return flow;
 }

@@ -22,6 +22,7 @@ export interface ObserverOptions {
   nodeName?: string;
   resolveIdentity?: IdentityResolver;
   resolveRule?: BpfConvertContext['resolveRule'];
+  resolveService?: BpfConvertContext['resolveService'];
   metrics?: ObserveMetricsOptions;
   /** A source's record that could not be turned into a flow (logged by the agent). */
   onError?: (err: Error) => void;
@@ -44,6 +45,7 @@ export class Observer {
     const ctx: BpfConvertContext = { monotonicEpochMs: monotonicEpochMs() };
     if (opts.resolveIdentity) ctx.resolveIdentity = opts.resolveIdentity;
     if (opts.resolveRule) ctx.resolveRule = opts.resolveRule;
+    if (opts.resolveService) ctx.resolveService = opts.resolveService;
     if (opts.nodeName) ctx.nodeName = opts.nodeName;
     this.kernel = new FlowIntake<BpfVerdictEvent>({
       store: this.store,

@@ -14,6 +14,7 @@ import { endpointRoutes } from './routes/endpoints.js';
 import { identityRoutes } from './routes/identities.js';
 import { policyRoutes } from './routes/policies.js';
 import { datapathRoutes } from './routes/datapath.js';
+import { serviceRoutes } from './routes/services.js';
 import { observePlugin } from '../../observe/http.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { debugRoutes } from './routes/debug.js';
@@ -94,6 +95,7 @@ export async function buildApi(agent: Agent, opts: ApiOptions = {}): Promise<Fas
   await app.register(identityRoutes, { agent });
   await app.register(policyRoutes, { agent });
   await app.register(datapathRoutes, { agent });
+  await app.register(serviceRoutes, { agent });
   // Flows (/v1/flows, /v1/flows/stream, /v1/flows/status), /metrics and the web UI come from observe/.
   await app.register(observePlugin, agent.observer.pluginOptions);
   await app.register(proxyRoutes, { agent });

@@ -2,6 +2,7 @@
 // plus switches to make the next operation fail.
 
 import type { EndpointPolicy } from '../../policy/resolved.js';
+import { FakeLbMaps } from '../../addon/lb-writers.js';
 import { policyRows, type Datapath, type DatapathConfig, type DatapathEndpoint, type DatapathPolicyEntry, type DatapathStatus } from '../datapath.js';
 
 export class FakeDatapath implements Datapath {
@@ -12,9 +13,15 @@ export class FakeDatapath implements Datapath {
   readonly ipcache = new Map<string, number>();
   /** Endpoint ids whose next policy write fails. */
   failPolicyFor = new Set<number>();
+  /** The service load-balancing maps, in memory. */
+  readonly lb = new FakeLbMaps();
   applyCount = 0;
   closed = false;
   destroyed = false;
+
+  lbMaps(): FakeLbMaps {
+    return this.lb;
+  }
 
   async init(config: DatapathConfig): Promise<void> {
     this.config = config;

@@ -6,10 +6,15 @@
 //     connection without Envoy is measured alongside for context.
 //   datapath_connect4_hook_overhead: TCP connections/s with only the connect4 program
 //     attached to the client cgroup (ours) vs nothing attached (baseline).
-// Run: npm run build && node dist/bench/datapath/run.js  (BENCH_SECONDS, BENCH_ROUNDS)
+// The load tool is bench/datapath/loadgen.c (compiled here with clang): a Node client
+// spent ~170 µs of CPU per connection, so its own jitter decided the ratios. The load
+// tool and the upstream servers share one CPU and Envoy gets the other (taskset), the
+// same placement for every variant, so the scheduler moving them around adds no noise.
+// Run: npm run build && node dist/bench/datapath/run.js  (BENCH_SECONDS, BENCH_ROUNDS,
+//   BENCH_HOOK_SECONDS, BENCH_HOOK_ROUNDS, BENCH_CPU_LOAD, BENCH_CPU_PROXY)
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -17,7 +22,7 @@ import { repoRoot } from '../../test/support/paths.js';
 import { Ipam, createPod, createCgroup, deletePod, execInPod, removeCgroup, runInPod } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
 import {
-  Datapath, cgroupIdOf, detachAttachment, linkInfo, replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig,
+  Datapath, WORKLOAD_PROGRAMS, cgroupIdOf, detachAttachment, linkInfo, replaceEndpointPolicy, upsertEndpoint, upsertIpcache, writeConfig,
 } from '../../addon/index.js';
 import type { Verdict } from '../../addon/index.js';
 import { cleanupLeftovers, requireKernelFeatures, startReady } from '../../test/kernel/harness.js';
@@ -28,8 +33,11 @@ const NODE = 'bench-dp';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 // The hook's cost is small next to the noise of a shared machine: more, shorter rounds.
-const HOOK_ROUNDS = Number(process.env.BENCH_HOOK_ROUNDS ?? 15);
-const HOOK_SECONDS = Number(process.env.BENCH_HOOK_SECONDS ?? 2);
+const HOOK_ROUNDS = Number(process.env.BENCH_HOOK_ROUNDS ?? 30);
+const HOOK_SECONDS = Number(process.env.BENCH_HOOK_SECONDS ?? 1);
+const CPU_LOAD = process.env.BENCH_CPU_LOAD ?? '1';
+const CPU_PROXY = process.env.BENCH_CPU_PROXY ?? '0';
+const LOADGEN = join(repoRoot, 'dist/bench/datapath/loadgen');
 /** Development aid: BENCH_ONLY=hook|redirect runs one metric; results are then not written. */
 const ONLY = process.env.BENCH_ONLY;
 const HTTP_CONNS = 16;
@@ -44,6 +52,21 @@ const IPT_COMMENT = 'l7mesh-bench-datapath';
 interface LoadResult {
   ops: number; errors: number; errorKinds: Record<string, number>; seconds: number; rate: number;
   p50Ms: number; p99Ms: number; cpuUsPerOp: number;
+  /** Envoy's CPU time per completed op (all its threads), the variants through Envoy only. */
+  envoyUsPerOp?: number;
+}
+
+/** CPU time of every thread of a process in ns (schedstat: time on CPU), noise-free unlike wall clock. */
+function processCpuNs(pid: number): number {
+  let total = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended in between.
+    }
+  }
+  return total;
 }
 
 const median = (xs: number[]): number => {
@@ -54,7 +77,7 @@ const median = (xs: number[]): number => {
 const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)}`;
 
 async function loadgen(pod: Pod, args: string[]): Promise<LoadResult> {
-  const r = await execInPod(pod, [process.execPath, join(repoRoot, 'dist/bench/datapath/loadgen.js'), ...args], (SECONDS + 30) * 1000);
+  const r = await execInPod(pod, ['taskset', '-c', CPU_LOAD, LOADGEN, ...args], (SECONDS + 30) * 1000);
   if (r.code !== 0) throw new Error(`loadgen ${args.join(' ')} failed: ${r.stderr}`);
   const res = JSON.parse(r.stdout) as LoadResult;
   if (res.ops === 0) throw new Error(`loadgen ${args.join(' ')} completed nothing (${res.errors} errors)`);
@@ -110,8 +133,17 @@ function iptables(op: '-A' | '-D', hostVeth: string): void {
   }
 }
 
+function buildLoadgen(): void {
+  try {
+    execFileSync('clang', ['-O2', '-Wall', '-o', LOADGEN, join(repoRoot, 'bench/datapath/loadgen.c')], { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`compiling bench/datapath/loadgen.c: ${(e as { stderr?: Buffer }).stderr?.toString() ?? (e as Error).message}`);
+  }
+}
+
 async function main(): Promise<void> {
   requireKernelFeatures();
+  buildLoadgen();
   await cleanupLeftovers('b', NODE);
   const ipam = new Ipam('10.213.9.0/24');
   const pods: Pod[] = [];
@@ -124,9 +156,12 @@ async function main(): Promise<void> {
     const server = await createPod('bs', ipam);
     pods.push(client, server);
     proxyCg = createCgroup('l7m-bproxy');
-    children.push(await startReady(runInPod(server, [process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(CLOSE_PORT), String(DIRECT_PORT)], {
+    children.push(await startReady(runInPod(server, ['taskset', '-c', CPU_LOAD, process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(DIRECT_PORT)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     }), 'bench server'));
+    children.push(await startReady(runInPod(server, ['taskset', '-c', CPU_LOAD, LOADGEN, 'serve-close', String(CLOSE_PORT)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }), 'closing server'));
 
     dp = Datapath.load(NODE);
     writeConfig(dp.maps, { proxyIpv4: ipam.gateway, proxyPort: ENVOY_PORT });
@@ -136,17 +171,21 @@ async function main(): Promise<void> {
     dp.attachWorkload(client.cgroupDir, 'bc');
     dp.attachProxy(proxyCg);
     envoy = await startEnvoy(buildEnvoyConfig({ listenIp: ipam.gateway, listenPort: ENVOY_PORT, mode: 'http' }), proxyCg);
+    execFileSync('taskset', ['-a', '-p', '-c', CPU_PROXY, String(envoy.child.pid)], { stdio: 'pipe' });
 
     const setHttpVerdict = (verdict: keyof typeof Verdict) => replaceEndpointPolicy(dp!.maps, 31, [
       { peerIdentity: ID.server, port: HTTP_PORT, proto: 'tcp', direction: 'egress', verdict },
       { peerIdentity: ID.server, port: CLOSE_PORT, proto: 'tcp', direction: 'egress', verdict: 'allow' },
       { peerIdentity: ID.server, port: DIRECT_PORT, proto: 'tcp', direction: 'egress', verdict: 'allow' },
     ]);
-    const httpArgs = (port: number) => ['http', `http://${server.ip}:${port}/`, String(HTTP_CONNS), String(SECONDS)];
 
-    // --- Metric 1: BPF redirect vs iptables REDIRECT to the same Envoy.
+    // --- Metric 1: BPF redirect vs iptables REDIRECT to the same Envoy, keep-alive
+    // requests/s (the metric) and, for the connection rate, one request per new
+    // connection (where the two redirect mechanisms differ most: connect4 + sockops +
+    // SO_ORIGINAL_DST lookup against a conntrack NAT entry per connection).
     type V = 'direct' | 'bpf' | 'iptables';
     const runs: Record<V, LoadResult[]> = { direct: [], bpf: [], iptables: [] };
+    const connRuns: Record<V, LoadResult[]> = { direct: [], bpf: [], iptables: [] };
     const order: V[] = ['direct', 'bpf', 'iptables'];
     for (let round = 0; round < (ONLY === 'hook' ? 0 : ROUNDS); round++) {
       const rotated = order.map((_, i) => order[(i + round) % order.length]!);
@@ -154,20 +193,24 @@ async function main(): Promise<void> {
         setHttpVerdict(v === 'bpf' ? 'redirect' : 'allow');
         flushConntrack(client.ip);
         if (v === 'iptables') iptables('-A', client.hostVeth);
-        const before = await envoyRequests(envoy.adminPort);
-        let r: LoadResult;
+        const port = v === 'direct' ? DIRECT_PORT : HTTP_PORT;
         try {
-          r = await loadgen(client, httpArgs(v === 'direct' ? DIRECT_PORT : HTTP_PORT));
+          for (const mode of ['http', 'http-close'] as const) {
+            const before = await envoyRequests(envoy.adminPort);
+            const cpuBefore = processCpuNs(envoy.child.pid!);
+            const r = await loadgen(client, [mode, server.ip, String(port), String(HTTP_CONNS), String(SECONDS)]);
+            if (v !== 'direct') r.envoyUsPerOp = (processCpuNs(envoy.child.pid!) - cpuBefore) / 1000 / r.ops;
+            const viaEnvoy = (await envoyRequests(envoy.adminPort)) - before;
+            // Every variant must take the path it claims: through Envoy or not at all.
+            if (v === 'direct' ? viaEnvoy !== 0 : viaEnvoy < r.ops) {
+              throw new Error(`variant ${v} ${mode}: Envoy saw ${viaEnvoy} requests for ${r.ops} completed`);
+            }
+            (mode === 'http' ? runs : connRuns)[v].push(r);
+            console.log(`[bench] round ${round + 1} ${v} ${mode}: ${r.rate.toFixed(0)} ${mode === 'http' ? 'req' : 'conn'}/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op envoy cpu ${r.envoyUsPerOp?.toFixed(1) ?? '-'} us/op errors ${JSON.stringify(r.errorKinds)}`);
+          }
         } finally {
           if (v === 'iptables') iptables('-D', client.hostVeth);
         }
-        const viaEnvoy = (await envoyRequests(envoy.adminPort)) - before;
-        // Every variant must take the path it claims: through Envoy or not at all.
-        if (v === 'direct' ? viaEnvoy !== 0 : viaEnvoy < r.ops) {
-          throw new Error(`variant ${v}: Envoy saw ${viaEnvoy} requests for ${r.ops} completed`);
-        }
-        runs[v].push(r);
-        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op errors ${JSON.stringify(r.errorKinds)}`);
       }
     }
 
@@ -176,36 +219,59 @@ async function main(): Promise<void> {
     detachAttachment(NODE, 'bc');
     const hookRuns: Record<'hook' | 'nohook', LoadResult[]> = { hook: [], nohook: [] };
     const connectArgs = ['connect', server.ip, String(CLOSE_PORT), String(CONNECT_PARALLEL), String(HOOK_SECONDS)];
-    // The kernel's own accounting of the program's run time (bpf_stats) tells the hook's
-    // cost independently of the machine's noise; the sysctl is restored afterwards.
-    const statsBefore = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim();
-    let progStats = { runTimeNs: 0, runCnt: 0 };
-    writeFileSync(BPF_STATS_SYSCTL, '1');
-    try {
-      for (let round = 0; round < (ONLY === 'redirect' ? 0 : HOOK_ROUNDS); round++) {
-        const variants: Array<'hook' | 'nohook'> = round % 2 ? ['nohook', 'hook'] : ['hook', 'nohook'];
-        for (const v of variants) {
-          if (v === 'hook') dp.attach(['l7m_connect4'], client.cgroupDir, 'bchook');
-          let r: LoadResult;
-          try {
-            r = await loadgen(client, connectArgs);
-          } finally {
-            if (v === 'hook') {
-              progStats = programStats(linkInfo(NODE, 'bchook', 'l7m_connect4').progId);
-              detachAttachment(NODE, 'bchook');
-            }
-          }
-          hookRuns[v].push(r);
-          console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} conn/s p50 ${r.p50Ms.toFixed(3)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op errors ${JSON.stringify(r.errorKinds)}`);
+    for (let round = 0; round < (ONLY === 'redirect' ? 0 : HOOK_ROUNDS); round++) {
+      // ABBA order: a drift in the machine's load hits both variants alike.
+      const variants: Array<'hook' | 'nohook'> = round % 2 ? ['nohook', 'hook'] : ['hook', 'nohook'];
+      for (const v of variants) {
+        if (v === 'hook') dp.attach(['l7m_connect4'], client.cgroupDir, 'bchook');
+        let r: LoadResult;
+        try {
+          r = await loadgen(client, connectArgs);
+        } finally {
+          if (v === 'hook') detachAttachment(NODE, 'bchook');
         }
+        hookRuns[v].push(r);
+        console.log(`[bench] round ${round + 1} ${v}: ${r.rate.toFixed(0)} conn/s p50 ${r.p50Ms.toFixed(3)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op errors ${JSON.stringify(r.errorKinds)}`);
       }
-    } finally {
-      writeFileSync(BPF_STATS_SYSCTL, `${statsBefore}\n`);
     }
-    const nsPerCall = progStats.runCnt ? progStats.runTimeNs / progStats.runCnt : 0;
-    console.log(`[bench] l7m_connect4: ${progStats.runCnt} runs, ${nsPerCall.toFixed(0)} ns per run`);
 
-    if (ONLY) return;
+    // The kernel's own accounting (bpf_stats) of every workload program, in one extra
+    // round with the full workload attachment that counts for no ratio: bpf_stats adds
+    // two clock reads to each run, which would tax only the hook variant above. The
+    // sysctl is restored afterwards.
+    const progCosts: Array<{ program: string; runsPerConn: number; nsPerRun: number }> = [];
+    let statsConns = 0;
+    if (ONLY !== 'redirect') {
+      const statsBefore = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim();
+      dp.attachWorkload(client.cgroupDir, 'bc');
+      writeFileSync(BPF_STATS_SYSCTL, '1');
+      try {
+        const base = new Map(WORKLOAD_PROGRAMS.map((p) => [p, programStats(linkInfo(NODE, 'bc', p).progId)] as const));
+        const r = await loadgen(client, connectArgs);
+        statsConns = r.ops;
+        for (const p of WORKLOAD_PROGRAMS) {
+          const now = programStats(linkInfo(NODE, 'bc', p).progId);
+          const runs = now.runCnt - base.get(p)!.runCnt;
+          if (runs) progCosts.push({ program: p, runsPerConn: runs / r.ops, nsPerRun: (now.runTimeNs - base.get(p)!.runTimeNs) / runs });
+        }
+      } finally {
+        writeFileSync(BPF_STATS_SYSCTL, `${statsBefore}\n`);
+        detachAttachment(NODE, 'bc');
+      }
+      for (const c of progCosts) console.log(`[bench] ${c.program}: ${c.runsPerConn.toFixed(2)} runs/conn, ${c.nsPerRun.toFixed(0)} ns/run`);
+    }
+    const perConnNs = progCosts.reduce((a, c) => a + c.runsPerConn * c.nsPerRun, 0);
+    const connect4Ns = progCosts.find((c) => c.program === 'l7m_connect4')?.nsPerRun ?? 0;
+
+    if (ONLY) {
+      const med = (rs: LoadResult[]) => median(rs.map((r) => r.rate)).toFixed(0);
+      if (ONLY === 'hook') console.log(`[bench] hook ${med(hookRuns.hook)} vs nohook ${med(hookRuns.nohook)} conn/s`);
+      else {
+        console.log(`[bench] keep-alive: bpf ${med(runs.bpf)} vs iptables ${med(runs.iptables)} vs direct ${med(runs.direct)} req/s`);
+        console.log(`[bench] conn/request: bpf ${med(connRuns.bpf)} vs iptables ${med(connRuns.iptables)} vs direct ${med(connRuns.direct)} conn/s`);
+      }
+      return;
+    }
     const date = new Date().toISOString();
     const rate = (rs: LoadResult[]) => rs.map((r) => r.rate);
     const lat = (rs: LoadResult[], k: 'p50Ms' | 'p99Ms') => median(rs.map((r) => r[k]));
@@ -234,38 +300,55 @@ async function main(): Promise<void> {
       return total ? `${total} (${Object.entries(all).map(([k, n]) => `${k}: ${n}`).join(', ')})` : '0';
     };
     const row = (name: string, rs: LoadResult[]) =>
-      `| ${name} | ${median(rate(rs)).toFixed(0)} | ${spread(rate(rs))} | ${lat(rs, 'p50Ms').toFixed(2)} | ${lat(rs, 'p99Ms').toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerOp)).toFixed(1)} | ${errorsOf(rs)} |`;
+      `| ${name} | ${median(rate(rs)).toFixed(0)} | ${spread(rate(rs))} | ${lat(rs, 'p50Ms').toFixed(2)} | ${lat(rs, 'p99Ms').toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerOp)).toFixed(1)} | ${rs[0]?.envoyUsPerOp === undefined ? '-' : median(rs.map((r) => r.envoyUsPerOp!)).toFixed(1)} | ${errorsOf(rs)} |`;
     const md = `## Datapath (bench/datapath)
 
 Measured ${date} on this machine (2 cores, shared with other jobs), kernel ${execFileSync('uname', ['-r']).toString().trim()}.
 Client and server are pods (own netns + cgroup) on one node; Envoy 1.40 (\`--concurrency 1\`) runs in the
 host namespace in the proxy cgroup with one HTTP listener (original_dst listener filter, ORIGINAL_DST
-cluster). Load tool: \`bench/datapath/loadgen.ts\` in the client pod. ${ROUNDS} interleaved rounds of ${SECONDS} s
-per variant (order rotated each round); medians, min..max in brackets. Load average when the run ended:
-${loadavg().map((x) => x.toFixed(1)).join(' ')}: other jobs share the 2 cores, hence the wide spreads; differences
-smaller than the spread are not resolved by this run. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
+cluster). Load tool: \`bench/datapath/loadgen.c\` (epoll, C) in the client pod; it and the upstream servers are
+pinned to CPU ${CPU_LOAD}, Envoy to CPU ${CPU_PROXY}, alike for every variant. ${ROUNDS} interleaved rounds of ${SECONDS} s
+per variant (order rotated each round); medians, min..max in brackets. Other jobs share the 2 cores, hence
+the wide spreads; differences smaller than the spread are not resolved by this run. Reproduce: \`npm run build && node dist/bench/datapath/run.js\`.
 
 **datapath_bpf_vs_iptables_redirect** (HTTP keep-alive, ${HTTP_CONNS} connections; goal >= 1.0): ratio **${m1.ratio}**
-(median of the per-round ratios, which cancels slow load drifts: ${paired(runs.bpf, runs.iptables)})
+(median of the per-round ratios, which cancels slow load drifts: ${paired(runs.bpf, runs.iptables)}). Envoy CPU µs/op is the
+time all Envoy threads spent on a CPU (schedstat) per request: unlike req/s it does not grow while Envoy waits
+for a CPU that other jobs hold, so it is the steadier comparison on a shared machine.
 
-| variant | req/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | errors |
-|---|---|---|---|---|---|---|
+| variant | req/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | Envoy CPU µs/op | errors |
+|---|---|---|---|---|---|---|---|
 ${row('direct (no Envoy, connect4 allow)', runs.direct)}
 ${row('BPF connect4 redirect to Envoy', runs.bpf)}
 ${row('iptables REDIRECT to Envoy', runs.iptables)}
 
+Connection rate, one request per new connection (\`Connection: close\`, ${HTTP_CONNS} in parallel, same rounds;
+BPF / iptables median ratio ${(median(rate(connRuns.bpf)) / median(rate(connRuns.iptables))).toFixed(3)}, per-round ${paired(connRuns.bpf, connRuns.iptables)}):
+
+| variant | conn/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | Envoy CPU µs/op | errors |
+|---|---|---|---|---|---|---|---|
+${row('direct (no Envoy, connect4 allow)', connRuns.direct)}
+${row('BPF connect4 redirect to Envoy', connRuns.bpf)}
+${row('iptables REDIRECT to Envoy', connRuns.iptables)}
+
 **datapath_connect4_hook_overhead** (new TCP connection per op, ${CONNECT_PARALLEL} in parallel, ${HOOK_ROUNDS} alternating rounds of ${HOOK_SECONDS} s; goal >= 0.95): ratio **${m2.ratio}**
 (median of the per-round ratios: ${paired(hookRuns.hook, hookRuns.nohook)})
 
-| variant | conn/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | errors |
-|---|---|---|---|---|---|---|
+| variant | conn/s (median) | min..max | p50 ms | p99 ms | client CPU µs/op | Envoy CPU µs/op | errors |
+|---|---|---|---|---|---|---|---|
 ${row('connect4 program attached (policy allow)', hookRuns.hook)}
 ${row('no program attached', hookRuns.nohook)}
 
-The kernel's bpf_stats for \`l7m_connect4\` over the hook rounds: ${progStats.runCnt} runs, **${nsPerCall.toFixed(0)} ns per
-run**, i.e. ${(100 * nsPerCall / 1000 / median(hookRuns.nohook.map((r) => r.cpuUsPerOp))).toFixed(2)} % of the client's CPU time per
-connection without the hook (bpf_stats was on during these rounds and adds its own small cost to the
-hook variant). The wall-clock ratio above is dominated by the shared machine's noise.
+What the programs cost, by the kernel's bpf_stats (one extra round of ${statsConns} connections with every
+workload program attached, counted in no ratio; bpf_stats itself adds two clock reads, tens of ns, to each run):
+
+| program | runs per connection | ns per run |
+|---|---|---|
+${progCosts.map((c) => `| \`${c.program}\` | ${c.runsPerConn.toFixed(2)} | ${c.nsPerRun.toFixed(0)} |`).join('\n')}
+
+All programs together: **${(perConnNs / 1000).toFixed(2)} µs per connection** (\`l7m_connect4\` alone ${connect4Ns.toFixed(0)} ns), against
+${median(hookRuns.nohook.map((r) => r.cpuUsPerOp)).toFixed(1)} µs of the client's CPU per connection without the hook. Load average when the run
+ended: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (noisy, shared machine).
 `;
     writeFileSync(join(repoRoot, 'bench/sections/datapath.md'), md);
     console.log(md);

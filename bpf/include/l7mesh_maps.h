@@ -55,6 +55,9 @@
 #define L7M_DROP_NO_PROXY -191     /* redirect verdict but no proxy configured / possible */
 #define L7M_DROP_IPV6 -192         /* non-mapped IPv6 peer and no policy allows it */
 
+/* l7m_policy_value.flags */
+#define L7M_POL_FINAL (1u << 0) /* no wider deny: the lookup may stop at this entry */
+
 /* l7m_endpoint_info.flags */
 #define L7M_EP_ENFORCE_EGRESS (1u << 0)
 #define L7M_EP_ENFORCE_INGRESS (1u << 1)
@@ -115,7 +118,9 @@ struct l7m_ipcache_value {
  * key:   struct l7m_policy_key; wildcards: peer_identity 0 = any identity,
  *        dport 0 = any port. Looked up as exact, any-port, any-identity, both-any;
  *        any deny among the matches wins, otherwise the most specific match.
- * value: struct l7m_policy_value
+ * value: struct l7m_policy_value; flags L7M_POL_FINAL (set by the writer) promises that
+ *        no deny entry exists at a wider key of this one (same endpoint, proto,
+ *        direction), so the lookup may stop at it. 0 is always correct, only slower.
  */
 struct l7m_policy_key {
 	__u32 endpoint_id;   /* the endpoint the rule belongs to */
@@ -127,7 +132,7 @@ struct l7m_policy_key {
 
 struct l7m_policy_value {
 	__u8 verdict;     /* L7M_VERDICT_* */
-	__u8 pad;
+	__u8 flags;       /* L7M_POL_* */
 	__u16 proxy_port; /* redirect target port, host byte order; 0 = l7m_config.proxy_port */
 	__u32 rule_cookie; /* opaque agent value to trace the rule; reported in events */
 };
@@ -199,7 +204,7 @@ struct l7m_event {
 	__u8 direction;
 	__s32 reason;      /* L7M_DROP_* for drops, 0 otherwise */
 	__u16 proxy_port;  /* host byte order, redirects only */
-	__u16 pad;
+	__u16 svc_id;      /* lb_maps.h service the workload dialled, 0 = none */
 	__u32 rule_cookie;
 };
 

@@ -53,20 +53,28 @@ static __always_inline void l7m_policy_decide(__u32 endpoint_id, int enforced, _
 	if (!enforced)
 		return;
 
-	/* Order = specificity: exact, any-port, any-identity, both wildcards. */
+	/* Order = specificity: exact, any-port, any-identity, both wildcards. An entry the
+	 * writer marked L7M_POL_FINAL has no deny among its wider keys, so the most specific
+	 * match decides without the remaining lookups (the common allow costs one). */
 	k.peer_identity = peer_id;
 	k.dport = dport;
 	v = bpf_map_lookup_elem(&L7M_MAP_POLICY, &k);
 	if (v && v->verdict == L7M_VERDICT_DENY)
 		goto deny;
-	if (v)
+	if (v) {
 		found = v;
+		if (v->flags & L7M_POL_FINAL)
+			goto decide;
+	}
 	k.dport = 0;
 	v = bpf_map_lookup_elem(&L7M_MAP_POLICY, &k);
 	if (v && v->verdict == L7M_VERDICT_DENY)
 		goto deny;
-	if (v && !found)
+	if (v && !found) {
 		found = v;
+		if (v->flags & L7M_POL_FINAL)
+			goto decide;
+	}
 	k.peer_identity = 0;
 	k.dport = dport;
 	v = bpf_map_lookup_elem(&L7M_MAP_POLICY, &k);
@@ -81,6 +89,7 @@ static __always_inline void l7m_policy_decide(__u32 endpoint_id, int enforced, _
 	if (v && !found)
 		found = v;
 
+decide:
 	if (!found || (found->verdict != L7M_VERDICT_ALLOW && found->verdict != L7M_VERDICT_REDIRECT)) {
 		d->verdict = L7M_VERDICT_DENY;
 		d->reason = L7M_DROP_POLICY;

@@ -1,12 +1,13 @@
 // Real-kernel tests of the socket datapath: programs loaded into this kernel,
 // workloads in their own netns and cgroup, real sockets. Requires root.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../support/paths.js';
-import { Ipam, createPod, createCgroup, execInPod } from '../../agent/endpoint/index.js';
+import { Ipam, createPod, createCgroup, execInPod, runInPod } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
 import {
   Datapath, DatapathMaps, detachAttachment, linkInfo, replaceEndpointPolicy, writeConfig, WORKLOAD_PROGRAMS,
@@ -14,7 +15,7 @@ import {
 import type { NativeRingBuffer, PolicyEntry } from '../../addon/index.js';
 import {
   NODE, POD_CIDR, PROXY_CGROUP, PROXY_PORT, EventCollector, cleanupLeftovers, deletePod, podClient, podLoop,
-  removeCgroup, requireKernelFeatures, startNameServer, startOrigDstServer,
+  removeCgroup, requireKernelFeatures, startNameServer, startOrigDstServer, startReady,
 } from './harness.js';
 
 /** Resolves when the child printed `line`; rejects on exit or timeout with its output. */
@@ -58,6 +59,23 @@ function hostConnect(host: string, port: number, timeoutMs = 5000): Promise<{ ok
       clearTimeout(timer);
       resolve({ ok: false, error: e.code ?? e.message });
     });
+  });
+}
+
+/** One IPv6 datagram from the host; resolves with the reply or 'timeout'. */
+function hostUdp6(host: string, port: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp6');
+    const timer = setTimeout(() => {
+      s.close();
+      resolve('timeout');
+    }, timeoutMs);
+    s.on('message', (m) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(m.toString().trim());
+    });
+    s.send('hello', port, host);
   });
 }
 
@@ -255,6 +273,71 @@ describe('kernel: BPF socket datapath', function () {
     assert.deepEqual(await podClient(pods.ka!, 'tcp', '::1', 1), { ok: false, error: 'ECONNREFUSED' });
   });
 
+  it('judges IPv6 arriving at a workload as world: dropped unless an ingress rule allows world', async () => {
+    // Pods are IPv4-only; this test gives kb an IPv6 address to show that a workload
+    // with IPv6 switched on is still guarded (the host's IPv6 is not allow-localhost).
+    const kb = pods.kb!;
+    const sh = (args: string[]) => execFileSync(args[0]!, args.slice(1), { stdio: 'pipe' });
+    const v6Server = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 6060)); s.listen(16); print("ready", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"kb6\\n"); c.close()
+`;
+    const server = await startReady(runInPod(kb, ['python3', '-c', v6Server], { stdio: ['ignore', 'pipe', 'pipe'] }), 'IPv6 server in kb');
+    children.push(server);
+    try {
+      sh(['ip', 'netns', 'exec', kb.netns, 'sh', '-c', 'echo 0 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+      sh(['ip', '-n', kb.netns, '-6', 'addr', 'add', 'fd00:7b::2/64', 'dev', 'eth0', 'nodad']);
+      sh(['sh', '-c', `echo 0 > /proc/sys/net/ipv6/conf/${kb.hostVeth}/disable_ipv6`]);
+      sh(['ip', '-6', 'addr', 'add', 'fd00:7b::1/64', 'dev', kb.hostVeth, 'nodad']);
+      assert.deepEqual(await hostConnect('fd00:7b::2', 6060, 1000), { ok: false, error: 'timeout' });
+      const e = await events.waitFor((x) => x.hook === 'ingress' && x.dport === 6060, 'IPv6 ingress drop');
+      assert.deepEqual([e.type, e.reason, e.srcIdentity, e.dstIdentity, e.proto], ['drop', 'ipv6-not-allowed', 2, ID.kb, 'tcp']);
+      replaceEndpointPolicy(maps, EP.kb, [...kbPolicy(), { peerIdentity: 2, port: 6060, proto: 'tcp', direction: 'ingress', verdict: 'allow' }]);
+      assert.deepEqual(await hostConnect('fd00:7b::2', 6060), { ok: true, data: 'kb6' });
+
+      // UDP: a datagram to kb's unconnected socket is a new flow from world: dropped.
+      events.clear();
+      assert.equal(await hostUdp6('fd00:7b::2', 8443, 1000), 'timeout');
+      const u = await events.waitFor((x) => x.hook === 'ingress' && x.proto === 'udp' && x.dport === 8443, 'IPv6 UDP ingress drop');
+      assert.deepEqual([u.type, u.reason], ['drop', 'ipv6-not-allowed']);
+      // A reply to a socket kb connected to that peer passes: connect6 judged the peer.
+      const echo = createSocket('udp6');
+      await new Promise<void>((res) => echo.bind(0, 'fd00:7b::1', () => res()));
+      echo.on('message', (_m, rinfo) => echo.send('host', rinfo.port, rinfo.address));
+      try {
+        const port = echo.address().port;
+        replaceEndpointPolicy(maps, EP.kb, [...kbPolicy(), { peerIdentity: 2, port, proto: 'udp', direction: 'egress', verdict: 'allow' }]);
+        const py = `import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(2)
+s.connect(("fd00:7b::1", ${port})); s.send(b"hi")
+try:
+    print(s.recv(64).decode())
+except socket.timeout:
+    print("timeout")`;
+        const r = await execInPod(kb, ['python3', '-c', py], 10_000);
+        assert.equal(r.stdout.trim(), 'host', r.stderr);
+        // The same exchange from an unconnected socket: the reply is a new flow (no IPv6 UDP flow table).
+        assert.deepEqual(await podClient(kb, 'udp', 'fd00:7b::1', port, 1), { ok: false, error: 'timeout' });
+      } finally {
+        echo.close();
+      }
+    } finally {
+      replaceEndpointPolicy(maps, EP.kb, kbPolicy());
+      server.kill('SIGKILL');
+      try {
+        sh(['ip', '-6', 'addr', 'del', 'fd00:7b::1/64', 'dev', kb.hostVeth]);
+      } catch {
+        // Not added: an earlier step failed.
+      }
+      sh(['ip', 'netns', 'exec', kb.netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+    }
+  });
+
   it('rate-limits events and accounts for every suppressed one', async () => {
     // Events under the default burst (1000) leave the buckets nearly full; a lowered
     // burst must take effect at once, not only after the next refill.
@@ -335,6 +418,22 @@ describe('kernel: BPF socket datapath', function () {
     assert.equal(e.reason, 'policy-deny-rule');
     assert.deepEqual(replaceEndpointPolicy(maps, EP.ka, kaPolicy()), { written: 6, removed: 2 });
     assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
+  });
+
+  it('stops the policy lookup at an entry marked final, and only there', async () => {
+    // Written by hand to show the datapath honours the flag the writer computes: a
+    // final exact allow is not looked past, so even a wider deny is not consulted.
+    const exact = { endpointId: EP.ka, peerIdentity: ID.kb, dport: 9090, proto: 6, direction: 0 };
+    const wider = { ...exact, dport: 0 };
+    try {
+      maps.policy.update(wider, { verdict: 2, flags: 0, proxyPort: 0, ruleCookie: 0 });
+      maps.policy.update(exact, { verdict: 1, flags: 1, proxyPort: 0, ruleCookie: 0 });
+      assert.equal((await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090)).data, 'kb');
+      maps.policy.update(exact, { verdict: 1, flags: 0, proxyPort: 0, ruleCookie: 0 });
+      assert.deepEqual(await podClient(pods.ka!, 'tcp', pods.kb!.ip, 9090), { ok: false, error: 'EPERM' });
+    } finally {
+      replaceEndpointPolicy(maps, EP.ka, kaPolicy());
+    }
   });
 
   it('detaching a workload removes its programs', async () => {

@@ -6,13 +6,19 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../support/paths.js';
-import { LAYOUTS, C_CONSTANTS, MAP_NAMES, fieldSize, codecs, loadNative } from '../../addon/index.js';
+import {
+  LAYOUTS, C_CONSTANTS, MAP_NAMES, fieldSize, codecs, loadNative, LB_LAYOUTS, LB_C_CONSTANTS, LB_MAP_NAMES, lbCodecs,
+  maglevTableCodec,
+} from '../../addon/index.js';
 import type { FieldKind } from '../../addon/index.js';
 
 interface BtfMember { name: string; type_id: number; bits_offset: number }
 interface BtfType { id: number; kind: string; name?: string; size?: number; type_id?: number; encoding?: string; members?: BtfMember[] }
 
-const HEADER = join(repoRoot, 'bpf/include/l7mesh_maps.h');
+const HEADERS = [join(repoRoot, 'bpf/include/l7mesh_maps.h'), join(repoRoot, 'bpf/include/lb_maps.h')];
+const ALL_LAYOUTS = { ...LAYOUTS, ...LB_LAYOUTS };
+const ALL_CONSTANTS = { ...C_CONSTANTS, ...LB_C_CONSTANTS };
+const ALL_MAP_NAMES = { ...MAP_NAMES, ...LB_MAP_NAMES };
 const LAYOUT_OBJ = join(repoRoot, 'bpf/.output/layouts.bpf.o');
 
 function loadBtf(): Map<number, BtfType> {
@@ -47,7 +53,7 @@ function evalDefine(expr: string): number {
 
 function parseDefines(): Map<string, string> {
   const defs = new Map<string, string>();
-  for (const line of readFileSync(HEADER, 'utf8').split('\n')) {
+  for (const line of HEADERS.flatMap((h) => readFileSync(h, 'utf8').split('\n'))) {
     const m = /^#define\s+(L7M_\w+)\s+(.+?)\s*(\/\*.*)?$/.exec(line);
     if (m) defs.set(m[1]!, m[2]!);
   }
@@ -58,7 +64,7 @@ describe('kernel: TypeScript map layouts match the C header', () => {
   const btf = loadBtf();
   const byName = new Map([...btf.values()].filter((t) => t.kind === 'STRUCT').map((t) => [t.name!, t]));
 
-  for (const [tsName, layout] of Object.entries(LAYOUTS)) {
+  for (const [tsName, layout] of Object.entries(ALL_LAYOUTS)) {
     it(`${tsName} mirrors struct ${layout.c}`, () => {
       const s = byName.get(layout.c);
       assert.ok(s, `struct ${layout.c} is not in the header's BTF`);
@@ -73,14 +79,14 @@ describe('kernel: TypeScript map layouts match the C header', () => {
   }
 
   it('every header struct has a TypeScript layout', () => {
-    const mirrored = new Set(Object.values(LAYOUTS).map((l) => l.c));
+    const mirrored = new Set(Object.values(ALL_LAYOUTS).map((l) => l.c));
     const inHeader = [...byName.keys()].filter((n) => n.startsWith('l7m_'));
     assert.deepEqual(inHeader.filter((n) => !mirrored.has(n)), []);
   });
 
   it('numeric constants equal their #defines', () => {
     const defs = parseDefines();
-    for (const [name, value] of Object.entries(C_CONSTANTS)) {
+    for (const [name, value] of Object.entries(ALL_CONSTANTS)) {
       const expr = defs.get(name);
       assert.ok(expr !== undefined, `${name} is not defined in the header`);
       assert.equal(evalDefine(expr), value, name);
@@ -90,7 +96,7 @@ describe('kernel: TypeScript map layouts match the C header', () => {
   it('pinned map names equal the L7M_MAP_* macros', () => {
     const defs = parseDefines();
     const fromHeader = [...defs].filter(([k]) => k.startsWith('L7M_MAP_')).map(([, v]) => v).sort();
-    assert.deepEqual(Object.values(MAP_NAMES).sort(), fromHeader);
+    assert.deepEqual(Object.values(ALL_MAP_NAMES).sort(), fromHeader);
   });
 
   it('the compiled datapath object declares its maps with the mirrored key/value sizes', () => {
@@ -107,13 +113,20 @@ describe('kernel: TypeScript map layouts match the C header', () => {
         [MAP_NAMES.tupleOrigDst, codecs.tuple4.layout.size, codecs.origDst.layout.size],
         [MAP_NAMES.proxyFlows, codecs.tuple4.layout.size, 8],
         [MAP_NAMES.udpFlows, codecs.tuple4.layout.size, 8],
+        [LB_MAP_NAMES.services, lbCodecs.svcKey.layout.size, lbCodecs.service.layout.size],
+        [LB_MAP_NAMES.backends, 4, lbCodecs.backend.layout.size],
+        [LB_MAP_NAMES.slots, lbCodecs.slotKey.layout.size, 4],
+        [LB_MAP_NAMES.maglev, 4, maglevTableCodec.layout.size],
+        [LB_MAP_NAMES.affinity, lbCodecs.affinityKey.layout.size, lbCodecs.affinity.layout.size],
+        [LB_MAP_NAMES.revnat, lbCodecs.revnatKey.layout.size, lbCodecs.revnat.layout.size],
+        [LB_MAP_NAMES.sock, 4, lbCodecs.sock.layout.size],
       ];
       for (const [name, k, v] of expect) {
         const m = maps.get(name);
         assert.ok(m, `map ${name} missing from the object`);
         assert.deepEqual([m.keySize, m.valueSize], [k, v], name);
       }
-      assert.deepEqual([...maps.keys()].filter((k) => !k.startsWith('.')).sort(), Object.values(MAP_NAMES).sort());
+      assert.deepEqual([...maps.keys()].filter((k) => !k.startsWith('.')).sort(), Object.values(ALL_MAP_NAMES).sort());
     } finally {
       obj.close();
     }

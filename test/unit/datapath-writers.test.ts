@@ -52,6 +52,30 @@ describe('datapath writers (validation, nothing half-applied)', () => {
     assert.deepEqual(keys, ['7:5:80', '7:9:0', '8:5:80']);
   });
 
+  it('marks a row final only when no deny sits at a wider key of it, and writes final rows last', () => {
+    const { fake, maps } = fakeMaps();
+    const e = (peer: number, port: number, verdict: PolicyEntry['verdict'] = 'allow', proto: PolicyEntry['proto'] = 'tcp'): PolicyEntry =>
+      ({ peerIdentity: peer, port, proto, direction: 'egress', verdict });
+    replaceEndpointPolicy(maps, 7, [
+      e(5, 80), e(5, 0), e(0, 443), e(0, 0), // no deny anywhere in tcp/egress: all final
+      e(6, 80, 'allow', 'udp'), e(0, 53, 'deny', 'udp'), e(6, 0, 'allow', 'udp'), e(0, 80, 'allow', 'udp'),
+    ]);
+    const flagsOf = (peer: number, dport: number, proto: number) =>
+      fake.policy.lookup({ endpointId: 7, peerIdentity: peer, dport, proto, direction: 0 })?.flags;
+    assert.deepEqual([flagsOf(5, 80, 6), flagsOf(5, 0, 6), flagsOf(0, 443, 6), flagsOf(0, 0, 6)], [1, 1, 1, 1]);
+    // udp: (6,80)'s wider keys (6,0) (0,80) (0,0) hold no deny; (6,0) meets the deny (0,53);
+    // (0,80) has only (0,0) wider; deny rows never carry the flag.
+    assert.deepEqual([flagsOf(6, 80, 17), flagsOf(6, 0, 17), flagsOf(0, 80, 17), flagsOf(0, 53, 17)], [1, 0, 1, 0]);
+    replaceEndpointPolicy(maps, 8, [e(5, 80), e(0, 80, 'deny')]);
+    assert.equal(fake.policy.lookup({ endpointId: 8, peerIdentity: 5, dport: 80, proto: 6, direction: 0 })?.flags, 0);
+    // A deny added later clears the flag of the row it shadows before any final row is written.
+    const before = fake.policy.writes.length;
+    replaceEndpointPolicy(maps, 7, [e(5, 80), e(0, 0), e(0, 0, 'deny', 'udp'), e(9, 0, 'allow', 'udp')]);
+    const order = fake.policy.writes.slice(before).filter(([op]) => op === 'update').map(([, k]) => `${k.peerIdentity}:${k.dport}:${k.proto}`);
+    assert.deepEqual(order, ['0:0:17', '9:0:17', '5:80:6', '0:0:6']);
+    assert.equal(flagsOf(9, 0, 17), 0);
+  });
+
   it('takes ingress redirect rows (L7 ingress rules) and, given the current keys, removes stale ones without scanning the map', () => {
     const { fake, maps } = fakeMaps();
     replaceEndpointPolicy(maps, 7, [
@@ -59,7 +83,7 @@ describe('datapath writers (validation, nothing half-applied)', () => {
       { peerIdentity: 6, port: 80, proto: 'tcp', direction: 'ingress', verdict: 'allow' },
     ]);
     const v = fake.policy.lookup({ endpointId: 7, peerIdentity: 5, dport: 80, proto: 6, direction: 1 });
-    assert.deepEqual(v, { verdict: 3, proxyPort: 15001, ruleCookie: 0 });
+    assert.deepEqual(v, { verdict: 3, flags: 1, proxyPort: 15001, ruleCookie: 0 });
     const current = fake.policy.keys();
     const scanned = fake.policy.keys;
     fake.policy.keys = () => assert.fail('the map must not be scanned when the current keys are given');
@@ -100,18 +124,19 @@ describe('datapath codecs', () => {
   });
 
   it('names the fields of out-of-range values', () => {
-    assert.throws(() => codecs.policyValue.encode({ verdict: 300, proxyPort: 0, ruleCookie: 0 }), /l7m_policy_value\.verdict: 300/);
+    assert.throws(() => codecs.policyValue.encode({ verdict: 300, flags: 0, proxyPort: 0, ruleCookie: 0 }), /l7m_policy_value\.verdict: 300/);
   });
 
   it('decodes an event record', () => {
     const raw = codecs.event.encode({
       tsNs: 5n, cgroupId: 9n, endpointId: 3, srcIdentity: 1001, dstIdentity: 2, saddr: '10.0.0.2', daddr: '192.0.2.1',
-      sport: 0, dport: 443, type: 1, hook: 1, proto: 6, direction: 0, reason: -133, proxyPort: 0, ruleCookie: 0,
+      sport: 0, dport: 443, type: 1, hook: 1, proto: 6, direction: 0, reason: -133, proxyPort: 0, svcId: 7, ruleCookie: 0,
     });
     const e = decodeEvent(raw);
     assert.equal(e.type, 'drop');
     assert.equal(e.reason, 'policy-denied');
     assert.equal(e.hook, 'connect4');
     assert.equal(e.proto, 'tcp');
+    assert.equal(e.svcId, 7);
   });
 });
