@@ -24,6 +24,7 @@ import type { EndpointPlumbing } from './plumbing.js';
 import { DEFAULT_POD_CIDR, KernelPlumbing } from './pod-plumbing.js';
 import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
+import { openCluster, parseClusterOptions, type ClusterOptions } from '../cluster/daemon.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_PROXY_PORT = 15001;
@@ -47,6 +48,11 @@ Flags:
   --proxy <envoy|fake>           fake publishes to no Envoy and enforces no L7 rule (default envoy)
   --envoy-path <path>            Envoy binary (default from .tools/envoy-path)
   --ephemeral                    on exit remove endpoints, BPF pins, Envoy and the state directory
+  --store <embedded|etcd>        embedded: one node, state in --state-dir (default); etcd: cluster mode
+  --etcd-endpoints <urls>        cluster mode: etcd client URLs, comma-separated (http://host:port)
+  --etcd-prefix <prefix>         cluster mode: key prefix (default /l7mesh/)
+  --node-ip <ipv4>               cluster mode: the address other nodes route this node's pod CIDR via
+  --lease-ttl <seconds>          cluster mode: node lease TTL (default 15)
   -h, --help                     show this help
 `;
 
@@ -58,6 +64,7 @@ export interface DaemonOptions {
   proxyPort: number;
   envoyPath?: string;
   ephemeral: boolean;
+  cluster?: ClusterOptions;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
@@ -79,6 +86,11 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
       proxy: { type: 'string' },
       'envoy-path': { type: 'string' },
       ephemeral: { type: 'boolean' },
+      store: { type: 'string' },
+      'etcd-endpoints': { type: 'string' },
+      'etcd-prefix': { type: 'string' },
+      'node-ip': { type: 'string' },
+      'lease-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -112,7 +124,10 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
   if (proxy !== 'envoy' && proxy !== 'fake') throw new ConfigError('proxy', `"${proxy}" is not one of envoy, fake`);
   const proxyPort = int('proxy-port', values['proxy-port']) ?? DEFAULT_PROXY_PORT;
   if (proxyPort < 1 || proxyPort > 65535) throw new ConfigError('proxy-port', `${proxyPort} is not a TCP port`);
-  return { config, datapath, proxy, podCidr: values['pod-cidr'] ?? DEFAULT_POD_CIDR, proxyPort, envoyPath: values['envoy-path'], ephemeral: values.ephemeral === true };
+  const podCidr = values['pod-cidr'] ?? DEFAULT_POD_CIDR;
+  const cluster = parseClusterOptions(
+    { store: values.store, endpoints: values['etcd-endpoints'], prefix: values['etcd-prefix'], nodeIp: values['node-ip'], leaseTtl: int('lease-ttl', values['lease-ttl']) });
+  return { config, datapath, proxy, podCidr, proxyPort, envoyPath: values['envoy-path'], ephemeral: values.ephemeral === true, ...(cluster ? { cluster } : {}) };
 }
 
 function envoyPathFrom(opt: string | undefined): string {
@@ -131,8 +146,9 @@ export interface RunningDaemon {
 export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunningDaemon> {
   const c = o.config;
   let agentRef: Agent | undefined;
-  const store = FileStore.open(c.stateDir);
-  const identities = await AllocatorIdentities.open(c.stateDir);
+  const clusterParts = o.cluster ? await openCluster(o.cluster, c.nodeName, c.stateDir) : undefined;
+  const store = clusterParts?.store ?? FileStore.open(c.stateDir);
+  const identities = clusterParts?.identities ?? (await AllocatorIdentities.open(c.stateDir));
   const policyEngine = new CiliumPolicyEngine({ allowLocalhost: c.allowLocalhost ? 'always' : 'policy' });
   const plumbing: EndpointPlumbing & { gateway?: string } = o.datapath === 'bpf' ? new KernelPlumbing(o.podCidr, c.nodeName) : new FakePlumbing();
   const gateway = plumbing.gateway ?? '10.200.255.254';
@@ -174,6 +190,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
       : new FakeProxy();
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
   agentRef = agent;
+  const sync = clusterParts ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', log }) : undefined;
   const listeners = await listenApi(agent);
   log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
   let stopping: Promise<void> | undefined;
@@ -182,7 +199,9 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     stop() {
       stopping ??= (async () => {
         await listeners.close();
+        await sync?.close();
         await agent.close({ teardown: o.ephemeral });
+        await clusterParts?.close({ revoke: o.ephemeral });
         if (o.ephemeral) {
           if (proxyCgroup) await removeCgroup(proxyCgroup).catch(() => undefined);
           rmSync(c.stateDir, { recursive: true, force: true });
