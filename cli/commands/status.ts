@@ -7,6 +7,7 @@ interface Status {
   policy: { revision: number; ackedRevision: number; policies: number; lastNack?: string };
   endpoints: { total: number; byState: Record<string, number> };
   identities: number;
+  store?: { kind: string; reachable: boolean; store: string; lastError?: string; lastContact?: string; nodes?: string[]; remoteEndpoints?: number };
   datapath: { kind: string; ready: boolean; message: string; maps: { name: string; entries: number; capacity: number }[] };
   proxy: { kind: string; envoy: { state: string; pid?: number; restarts: number; message?: string }; xds: { address?: string; version?: string; clients: { node: string; types: { typeUrl: string; ackedVersion?: string; nack?: string }[] }[] }; tls?: { trustDomain: string; caNotAfter: string; identityCertificates: { identity: number; error?: string }[]; secrets: string[] } };
   flows: { buffered: number; total: number };
@@ -34,6 +35,12 @@ export const statusCommand = defineApiCommand({
         `Enforcement:     ${s.config.enforcementMode}, allow-localhost ${s.config.allowLocalhost ? 'on' : 'off'}, audit mode ${s.config.policyAuditMode ? 'on' : 'off'}`,
         `Endpoints:       ${s.endpoints.total} (${Object.entries(s.endpoints.byState).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'})`,
         `Identities:      ${s.identities}`,
+        ...(s.store && s.store.kind !== 'embedded'
+          ? [
+              `Store:           ${s.store.store} ${s.store.reachable ? 'Ok' : `UNREACHABLE since ${s.store.lastContact ?? '?'} (enforcing the last known state)${s.store.lastError ? `: ${s.store.lastError}` : ''}`}` +
+                (s.store.nodes ? `, ${s.store.nodes.length} other node(s), ${s.store.remoteEndpoints ?? 0} remote endpoint(s)` : ''),
+            ]
+          : []),
         `Flows:           ${s.flows.buffered} buffered, ${s.flows.total} seen`,
       ];
       if (ctx.values.verbose) {

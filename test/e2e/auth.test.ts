@@ -86,7 +86,7 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
       podCidr: '10.88.0.0/16',
       proxyPort: hopPort - 1,
       ephemeral: true,
-      extraArgs: ['--identity-cert-lifetime', '6', '--trust-domain', TRUST_DOMAIN],
+      args: ['--identity-cert-lifetime', '6', '--trust-domain', TRUST_DOMAIN],
     };
     removeLeftovers(spec);
   });

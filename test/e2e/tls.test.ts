@@ -62,7 +62,7 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
       podCidr: '10.87.0.0/16',
       proxyPort: 15411,
       ephemeral: true,
-      extraArgs: ['--secrets-dir', join(tmp, 'secrets')],
+      args: ['--secrets-dir', join(tmp, 'secrets')],
     };
     removeLeftovers(spec);
     // The front CA (the client trusts it) and the origin CA (only Envoy trusts it).
