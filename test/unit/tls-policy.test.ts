@@ -15,6 +15,7 @@ import { tlsContextUses } from '../../agent/tls/node-tls.js';
 import { sdsSecretNamesOf } from '../../proxy-config/builders/tls.js';
 import { repoRoot } from '../support/paths.js';
 import { tracePolicies } from '../../policy/trace.js';
+import { ProxyResourceMemo } from '../../agent/proxy-resource-memo.js';
 
 // Policy terminatingTLS / originatingTLS from YAML through resolution to Envoy resources.
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -292,5 +293,31 @@ describe('policy trace names the TLS and authentication a port carries', () => {
     const auth = parsePolicies(authYaml, { source: 'a.yaml' }).policies;
     const t2 = tracePolicies(auth, { src: 'k8s:app=client', dst: 'k8s:app=web', port: 50051, protocol: 'TCP', policyNamespace: 'shop' });
     assert.match(t2.l4.ingress.reason, /the peer must authenticate/, t2.l4.ingress.reason);
+  });
+});
+
+describe('the agent\'s resource memo gives the same output as the builders with TLS and authentication', () => {
+  it('across a sequence: TLS policy, auth policy, auth rule changed at the destination, no TLS at all', () => {
+    const memo = new ProxyResourceMemo();
+    const addrs = new Map([
+      [WEB, ['10.200.0.10']],
+      [CLIENT, ['10.200.0.20']],
+      [OTHER, ['10.200.0.30']],
+    ]);
+    const open = (id: number): EndpointPolicy => ({ identity: id, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } });
+    const input = (web: EndpointPolicy) => ({
+      listener: { address: '10.200.255.254', port: 15001 },
+      endpoints: [
+        { name: 'shop/web', ip: '10.200.0.10', policy: web },
+        { name: 'shop/client', ip: '10.200.0.20', policy: open(CLIENT) },
+      ],
+      identityAddresses: addrs,
+      auth: { trustDomain: 'cluster.local', address: '127.0.0.1', port: 15002 },
+    });
+    const authChanged = authYaml.replace('/demo.Greeter/SayHello', '/demo.Greeter/SayHi');
+    const steps = [resolve(policyYaml()).policy!, resolve(authYaml).policy!, resolve(authChanged).policy!, open(WEB), resolve(authYaml).policy!];
+    for (const [i, web] of steps.entries()) {
+      assert.equal(JSON.stringify(memo.build(input(web))), JSON.stringify(buildProxyResources(input(web))), `step ${i}`);
+    }
   });
 });
