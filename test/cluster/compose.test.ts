@@ -72,7 +72,7 @@ describe('compose.yaml', () => {
   it('is accepted by `docker compose config`', function () {
     const probe = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8', timeout: 10_000 });
     if (probe.status !== 0) {
-      console.log('      skipped: `docker compose` is not installed on this machine (the structure is checked by the tests above)');
+      console.log('      skipped: `docker compose` is not installed here (scripts/setup.d/40-docker-compose.sh builds it; the structure is checked by the tests above)');
       this.skip();
     }
     const r = spawnSync('docker', ['compose', '-f', file, 'config', '-q'], { encoding: 'utf8', timeout: 30_000 });
