@@ -16,7 +16,7 @@ import { AgentError, notFound } from './errors.js';
 import type { IdentityService } from './identities.js';
 import type { EndpointPlumbing, PodHandle } from './plumbing.js';
 import { PolicyValidationError, type PolicyDocument, type PolicyEngine } from './policy-engine.js';
-import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState } from './proxy.js';
+import { AckTimeoutError, NackError, ProxyInputError, type ProxyConfigurator, type ProxyState } from './proxy.js';
 import type { Store } from './store.js';
 import { AgentMetrics } from './metrics.js';
 import { Observer } from '../observe/observer.js';
@@ -44,6 +44,8 @@ interface StoredEndpoint {
   labels: string[];
   pod: PodHandle;
   createdAt: string;
+  /** Shared with the other nodes in cluster mode; re-allocated from the labels on restore. */
+  identity?: number;
 }
 
 interface StoredPolicy {
@@ -90,6 +92,8 @@ export class Agent {
   private realized = new Map<number, EndpointPolicy>();
   /** JSON of each realized policy, to find the endpoints a transaction changes. */
   private realizedJson = new Map<number, string>();
+  /** Resolved policy object → the agent's finished policy and its JSON (config is fixed). */
+  private readonly finished = new WeakMap<EndpointPolicy, { policy: EndpointPolicy; json: string }>();
   private revision = 0;
   private ackedRevision = 0;
   private lastNack?: { revision: number; message: string };
@@ -162,6 +166,8 @@ export class Agent {
     await datapath.init(this.datapathConfig());
     for (const { value: s } of await store.list<StoredEndpoint>('endpoints')) {
       const rec: EndpointRecord = { ...s, state: 'waiting-for-identity', policyRevision: 0 };
+      // The stored identity is informational: a reference is only held once re-allocated.
+      delete rec.identity;
       this.endpoints.set(s.id, rec);
       if (!(await plumbing.exists(s.pod))) {
         rec.state = 'not-ready';
@@ -237,6 +243,7 @@ export class Agent {
       names.add(p.name);
     }
     return this.serial(async () => {
+      this.deps.store.assertWritable?.();
       for (const p of parsed) {
         if ([...this.endpoints.values()].some((e) => e.name === p.name)) {
           throw new AgentError('L7M_ERR_CONFLICT', `name: an endpoint named "${p.name}" already exists`);
@@ -403,6 +410,7 @@ export class Agent {
     }
     if (docs.length === 0) throw new AgentError('L7M_ERR_INVALID_POLICY', 'policy: the text holds no policy document');
     return this.serial(async () => {
+      this.deps.store.assertWritable?.();
       const next = new Map(this.policies);
       for (const d of docs) {
         const text = (d as { text?: string }).text;
@@ -416,6 +424,7 @@ export class Agent {
 
   async deletePolicy(key: string, opts: { wait?: boolean } = {}): Promise<{ revision: number; acked: boolean; deleted: string[] }> {
     return this.serial(async () => {
+      this.deps.store.assertWritable?.();
       const keys = key === '--all' ? [...this.policies.keys()] : [this.getPolicy(key).key];
       const next = new Map(this.policies);
       for (const k of keys) next.delete(k);
@@ -423,6 +432,32 @@ export class Agent {
       this.policies = next;
       return { revision: rev.revision, acked: rev.acked, deleted: keys };
     });
+  }
+
+  /**
+   * Cluster mode: makes the policy set equal to the shared store's (documents another node
+   * imported, validated there and again here). Not written back: the store is their source.
+   */
+  async syncPolicies(docs: PolicyDocument[]): Promise<number | undefined> {
+    return this.serial(async () => {
+      const same = (a: { kind: string; spec: unknown; text?: string }, b: { kind: string; spec: unknown; text?: string }) =>
+        a.kind === b.kind && a.text === b.text && JSON.stringify(a.spec) === JSON.stringify(b.spec);
+      if (docs.length === this.policies.size && docs.every((d) => this.policies.has(d.key) && same(this.policies.get(d.key)!, d))) return undefined;
+      const next = new Map<string, StoredPolicy>();
+      for (const d of docs) {
+        const old = this.policies.get(d.key);
+        const text = (d as { text?: string }).text;
+        next.set(d.key, old && same(old, d) ? old : { key: d.key, kind: d.kind, spec: d.spec, ...(text !== undefined ? { text } : {}), revision: this.revision + 1 });
+      }
+      const rev = await this.transact([...next.values()], { bumpRevision: true, wait: false, persistPolicies: false });
+      this.policies = next;
+      return rev.revision;
+    });
+  }
+
+  /** Re-resolves every endpoint (cluster mode: identities elsewhere in the cluster changed). */
+  async resync(): Promise<void> {
+    await this.serial(() => this.transact([...this.policies.values()], { bumpRevision: false, wait: false }));
   }
 
   selectors() {
@@ -466,7 +501,7 @@ export class Agent {
    * proxy state, wait for the ACK; on any failure put the previous state back.
    * Must run inside `serial`.
    */
-  private async transact(docs: StoredPolicy[], opts: { bumpRevision: boolean; wait?: boolean }): Promise<{ revision: number; acked: boolean }> {
+  private async transact(docs: StoredPolicy[], opts: { bumpRevision: boolean; wait?: boolean; persistPolicies?: boolean }): Promise<{ revision: number; acked: boolean }> {
     const started = performance.now();
     const { datapath, proxy, store } = this.deps;
     const ready = [...this.endpoints.values()].filter((e) => e.identity !== undefined && e.state !== 'not-ready' && e.state !== 'disconnecting');
@@ -481,16 +516,17 @@ export class Agent {
       this.observer.metrics.observePolicyApply(performance.now() - started, this.revision, 'failure');
       throw new AgentError('L7M_ERR_APPLY_FAILED', `resolving policy: ${(e as Error).message}`);
     }
-    // Endpoints sharing an identity share one resolved object: finish and serialise each once.
-    const finished = new Map<EndpointPolicy, { policy: EndpointPolicy; json: string }>();
+    // Endpoints sharing an identity share one resolved object: finish and serialise each
+    // once. An object the engine handed out before (its policy did not change) keeps what
+    // an earlier transaction made of it, so an unchanged endpoint costs no serialisation.
     const desiredJson = new Map<number, string>();
     for (const ep of ready) {
       const raw = desired.get(ep.id);
-      let f = raw && finished.get(raw);
+      let f = raw && this.finished.get(raw);
       if (!f) {
         const policy = this.applyAgentConfig(raw ?? emptyPolicy(ep.identity!));
         f = { policy, json: JSON.stringify(policy) };
-        if (raw) finished.set(raw, f);
+        if (raw) this.finished.set(raw, f);
       }
       desired.set(ep.id, f.policy);
       desiredJson.set(ep.id, f.json);
@@ -525,7 +561,8 @@ export class Agent {
     } catch (e) {
       await revertDatapath();
       this.metrics.applyFailures.inc({ stage: 'proxy' });
-      throw new AgentError('L7M_ERR_APPLY_FAILED', `proxy configuration: ${(e as Error).message}`);
+      // A policy naming a TLS secret that cannot be served is the policy's fault: say so.
+      throw new AgentError(e instanceof ProxyInputError ? 'L7M_ERR_INVALID_POLICY' : 'L7M_ERR_APPLY_FAILED', `proxy configuration: ${(e as Error).message}`);
     }
 
     let acked = false;
@@ -547,18 +584,31 @@ export class Agent {
       }
     }
 
+    // Persist before committing: in cluster mode this write shares the revision with every
+    // node, and a refusal (store unreachable) must leave nothing of it in force here.
+    if (opts.bumpRevision) {
+      const ops: Parameters<Store['batch']>[0] = [{ op: 'put', bucket: 'meta', key: 'agent', value: { ...this.meta(), revision: newRevision } }];
+      const keep = new Set(docs.map((d) => d.key));
+      // Only documents this revision imported are written; the others are on disk already.
+      if (opts.persistPolicies !== false) {
+        for (const d of docs) if (d.revision === newRevision) ops.push({ op: 'put', bucket: 'policies', key: d.key, value: d });
+        for (const k of this.policies.keys()) if (!keep.has(k)) ops.push({ op: 'delete', bucket: 'policies', key: k });
+      }
+      try {
+        await store.batch(ops);
+      } catch (e) {
+        await revertDatapath();
+        await proxy.publish(this.proxyState(ready.filter((ep) => previous.has(ep.id)), previous)).catch(() => undefined);
+        this.metrics.applyFailures.inc({ stage: 'store' });
+        if (e instanceof AgentError) throw e;
+        throw new AgentError('L7M_ERR_APPLY_FAILED', `saving revision ${newRevision}: ${(e as Error).message}`);
+      }
+    }
+
     // Commit: from here on the new state is in force.
     this.realized = desired;
     this.realizedJson = desiredJson;
     this.revision = newRevision;
-    if (opts.bumpRevision) {
-      const ops: Parameters<Store['batch']>[0] = [{ op: 'put', bucket: 'meta', key: 'agent', value: this.meta() }];
-      const keep = new Set(docs.map((d) => d.key));
-      // Only documents this revision imported are written; the others are on disk already.
-      for (const d of docs) if (d.revision === newRevision) ops.push({ op: 'put', bucket: 'policies', key: d.key, value: d });
-      for (const k of this.policies.keys()) if (!keep.has(k)) ops.push({ op: 'delete', bucket: 'policies', key: k });
-      await store.batch(ops);
-    }
     for (const ep of ready) {
       ep.state = 'ready';
       ep.policyRevision = newRevision;
@@ -692,6 +742,7 @@ export class Agent {
       policy: { revision: this.revision, ackedRevision: this.ackedRevision, policies: this.policies.size, ...(this.lastNack ? { lastNack: this.lastNack.message } : {}) },
       endpoints: { total: eps.length, byState },
       identities: this.deps.identities.list().length,
+      store: this.deps.store.status?.() ?? { kind: 'embedded', reachable: true, store: this.config.stateDir },
       datapath: dp,
       proxy: px,
       flows: { buffered: this.observer.store.stats().size, total: this.observer.store.stats().added },
@@ -748,7 +799,7 @@ function withDefaultLabels(ls: LabelSet): LabelSet {
 }
 
 function storedEndpoint(r: EndpointRecord): StoredEndpoint {
-  return { id: r.id, name: r.name, labels: r.labels, pod: r.pod, createdAt: r.createdAt };
+  return { id: r.id, name: r.name, labels: r.labels, pod: r.pod, createdAt: r.createdAt, ...(r.identity !== undefined ? { identity: r.identity } : {}) };
 }
 
 function wrapDatapath(e: unknown, what: string): AgentError {

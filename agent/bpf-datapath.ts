@@ -25,6 +25,7 @@ import {
 } from '../addon/index.js';
 import type { NativeRingBuffer } from '../addon/native.js';
 import type { EndpointPolicy, L4Protocol, L4Verdict } from '../policy/resolved.js';
+import { AUDIT_RULE_COOKIE } from '../observe/from-bpf-event.js';
 import type { Datapath, DatapathConfig, DatapathEndpoint, DatapathPolicyEntry, DatapathStatus } from './datapath.js';
 
 /** Widest port range expanded into single-port rows (the map keys exact ports or 0). */
@@ -274,11 +275,15 @@ function rowToEntry([k, v]: [PolicyKey, PolicyValue]): PolicyEntry {
   };
 }
 
+function rankOf(v: PolicyValue): number {
+  return v.ruleCookie === AUDIT_RULE_COOKIE ? RANK.audit : RANK[VERDICT_NAMES[v.verdict]!];
+}
+
 function keyId(k: PolicyKey): string {
   return `${k.endpointId}/${k.peerIdentity}/${k.dport}/${k.proto}/${k.direction}`;
 }
 
-const RANK: Record<L4Verdict, number> = { allow: 1, redirect: 2, deny: 3 };
+const RANK: Record<L4Verdict | 'audit', number> = { allow: 1, redirect: 2, deny: 3, audit: 3 };
 
 /**
  * Flattens a resolved policy into map rows: ANY becomes TCP and UDP (the socket hooks
@@ -292,11 +297,12 @@ export function policyMapRows(endpointId: number, policy: EndpointPolicy, audit 
   for (const dir of ['ingress', 'egress'] as const) {
     if (!policy[dir].enforced) continue;
     // Audit mode: what the policy would drop passes (deny rows become allow, and a wildcard
-    // allow catches the rest); redirects stay, so Envoy still logs its would-be denials.
-    const entries = audit
+    // allow catches the rest), marked with the audit cookie so that its flows say AUDIT;
+    // redirects stay, so Envoy still logs its would-be denials.
+    const entries: { identity: number; port: number; endPort: number; protocol: L4Protocol; verdict: L4Verdict | 'audit' }[] = audit
       ? [
-          ...policy[dir].entries.map((e) => (e.verdict === 'deny' ? { ...e, verdict: 'allow' as const } : e)),
-          { identity: 0, port: 0, endPort: 0, protocol: 'ANY' as const, verdict: 'allow' as const, origins: [] },
+          ...policy[dir].entries.map((e) => (e.verdict === 'deny' ? { ...e, verdict: 'audit' as const } : e)),
+          { identity: 0, port: 0, endPort: 0, protocol: 'ANY' as const, verdict: 'audit' as const },
         ]
       : policy[dir].entries;
     entries.forEach((e, i) => {
@@ -309,10 +315,11 @@ export function policyMapRows(endpointId: number, policy: EndpointPolicy, audit 
       for (let port = e.port; port <= last; port++) {
         for (const proto of protos) {
           const key: PolicyKey = { endpointId, peerIdentity: e.identity, dport: port, proto, direction: Direction[dir] };
-          const value: PolicyValue = { verdict: Verdict[e.verdict], flags: 0, proxyPort: 0, ruleCookie: 0 };
+          const value: PolicyValue =
+            e.verdict === 'audit' ? { verdict: Verdict.allow, flags: 0, proxyPort: 0, ruleCookie: AUDIT_RULE_COOKIE } : { verdict: Verdict[e.verdict], flags: 0, proxyPort: 0, ruleCookie: 0 };
           const id = keyId(key);
           const have = rows.get(id);
-          if (!have || RANK[e.verdict] > RANK[VERDICT_NAMES[have[1].verdict]!]) rows.set(id, [key, value]);
+          if (!have || RANK[e.verdict] > rankOf(have[1])) rows.set(id, [key, value]);
         }
       }
     });

@@ -15,8 +15,10 @@ import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
 import { ProxyResourceMemo } from './proxy-resource-memo.js';
-import { AckTimeoutError, NackError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
+import { AckTimeoutError, NackError, ProxyInputError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 import type { KafkaProxy } from './kafka-proxy.js';
+import type { NodeTls } from './tls/node-tls.js';
+import { identitySecretName, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
 
 export interface EnvoyProxyOptions {
   nodeName: string;
@@ -33,12 +35,17 @@ export interface EnvoyProxyOptions {
   onError?: (e: Error) => void;
   /** Kafka processor; without it, publishing an endpoint with Kafka rules fails with a clear error. */
   kafka?: KafkaProxy;
+  /** CA, identity certificates and user secrets served over SDS; without it a policy naming TLS fails to publish. */
+  tls?: NodeTls;
+  /** Loopback port of the authenticated-hop listener (authentication: required); default proxyPort + 1. */
+  authPort?: number;
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
 /** Envoy's first start (hot restart base id, listeners) can be slow on a loaded machine. */
 const ENVOY_READY_TIMEOUT_MS = 30_000;
 const MAX_TRACKED_VERSIONS = 1024;
+const IDENTITY_SECRET_RE = new RegExp(`^${identitySecretName(0).replace(/0$/, '')}(\\d+)$`);
 
 export class EnvoyProxy implements ProxyConfigurator {
   readonly kind = 'envoy';
@@ -57,6 +64,9 @@ export class EnvoyProxy implements ProxyConfigurator {
   /** Object → its content key, so that an object the memo handed back again is not re-serialised. */
   private readonly internKeys = new WeakMap<object, string>();
   private readonly resources = new ProxyResourceMemo();
+  /** What the last publish built, so that renewed secrets can be served alongside it. */
+  private published?: { listeners: object[]; routes: object[]; clusters: object[] };
+  private lastPublished?: string;
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -143,22 +153,73 @@ export class EnvoyProxy implements ProxyConfigurator {
         identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
         accessLog: { clusterName: ACCESS_LOG_CLUSTER },
         ...(processor ? { kafka: { processor } } : {}),
+        ...(this.o.tls ? { auth: { trustDomain: this.o.tls.trustDomain, address: '127.0.0.1', port: this.o.authPort ?? this.o.proxyPort + 1 } } : {}),
       },
       (ep) => json.get(ep),
     );
     // Envoy refuses a listener without filter chains: with no L7 rule anywhere there is no listener.
     const listeners = res.listeners.filter((l) => ((l as { filter_chains?: unknown[] }).filter_chains ?? []).length > 0);
-    const version = this.cache.setSnapshot(this.nodeId, {
-      [TypeUrl.Listener]: this.intern(TypeUrl.Listener, listeners),
-      [TypeUrl.Route]: this.intern(TypeUrl.Route, res.routes),
-      [TypeUrl.Cluster]: this.intern(TypeUrl.Cluster, res.clusters),
-    });
-    this.lastVersion = version;
+    // Secrets first: a policy whose secret cannot be served fails here, before Envoy sees anything.
+    const referenced = referencedSecrets(listeners, res.clusters);
+    if (this.o.tls) {
+      // Identity certificates only for the identities a hop presents (issuing costs ~25 ms each).
+      const ids = new Set<number>();
+      for (const n of referenced) {
+        const m = IDENTITY_SECRET_RE.exec(n);
+        if (m) ids.add(Number(m[1]));
+      }
+      await this.o.tls.prepare(state.endpoints.map((e) => e.policy), ids);
+    }
+    const secrets = this.o.tls ? this.o.tls.secrets() : [];
+    const have = new Set(secrets.map((x) => String(x.name)));
+    const missing = [...referenced].filter((n) => !have.has(n));
+    if (missing.length > 0) {
+      throw new ProxyInputError(`TLS: SDS secret${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')} referenced but not available${this.o.tls ? '' : ' (this proxy runs without the agent\'s TLS support)'}`);
+    }
+    this.published = { listeners, routes: res.routes, clusters: res.clusters };
+    const version = this.setSnapshot(secrets);
     // Envoy subscribes to routes only through a listener's HTTP connection manager: with
-    // no route in the snapshot there is no RDS subscription and so nothing to ACK.
-    this.waitTypes.set(version, res.routes.length > 0 ? TYPES : TYPES.filter((t) => t !== TypeUrl.Route));
+    // no route in the snapshot there is no RDS subscription and so nothing to ACK; and to
+    // secrets only when a listener or cluster refers to one.
+    const referencesSecrets = referenced.size > 0;
+    const types: string[] = res.routes.length > 0 ? [...TYPES] : TYPES.filter((t) => t !== TypeUrl.Route);
+    if (referencesSecrets) types.unshift(TypeUrl.Secret);
+    this.waitTypes.set(version, types);
+    this.lastPublished = version;
     if (this.waitTypes.size > MAX_TRACKED_VERSIONS) this.waitTypes.delete(this.waitTypes.keys().next().value!);
     return version;
+  }
+
+  private setSnapshot(secrets: readonly object[]): string {
+    const p = this.published!;
+    const version = this.cache.setSnapshot(this.nodeId, {
+      [TypeUrl.Secret]: this.intern(TypeUrl.Secret, secrets),
+      [TypeUrl.Listener]: this.intern(TypeUrl.Listener, p.listeners),
+      [TypeUrl.Route]: this.intern(TypeUrl.Route, p.routes),
+      [TypeUrl.Cluster]: this.intern(TypeUrl.Cluster, p.clusters),
+    });
+    this.lastVersion = version;
+    return version;
+  }
+
+  /**
+   * A renewed identity certificate or a rotated secret file: the same resources with the
+   * new Secrets (a new SDS version; Envoy uses it for new handshakes, open connections stay).
+   */
+  secretsChanged(): void {
+    if (!this.published || !this.o.tls) return;
+    try {
+      const secrets = this.o.tls.secrets();
+      const have = new Set(secrets.map((x) => String(x.name)));
+      const missing = [...referencedSecrets(this.published.listeners, this.published.clusters)].filter((n) => !have.has(n));
+      // The published listeners must never name a secret the snapshot lacks (they would stop serving).
+      if (missing.length > 0) throw new Error(`the published configuration refers to ${missing.map((n) => `"${n}"`).join(', ')}, which the renewed set lacks; keeping the previous secrets`);
+      const version = this.setSnapshot(secrets);
+      const prev = this.waitTypes.get(this.lastPublished ?? '');
+      if (prev) this.waitTypes.set(version, prev);
+    } catch (e) {
+      this.o.onError?.(new Error(`serving renewed TLS secrets: ${(e as Error).message}`));
+    }
   }
 
   /**
@@ -185,7 +246,9 @@ export class EnvoyProxy implements ProxyConfigurator {
       const types = this.waitTypes.get(version) ?? TYPES;
       // Over delta xDS Envoy ACKs routes it has subscribed to; the routes of new listener
       // chains count only once it has subscribed to and ACKed them too.
-      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs, { everyResource: true })));
+      // Secrets are the exception: Envoy subscribes only to those a listener or cluster names,
+      // never to the unused ones (e.g. the trust bundle while no hop is authenticated).
+      await Promise.all(types.map((t) => this.cache.waitForAck(this.nodeId, t, version, timeoutMs, { everyResource: t !== TypeUrl.Secret })));
     } catch (e) {
       if (e instanceof XdsNackError) throw new NackError(e.nodeId, e.typeUrl, e.detail);
       if (e instanceof XdsAckTimeoutError) throw new AckTimeoutError(version, timeoutMs);
@@ -203,6 +266,7 @@ export class EnvoyProxy implements ProxyConfigurator {
         restarts: s?.restarts ?? 0,
         ...(s?.lastExit || this.lastError ? { message: this.lastError ?? s?.lastExit } : {}),
       },
+      ...(this.o.tls ? { tls: this.o.tls.status() } : {}),
       xds: {
         address: this.xds?.address,
         version: this.lastVersion,
@@ -224,5 +288,20 @@ export class EnvoyProxy implements ProxyConfigurator {
     await this.xds?.close();
     await this.als.close();
     await this.o.kafka?.stop();
+    this.o.tls?.close();
   }
+}
+
+/**
+ * SDS names the transport sockets of listener filter chains and clusters refer to. Only
+ * those carry TLS contexts here, so the (large) HTTP filter configs are not walked.
+ */
+function referencedSecrets(listeners: readonly object[], clusters: readonly object[]): Set<string> {
+  const out = new Set<string>();
+  const add = (socket: unknown) => {
+    if (socket) for (const n of sdsSecretNamesOf(socket)) out.add(n);
+  };
+  for (const l of listeners) for (const c of (l as { filter_chains?: { transport_socket?: unknown }[] }).filter_chains ?? []) add(c.transport_socket);
+  for (const c of clusters) add((c as { transport_socket?: unknown }).transport_socket);
+  return out;
 }

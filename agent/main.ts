@@ -24,6 +24,8 @@ import type { EndpointPlumbing } from './plumbing.js';
 import { DEFAULT_POD_CIDR, KernelPlumbing } from './pod-plumbing.js';
 import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
+import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
+import { openCluster, parseClusterOptions, type ClusterOptions } from '../cluster/daemon.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_PROXY_PORT = 15001;
@@ -47,6 +49,15 @@ Flags:
   --proxy <envoy|fake>           fake publishes to no Envoy and enforces no L7 rule (default envoy)
   --envoy-path <path>            Envoy binary (default from .tools/envoy-path)
   --ephemeral                    on exit remove endpoints, BPF pins, Envoy and the state directory
+  --secrets-dir <dir>            terminatingTLS/originatingTLS secrets: <dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}
+                                 (default <state-dir>/secrets)
+  --trust-domain <name>          SPIFFE trust domain of the node CA's identity certificates (default ${DEFAULT_TRUST_DOMAIN})
+  --identity-cert-lifetime <s>   lifetime of identity certificates in seconds, renewed at 2/3 (default 3600)
+  --store <embedded|etcd>        embedded: one node, state in --state-dir (default); etcd: cluster mode
+  --etcd-endpoints <urls>        cluster mode: etcd client URLs, comma-separated (http://host:port)
+  --etcd-prefix <prefix>         cluster mode: key prefix (default /l7mesh/)
+  --node-ip <ipv4>               cluster mode: the address other nodes route this node's pod CIDR via
+  --lease-ttl <seconds>          cluster mode: node lease TTL (default 15)
   -h, --help                     show this help
 `;
 
@@ -58,6 +69,9 @@ export interface DaemonOptions {
   proxyPort: number;
   envoyPath?: string;
   ephemeral: boolean;
+  /** TLS for the Envoy proxy (CA, identity certificates, user secrets); see agent/tls/. */
+  tls: TlsDaemonOptions;
+  cluster?: ClusterOptions;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
@@ -79,6 +93,14 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
       proxy: { type: 'string' },
       'envoy-path': { type: 'string' },
       ephemeral: { type: 'boolean' },
+      'secrets-dir': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'identity-cert-lifetime': { type: 'string' },
+      store: { type: 'string' },
+      'etcd-endpoints': { type: 'string' },
+      'etcd-prefix': { type: 'string' },
+      'node-ip': { type: 'string' },
+      'lease-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -112,7 +134,15 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | 'help' {
   if (proxy !== 'envoy' && proxy !== 'fake') throw new ConfigError('proxy', `"${proxy}" is not one of envoy, fake`);
   const proxyPort = int('proxy-port', values['proxy-port']) ?? DEFAULT_PROXY_PORT;
   if (proxyPort < 1 || proxyPort > 65535) throw new ConfigError('proxy-port', `${proxyPort} is not a TCP port`);
-  return { config, datapath, proxy, podCidr: values['pod-cidr'] ?? DEFAULT_POD_CIDR, proxyPort, envoyPath: values['envoy-path'], ephemeral: values.ephemeral === true };
+  const tls = parseTlsDaemonOptions(config.stateDir, {
+    secretsDir: values['secrets-dir'],
+    trustDomain: values['trust-domain'],
+    identityCertLifetime: int('identity-cert-lifetime', values['identity-cert-lifetime']),
+  });
+  const podCidr = values['pod-cidr'] ?? DEFAULT_POD_CIDR;
+  const cluster = parseClusterOptions(
+    { store: values.store, endpoints: values['etcd-endpoints'], prefix: values['etcd-prefix'], nodeIp: values['node-ip'], leaseTtl: int('lease-ttl', values['lease-ttl']) });
+  return { config, datapath, proxy, podCidr, proxyPort, envoyPath: values['envoy-path'], ephemeral: values.ephemeral === true, tls, ...(cluster ? { cluster } : {}) };
 }
 
 function envoyPathFrom(opt: string | undefined): string {
@@ -131,8 +161,9 @@ export interface RunningDaemon {
 export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunningDaemon> {
   const c = o.config;
   let agentRef: Agent | undefined;
-  const store = FileStore.open(c.stateDir);
-  const identities = await AllocatorIdentities.open(c.stateDir);
+  const clusterParts = o.cluster ? await openCluster(o.cluster, c.nodeName, c.stateDir) : undefined;
+  const store = clusterParts?.store ?? FileStore.open(c.stateDir);
+  const identities = clusterParts?.identities ?? (await AllocatorIdentities.open(c.stateDir));
   const policyEngine = new CiliumPolicyEngine({ allowLocalhost: c.allowLocalhost ? 'always' : 'policy' });
   const plumbing: EndpointPlumbing & { gateway?: string } = o.datapath === 'bpf' ? new KernelPlumbing(o.podCidr, c.nodeName) : new FakePlumbing();
   const gateway = plumbing.gateway ?? '10.200.255.254';
@@ -150,16 +181,25 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   } else {
     datapath = new FakeDatapath();
   }
+  let envoyProxy: EnvoyProxy | undefined;
+  const tls =
+    o.proxy === 'envoy'
+      ? await openNodeTls(o.tls, {
+          onChange: () => envoyProxy?.secretsChanged(),
+          onError: (e) => log(`tls: ${e.message}`),
+        })
+      : undefined;
   const proxy: ProxyConfigurator =
     o.proxy === 'envoy'
-      ? new EnvoyProxy({
+      ? (envoyProxy = new EnvoyProxy({
+          tls,
           nodeName: c.nodeName,
           envoyPath: envoyPathFrom(o.envoyPath),
           workDir: join('/run/l7mesh', c.nodeName, 'envoy'),
           listenAddress: '0.0.0.0',
           proxyPort: o.proxyPort,
           proxyCgroup,
-          resolveEndpoint: (ip) => agentRef?.flowEndpoint(ip),
+          resolveEndpoint: (ip, identity) => agentRef?.flowEndpoint(ip, identity),
           onFlow: (f) => agentRef?.observer.onProxyFlow(f),
           onError: (e) => log(`proxy: ${e.message}`),
           kafka: new KafkaProxy({
@@ -170,10 +210,11 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
             onFlow: (f) => agentRef?.observer.store.add(f),
             nodeName: c.nodeName,
           }),
-        })
+        }))
       : new FakeProxy();
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
   agentRef = agent;
+  const sync = clusterParts ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', log }) : undefined;
   const listeners = await listenApi(agent);
   log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
   let stopping: Promise<void> | undefined;
@@ -182,7 +223,9 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     stop() {
       stopping ??= (async () => {
         await listeners.close();
+        await sync?.close();
         await agent.close({ teardown: o.ephemeral });
+        await clusterParts?.close({ revoke: o.ephemeral });
         if (o.ephemeral) {
           if (proxyCgroup) await removeCgroup(proxyCgroup).catch(() => undefined);
           rmSync(c.stateDir, { recursive: true, force: true });

@@ -44,7 +44,7 @@ export class KernelPlumbing implements EndpointPlumbing {
 }
 
 /** Three base-36 characters from the node name (interface names allow 15 bytes in all). */
-function nodeTag(node: string): string {
+export function nodeTag(node: string): string {
   let h = 0x811c9dc5;
   for (const c of node) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
   return (h % 36 ** 3).toString(36).padStart(3, '0');

@@ -37,6 +37,8 @@ export interface ProxyStatus {
   kind: string;
   envoy: { state: string; pid?: number; restarts: number; message?: string };
   xds: { address?: string; version?: string; clients: ProxyClientStatus[] };
+  /** The node's TLS (CA, identity certificates, secrets served over SDS), when the proxy has it. */
+  tls?: { trustDomain: string; caNotAfter: string; secretsDir: string; identityCertificates: { identity: number; serial?: string; notAfter?: string; error?: string }[]; secrets: string[] };
 }
 
 export class NackError extends Error {
@@ -47,6 +49,14 @@ export class NackError extends Error {
   ) {
     super(`Envoy ${node} rejected ${typeUrl}: ${detail}`);
     this.name = 'NackError';
+  }
+}
+
+/** The policy asks the proxy for something it cannot serve (e.g. a TLS secret that is missing or expired). */
+export class ProxyInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProxyInputError';
   }
 }
 

@@ -14,6 +14,20 @@ export interface Store {
   batch(ops: StoreOp[]): Promise<void>;
   delete(bucket: Bucket, key: string): Promise<void>;
   close(): Promise<void>;
+  /** Where shared state lives and whether it answers (cluster mode; absent when embedded). */
+  status?(): StoreStatus;
+  /** Throws (L7M_ERR_UNAVAILABLE) when a change could not be shared now. */
+  assertWritable?(): void;
+}
+
+export interface StoreStatus {
+  kind: string;
+  reachable: boolean;
+  store: string;
+  lastError?: string;
+  lastContact?: string;
+  /** Policy documents, endpoints and nodes known from the shared store. */
+  [detail: string]: unknown;
 }
 
 export type StoreOp =

@@ -38,6 +38,7 @@ export const ExtensionTypeUrl = {
   ExtAuthzNetwork: 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
   ExtProcHttp: 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor',
   HttpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+  OnDemand: 'type.googleapis.com/envoy.extensions.filters.http.on_demand.v3.OnDemand',
   UpstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   DownstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
 } as const;

@@ -20,7 +20,8 @@ const MESSAGE_URL = typeUrlOf('envoy.service.accesslog.v3.StreamAccessLogsMessag
 const RESPONSE_URL = typeUrlOf('envoy.service.accesslog.v3.StreamAccessLogsResponse');
 const WORLD: FlowEndpoint = { identity: 2, labels: ['reserved:world'] };
 
-export type EndpointResolver = (ip: string) => FlowEndpoint | undefined;
+/** Who an address is; with `identity` (a peer known by its certificate, ip ''), who that identity is. */
+export type EndpointResolver = (ip: string, identity?: number) => FlowEndpoint | undefined;
 
 type Obj = Record<string, any>;
 
@@ -28,6 +29,16 @@ function ipOf(addr: Obj | undefined): { ip: string; port: number } | undefined {
   const sa = addr?.socket_address;
   if (!sa || typeof sa.address !== 'string') return undefined;
   return { ip: sa.address, port: Number(sa.port_value ?? 0) };
+}
+
+/** The identity in the peer certificate's SPIFFE URI SAN (spiffe://<td>/identity/<n>), if any. */
+function uriSanIdentity(common: Obj): number | undefined {
+  const sans: Obj[] = common.tls_properties?.peer_certificate_properties?.subject_alt_name ?? [];
+  for (const san of sans) {
+    const m = typeof san?.uri === 'string' ? /^spiffe:\/\/[^/]+\/identity\/(\d+)$/.exec(san.uri) : null;
+    if (m) return Number(m[1]);
+  }
+  return undefined;
 }
 
 /** A Struct value as decoded (either JSON-like or {fields: {k: {string_value}}}). */
@@ -96,8 +107,17 @@ export function entryToFlow(entry: Obj, resolve: EndpointResolver, nodeName?: st
   const common: Obj = entry.common_properties ?? {};
   const request: Obj = entry.request ?? {};
   const response: Obj = entry.response ?? {};
-  const src = ipOf(common.downstream_direct_remote_address) ?? ipOf(common.downstream_remote_address);
-  const dst = ipOf(common.downstream_local_address);
+  const routeName0: string = common.route_name ?? '';
+  // On the authenticated hop (route `<chain>|auth...`) the connection comes from the node's
+  // own proxy: the peer is who its certificate says, the destination where the hop forwards.
+  const hop = routeName0.split('|')[5] === 'auth';
+  const peerIdentity = hop ? uriSanIdentity(common) : undefined;
+  let src = ipOf(common.downstream_direct_remote_address) ?? ipOf(common.downstream_remote_address);
+  let dst = ipOf(common.downstream_local_address);
+  if (hop) {
+    if (peerIdentity !== undefined) src = undefined;
+    dst = ipOf(common.upstream_remote_address) ?? dst;
+  }
   const rbac: Obj | undefined = common.metadata?.filter_metadata?.[RBAC_METADATA_NAMESPACE];
   const routeName: string = common.route_name ?? '';
   // Route names are the chain name, optionally followed by `|<route>` (split or guard routes).
@@ -136,7 +156,7 @@ export function entryToFlow(entry: Obj, resolve: EndpointResolver, nodeName?: st
   const flow: Flow = {
     time: timeOf(common.start_time),
     verdict,
-    source: (src && resolve(src.ip)) ?? WORLD,
+    source: (peerIdentity !== undefined ? resolve('', peerIdentity) : src && resolve(src.ip)) ?? WORLD,
     destination: (dst && resolve(dst.ip)) ?? WORLD,
     traffic_direction: directionOf(key),
     is_reply: false,

@@ -75,14 +75,24 @@ export function isoTime(ms: number): string {
 
 const VERDICT: Record<BpfVerdictEvent['type'], FlowVerdict> = { drop: 'DROPPED', redirect: 'REDIRECTED', allow: 'FORWARDED' };
 
+/**
+ * Rule cookie of the policy rows an agent in audit mode writes where the policy would
+ * drop (its deny rows and the catch-all behind the allows): the kernel lets the
+ * connection pass and reports it as allowed with this cookie, which makes it an AUDIT
+ * flow ("would be dropped"), as Cilium's policy audit mode reports it.
+ */
+export const AUDIT_RULE_COOKIE = 0xffffffff;
+
 export function dropReasonName(code: number, addonName: string | null): string {
   const n = Math.abs(code);
   return DROP_REASON_NAMES[n] ?? (addonName ? addonName.toUpperCase().replace(/[^A-Z0-9]+/g, '_') : `DROP_REASON_${n}`);
 }
 
 export function bpfEventToFlow(ev: BpfVerdictEvent, ctx: BpfConvertContext): ObservedFlow {
-  const verdict = VERDICT[ev.type];
-  if (!verdict) throw new Error(`bpf event type: "${String(ev.type)}" is not drop, redirect or allow`);
+  const base = VERDICT[ev.type];
+  if (!base) throw new Error(`bpf event type: "${String(ev.type)}" is not drop, redirect or allow`);
+  const audit = ev.type === 'allow' && ev.ruleCookie === AUDIT_RULE_COOKIE;
+  const verdict: FlowVerdict = audit ? 'AUDIT' : base;
   // Doubles hold nanoseconds exactly for 104 days of uptime and to well under a ms after.
   const ms = ctx.monotonicEpochMs + Number(ev.tsNs) / 1e6;
   const flow: ObservedFlow = {
@@ -105,7 +115,9 @@ export function bpfEventToFlow(ev: BpfVerdictEvent, ctx: BpfConvertContext): Obs
     flow.drop_reason = Math.abs(ev.reasonCode);
     flow.drop_reason_desc = dropReasonName(ev.reasonCode, ev.reason);
   }
-  if (ev.ruleCookie !== 0 || ev.type === 'drop') {
+  if (audit) {
+    flow.policy.push({ direction: ev.direction, result: 'denied', enforced: false });
+  } else if (ev.ruleCookie !== 0 || ev.type === 'drop') {
     const d: FlowPolicyDecision = { direction: ev.direction, result: ev.type === 'drop' ? 'denied' : 'allowed', enforced: true };
     const rule = ev.ruleCookie !== 0 ? ctx.resolveRule?.(ev.ruleCookie) : undefined;
     if (rule) Object.assign(d, rule);

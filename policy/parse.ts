@@ -18,6 +18,7 @@ import { KAFKA_MAX_TOPIC_LEN, KAFKA_TOPIC_RE, kafkaApiKeyByName } from './kafka-
 import type { HeaderMatch, HttpRule, KafkaRule, RuleOrigin } from './l7-rules.js';
 import type { Direction, L4Protocol } from './resolved.js';
 import { policyKey, type L7Spec, type ParsedPolicy, type PeerRule, type PolicyKind, type PolicyRule, type PortRuleSpec, type PortSpec } from './rule.js';
+import { validateTlsContext, type PortTls, type TlsContextSpec } from './tls-context.js';
 
 export interface ParseOptions {
   /** Named in errors (a file name). */
@@ -284,7 +285,7 @@ class DocumentParser {
 
   private ciliumPeerRule(r: Json, path: string, direction: Direction, deny: boolean): PeerRule | undefined {
     const d = direction === 'ingress' ? 'from' : 'to';
-    const unsupported = [`${d}Requires`, `${d}Groups`, `${d}Nodes`, 'icmps', 'authentication', ...(d === 'to' ? ['toServices', 'toFQDNs'] : [])];
+    const unsupported = [`${d}Requires`, `${d}Groups`, `${d}Nodes`, 'icmps', ...(d === 'to' ? ['toServices', 'toFQDNs'] : [])];
     let ok = true;
     for (const f of unsupported) {
       if (r[f] !== undefined) {
@@ -326,8 +327,10 @@ class DocumentParser {
         else ok = false;
       });
     }
+    const auth = this.authentication(r, path, deny, ports, toPorts.length);
+    if (auth === null) ok = false;
     if (!ok) return undefined;
-    return { direction, deny, peers, ports, origin: this.origin(path) };
+    return { direction, deny, peers, ports, origin: this.origin(path), ...(auth ? { authRequired: true } : {}) };
   }
 
   private peerSelectors(kind: string, item: unknown, path: string): Selector[] | undefined {
@@ -485,7 +488,7 @@ class DocumentParser {
 
   private ciliumPortRule(pr: Json, path: string, deny: boolean, direction: Direction): PortRuleSpec | undefined {
     let ok = true;
-    for (const f of ['listener', 'originatingTLS', 'terminatingTLS', 'serverNames']) {
+    for (const f of ['listener', 'serverNames']) {
       if (pr[f] !== undefined) {
         this.notSupported(`${path}.${f}`, f);
         ok = false;
@@ -553,8 +556,99 @@ class DocumentParser {
         }
       });
     }
+    const tls = this.portTls(pr, path, l7);
+    if (tls === null) ok = false;
     if (!ok) return undefined;
-    return { ports, ...(l7 ? { l7 } : {}), path };
+    return { ports, ...(l7 ? { l7 } : {}), ...(tls ? { tls } : {}), path };
+  }
+
+  /**
+   * Cilium's `authentication: {mode}`. `required` is enforced by the proxies (mTLS with
+   * identity certificates, the peer's URI SAN as the RBAC principal), so it needs HTTP
+   * rules on single ports for every toPorts of the rule. Returns null after an error.
+   */
+  private authentication(r: Json, path: string, deny: boolean, ports: PortRuleSpec[] | null, toPortsCount: number): boolean | null {
+    const raw = r.authentication;
+    if (raw === undefined) return false;
+    const at = `${path}.authentication`;
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      this.error(at, 'object expected ({mode: required} or {mode: disabled})');
+      return null;
+    }
+    const a = raw as Json;
+    for (const k of Object.keys(a)) if (k !== 'mode') this.error(`${at}.${k}`, 'unknown field');
+    if (Object.keys(a).some((k) => k !== 'mode')) return null;
+    if (a.mode === 'disabled') return false;
+    if (a.mode === 'test-always-fail') {
+      this.notSupported(`${at}.mode`, 'authentication mode test-always-fail');
+      return null;
+    }
+    if (a.mode !== 'required') {
+      this.error(`${at}.mode`, `${JSON.stringify(a.mode)} must be one of "disabled", "required"`);
+      return null;
+    }
+    if (deny) {
+      this.error(at, 'deny rules take no authentication (a denied peer is never authenticated)');
+      return null;
+    }
+    if (toPortsCount === 0) {
+      this.error(at, 'needs toPorts with rules.http: the proxies authenticate the HTTP/gRPC traffic they enforce');
+      return null;
+    }
+    if (ports === null) return null;
+    let ok = true;
+    ports.forEach((p, k) => {
+      if (p.l7?.parser !== 'http') {
+        this.error(`${path}.toPorts[${k}]`, 'authentication: required needs rules.http here (the proxies authenticate the HTTP/gRPC traffic they enforce)');
+        ok = false;
+      }
+      p.ports.forEach((pp, m) => {
+        if (pp.port === 0 || pp.endPort !== pp.port) {
+          this.error(`${path}.toPorts[${k}].ports[${m}]`, 'authentication: required needs single ports (no endPort)');
+          ok = false;
+        }
+      });
+    });
+    return ok ? true : null;
+  }
+
+  /**
+   * terminatingTLS / originatingTLS of one toPorts rule: the secret's namespace defaults
+   * to the policy's. TLS is only intercepted to enforce HTTP rules, so it needs them.
+   * Returns null after reporting an error, undefined when the rule has no TLS.
+   */
+  private portTls(pr: Json, path: string, l7: L7Spec | undefined): PortTls | null | undefined {
+    const out: PortTls = {};
+    let ok = true;
+    for (const [field, role] of [['terminatingTLS', 'terminating'], ['originatingTLS', 'originating']] as const) {
+      const raw = pr[field];
+      if (raw === undefined) continue;
+      const at = `${path}.${field}`;
+      const errors = validateTlsContext(raw, at);
+      if (errors.length > 0) {
+        for (const e of errors) {
+          const [field, ...rest] = e.split(': ');
+          this.error(field!, rest.join(': '));
+        }
+        ok = false;
+        continue;
+      }
+      const r = raw as TlsContextSpec;
+      out[role] = {
+        secret: { namespace: r.secret.namespace ?? (this.namespace || DEFAULT_NAMESPACE), name: r.secret.name },
+        ...(r.certificate !== undefined ? { certificate: r.certificate } : {}),
+        ...(r.privateKey !== undefined ? { privateKey: r.privateKey } : {}),
+        ...(r.trustedCA !== undefined ? { trustedCA: r.trustedCA } : {}),
+        path: `${this.displayName}: ${at}`,
+      };
+    }
+    if (!out.terminating && !out.originating) return ok ? undefined : null;
+    if (l7?.parser !== 'http') {
+      const f = out.terminating ? 'terminatingTLS' : 'originatingTLS';
+      this.error(`${path}.${f}`, `needs rules.http on the same port (TLS is intercepted only to enforce HTTP rules)${l7 ? `, not rules.${l7.parser}` : ''}`);
+      return null;
+    }
+    return ok ? out : null;
   }
 
   private portProtocol(pp: Json, path: string, defaultProtocol: L4Protocol, portOptional = false): PortSpec | undefined {

@@ -19,6 +19,7 @@ import type { HttpRuleRef, KafkaRuleRef, L4Protocol, L7Policy, PolicyEntry, Dire
 import { ANY_IDENTITY } from './resolved.js';
 import type { RuleOrigin } from './l7-rules.js';
 import type { PolicyRule } from './rule.js';
+import { portTlsKey, type PortTls } from './tls-context.js';
 
 export type AllowLocalhost = 'always' | 'policy';
 
@@ -95,7 +96,7 @@ function collect(direction: Direction, rules: readonly PolicyRule[], selections:
         pr.ports === null
           ? [portContribution(0, MAX_PORT, 'ANY', pr.deny, undefined, pr.origin)]
           : pr.ports.flatMap((spec) => {
-              const l7 = spec.l7 ? toL7Policy(spec.l7, spec.path, pr.origin) : undefined;
+              const l7 = spec.l7 ? toL7Policy(spec.l7, spec.path, pr.origin, spec.tls, pr.authRequired === true) : undefined;
               const origin = { ...pr.origin, path: spec.path };
               return spec.ports.map((p) => portContribution(p.port, p.endPort, p.protocol, pr.deny, l7, origin));
             });
@@ -128,9 +129,14 @@ function collect(direction: Direction, rules: readonly PolicyRule[], selections:
   return base;
 }
 
-function toL7Policy(l7: NonNullable<PolicyRule['peerRules'][number]['ports']>[number]['l7'], path: string, origin: RuleOrigin): L7Policy {
+function toL7Policy(l7: NonNullable<PolicyRule['peerRules'][number]['ports']>[number]['l7'], path: string, origin: RuleOrigin, tls: PortTls | undefined, auth: boolean): L7Policy {
   if (l7!.parser === 'http') {
-    return { parser: 'http', rules: l7!.rules.map((rule, i) => ({ rule, origin: { ...origin, path: `${path}.rules.http[${i}]` } })) };
+    return {
+      parser: 'http',
+      rules: l7!.rules.map((rule, i) => ({ rule, origin: { ...origin, path: `${path}.rules.http[${i}]` } })),
+      ...(tls ? { tls } : {}),
+      ...(auth ? { auth: true as const } : {}),
+    };
   }
   return { parser: 'kafka', rules: l7!.rules.map((rule, i) => ({ rule, origin: { ...origin, path: `${path}.rules.kafka[${i}]` } })) };
 }
@@ -188,6 +194,17 @@ function applyL7(w: Work, l7s: readonly L7Policy[]): void {
     return;
   }
   const parser = l7s[0]!.parser;
+  // One connection is either TLS or not: rules that disagree on it cannot be merged.
+  const tlsKeys = new Set(l7s.map((l) => (l.parser === 'http' ? portTlsKey(l.tls) : '')));
+  if (tlsKeys.size > 1) {
+    w.verdict = 'deny';
+    w.conflict = 'conflicting terminatingTLS/originatingTLS on the same peer and port';
+    delete w.l7;
+    return;
+  }
+  const tls = l7s[0]!.parser === 'http' ? l7s[0]!.tls : undefined;
+  // One rule requiring authentication for this peer and port is enough (deny-leaning).
+  const auth = l7s.some((l) => l.parser === 'http' && l.auth === true);
   const seen = new Set<string>();
   const rules: (HttpRuleRef | KafkaRuleRef)[] = [];
   const push = (ref: HttpRuleRef | KafkaRuleRef): void => {
@@ -202,7 +219,7 @@ function applyL7(w: Work, l7s: readonly L7Policy[]): void {
   for (const o of w.l4Origins) push({ rule: {}, origin: o });
   rules.sort((a, b) => cmp(a.origin.policy, b.origin.policy) || cmp(a.origin.path, b.origin.path) || cmp(JSON.stringify(a.rule), JSON.stringify(b.rule)));
   w.verdict = 'redirect';
-  w.l7 = parser === 'http' ? { parser, rules: rules as HttpRuleRef[] } : { parser, rules: rules as KafkaRuleRef[] };
+  w.l7 = parser === 'http' ? { parser, rules: rules as HttpRuleRef[], ...(tls ? { tls } : {}), ...(auth ? { auth: true as const } : {}) } : { parser, rules: rules as KafkaRuleRef[] };
 }
 
 function addOrigin(list: RuleOrigin[], o: RuleOrigin): void {

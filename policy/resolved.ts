@@ -3,6 +3,7 @@
 // BPF policy map and the Envoy RBAC; nothing downstream re-derives a verdict.
 
 import type { HttpRule, KafkaRule, RuleOrigin } from './l7-rules.js';
+import type { PortTls } from './tls-context.js';
 
 export type Direction = 'ingress' | 'egress';
 /** ANY is a wildcard over TCP, UDP and SCTP, as in Cilium. */
@@ -26,7 +27,9 @@ export interface KafkaRuleRef {
 
 /** L7 rules Envoy enforces for one (peer, port): the request passes if any rule matches. */
 export type L7Policy =
-  | { parser: 'http'; rules: HttpRuleRef[] }
+  /** `tls`: Envoy terminates and/or originates TLS around the HTTP rules (toPorts terminatingTLS / originatingTLS). */
+  /** `auth`: the peer must authenticate (authentication: required): mTLS between the proxies, principal = its certificate's URI SAN. */
+  | { parser: 'http'; rules: HttpRuleRef[]; tls?: PortTls; auth?: true }
   | { parser: 'kafka'; rules: KafkaRuleRef[] };
 
 export interface PolicyEntry {

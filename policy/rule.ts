@@ -5,6 +5,7 @@
 import type { Selector } from '../identity/selector.js';
 import type { HttpRule, KafkaRule, RuleOrigin } from './l7-rules.js';
 import type { Direction, L4Protocol } from './resolved.js';
+import type { PortTls } from './tls-context.js';
 
 export type PolicyKind = 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy';
 
@@ -22,6 +23,8 @@ export interface PortRuleSpec {
   ports: PortSpec[];
   /** Absent: L4 only. */
   l7?: L7Spec;
+  /** terminatingTLS / originatingTLS; only with HTTP rules. */
+  tls?: PortTls;
   /** Field path, e.g. `spec.ingress[0].toPorts[1]`. */
   path: string;
 }
@@ -37,6 +40,8 @@ export interface PeerRule {
   peers: Selector[];
   ports: PortRuleSpec[] | null;
   origin: RuleOrigin;
+  /** `authentication: {mode: required}`: the peers must prove their identity by certificate (mTLS between the proxies). */
+  authRequired?: boolean;
 }
 
 /** One Cilium rule (a `spec` or one `specs[i]`), or one k8s NetworkPolicy. */

@@ -276,8 +276,19 @@ function describeDecision(dec: Decision, direction: Direction, peer: TracePeer):
     case 'conflict':
       return `denied: ${dec.entries.find((e) => e.conflict)?.conflict ?? 'conflicting rules'} (${rules})`;
     case 'allowed':
-      return dec.verdict === 'redirect' ? `allowed at L3/L4 and redirected to the proxy for ${dec.l7!.parser} rules by ${rules}` : `allowed by ${rules}`;
+      return dec.verdict === 'redirect' ? `allowed at L3/L4 and redirected to the proxy for ${dec.l7!.parser} rules by ${rules}${l7Notes(dec.l7!)}` : `allowed by ${rules}`;
   }
+}
+
+/** What else the proxy does on this port: TLS around the HTTP rules, peer authentication. */
+function l7Notes(l7: L7Policy): string {
+  if (l7.parser !== 'http') return '';
+  const notes: string[] = [];
+  const name = (c: { secret: { namespace: string; name: string } }) => `${c.secret.namespace}/${c.secret.name}`;
+  if (l7.tls?.terminating) notes.push(`TLS terminated with secret ${name(l7.tls.terminating)}`);
+  if (l7.tls?.originating) notes.push(`TLS originated to the destination, verified with secret ${name(l7.tls.originating)}`);
+  if (l7.auth) notes.push('the peer must authenticate (mTLS between the proxies, its certificate\'s URI SAN as principal)');
+  return notes.length > 0 ? `; ${notes.join('; ')}` : '';
 }
 
 function evaluateL7(l7: L7Policy, req: TraceRequest): NonNullable<DirectionTrace['l7']> {

@@ -13,7 +13,7 @@ pkill -9 -f -- '--base-id-path /tmp/l7mesh' 2>/dev/null
 pkill -9 -f -- 'l7mesh-test-' 2>/dev/null
 # Scratch directories of the Kafka suite and benchmark (their processes are in the pid files;
 # the names avoid the broad patterns above so parallel suites never kill each other's broker).
-rm -rf /tmp/l7m-kafka-* 2>/dev/null
+rm -rf /tmp/l7m-kafka-* /tmp/l7m-ct-kafka-* 2>/dev/null
 # Scratch directories and browsers of the observe tests.
 pkill -9 -f -- '--user-data-dir=/tmp/l7m-chromium-' 2>/dev/null
 rm -rf /tmp/l7m-obs-* /tmp/l7m-flood-* /tmp/l7m-chromium-* 2>/dev/null
@@ -38,6 +38,8 @@ for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh $cg2roots; do
   done
 done
 rm -rf /sys/fs/bpf/l7mesh 2>/dev/null
+# etcd data and in-process node state of the cluster tests (their etcd pids are in the pid files).
+rm -rf /tmp/l7m-etcd-* 2>/dev/null
 # Temporary CAs and key files of the TLS tests.
 rm -rf /tmp/l7m-tls-* /tmp/l7m-ca-* /tmp/l7m-secret-* /tmp/l7m-tlsctx-* 2>/dev/null
 # iptables rules tagged by benchmarks and tests.
@@ -50,4 +52,7 @@ fi
 rm -rf /run/l7mesh/demo-state /run/l7mesh/e2erst-state /run/l7mesh/e2ect-state /run/l7mesh/bench-state \
   /run/l7mesh/demo /run/l7mesh/e2erst /run/l7mesh/e2ect /run/l7mesh/bench 2>/dev/null
 rm -f /run/l7mesh/demo.sock /run/l7mesh/e2erst.sock /run/l7mesh/e2ect.sock /run/l7mesh/demo-api-token 2>/dev/null
+# The TLS/authentication e2e agents.
+rm -rf /run/l7mesh/e2etls-state /run/l7mesh/e2etls /run/l7mesh/e2eauth-state /run/l7mesh/e2eauth \
+  /run/l7mesh/e2etls.sock /run/l7mesh/e2eauth.sock 2>/dev/null
 exit 0

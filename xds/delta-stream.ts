@@ -1,8 +1,8 @@
 import { TypeUrl } from '../envoy-api/type-urls.js';
 import type { SnapshotCache } from './cache.js';
 import { XdsProtocolError } from './errors.js';
-import { BaseStream, GrpcStatus, LEGACY_WILDCARD_TYPES, WILDCARD_TYPES, type StreamLimits, type StreamSink } from './stream.js';
-import { deltaResponse, type DeltaDiscoveryRequest } from './wire.js';
+import { BaseStream, DELTA_LEGACY_WILDCARD_TYPES, GrpcStatus, WILDCARD_TYPES, type StreamLimits, type StreamSink } from './stream.js';
+import { deltaResponse, unresolvedAliasEntry, type DeltaDiscoveryRequest } from './wire.js';
 
 interface PendingDelta {
   nonce: string;
@@ -45,6 +45,21 @@ export class DeltaStream extends BaseStream {
     return !st.pending && st.ackedVersion === set.version;
   }
 
+  protected heartbeatType(typeUrl: string): void {
+    const st = this.types.get(typeUrl);
+    const set = this.snapshot?.get(typeUrl);
+    if (!st || !set || st.pending) return;
+    // Only what the client holds at the current version: anything else is a real push.
+    const entries: Buffer[] = [];
+    for (const r of set.resources.values()) {
+      if (r.deltaHeartbeat && (st.wildcard || st.names.has(r.name)) && st.known.get(r.name) === r.hash) entries.push(r.deltaHeartbeat);
+    }
+    if (entries.length === 0) return;
+    const nonce = this.nextNonce();
+    st.pending = { nonce, version: set.version, sentAt: this.cache.now(), changes: [] };
+    this.sendHeartbeat(typeUrl, deltaResponse(set.version, typeUrl, entries, [], nonce));
+  }
+
   protected handle(raw: unknown): void {
     const req = raw as DeltaDiscoveryRequest;
     const typeUrl = this.typeOf(req.type_url);
@@ -68,7 +83,7 @@ export class DeltaStream extends BaseStream {
         if (typeof version !== 'string') throw new XdsProtocolError(GrpcStatus.INVALID_ARGUMENT, `initial_resource_versions["${name}"] must be a string`);
         st.known.set(name, version);
       }
-      if (subscribe.length === 0 && LEGACY_WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
+      if (subscribe.length === 0 && DELTA_LEGACY_WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
     }
     for (const name of subscribe) {
       if (name === '*') st.wildcard = WILDCARD_TYPES.has(typeUrl);
@@ -147,7 +162,10 @@ export class DeltaStream extends BaseStream {
       // lookups and initial fetches do not wait for a timeout.
       if (set.resources.has(name) || st.known.has(name) || st.absentSent.has(name)) continue;
       st.absentSent.add(name);
-      removed.push(name);
+      // VHDS answers an alias it cannot resolve with a body-less Resource carrying it
+      // (Envoy's on-demand lookup waits for that, not for removed_resources).
+      if (typeUrl === TypeUrl.VirtualHost) entries.push(unresolvedAliasEntry(name));
+      else removed.push(name);
     }
     for (const name of set.resources.keys()) st.absentSent.delete(name);
     if (entries.length === 0 && removed.length === 0) {

@@ -29,6 +29,8 @@ export interface Http2TransportOptions {
   host: string;
   port: number;
   maxRequestBytes: number;
+  /** Largest response sent; a stream whose next response is larger ends with RESOURCE_EXHAUSTED. */
+  maxResponseBytes: number;
   budget: SendBudget;
   methods: ReadonlyMap<string, Http2Method>;
   live: Set<BaseStream>;
@@ -105,6 +107,7 @@ class Http2Sink implements StreamSink {
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
     private readonly budget: SendBudget,
+    private readonly maxResponseBytes: number,
   ) {
     const s = stream.session?.socket;
     this.peer = s ? `${s.remoteAddress}:${s.remotePort}` : 'unknown';
@@ -127,18 +130,26 @@ class Http2Sink implements StreamSink {
 
   write(bytes: Buffer): boolean {
     if (this.stream.destroyed || this.stream.writableEnded) return true;
-    const n = bytes.length;
-    this.budget.take(n);
+    if (bytes.length > this.maxResponseBytes) {
+      this.close(GrpcStatus.RESOURCE_EXHAUSTED, `response of ${bytes.length} bytes exceeds the server's limit of ${this.maxResponseBytes}`);
+      return false;
+    }
+    // The same response buffer goes to every stream without a copy: it counts once.
+    this.budget.takeShared(bytes);
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
       this.stream.off('close', release);
-      this.budget.release(n);
+      this.budget.releaseShared(bytes);
     };
     this.stream.once('close', release);
-    this.stream.write(frameHeader(n));
-    return this.stream.write(bytes, release);
+    // Header and message leave in one writev.
+    this.stream.cork();
+    this.stream.write(frameHeader(bytes.length));
+    const ok = this.stream.write(bytes, release);
+    this.stream.uncork();
+    return ok;
   }
 
   onDrain(cb: () => void): void {
@@ -202,9 +213,9 @@ export async function listenHttp2(opts: Http2TransportOptions): Promise<Http2Lis
       return trailersOnly(stream, STATUS_UNIMPLEMENTED, `not a gRPC request (${String(headers[':method'])} ${String(headers['content-type'])})`);
     }
     if (!method) return trailersOnly(stream, STATUS_UNIMPLEMENTED, `unknown method ${path}`);
-    if (method.kind === 'unary') return serveUnary(stream, method, opts.maxRequestBytes);
+    if (method.kind === 'unary') return serveUnary(stream, method, opts.maxRequestBytes, opts.maxResponseBytes);
     stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
-    const sink = new Http2Sink(stream, opts.budget);
+    const sink = new Http2Sink(stream, opts.budget, opts.maxResponseBytes);
     const xds = method.open!(sink);
     opts.live.add(xds);
     const done = (): void => {
@@ -253,7 +264,7 @@ export async function listenHttp2(opts: Http2TransportOptions): Promise<Http2Lis
   };
 }
 
-function serveUnary(stream: http2.ServerHttp2Stream, method: Http2Method, maxBytes: number): void {
+function serveUnary(stream: http2.ServerHttp2Stream, method: Http2Method, maxBytes: number, maxResponseBytes: number): void {
   let request: Buffer | undefined;
   let failed = false;
   const reader = new MessageReader(
@@ -275,6 +286,9 @@ function serveUnary(stream: http2.ServerHttp2Stream, method: Http2Method, maxByt
     }
     const out = method.unary!(req);
     if (!Buffer.isBuffer(out)) return trailersOnly(stream, out.code, out.details);
+    if (out.length > maxResponseBytes) {
+      return trailersOnly(stream, GrpcStatus.RESOURCE_EXHAUSTED, `response of ${out.length} bytes exceeds the server's limit of ${maxResponseBytes}`);
+    }
     stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(STATUS_OK) }));
     stream.write(frameHeader(out.length));

@@ -18,6 +18,7 @@ export class XdsMetrics {
   readonly staleNonces: Counter<'variant'>;
   readonly streamErrors: Counter<'reason'>;
   readonly snapshots: Counter<'result'>;
+  readonly heartbeats: Counter<'type' | 'variant'>;
 
   constructor(registry: Registry = new Registry(), prefix = 'l7mesh_xds_') {
     this.registry = registry;
@@ -37,6 +38,12 @@ export class XdsMetrics {
     this.connectedNodes = new Gauge({ name: `${prefix}connected_nodes`, help: 'Distinct node ids with at least one open stream', registers });
     this.staleNonces = new Counter({ name: `${prefix}stale_nonces_total`, help: 'Requests ignored for carrying a stale nonce', labelNames: ['variant'], registers });
     this.streamErrors = new Counter({ name: `${prefix}stream_errors_total`, help: 'Streams closed by the server for a bad request', labelNames: ['reason'], registers });
+    this.heartbeats = new Counter({
+      name: `${prefix}heartbeats_total`,
+      help: 'Responses sent only to renew the TTL of resources the client holds',
+      labelNames: ['type', 'variant'],
+      registers,
+    });
     this.snapshots = new Counter({ name: `${prefix}snapshots_total`, help: 'setSnapshot calls', labelNames: ['result'], registers });
   }
 }

@@ -1,10 +1,12 @@
 /**
  * Bytes handed to the transport and not yet flushed, across all streams. A fan-out of a
  * large snapshot to many streams then holds at most about this much in transit; streams
- * over budget wait their turn (FIFO).
+ * over budget wait their turn (FIFO). A transport that writes a shared buffer without
+ * copying it (node:http2) counts that buffer once, however many streams are sending it.
  */
 export class SendBudget {
   private inFlight = 0;
+  private readonly shared = new Map<Buffer, number>();
   private readonly waiting: Array<() => void> = [];
   constructor(readonly maxBytes: number) {}
 
@@ -19,6 +21,19 @@ export class SendBudget {
   release(n: number): void {
     this.inFlight -= n;
     while (this.inFlight < this.maxBytes && this.waiting.length > 0) this.waiting.shift()!();
+  }
+  /** A stream starts sending `bytes` (counted once while any stream holds it). */
+  takeShared(bytes: Buffer): void {
+    const holders = this.shared.get(bytes) ?? 0;
+    if (holders === 0) this.take(bytes.length);
+    this.shared.set(bytes, holders + 1);
+  }
+  releaseShared(bytes: Buffer): void {
+    const holders = this.shared.get(bytes);
+    if (holders === undefined) return;
+    if (holders > 1) return void this.shared.set(bytes, holders - 1);
+    this.shared.delete(bytes);
+    this.release(bytes.length);
   }
   get bytesInFlight(): number {
     return this.inFlight;

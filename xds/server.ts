@@ -203,7 +203,7 @@ async function startOnHttp2(opts: XdsServerOptions): Promise<XdsServer> {
     );
   }
   const host = opts.host ?? '127.0.0.1';
-  const listening = await listenHttp2({ host, port: opts.port ?? 0, maxRequestBytes: opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, budget, methods, live }).catch((err: Error) => {
+  const listening = await listenHttp2({ host, port: opts.port ?? 0, maxRequestBytes: opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, budget, methods, live }).catch((err: Error) => {
     throw new Error(`xDS server cannot bind ${host}:${opts.port ?? 0}: ${err.message}`);
   });
   return {

@@ -1,24 +1,62 @@
 import { encodeResource, ResourceEncodeError } from '../envoy-api/resource.js';
 import { TypeUrl, type ResourceTypeUrl } from '../envoy-api/type-urls.js';
 import { hashBytes, newEpoch } from './versions.js';
-import { deltaResourceEntry, encodeAny, sotwBody, sotwResourceEntry, sotwWithNonce } from './wire.js';
+import { deltaResourceEntry, encodeDurationMs, sotwEntryAndAny, sotwResponse, sotwWrappedEntry } from './wire.js';
 
 /** One resource, encoded once per content; its bytes are shared by every stream. */
 export interface EncodedResource {
   readonly name: string;
   readonly typeUrl: string;
-  /** Delta version: a hash of the encoded bytes, stable across restarts. */
+  /** Delta version: a hash of the encoded bytes (and TTL), stable across restarts. */
   readonly hash: string;
   readonly any: Buffer;
   readonly sotwEntry: Buffer;
   readonly deltaEntry: Buffer;
+  /** Time to live on the client unless refreshed (Envoy's Resource.ttl). */
+  readonly ttlMs?: number;
+  /** Delta heartbeat: the Resource without its body, renewing the client's TTL. */
+  readonly deltaHeartbeat?: Buffer;
 }
 
-export function encodeOne(typeUrl: string, name: string, obj: object): EncodedResource {
+/**
+ * A resource that clients drop `ttlMs` after they last heard of it (Envoy's
+ * Resource.ttl), so it disappears when the server goes away. Connected streams keep it
+ * alive with heartbeats (see DEFAULT_HEARTBEAT_FRACTION).
+ */
+export class WithTtl {
+  constructor(
+    readonly resource: object,
+    readonly ttlMs: number,
+  ) {}
+}
+
+export function withTtl(resource: object, ttlMs: number): WithTtl {
+  return new WithTtl(resource, ttlMs);
+}
+
+/** Shortest TTL a resource may carry: heartbeats are sent at a fraction of it. */
+export const MIN_TTL_MS = 500;
+
+export function encodeOne(typeUrl: string, name: string, obj: object, ttlMs?: number): EncodedResource {
   const bytes = encodeResource(typeUrl, obj);
-  const hash = hashBytes(bytes);
-  const any = encodeAny(typeUrl, bytes);
-  return { name, typeUrl, hash, any, sotwEntry: sotwResourceEntry(any), deltaEntry: deltaResourceEntry(name, hash, any) };
+  const { entry, any } = sotwEntryAndAny(typeUrl, bytes);
+  if (ttlMs === undefined) {
+    const hash = hashBytes(bytes);
+    return { name, typeUrl, hash, any, sotwEntry: entry, deltaEntry: deltaResourceEntry(name, hash, any) };
+  }
+  const ttl = encodeDurationMs(ttlMs);
+  // The TTL is part of what the client holds: a changed TTL is a new version.
+  const hash = hashBytes(Buffer.concat([bytes, ttl]));
+  return {
+    name,
+    typeUrl,
+    hash,
+    any,
+    ttlMs,
+    sotwEntry: sotwWrappedEntry(name, hash, any, ttl),
+    deltaEntry: deltaResourceEntry(name, hash, any, ttl),
+    deltaHeartbeat: deltaResourceEntry(name, hash, undefined, ttl),
+  };
 }
 
 const MAX_MEMO_BODIES = 64;
@@ -44,12 +82,16 @@ export interface SotwMessage {
 /** All resources of one type at one version. Immutable; reused while unchanged. */
 export class ResourceSet {
   private readonly bodies = new Map<string, SotwMessage>();
+  /** Shortest TTL among the resources, if any has one. */
+  readonly minTtlMs?: number;
 
   constructor(
     readonly typeUrl: string,
     readonly version: string,
     readonly resources: ReadonlyMap<string, EncodedResource>,
-  ) {}
+  ) {
+    for (const r of resources.values()) if (r.ttlMs !== undefined && !(r.ttlMs >= (this.minTtlMs ?? Infinity))) this.minTtlMs = r.ttlMs;
+  }
 
   /** The DiscoveryResponse for these names ('*' = all), encoded once and memoised. */
   sotwMessage(names: readonly string[] | '*'): SotwMessage {
@@ -64,7 +106,7 @@ export class ResourceSet {
         if (r) picked.push(r.sotwEntry);
       }
     const nonce = nextSharedNonce();
-    message = { nonce, bytes: sotwWithNonce(sotwBody(this.version, this.typeUrl, picked), nonce) };
+    message = { nonce, bytes: sotwResponse(this.version, this.typeUrl, picked, nonce) };
     if (this.bodies.size >= MAX_MEMO_BODIES) this.bodies.clear();
     this.bodies.set(key, message);
     return message;
@@ -88,6 +130,13 @@ export class Snapshot {
     return this.sets.get(typeUrl);
   }
 
+  /** Shortest TTL of any resource in the snapshot (undefined: no heartbeats needed). */
+  get minTtlMs(): number | undefined {
+    let min: number | undefined;
+    for (const s of this.sets.values()) if (s.minTtlMs !== undefined && (min === undefined || s.minTtlMs < min)) min = s.minTtlMs;
+    return min;
+  }
+
   versions(): Record<string, string> {
     return Object.fromEntries([...this.sets].map(([t, s]) => [t, s.version]));
   }
@@ -98,7 +147,7 @@ export class Snapshot {
  * resource object is treated as immutable once passed: passing the same object again
  * reuses its encoding (callers that rebuild only what changed skip re-encoding the rest).
  */
-export type SnapshotInput = Partial<Record<ResourceTypeUrl | string, readonly object[]>>;
+export type SnapshotInput = Partial<Record<ResourceTypeUrl | string, readonly (object | WithTtl)[]>>;
 
 export class SnapshotError extends Error {
   constructor(readonly problems: string[]) {
@@ -140,9 +189,15 @@ export function buildSnapshot(input: SnapshotInput, version: string, previous?: 
     }
     const prevSet = previous?.get(typeUrl);
     const encoded = new Map<string, EncodedResource>();
-    list.forEach((obj, i) => {
-      const name = obj && typeof obj === 'object' ? resourceName(typeUrl, obj) : undefined;
+    list.forEach((item, i) => {
       const where = `${typeUrl}[${i}]`;
+      const ttlMs = item instanceof WithTtl ? item.ttlMs : undefined;
+      const obj = item instanceof WithTtl ? item.resource : item;
+      if (ttlMs !== undefined && !(Number.isInteger(ttlMs) && ttlMs >= MIN_TTL_MS)) {
+        problems.push(`${where}: ttlMs must be an integer of at least ${MIN_TTL_MS} ms (got ${String(ttlMs)})`);
+        return;
+      }
+      const name = obj && typeof obj === 'object' ? resourceName(typeUrl, obj) : undefined;
       if (!name) {
         problems.push(`${where}: missing ${typeUrl === TypeUrl.Endpoint ? 'cluster_name' : 'name'}`);
         return;
@@ -153,7 +208,7 @@ export function buildSnapshot(input: SnapshotInput, version: string, previous?: 
       }
       try {
         const memo = ENCODED.get(obj);
-        const e = memo && memo.typeUrl === typeUrl && memo.name === name ? memo : encodeOne(typeUrl, name, obj);
+        const e = memo && memo.typeUrl === typeUrl && memo.name === name && memo.ttlMs === ttlMs ? memo : encodeOne(typeUrl, name, obj, ttlMs);
         ENCODED.set(obj, e);
         const old = prevSet?.resources.get(name);
         encoded.set(name, old && old.hash === e.hash ? old : e);

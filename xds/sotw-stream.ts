@@ -2,7 +2,7 @@ import { TypeUrl } from '../envoy-api/type-urls.js';
 import type { SnapshotCache } from './cache.js';
 import { nextSharedNonce, type EncodedResource, type ResourceSet, type SotwMessage } from './snapshot.js';
 import { BaseStream, LEGACY_WILDCARD_TYPES, WILDCARD_TYPES, type StreamLimits, type StreamSink } from './stream.js';
-import { sotwBody, sotwWithNonce, type DiscoveryRequest } from './wire.js';
+import { sotwResponse, type DiscoveryRequest } from './wire.js';
 
 interface SotwTypeState {
   wildcard: boolean;
@@ -46,6 +46,23 @@ export class SotwStream extends BaseStream {
     const set = this.snapshot?.get(typeUrl);
     if (!set) return true;
     return !st.inFlight && st.ackedVersion === set.version && st.ackedSubKey === st.subKey;
+  }
+
+  // SotW renews TTLs by sending the current response again (the shared bytes, as ACKed).
+  // A body-less heartbeat would not do here: Envoy's SotW mux leaves heartbeat
+  // resources out of the update it applies (and so of the TTL renewal), and for a
+  // wildcard type an update without them means they were removed (Envoy 1.40 dropped a
+  // cluster heartbeated that way in test/xds/envoy-ttl.test.ts).
+  protected heartbeatType(typeUrl: string): void {
+    const st = this.types.get(typeUrl);
+    const set = this.snapshot?.get(typeUrl);
+    if (!st || !set || st.inFlight) return;
+    if (st.sentVersion !== set.version || st.sentSubKey !== st.subKey || st.ackedContent !== st.sentContent || st.ackedVersion !== set.version) return;
+    if (!st.wildcard && !st.names.some((n) => set.resources.get(n)?.ttlMs !== undefined)) return;
+    const message = set.sotwMessage(st.wildcard ? '*' : st.names);
+    st.lastNonce = message.nonce;
+    st.inFlight = { nonce: message.nonce, version: set.version, sentAt: this.cache.now() };
+    this.sendHeartbeat(typeUrl, message.bytes);
   }
 
   protected handle(raw: unknown): void {
@@ -145,6 +162,6 @@ export class SotwStream extends BaseStream {
   private viewMessage(set: ResourceSet, st: SotwTypeState, version: string, resources: ReadonlyMap<string, EncodedResource>): SotwMessage {
     const picked = st.wildcard ? [...resources.values()] : st.names.map((n) => resources.get(n)).filter((r): r is EncodedResource => !!r);
     const nonce = nextSharedNonce();
-    return { nonce, bytes: sotwWithNonce(sotwBody(version, set.typeUrl, picked.map((r) => r.sotwEntry)), nonce) };
+    return { nonce, bytes: sotwResponse(version, set.typeUrl, picked.map((r) => r.sotwEntry), nonce) };
   }
 }

@@ -38,6 +38,17 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = { maxNamesPerType: 100_000 };
 export const WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster, TypeUrl.ScopedRoute, TypeUrl.Secret, TypeUrl.Runtime, TypeUrl.ExtensionConfig]);
 /** Types whose legacy (empty-list) subscription means wildcard. */
 export const LEGACY_WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster]);
+/**
+ * Delta adds VHDS: Envoy's virtual-host subscription starts with no names, and its route
+ * (and listener) finish warming only once the server's virtual hosts arrived.
+ */
+export const DELTA_LEGACY_WILDCARD_TYPES: ReadonlySet<string> = new Set([...LEGACY_WILDCARD_TYPES, TypeUrl.VirtualHost]);
+
+/**
+ * A stream whose snapshot holds resources with a TTL renews them at this fraction of the
+ * shortest TTL, leaving the client two more chances before a resource would lapse.
+ */
+export const HEARTBEAT_FRACTION = 1 / 3;
 
 let nextStreamId = 1;
 
@@ -59,6 +70,8 @@ export abstract class BaseStream implements StreamHandle {
   private blocked = false;
   protected closed = false;
   private nonceCounter = 0;
+  private heartbeat?: NodeJS.Timeout;
+  private heartbeatEveryMs?: number;
 
   constructor(
     protected readonly cache: SnapshotCache,
@@ -104,6 +117,8 @@ export abstract class BaseStream implements StreamHandle {
   protected abstract requestedTypes(): Iterable<string>;
   /** True when the client holds the current version of the type (or never asked for it). */
   protected abstract converged(typeUrl: string): boolean;
+  /** Renews the TTL of the type's resources the client holds, if nothing is in flight. */
+  protected abstract heartbeatType(typeUrl: string): void;
 
   protected identify(node: NodeInfo | undefined | null, typeUrl: string): void {
     if (!this.node) {
@@ -113,6 +128,7 @@ export abstract class BaseStream implements StreamHandle {
       const { key, snapshot } = this.cache.attach(node, this);
       this.key = key;
       this.snapshot = snapshot;
+      this.armHeartbeat();
     }
     this.cache.recordSubscribed(this.nodeId, typeUrl);
   }
@@ -142,7 +158,38 @@ export abstract class BaseStream implements StreamHandle {
 
   onSnapshot(snapshot: Snapshot): void {
     this.snapshot = snapshot;
+    this.armHeartbeat();
     this.schedule();
+  }
+
+  /** Heartbeats run while the snapshot holds resources with a TTL, paced by the shortest. */
+  private armHeartbeat(): void {
+    const ttl = this.snapshot?.minTtlMs;
+    const every = ttl === undefined || this.closed ? undefined : Math.max(1, Math.floor(ttl * HEARTBEAT_FRACTION));
+    if (every === this.heartbeatEveryMs) return;
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    this.heartbeatEveryMs = every;
+    if (every === undefined) return;
+    this.heartbeat = setInterval(() => this.heartbeatRound(), every);
+    this.heartbeat.unref();
+  }
+
+  private heartbeatRound(): void {
+    // A blocked stream's client is not reading: a heartbeat would only queue up.
+    if (this.closed || this.blocked || !this.snapshot) return;
+    try {
+      for (const typeUrl of this.requestedTypes()) if (this.snapshot.get(typeUrl)?.minTtlMs !== undefined) this.heartbeatType(typeUrl);
+    } catch (err) {
+      this.cache.metrics.streamErrors.inc({ reason: 'internal' });
+      this.fail(GrpcStatus.INTERNAL, `xds server error: ${(err as Error).message}`);
+    }
+  }
+
+  protected sendHeartbeat(typeUrl: string, bytes: Buffer): void {
+    this.cache.metrics.heartbeats.inc({ type: typeLabel(typeUrl), variant: this.variant });
+    this.cache.metrics.bytesSent.inc({ type: typeLabel(typeUrl), variant: this.variant }, bytes.length);
+    if (!this.sink.write(bytes)) this.blocked = true;
   }
 
   protected schedule(): void {
@@ -195,6 +242,8 @@ export abstract class BaseStream implements StreamHandle {
   ended(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
     if (this.node) this.cache.detach(this.nodeId, this.key, this);
   }
 }

@@ -46,27 +46,148 @@ const DELTA_REMOVED = 6;
 const RES_VERSION = 1;
 const RES_ANY = 2;
 const RES_NAME = 3;
+const RES_TTL = 6;
+
+// Hand-rolled length-delimited fields: the resource entries are built on every
+// setSnapshot for every changed resource, and protobufjs's Writer plus a Buffer copy per
+// step cost more than the resource's own encoding.
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size += 1;
+  }
+  return size;
+}
+
+function putVarint(b: Buffer, pos: number, n: number): number {
+  while (n >= 0x80) {
+    b[pos++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  b[pos++] = n;
+  return pos;
+}
+
+/** Size of a length-delimited field holding `len` bytes (field numbers < 16: one tag byte). */
+function fieldSize(len: number): number {
+  return 1 + varintSize(len) + len;
+}
+
+function putField(b: Buffer, pos: number, field: number, bytes: Uint8Array): number {
+  b[pos++] = tag(field);
+  pos = putVarint(b, pos, bytes.length);
+  b.set(bytes, pos);
+  return pos + bytes.length;
+}
+
+const utf8Cache = new Map<string, Buffer>();
+/** UTF-8 bytes of a type URL (a handful of distinct values, cached). */
+function typeUrlBytes(url: string): Buffer {
+  let b = utf8Cache.get(url);
+  if (!b) utf8Cache.set(url, (b = Buffer.from(url, 'utf8')));
+  return b;
+}
+
+/** google.protobuf.Duration {seconds = 1; nanos = 2} for a whole number of milliseconds. */
+export function encodeDurationMs(ms: number): Buffer {
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms % 1000) * 1_000_000;
+  const out = Buffer.allocUnsafe((seconds ? 1 + varintSize(seconds) : 0) + (nanos ? 1 + varintSize(nanos) : 0));
+  let pos = 0;
+  if (seconds) {
+    out[pos++] = 0x08;
+    pos = putVarint(out, pos, seconds);
+  }
+  if (nanos) {
+    out[pos++] = 0x10;
+    putVarint(out, pos, nanos);
+  }
+  return out;
+}
+
+export const RESOURCE_TYPE_URL = 'type.googleapis.com/envoy.service.discovery.v3.Resource';
+
+/**
+ * The `resources` entry of a DiscoveryResponse holding Any(typeUrl, value), and that Any
+ * itself as a view into the same bytes (one allocation, one copy of the value).
+ */
+export function sotwEntryAndAny(typeUrl: string, value: Uint8Array): { entry: Buffer; any: Buffer } {
+  const url = typeUrlBytes(typeUrl);
+  const anyLen = fieldSize(url.length) + fieldSize(value.length);
+  const entry = Buffer.allocUnsafe(fieldSize(anyLen));
+  entry[0] = tag(SOTW_RESOURCES);
+  let pos = putVarint(entry, 1, anyLen);
+  const anyStart = pos;
+  pos = putField(entry, pos, 1, url);
+  putField(entry, pos, 2, value);
+  return { entry, any: entry.subarray(anyStart) };
+}
 
 /** `resources` entry of a DiscoveryResponse holding one Any. */
 export function sotwResourceEntry(any: Buffer): Buffer {
-  return lenField(SOTW_RESOURCES, any);
+  const out = Buffer.allocUnsafe(fieldSize(any.length));
+  putField(out, 0, SOTW_RESOURCES, any);
+  return out;
 }
 
-/** `resources` entry of a DeltaDiscoveryResponse: Resource {name, version, resource}. */
-export function deltaResourceEntry(name: string, version: string, any: Buffer): Buffer {
-  const w = protobuf.Writer.create();
-  w.uint32(tag(DELTA_RESOURCES)).fork();
-  w.uint32(tag(RES_VERSION)).string(version).uint32(tag(RES_ANY)).bytes(any).uint32(tag(RES_NAME)).string(name);
-  w.ldelim();
-  return Buffer.from(w.finish());
+/**
+ * Resource {version = 1; resource = 2; name = 3; ttl = 6}. Without `any` it is a
+ * heartbeat: it names the resource and version the client holds and renews its TTL.
+ */
+function resourceFields(name: Buffer, version: Buffer, any: Buffer | undefined, ttl: Buffer | undefined): { size: number; put: (b: Buffer, pos: number) => number } {
+  const size = fieldSize(version.length) + (any ? fieldSize(any.length) : 0) + fieldSize(name.length) + (ttl ? fieldSize(ttl.length) : 0);
+  return {
+    size,
+    put: (b, pos) => {
+      pos = putField(b, pos, RES_VERSION, version);
+      if (any) pos = putField(b, pos, RES_ANY, any);
+      pos = putField(b, pos, RES_NAME, name);
+      if (ttl) pos = putField(b, pos, RES_TTL, ttl);
+      return pos;
+    },
+  };
 }
 
-export function sotwBody(version: string, typeUrl: string, entries: readonly Buffer[]): Buffer {
-  return Buffer.concat([stringField(SOTW_VERSION, version), ...entries, stringField(SOTW_TYPE_URL, typeUrl)]);
+/** `resources` entry of a DeltaDiscoveryResponse: Resource {name, version, resource, ttl}. */
+export function deltaResourceEntry(name: string, version: string, any: Buffer | undefined, ttl?: Buffer): Buffer {
+  const r = resourceFields(Buffer.from(name, 'utf8'), Buffer.from(version, 'utf8'), any, ttl);
+  const out = Buffer.allocUnsafe(fieldSize(r.size));
+  out[0] = tag(DELTA_RESOURCES);
+  r.put(out, putVarint(out, 1, r.size));
+  return out;
 }
 
-export function sotwWithNonce(body: Buffer, nonce: string): Buffer {
-  return Buffer.concat([body, stringField(SOTW_NONCE, nonce)]);
+/**
+ * `resources` entry of a DiscoveryResponse holding Any(Resource{...}): how SotW carries a
+ * resource with a TTL (Envoy unwraps it and arms the TTL timer).
+ */
+export function sotwWrappedEntry(name: string, version: string, any: Buffer | undefined, ttl: Buffer): Buffer {
+  const r = resourceFields(Buffer.from(name, 'utf8'), Buffer.from(version, 'utf8'), any, ttl);
+  const url = typeUrlBytes(RESOURCE_TYPE_URL);
+  const anyLen = fieldSize(url.length) + fieldSize(r.size);
+  const out = Buffer.allocUnsafe(fieldSize(anyLen));
+  out[0] = tag(SOTW_RESOURCES);
+  let pos = putVarint(out, 1, anyLen);
+  pos = putField(out, pos, 1, url);
+  out[pos++] = tag(2);
+  pos = putVarint(out, pos, r.size);
+  r.put(out, pos);
+  return out;
+}
+
+/** Version of the body-less Resource that answers an unresolvable VHDS alias. */
+export const UNRESOLVED_VERSION = 'unresolved';
+
+/** Delta `resources` entry Resource {name: alias, version, aliases: [alias]} without a body. */
+export function unresolvedAliasEntry(alias: string): Buffer {
+  const t = lookupMessage('envoy.service.discovery.v3.Resource');
+  return lenField(DELTA_RESOURCES, t.encode(t.fromObject({ name: alias, version: UNRESOLVED_VERSION, aliases: [alias] })).finish());
+}
+
+/** A complete DiscoveryResponse in one copy of its entries. */
+export function sotwResponse(version: string, typeUrl: string, entries: readonly Buffer[], nonce: string): Buffer {
+  return Buffer.concat([stringField(SOTW_VERSION, version), ...entries, stringField(SOTW_TYPE_URL, typeUrl), stringField(SOTW_NONCE, nonce)]);
 }
 
 export function deltaResponse(

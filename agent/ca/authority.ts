@@ -137,6 +137,11 @@ export class CertificateAuthority {
     return this.caCert.notAfter.getTime();
   }
 
+  /** When the CA was made (its notBefore is backdated by CLOCK_SKEW_MS). */
+  get createdAt(): number {
+    return this.caCert.notBefore.getTime() + CLOCK_SKEW_MS;
+  }
+
   spiffeId(identity: number): string {
     return spiffeIdOf(this.trustDomain, identity);
   }

@@ -31,9 +31,11 @@ export class IdentityCertificates {
   private readonly renewFraction: number;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** CA certificates still trusted besides the current CA (the previous one after a CA rotation). */
+  private extraTrust: string[] = [];
 
   constructor(
-    readonly ca: CertificateAuthority,
+    public ca: CertificateAuthority,
     private readonly opts: IdentityCertificatesOptions = {},
   ) {
     this.lifetimeMs = opts.lifetimeMs ?? DEFAULT_IDENTITY_LIFETIME_MS;
@@ -113,12 +115,36 @@ export class IdentityCertificates {
    * refuse handshakes, and one with plaintext instead must never exist.
    */
   secrets(identities: Iterable<number> = this.identities()): Record<string, unknown>[] {
-    const out = [buildValidationSecret(trustBundleSecretName(this.ca.trustDomain), this.ca.certificatePem)];
+    const bundle = [this.ca.certificatePem, ...this.extraTrust].join('');
+    const out = [buildValidationSecret(trustBundleSecretName(this.ca.trustDomain), bundle)];
     for (const id of [...new Set(identities)].sort((a, b) => a - b)) {
       const c = this.current(id);
       out.push(buildTlsCertificateSecret(identitySecretName(id), c.certificatePem, c.privateKeyPem));
     }
     return out.sort((a, b) => String(a.name).localeCompare(String(b.name)));
+  }
+
+  /**
+   * CA rotation: every certificate is re-issued by `next`, and the trust bundle keeps
+   * `stillTrusted` (the previous CA) so that peers holding certificates of the old CA are
+   * still accepted until it expires. One onChange for all identities.
+   */
+  async replaceCa(next: CertificateAuthority, stillTrusted: readonly string[]): Promise<void> {
+    if (next.trustDomain !== this.ca.trustDomain) throw new Error(`replaceCa: trust domain ${next.trustDomain} is not ${this.ca.trustDomain}`);
+    const reissued = new Map<number, IssuedCertificate>();
+    for (const id of this.certs.keys()) reissued.set(id, await next.issueIdentity(id, this.lifetimeMs));
+    this.ca = next;
+    this.extraTrust = [...stillTrusted];
+    for (const [id, c] of reissued) this.certs.set(id, c);
+    this.opts.onChange?.([...reissued.keys()]);
+    this.reschedule();
+  }
+
+  /** Sets the CA certificates trusted besides the current CA (e.g. dropping an expired previous CA). */
+  setExtraTrust(pems: readonly string[]): void {
+    const changed = pems.join('') !== this.extraTrust.join('');
+    this.extraTrust = [...pems];
+    if (changed) this.opts.onChange?.([]);
   }
 
   /** Starts renewing in the background (timer unref'd: it never keeps the process alive). */

@@ -5,48 +5,16 @@
 // its policy path; loading fails closed with the file and the reason.
 import { join } from 'node:path';
 import { loadSecretFiles, validationSecretNameOf, type SecretFiles } from './files.js';
+import type { TlsContextSpec } from '../../policy/tls-context.js';
 
-export interface TlsContextSpec {
-  secret: { namespace?: string; name: string };
-  certificate?: string;
-  privateKey?: string;
-  trustedCA?: string;
-}
+export type { TlsContextSpec } from '../../policy/tls-context.js';
+export { validateTlsContext } from '../../policy/tls-context.js';
 
 export type TlsRole = 'terminating' | 'originating';
 
 export const DEFAULT_CERT_KEY = 'tls.crt';
 export const DEFAULT_PRIVATE_KEY = 'tls.key';
 export const DEFAULT_CA_KEY = 'ca.crt';
-const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-const KEY = /^[-._a-zA-Z0-9]{1,253}$/;
-
-/** Every problem in a raw TLSContext, each prefixed with `path` (e.g. spec.egress[0].toPorts[0].terminatingTLS). */
-export function validateTlsContext(raw: unknown, path: string): string[] {
-  const errors: string[] = [];
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return [`${path}: object expected`];
-  const r = raw as Record<string, unknown>;
-  for (const k of Object.keys(r)) {
-    if (!['secret', 'certificate', 'privateKey', 'trustedCA'].includes(k)) errors.push(`${path}.${k}: unknown field`);
-  }
-  const secret = r.secret as Record<string, unknown> | undefined;
-  if (secret === undefined) errors.push(`${path}.secret: required (files come from a named secret)`);
-  else if (secret === null || typeof secret !== 'object' || Array.isArray(secret)) errors.push(`${path}.secret: object expected`);
-  else {
-    for (const k of Object.keys(secret)) if (k !== 'name' && k !== 'namespace') errors.push(`${path}.secret.${k}: unknown field`);
-    if (typeof secret.name !== 'string' || !NAME.test(secret.name)) errors.push(`${path}.secret.name: ${JSON.stringify(secret.name)} is not a DNS-1123 name`);
-    if (secret.namespace !== undefined && (typeof secret.namespace !== 'string' || !NAME.test(secret.namespace))) {
-      errors.push(`${path}.secret.namespace: ${JSON.stringify(secret.namespace)} is not a DNS-1123 name`);
-    }
-  }
-  for (const k of ['certificate', 'privateKey', 'trustedCA'] as const) {
-    const v = r[k];
-    if (v !== undefined && (typeof v !== 'string' || !KEY.test(v) || v === '.' || v === '..')) {
-      errors.push(`${path}.${k}: ${JSON.stringify(v)} is not a secret key name (letters, digits, '-', '_', '.')`);
-    }
-  }
-  return errors;
-}
 
 /** The SDS secret name of a TLSContext: "<namespace>/<name>". */
 export function tlsContextSecretName(ctx: TlsContextSpec, defaultNamespace: string): string {

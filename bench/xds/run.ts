@@ -1,21 +1,33 @@
 // bench/xds: l7mesh's xDS server vs go-control-plane, same resources, same simulated
 // clients, same machine, 5 interleaved runs. Writes bench/results/*.json and
-// bench/sections/xds.md. Usage: node dist/bench/xds/run.js [--runs=5] [--clients=100]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// bench/sections/xds.md.
+// Usage: node dist/bench/xds/run.js [--runs=5] [--clients=100] [--workers=4] [--warmup=5]
+//   (--only=ours|go-control-plane, --fanout-only, --profile: partial runs, nothing written)
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
+import { monoMs } from './raw-client.js';
 import { SimClient } from './sim-client.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const arg = (n: string, d: number): number => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split('=')[1] ?? d);
 const RUNS = arg('runs', 5);
 const CLIENTS = arg('clients', 100);
+const WORKERS = Math.max(1, Math.min(arg('workers', 4), CLIENTS));
 const LISTENERS = 1000;
 const CLUSTERS = 10_000;
 const PUSHES_PER_RUN = 3;
+// Pushes made (and waited for) with the clients connected before the measured ones, for
+// both servers alike: the figures are for a control plane in its steady state, not for
+// the first snapshots after its process started (V8 compiles the encoders while they
+// run; a Go binary arrives compiled).
+const WARMUP_PUSHES = arg('warmup', 5);
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1];
+// --profile writes a V8 CPU profile of our server per run (under PROFILE_DIR).
+const PROFILE_DIR = process.argv.includes('--profile') ? '/tmp/l7m-x-prof' : undefined;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const HTTP_TIMEOUT_MS = 60_000;
 
@@ -45,7 +57,7 @@ process.on('exit', () => {
 async function startServer(kind: Kind, goBin: string): Promise<Server> {
   const proc =
     kind === 'ours'
-      ? spawn(process.execPath, ['--expose-gc', `${repo}dist/bench/xds/ours-server.js`], { stdio: ['ignore', 'pipe', 'inherit'] })
+      ? spawn(process.execPath, ['--expose-gc', ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), `${repo}dist/bench/xds/ours-server.js`], { stdio: ['ignore', 'pipe', 'inherit'] })
       : spawn(goBin, [], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
@@ -64,6 +76,61 @@ async function startServer(kind: Kind, goBin: string): Promise<Server> {
   });
   const [, g, c] = /grpc=(\d+) control=(\d+)/.exec(line)!;
   return { kind, proc, pid: proc.pid!, grpc: Number(g), control: Number(c) };
+}
+
+/** The fan-out clients, spread over WORKERS processes (bench/xds/client-worker.ts). */
+class ClientPool {
+  private readonly workers: ChildProcess[] = [];
+  private seq = 0;
+
+  static async start(address: string): Promise<ClientPool> {
+    const pool = new ClientPool();
+    const ids = Array.from({ length: CLIENTS }, (_, i) => `bench-${i}`);
+    await Promise.all(
+      Array.from({ length: WORKERS }, (_, w) => {
+        const child = fork(`${repo}dist/bench/xds/client-worker.js`, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        children.add(child);
+        child.on('exit', () => children.delete(child));
+        pool.workers.push(child);
+        return pool.ask(child, { op: 'connect', address, ids: ids.filter((_, i) => i % WORKERS === w) }, 'connected');
+      }),
+    );
+    return pool;
+  }
+
+  private ask(child: ChildProcess, msg: { op: string; seq?: number; [k: string]: unknown }, reply: string): Promise<{ lastAt?: number; firstAt?: number }> {
+    return new Promise((resolve, reject) => {
+      const on = (m: { op: string; seq?: number; lastAt?: number; firstAt?: number; error?: string }): void => {
+        if (msg.seq !== undefined && m.seq !== msg.seq) return;
+        if (m.op !== reply && m.op !== 'failed') return;
+        child.off('message', on);
+        child.off('exit', onExit);
+        if (m.op === 'failed') reject(new Error(`client worker: ${m.error}`));
+        else resolve(m);
+      };
+      const onExit = (code: number | null): void => reject(new Error(`client worker exited with ${code}`));
+      child.on('message', on);
+      child.once('exit', onExit);
+      child.send(msg);
+    });
+  }
+
+  /** Monotonic time (ms) at which the last client received `version` with `resources` resources. */
+  async waitAll(version: string, resources: number): Promise<number> {
+    return (await this.waitAllSpread(version, resources)).last;
+  }
+
+  /** When the first and the last client received it. */
+  async waitAllSpread(version: string, resources: number): Promise<{ first: number; last: number }> {
+    const seq = ++this.seq;
+    const replies = await Promise.all(this.workers.map((c) => this.ask(c, { op: 'wait', seq, version, resources, timeoutMs: 60_000 }, 'synced')));
+    return { first: Math.min(...replies.map((r) => r.firstAt!)), last: Math.max(...replies.map((r) => r.lastAt!)) };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((c) => this.ask(c, { op: 'close' }, 'closed')));
+    for (const c of this.workers) c.kill();
+  }
 }
 
 function control(s: Server, path: string): Promise<string> {
@@ -121,27 +188,37 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
     // Fan-out and memory: 1,000 listeners to CLIENTS SotW ADS streams.
     let version = await control(s, `/snapshot?listeners=${LISTENERS}&gen=1`);
     const rss0 = await settledRss(s);
-    const clients = Array.from({ length: CLIENTS }, (_, i) => new SimClient(address, `bench-${i}`, TypeUrl.Listener, 'sotw'));
-    await Promise.all(clients.map((c) => c.waitFor((x) => x.version === version && x.resources === LISTENERS)));
+    const clients = await ClientPool.start(address);
+    await clients.waitAll(version, LISTENERS);
     const fanouts: number[] = [];
     const cpus: number[] = [];
-    for (let gen = 2; gen < 2 + PUSHES_PER_RUN; gen++) {
+    let gen = 2;
+    for (; gen < 2 + WARMUP_PUSHES; gen++) {
+      version = await control(s, `/snapshot?listeners=${LISTENERS}&gen=${gen}`);
+      await clients.waitAll(version, LISTENERS);
+    }
+    for (const end = gen + PUSHES_PER_RUN; gen < end; gen++) {
       await sleep(300);
       const cpu0 = cpuMs(s.pid);
-      const t0 = performance.now();
+      const t0 = monoMs();
       version = await control(s, `/snapshot?listeners=${LISTENERS}&gen=${gen}`);
-      const seen = await Promise.all(clients.map((c) => c.waitFor((x) => x.version === version && x.resources === LISTENERS)));
-      fanouts.push(Math.max(...seen.map((x) => x.at)) - t0);
+      const t1 = monoMs();
+      const { first, last } = await clients.waitAllSpread(version, LISTENERS);
+      fanouts.push(last - t0);
+      if (process.env.XDS_BENCH_VERBOSE) {
+        console.log(`${kind} push ${gen}: ${fanouts.at(-1)!.toFixed(1)} ms (snapshot call ${(t1 - t0).toFixed(1)} ms, first client at ${(first - t0).toFixed(1)} ms)`);
+      }
       await sleep(300); // let the server process the ACKs, part of the push's cost
       cpus.push(cpuMs(s.pid) - cpu0);
     }
     const rss1 = await settledRss(s);
-    for (const c of clients) c.close();
+    await clients.close();
     await sleep(1000);
     // What disconnecting the clients gives back: memory held per connection, as opposed
     // to allocator high-water left by the pushes.
     const rss2 = await settledRss(s);
 
+    if (process.argv.includes('--fanout-only')) return { fanoutMs: median(fanouts), cpuMsPerPush: median(cpus), memPerClientMb: NaN, connMemPerClientMb: NaN, sotwBytes: NaN, deltaBytes: NaN };
     // Delta vs SotW bytes for a change of 1 of 10,000 clusters.
     version = await control(s, `/snapshot?clusters=${CLUSTERS}&gen=1`);
     const sotw = new SimClient(address, 'bench-sotw', TypeUrl.Cluster, 'sotw');
@@ -163,8 +240,10 @@ async function runOne(kind: Kind, goBin: string): Promise<RunResult> {
       deltaBytes: ds.bytes,
     };
   } finally {
-    s.proc.kill('SIGKILL');
-    await sleep(200);
+    // SIGTERM lets a profiled server write its profile; the harness's exit hook still
+    // SIGKILLs anything left.
+    s.proc.kill(PROFILE_DIR && kind === 'ours' ? 'SIGTERM' : 'SIGKILL');
+    await sleep(PROFILE_DIR ? 2000 : 200);
   }
 }
 
@@ -179,11 +258,15 @@ async function main(): Promise<void> {
   const results: Record<Kind, RunResult[]> = { ours: [], 'go-control-plane': [] };
   for (let run = 0; run < RUNS; run++) {
     const order: Kind[] = run % 2 === 0 ? ['ours', 'go-control-plane'] : ['go-control-plane', 'ours'];
-    for (const kind of order) {
+    for (const kind of order.filter((k) => !ONLY || k === ONLY)) {
       const r = await runOne(kind, goBin);
       results[kind].push(r);
       console.log(`run ${run + 1} ${kind}: ${JSON.stringify(r)}`);
     }
+  }
+  if (ONLY || process.argv.includes('--fanout-only')) {
+    console.log('partial run (--only / --fanout-only): results not written');
+    return;
   }
   const pick = (k: Kind, f: keyof RunResult) => summary(results[k].map((r) => r[f]));
   const date = new Date().toISOString();
@@ -225,10 +308,15 @@ async function main(): Promise<void> {
   const md = `## xDS server (bench/xds)
 
 l7mesh \`xds/\` vs go-control-plane v0.14.0 (\`bench/peers/go-control-plane/main.go\`),
-same generated resources, same simulated clients (\`bench/xds/sim-client.ts\`: one gRPC
-connection per client, ADS, wildcard, immediate ACK), each server in its own process,
-CPU and RSS read from \`/proc/<pid>\`; ${RUNS} interleaved runs, median (min–max).
-Machine: 2 cores shared with the harness. Run: \`bash scripts/build.sh && node dist/bench/xds/run.js\`.
+same generated resources, same simulated clients for both: ${CLIENTS} fan-out clients
+spread over ${WORKERS} client processes (\`bench/xds/client-worker.ts\`, \`raw-client.ts\`:
+one HTTP/2 connection per client with Envoy's 256 MiB windows, ADS SotW, wildcard LDS,
+immediate ACK, receive times on the monotonic clock reported over IPC); the delta/SotW
+byte counts use \`bench/xds/sim-client.ts\` (@grpc/grpc-js). Each server runs in its own
+process; CPU and RSS read from \`/proc/<pid>\`. Per run: ${WARMUP_PUSHES} warm-up pushes, then
+${PUSHES_PER_RUN} measured pushes (median); ${RUNS} interleaved runs, median (min–max) of the runs.
+Machine: 2 cores shared by both servers and the client processes.
+Run: \`bash scripts/build.sh && node dist/bench/xds/run.js\` (4-6 minutes on the shared 2-core machine).
 
 | metric | ours | go-control-plane | ratio | goal |
 |---|---|---|---|---|

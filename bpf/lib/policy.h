@@ -121,6 +121,11 @@ static __always_inline void l7m_merge(struct l7m_decision *egress, const struct 
 	}
 	if (ingress->verdict == L7M_VERDICT_REDIRECT && egress->verdict != L7M_VERDICT_REDIRECT)
 		*egress = *ingress;
+	/* Both allow: a source without a rule cookie takes the destination's, so the
+	 * event names the row that decided (an audit-mode agent marks would-be drops so). */
+	if (egress->verdict == L7M_VERDICT_ALLOW && ingress->verdict == L7M_VERDICT_ALLOW &&
+	    !egress->rule_cookie)
+		egress->rule_cookie = ingress->rule_cookie;
 }
 
 #endif

@@ -26,6 +26,8 @@ export const policyImportCommand = defineApiCommand({
       }
     }
     const text = texts.map((t) => t.replace(/\n?$/, '\n')).join('---\n');
+    // The agent answers after the whole transaction; say what it is doing meanwhile.
+    if (!ctx.json) ctx.io.stderr(`Importing ${ctx.positionals.join(', ')}: validate, resolve, write BPF maps, publish to Envoy${ctx.values['no-wait'] ? '' : ', wait for its ACK'}...\n`);
     const r = await ctx.client.call<ImportResult>('PUT', '/v1/policies', { text, wait: !ctx.values['no-wait'] });
     ctx.print(r, () => `Revision: ${r.revision}${r.acked ? '' : ' (Envoy ACK pending; `l7mesh policy wait ' + r.revision + '`)'}\nImported: ${r.policies.join(', ')}\n`);
     return EXIT_OK;

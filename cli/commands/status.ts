@@ -7,8 +7,9 @@ interface Status {
   policy: { revision: number; ackedRevision: number; policies: number; lastNack?: string };
   endpoints: { total: number; byState: Record<string, number> };
   identities: number;
+  store?: { kind: string; reachable: boolean; store: string; lastError?: string; lastContact?: string; nodes?: string[]; remoteEndpoints?: number };
   datapath: { kind: string; ready: boolean; message: string; maps: { name: string; entries: number; capacity: number }[] };
-  proxy: { kind: string; envoy: { state: string; pid?: number; restarts: number; message?: string }; xds: { address?: string; version?: string; clients: { node: string; types: { typeUrl: string; ackedVersion?: string; nack?: string }[] }[] } };
+  proxy: { kind: string; envoy: { state: string; pid?: number; restarts: number; message?: string }; xds: { address?: string; version?: string; clients: { node: string; types: { typeUrl: string; ackedVersion?: string; nack?: string }[] }[] }; tls?: { trustDomain: string; caNotAfter: string; identityCertificates: { identity: number; error?: string }[]; secrets: string[] } };
   flows: { buffered: number; total: number };
 }
 
@@ -25,10 +26,21 @@ export const statusCommand = defineApiCommand({
         `Datapath:        ${s.datapath.kind} ${s.datapath.ready ? 'Ok' : 'NOT READY'}   ${s.datapath.message}`,
         `Envoy:           ${s.proxy.kind} ${s.proxy.envoy.state}${s.proxy.envoy.pid ? ` (pid ${s.proxy.envoy.pid})` : ''}, ${s.proxy.envoy.restarts} restarts${s.proxy.envoy.message ? `   ${s.proxy.envoy.message}` : ''}`,
         `xDS:             ${s.proxy.xds.address ?? '-'}  version ${s.proxy.xds.version ?? '-'}, ${s.proxy.xds.clients.length} client(s)`,
+        ...(s.proxy.tls
+          ? [
+              `TLS:             trust domain ${s.proxy.tls.trustDomain}, CA valid until ${s.proxy.tls.caNotAfter}, ${s.proxy.tls.identityCertificates.length} identity certificate(s)${s.proxy.tls.identityCertificates.some((c) => c.error) ? ' (SOME FAILING)' : ''}, ${s.proxy.tls.secrets.length} secret(s) over SDS`,
+            ]
+          : []),
         `Policy:          revision ${s.policy.revision} (Envoy ACKed ${s.policy.ackedRevision}), ${s.policy.policies} document(s)${s.policy.lastNack ? `; last NACK: ${s.policy.lastNack}` : ''}`,
         `Enforcement:     ${s.config.enforcementMode}, allow-localhost ${s.config.allowLocalhost ? 'on' : 'off'}, audit mode ${s.config.policyAuditMode ? 'on' : 'off'}`,
         `Endpoints:       ${s.endpoints.total} (${Object.entries(s.endpoints.byState).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'})`,
         `Identities:      ${s.identities}`,
+        ...(s.store && s.store.kind !== 'embedded'
+          ? [
+              `Store:           ${s.store.store} ${s.store.reachable ? 'Ok' : `UNREACHABLE since ${s.store.lastContact ?? '?'} (enforcing the last known state)${s.store.lastError ? `: ${s.store.lastError}` : ''}`}` +
+                (s.store.nodes ? `, ${s.store.nodes.length} other node(s), ${s.store.remoteEndpoints ?? 0} remote endpoint(s)` : ''),
+            ]
+          : []),
         `Flows:           ${s.flows.buffered} buffered, ${s.flows.total} seen`,
       ];
       if (ctx.values.verbose) {

@@ -7,6 +7,9 @@
 import { ANY_PORT, type DirectionPolicy, type EndpointPolicy } from '../../policy/resolved.js';
 import { chainName, type ChainDirection } from '../../l7/http/proxy-names.js';
 import { parseCidr } from './cidr.js';
+import type { PortTls } from '../../policy/tls-context.js';
+import { combineTls, directionTls } from './port-tls.js';
+import { addAuthHops } from './auth-hop.js';
 
 export interface ProxyEndpoint {
   /** Stable endpoint name (no "|"), e.g. "default/web-1". */
@@ -25,6 +28,19 @@ export interface ChainPlan {
   port: number;
   ingress?: ProxyEndpoint;
   egress?: ProxyEndpoint;
+  /** terminatingTLS / originatingTLS of the rules this chain enforces. */
+  tls?: PortTls;
+  /** Set on the two ends of an authenticated hop (authentication: required); see auth-hop.ts. */
+  auth?: AuthHop;
+}
+
+export interface AuthHop {
+  /** source: the redirect listener's chain, egress rules here, leaves over mTLS; destination: the hop listener's chain, ingress rules by URI SAN. */
+  role: 'source' | 'destination';
+  /** Where the chain's requests leave. */
+  cluster: string;
+  /** Destination role: the trust domain of the peers' URI SANs. */
+  trustDomain?: string;
 }
 
 /** Ports with HTTP redirects in one direction; 0 stands for ranges and "any port". */
@@ -88,6 +104,15 @@ export function planChains(endpoints: readonly ProxyEndpoint[]): ChainPlan[] {
         });
       }
     }
+  }
+  addAuthHops(sorted, plans);
+  for (const p of plans) {
+    const tls = combineTls(
+      directionTls(p.egress?.policy.egress, p.port, `endpoint "${p.egress?.name}" egress port ${p.port}`),
+      directionTls(p.ingress?.policy.ingress, p.port, `endpoint "${p.ingress?.name}" ingress port ${p.port}`),
+      `chain ${p.name}`,
+    );
+    if (tls) p.tls = tls;
   }
   return plans.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -9,6 +9,7 @@ import { PROXY_LISTENER } from '../../l7/http/proxy-names.js';
 import type { ChainPlan } from './chains.js';
 import { parseCidr } from './cidr.js';
 import { buildHttpConnectionManager, type AccessLogTarget } from './http-connection-manager.js';
+import { buildTerminatingTransportSocket } from './port-tls.js';
 import type { Obj } from './rbac.js';
 
 export interface ListenerAddress {
@@ -26,7 +27,10 @@ function filterChain(plan: ChainPlan, accessLog: AccessLogTarget | undefined): O
   if (plan.port !== 0) match.destination_port = { value: plan.port };
   if (plan.ingress) match.prefix_ranges = [hostRange(plan.ingress.ip)];
   if (plan.egress) match.source_prefix_ranges = [hostRange(plan.egress.ip)];
-  return { name: plan.name, filter_chain_match: match, filters: [buildHttpConnectionManager(plan.name, accessLog)] };
+  const chain: Obj = { name: plan.name, filter_chain_match: match, filters: [buildHttpConnectionManager(plan.name, accessLog)] };
+  // A TLS port only ever speaks TLS: a plaintext client fails the handshake, nothing falls back.
+  if (plan.tls?.terminating) chain.transport_socket = buildTerminatingTransportSocket(plan.tls.terminating);
+  return chain;
 }
 
 /**

@@ -7,6 +7,8 @@ import type { AccessLogTarget } from './http-connection-manager.js';
 import { buildKafkaFilterChains, buildKafkaProcessorCluster, type KafkaProxyOptions } from './kafka.js';
 import { kafkaRuleSets } from '../../l7/kafka/policy-map.js';
 import { buildRedirectListener, type ListenerAddress } from './listener.js';
+import { buildOriginatingClusters } from './port-tls.js';
+import { buildAuthHopResources, type AuthHopOptions } from './auth-hop.js';
 import type { IdentityAddresses, Obj } from './rbac.js';
 import { buildRouteConfiguration } from './route.js';
 
@@ -33,6 +35,8 @@ export interface ProxyConfigInput {
   kafka?: KafkaProxyOptions;
   /** Test-only, see ClusterOptions.upstreamSocketMark. */
   upstreamSocketMark?: number;
+  /** The authenticated hop (authentication: required); required as soon as a rule asks for it. */
+  auth?: AuthHopOptions;
 }
 
 /** Resources by xDS type; each list sorted by name. */
@@ -44,16 +48,20 @@ export interface ProxyResources {
 
 export function buildProxyResources(input: ProxyConfigInput): ProxyResources {
   const plans = planChains(input.endpoints);
-  const { listener, clusters } = buildListenerAndClusters(input, plans);
-  const routes = plans.map((p) => buildRouteConfiguration(p, input.identityAddresses));
-  return { listeners: [listener], routes, clusters };
+  const { listener, clusters, hopListener, hopRoutes } = buildListenerAndClusters(input, plans);
+  const routes = [...plans.map((p) => buildRouteConfiguration(p, input.identityAddresses)), ...hopRoutes];
+  return { listeners: hopListener ? [hopListener, listener] : [listener], routes: sortByName(routes), clusters };
+}
+
+export function sortByName(list: Obj[]): Obj[] {
+  return list.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : (a.name as string) > (b.name as string) ? 1 : 0));
 }
 
 /**
  * Everything but the route configurations, for the chains `plans` (planChains of the
  * same endpoints): the agent rebuilds routes per endpoint and this part as a whole.
  */
-export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonly ChainPlan[]): { listener: Obj; clusters: Obj[] } {
+export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonly ChainPlan[]): { listener: Obj; clusters: Obj[]; hopListener?: Obj; hopRoutes: Obj[] } {
   let extra = input.extraFilterChains ?? [];
   let processorCluster: Obj | undefined;
   if (input.kafka) {
@@ -70,10 +78,17 @@ export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonl
   }
   const listener = buildRedirectListener(input.listener, plans, input.accessLog, extra);
   checkDistinctMatches(listener.filter_chains as Obj[]);
-  const cluster = buildOriginalDstCluster(
-    input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark },
-  );
-  return { listener, clusters: processorCluster ? [processorCluster, cluster] : [cluster] };
+  const clusterOpts = input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark };
+  const cluster = buildOriginalDstCluster(clusterOpts);
+  const tlsClusters = buildOriginatingClusters(plans.map((p) => p.tls), clusterOpts);
+  const hop = buildAuthHopResources(plans, input.auth, input.accessLog);
+  const clusters = [...(processorCluster ? [processorCluster] : []), cluster, ...tlsClusters, ...hop.clusters];
+  return {
+    listener,
+    clusters: sortByName(clusters),
+    ...(hop.listener ? { hopListener: hop.listener } : {}),
+    hopRoutes: hop.routePlans.map((p) => buildRouteConfiguration(p, input.identityAddresses)),
+  };
 }
 
 /**

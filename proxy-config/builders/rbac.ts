@@ -8,6 +8,7 @@ import { ANY_IDENTITY, ANY_PORT } from '../../policy/resolved.js';
 import type { HttpRule } from '../../policy/l7-rules.js';
 import { parseCidr } from './cidr.js';
 import { l4RuleId, ruleId } from '../../l7/http/proxy-names.js';
+import { buildUriSanPrincipal, identityUri } from './tls.js';
 
 export type Obj = Record<string, unknown>;
 export type IdentityAddresses = ReadonlyMap<number, readonly string[]>;
@@ -18,6 +19,13 @@ export interface RbacChainInput {
   /** The chain's destination port, or 0 for the chain covering every other port. */
   port: number;
   identityAddresses: IdentityAddresses;
+  /**
+   * Entries with `authentication: required` apply only on an authenticated hop (mTLS
+   * between the proxies); anywhere else they allow nothing.
+   */
+  authenticated?: boolean;
+  /** Ingress principals are the peers' certificate URI SANs in this trust domain, not their addresses. */
+  uriTrustDomain?: string;
 }
 
 const ANY = { any: true } as const;
@@ -68,6 +76,16 @@ export function sourcePrincipal(identities: number[], map: IdentityAddresses): O
   const addrs = [...new Set(identities.flatMap((id) => addressesOf(id, map)))].sort();
   // direct_remote_ip, never remote_ip: X-Forwarded-For must not decide who the client is.
   return anyOf(cidrRanges(addrs).map((r) => ({ direct_remote_ip: r })), 'or_ids', NOTHING);
+}
+
+/**
+ * Principal matching peers whose verified certificate names one of the identities (URI
+ * SAN, spiffe://<trust domain>/identity/<n>); the any-peer wildcard still needs a
+ * certificate of the trust domain.
+ */
+export function uriPrincipal(identities: number[], trustDomain: string): Obj {
+  if (identities.includes(ANY_IDENTITY)) return { authenticated: { principal_name: { prefix: identityUri(trustDomain, 0).replace(/0$/, '') } } };
+  return buildUriSanPrincipal(identities.map((id) => identityUri(trustDomain, id)));
 }
 
 /** Permission matching connections whose original destination belongs to one of the identities. */
@@ -201,6 +219,7 @@ export function buildRbacPolicySet(input: RbacChainInput): RbacPolicySet {
   };
 
   for (const e of relevant) {
+    if (e.verdict === 'redirect' && e.l7?.parser === 'http' && e.l7.auth && !input.authenticated) continue;
     const portPerm = portRangePermission(e, port);
     const suffix = portsLabel(e, port);
     if (e.verdict === 'allow') {
@@ -225,10 +244,12 @@ export function buildRbacPolicySet(input: RbacChainInput): RbacPolicySet {
     paths[name] = d.path;
     const ids = [...d.identities].sort((a, b) => a - b);
     if (direction === 'ingress') {
-      let principal = sourcePrincipal(ids, identityAddresses);
+      const td = input.uriTrustDomain;
+      const who = (list: number[]) => (td === undefined ? sourcePrincipal(list, identityAddresses) : uriPrincipal(list, td));
+      let principal = who(ids);
       // In the any-port chain a port-limited deny still excludes the peer on every port:
       // principals cannot see ports, and over-denying is the safe side.
-      if (denied.length > 0) principal = allOf([principal, { not_id: sourcePrincipal(denied, identityAddresses) }], 'and_ids');
+      if (denied.length > 0) principal = allOf([principal, { not_id: who(denied) }], 'and_ids');
       out[name] = { permissions: [d.permission], principals: [principal] };
     } else {
       const parts = [destinationPermission(ids, identityAddresses), d.permission].filter((p) => p !== ANY);

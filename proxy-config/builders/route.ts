@@ -15,11 +15,11 @@ import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
 import {
   EGRESS_RBAC_PREFIX,
   INGRESS_RBAC_PREFIX,
-  ORIGINAL_DST_CLUSTER,
   RBAC_EGRESS_FILTER,
   RBAC_INGRESS_FILTER,
 } from '../../l7/http/proxy-names.js';
 import type { ChainPlan, ProxyEndpoint } from './chains.js';
+import { upstreamClusterOf } from './port-tls.js';
 import { buildRbacPolicySet, type IdentityAddresses, type Obj, type PathKey, type RbacPolicySet } from './rbac.js';
 
 /**
@@ -46,10 +46,16 @@ interface Side {
   set: RbacPolicySet | undefined;
 }
 
-function sideOf(direction: 'ingress' | 'egress', ep: ProxyEndpoint | undefined, port: number, identityAddresses: IdentityAddresses): Side {
+function sideOf(
+  direction: 'ingress' | 'egress',
+  ep: ProxyEndpoint | undefined,
+  port: number,
+  identityAddresses: IdentityAddresses,
+  auth: { authenticated?: boolean; uriTrustDomain?: string } = {},
+): Side {
   const dir = ep?.policy[direction];
   if (!ep || !dir || !dir.enforced) return { direction, ep, set: undefined };
-  return { direction, ep, set: buildRbacPolicySet({ direction, policy: dir, port, identityAddresses }) };
+  return { direction, ep, set: buildRbacPolicySet({ direction, policy: dir, port, identityAddresses, ...auth }) };
 }
 
 function perRouteRbac(side: Side, keep: (path: PathKey) => boolean): Obj {
@@ -93,14 +99,20 @@ function routeAction(route: Obj): Obj {
 }
 
 export function buildRouteConfiguration(plan: ChainPlan, identityAddresses: IdentityAddresses): Obj {
-  const egress = sideOf('egress', plan.egress, plan.port, identityAddresses);
-  const ingress = sideOf('ingress', plan.ingress, plan.port, identityAddresses);
+  // An authenticated hop splits the directions: the source end enforces the egress rules
+  // and leaves over mTLS; the destination end enforces the ingress rules by URI SAN.
+  const hop = plan.auth;
+  const egress = hop?.role === 'destination' ? sideOf('egress', undefined, plan.port, identityAddresses) : sideOf('egress', plan.egress, plan.port, identityAddresses, { authenticated: hop !== undefined });
+  const ingress =
+    hop?.role === 'source'
+      ? sideOf('ingress', undefined, plan.port, identityAddresses)
+      : sideOf('ingress', plan.ingress, plan.port, identityAddresses, hop ? { authenticated: true, ...(hop.trustDomain ? { uriTrustDomain: hop.trustDomain } : {}) } : {});
   const sides = [egress, ingress];
   const upstream = (name: string, match: Obj, keep: (p: PathKey) => boolean): Obj => ({
     name,
     match,
     // No route timeout: long-lived gRPC streams and downloads must survive.
-    route: { cluster: ORIGINAL_DST_CLUSTER, timeout: { seconds: 0, nanos: 0 } },
+    route: { cluster: plan.auth?.cluster ?? upstreamClusterOf(plan.tls), timeout: { seconds: 0, nanos: 0 } },
     typed_per_filter_config: {
       [RBAC_EGRESS_FILTER]: perRouteRbac(egress, keep),
       [RBAC_INGRESS_FILTER]: perRouteRbac(ingress, keep),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { policyMapRows, MAX_EXPANDED_PORT_RANGE } from '../../agent/bpf-datapath.js';
+import { AUDIT_RULE_COOKIE, bpfEventToFlow, type BpfVerdictEvent } from '../../observe/from-bpf-event.js';
 import { Proto, Verdict, Direction } from '../../addon/layouts.js';
 import type { EndpointPolicy, PolicyEntry } from '../../policy/resolved.js';
 
@@ -10,7 +11,7 @@ const pol = (ingress: PolicyEntry[], egress: PolicyEntry[] = [], egressEnforced 
   egress: { enforced: egressEnforced, entries: egress },
 });
 const show = (rows: ReturnType<typeof policyMapRows>) =>
-  rows.map(([k, v]) => `${k.direction === Direction.ingress ? 'in' : 'eg'} id${k.peerIdentity} ${k.dport}/${k.proto === Proto.tcp ? 'tcp' : 'udp'} ${Object.entries(Verdict).find(([, n]) => n === v.verdict)![0]}`).sort();
+  rows.map(([k, v]) => `${k.direction === Direction.ingress ? 'in' : 'eg'} id${k.peerIdentity} ${k.dport}/${k.proto === Proto.tcp ? 'tcp' : 'udp'} ${Object.entries(Verdict).find(([, n]) => n === v.verdict)![0]}${v.ruleCookie === AUDIT_RULE_COOKIE ? ' (audit)' : ''}`).sort();
 
 describe('policy map rows from a resolved policy', () => {
   const cases: { name: string; policy: EndpointPolicy; audit?: boolean; want: string[] }[] = [
@@ -22,10 +23,16 @@ describe('policy map rows from a resolved policy', () => {
     { name: 'a direction that is not enforced has no rows', policy: pol([], [entry(2, 443, 'TCP', 'allow')]), want: [] },
     { name: 'egress rows when enforced', policy: pol([], [entry(2, 443, 'TCP', 'allow')], true), want: ['eg id2 443/tcp allow'] },
     {
-      name: 'audit mode: denies pass, redirects stay, a wildcard allow catches the rest',
-      policy: pol([entry(256, 80, 'TCP', 'redirect'), entry(257, 22, 'TCP', 'deny')]),
+      name: 'audit mode: denies pass marked audit, redirects and allows stay, an audit wildcard catches the rest',
+      policy: pol([entry(256, 80, 'TCP', 'redirect'), entry(257, 22, 'TCP', 'deny'), entry(258, 5432, 'TCP', 'allow')]),
       audit: true,
-      want: ['in id0 0/tcp allow', 'in id0 0/udp allow', 'in id256 80/tcp redirect', 'in id257 22/tcp allow'],
+      want: ['in id0 0/tcp allow (audit)', 'in id0 0/udp allow (audit)', 'in id256 80/tcp redirect', 'in id257 22/tcp allow (audit)', 'in id258 5432/tcp allow'],
+    },
+    {
+      name: 'audit mode: a would-be deny on a key beats the allow and the redirect there',
+      policy: pol([entry(256, 80, 'ANY', 'allow'), entry(256, 80, 'TCP', 'redirect'), entry(256, 80, 'UDP', 'deny')]),
+      audit: true,
+      want: ['in id0 0/tcp allow (audit)', 'in id0 0/udp allow (audit)', 'in id256 80/tcp redirect', 'in id256 80/udp allow (audit)'],
     },
   ];
   for (const c of cases) {
@@ -38,5 +45,23 @@ describe('policy map rows from a resolved policy', () => {
 
   it('keys every row by the endpoint', () => {
     assert.ok(policyMapRows(42, pol([entry(1, 0, 'ANY', 'allow')])).every(([k]) => k.endpointId === 42));
+  });
+});
+
+describe('audit-mode kernel events', () => {
+  const ev = (type: BpfVerdictEvent['type'], ruleCookie: number): BpfVerdictEvent => ({
+    type, hook: 'connect4', reason: null, reasonCode: 0, direction: 'egress', proto: 'tcp', endpointId: 3, srcIdentity: 300, dstIdentity: 301,
+    saddr: '10.1.0.2', daddr: '10.1.0.3', sport: 0, dport: 80, proxyPort: 0, ruleCookie, tsNs: 1n,
+  });
+
+  it('an allowed connection through an audit row is an AUDIT flow whose policy would have denied it', () => {
+    const f = bpfEventToFlow(ev('allow', AUDIT_RULE_COOKIE), { monotonicEpochMs: 0 });
+    assert.equal(f.verdict, 'AUDIT');
+    assert.deepEqual(f.policy, [{ direction: 'egress', result: 'denied', enforced: false }]);
+  });
+
+  it('other allowed connections stay FORWARDED; the cookie means nothing on a drop or redirect', () => {
+    assert.equal(bpfEventToFlow(ev('allow', 0), { monotonicEpochMs: 0 }).verdict, 'FORWARDED');
+    assert.equal(bpfEventToFlow(ev('redirect', AUDIT_RULE_COOKIE), { monotonicEpochMs: 0 }).verdict, 'REDIRECTED');
   });
 });

@@ -2,7 +2,7 @@
 // proxy, real policy engine): output, --output json, errors and exit codes.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listenApi, type Listeners } from '../../agent/api/listen.js';
@@ -46,6 +46,7 @@ describe('l7mesh CLI against the agent API', () => {
     const imp = await run('policy', 'import', 'l7-rule.yaml');
     assert.equal(imp.code, 0, imp.err);
     assert.match(imp.out, /^Revision: 1\nImported: CiliumNetworkPolicy\/default\/l7-rule\n$/);
+    assert.match(imp.err, /^Importing l7-rule\.yaml: validate, resolve, write BPF maps, publish to Envoy, wait for its ACK\.\.\.$/m);
     assert.equal((await run('policy', 'wait', '1')).code, 0);
     const bpf = await run('bpf', 'policy', 'get', 'web-server', '-o', 'json');
     const rows = JSON.parse(bpf.out).entries as { identity: number; port: number; verdict: string }[];
@@ -60,6 +61,34 @@ describe('l7mesh CLI against the agent API', () => {
     assert.match(get.out, /endpointSelector:/);
     assert.equal((await run('status')).code, 0);
     assert.equal((await run('debuginfo', '-o', 'json')).code, 0);
+  });
+
+  it('runs the other agent commands: endpoint get/labels/delete, identity get, bpf ipcache list, status --verbose, policy delete', async () => {
+    const made = JSON.parse((await run('endpoint', 'create', 'relabel-me', '--labels', 'app=first', '-o', 'json')).out) as { id: number; identity: number; ipv4: string };
+    const got = JSON.parse((await run('endpoint', 'get', 'relabel-me', '-o', 'json')).out) as { id: number; labels: string[] };
+    assert.equal(got.id, made.id);
+    assert.ok(got.labels.includes('k8s:app=first'), got.labels.join(','));
+    const moved = await run('endpoint', 'labels', 'relabel-me', '--add', 'app=second', '-o', 'json');
+    assert.equal(moved.code, 0, moved.err);
+    const after = JSON.parse(moved.out) as { identity: number; labels: string[] };
+    assert.notEqual(after.identity, made.identity, 'a new label set is a new identity');
+    assert.ok(after.labels.includes('k8s:app=second') && !after.labels.includes('k8s:app=first'), after.labels.join(','));
+    const ident = JSON.parse((await run('identity', 'get', String(after.identity), '-o', 'json')).out) as { id: number; labels: string[] };
+    assert.equal(ident.id, after.identity);
+    assert.ok(ident.labels.includes('k8s:app=second'));
+    const ipc = JSON.parse((await run('bpf', 'ipcache', 'list', '-o', 'json')).out) as { ip: string; identity: number }[];
+    assert.deepEqual(ipc.find((r) => r.ip === made.ipv4 || r.ip === `${made.ipv4}/32`)?.identity, after.identity);
+    const verbose = await run('status', '--verbose');
+    assert.equal(verbose.code, 0, verbose.err);
+    assert.match(verbose.out, /^BPF maps:$/m);
+    assert.match(verbose.out, /^xDS clients:$/m);
+    assert.doesNotMatch((await run('status')).out, /^BPF maps:$/m);
+    assert.equal((await run('endpoint', 'delete', 'relabel-me')).code, 0);
+    assert.equal((await run('endpoint', 'get', 'relabel-me')).code, 1);
+    const del = await run('policy', 'delete', 'l7-rule', '-o', 'json');
+    assert.equal(del.code, 0, del.err);
+    assert.deepEqual((JSON.parse(del.out) as { deleted: string[] }).deleted, ['CiliumNetworkPolicy/default/l7-rule']);
+    assert.deepEqual((JSON.parse((await run('policy', 'get', '-o', 'json')).out) as { policies: unknown[] }).policies, []);
   });
 
   const failures: { argv: string[]; code: number; err: RegExp }[] = [
@@ -99,6 +128,20 @@ describe('l7mesh CLI against the agent API', () => {
       assert.equal(code, 0, c.words.join(' '));
       assert.ok(out.startsWith(`Usage: l7mesh ${c.words.join(' ')}`), out);
       assert.match(out, /--output/);
+    }
+  });
+
+  it('serves the unix socket root-only: socket 0600 in a directory it creates 0700', async () => {
+    const path = join(dir, 'private', 'api.sock');
+    const own = await openHarness({ socketPath: path }, () => new CiliumPolicyEngine({ allowLocalhost: 'always' }));
+    const l = await listenApi(own.agent);
+    try {
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.equal(statSync(join(dir, 'private')).mode & 0o777, 0o700);
+      assert.equal(await main(['status', '--api', path], { stdout: () => undefined, stderr: () => undefined }), 0);
+    } finally {
+      await l.close();
+      await own.cleanup();
     }
   });
 

@@ -106,6 +106,11 @@ const cases: Case[] = [
   { name: 'NetworkPolicy ipBlock with podSelector', text: 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\nspec:\n  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.0/8}\n      podSelector: {}\n', path: 'spec.ingress[0].from[0]', reason: /ipBlock cannot be combined/ },
   { name: 'NetworkPolicy bad policyType', text: 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\nspec:\n  podSelector: {}\n  policyTypes: [Inbound]\n', path: 'spec.policyTypes[0]', reason: /must be one of "Ingress", "Egress"/ },
   { name: 'NetworkPolicy endPort below port', text: 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\nspec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: 9000, endPort: 8000}]\n', path: 'spec.ingress[0].ports[0].endPort', reason: /endPort 8000 is below port 9000/ },
+  { name: 'terminatingTLS without HTTP rules', text: cnp('  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      terminatingTLS: {secret: {name: s}}\n'), path: 'spec.egress[0].toPorts[0].terminatingTLS', reason: /needs rules.http on the same port/ },
+  { name: 'originatingTLS with Kafka rules', text: cnp('  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: "9092", protocol: TCP}]\n      originatingTLS: {secret: {name: s}}\n      rules: {kafka: [{topic: t}]}\n'), path: 'spec.egress[0].toPorts[0].originatingTLS', reason: /not rules.kafka/ },
+  { name: 'terminatingTLS without a secret', text: cnp('  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      terminatingTLS: {certificate: tls.crt}\n      rules: {http: [{path: "/"}]}\n'), path: 'spec.ingress[0].toPorts[0].terminatingTLS.secret', reason: /required/ },
+  { name: 'terminatingTLS secret name', text: cnp('  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      terminatingTLS: {secret: {name: ../etc}}\n      rules: {http: [{path: "/"}]}\n'), path: 'spec.ingress[0].toPorts[0].terminatingTLS.secret.name', reason: /not a DNS-1123 name/ },
+  { name: 'originatingTLS key name', text: cnp('  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      originatingTLS: {secret: {name: s}, trustedCA: ".."}\n      rules: {http: [{path: "/"}]}\n'), path: 'spec.ingress[0].toPorts[0].originatingTLS.trustedCA', reason: /not a secret key name/ },
 ];
 
 // Fields Cilium has that l7mesh does not enforce yet: each rejected with "not supported".
@@ -121,8 +126,8 @@ const notSupported: { field: string; text: string; path: string }[] = [
   { field: 'endpointSelector on reserved:host', text: 'apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: h}\nspec:\n  endpointSelector: {matchLabels: {"reserved:host": ""}}\n', path: 'spec.endpointSelector' },
   { field: 'toRequires', text: cnp('  endpointSelector: {}\n  egress:\n  - toRequires: [{matchLabels: {env: prod}}]\n'), path: 'spec.egress[0].toRequires' },
   { field: 'fromRequires', text: cnp('  endpointSelector: {}\n  ingress:\n  - fromRequires: [{matchLabels: {env: prod}}]\n'), path: 'spec.ingress[0].fromRequires' },
-  { field: 'terminatingTLS', text: cnp('  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      terminatingTLS: {secret: {name: s}}\n'), path: 'spec.egress[0].toPorts[0].terminatingTLS' },
-  { field: 'authentication', text: cnp('  endpointSelector: {}\n  ingress:\n  - fromEndpoints: [{}]\n    authentication: {mode: required}\n'), path: 'spec.ingress[0].authentication' },
+  { field: 'listener', text: cnp('  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: "443", protocol: TCP}]\n      listener: {envoyConfig: {kind: CiliumEnvoyConfig, name: x}, name: y}\n'), path: 'spec.egress[0].toPorts[0].listener' },
+  { field: 'authentication mode test-always-fail', text: cnp('  endpointSelector: {}\n  ingress:\n  - fromEndpoints: [{}]\n    authentication: {mode: test-always-fail}\n'), path: 'spec.ingress[0].authentication.mode' },
   { field: 'protocol ICMP', text: ingressPorts('      - {port: "0", protocol: ICMP}\n'), path: 'spec.ingress[0].toPorts[0].ports[0].protocol' },
   { field: 'headerMatches.secret', text: httpRule('{headerMatches: [{name: X-Token, secret: {name: s}}]}'), path: 'spec.ingress[0].toPorts[0].rules.http[0].headerMatches[0].secret' },
 ];

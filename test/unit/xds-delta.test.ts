@@ -102,6 +102,23 @@ describe('xds delta stream (fake transport)', () => {
     assert.equal(sink.take().length, 0, 'x was unsubscribed');
   });
 
+  it('VHDS: no names at first means the virtual hosts of the snapshot; an unknown alias is answered as unresolved', async () => {
+    const { cache, sink, stream } = setup();
+    const V = TypeUrl.VirtualHost;
+    cache.setSnapshot('n1', { [V]: [{ name: 'rc/a.test', domains: ['a.test'] }] });
+    stream.receive({ node: node('n1'), type_url: V, resource_names_subscribe: [] });
+    await flush();
+    let r = delta(sink.take()[0]!);
+    assert.deepEqual(names(r), ['rc/a.test']);
+    stream.receive({ type_url: V, response_nonce: r.nonce, resource_names_subscribe: ['rc/b.test'] });
+    await flush();
+    r = delta(sink.take()[0]!);
+    assert.deepEqual(r.resources.map((x) => ({ name: x.name, version: x.version, body: !!x.resource, aliases: (x as { aliases?: string[] }).aliases })), [
+      { name: 'rc/b.test', version: 'unresolved', body: false, aliases: ['rc/b.test'] },
+    ]);
+    assert.deepEqual(r.removed_resources, []);
+  });
+
   it('applies subscription changes even when their nonce is stale', async () => {
     const { cache, sink, stream } = setup();
     cache.setSnapshot('n1', input({ endpoints: [cla('x'), cla('y')] }));

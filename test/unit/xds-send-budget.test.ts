@@ -15,4 +15,20 @@ describe('xds send budget (server-wide bytes in flight)', () => {
     assert.deepEqual(woken, ['a', 'b']);
     assert.equal(b.bytesInFlight, 90);
   });
+
+  it('counts a buffer shared by several streams once, until the last one has flushed it', () => {
+    const b = new SendBudget(100);
+    const shared = Buffer.alloc(80);
+    b.takeShared(shared);
+    b.takeShared(shared);
+    b.takeShared(Buffer.alloc(30));
+    assert.equal(b.bytesInFlight, 110);
+    let woken = false;
+    assert.equal(b.admit(() => (woken = true)), false);
+    b.releaseShared(shared);
+    assert.equal(b.bytesInFlight, 110, 'one stream still holds it');
+    b.releaseShared(shared);
+    assert.equal(b.bytesInFlight, 30);
+    assert.equal(woken, true);
+  });
 });

@@ -174,6 +174,23 @@ describe('xds SotW stream (fake transport)', () => {
     assert.equal(sink.take().length, 0);
   });
 
+  it('keeps one response per type in flight: 50 snapshots to a client that has not ACKed queue nothing, the ACK brings the newest', async () => {
+    const { cache, sink, stream } = setup();
+    cache.setSnapshot('n1', input({ clusters: [cluster('c', 1)] }));
+    stream.receive({ node: node('n1'), type_url: C, resource_names: [] });
+    await flush();
+    const first = sotw(sink.take()[0]!);
+    let last = '';
+    for (let i = 2; i <= 51; i++) last = cache.setSnapshot('n1', input({ clusters: [cluster('c', i)] }));
+    await flush();
+    assert.equal(sink.written.length, 0, 'nothing queued behind the unACKed response');
+    stream.receive({ type_url: C, version_info: first.version_info, response_nonce: first.nonce, resource_names: [] });
+    await flush();
+    const sent = sink.take();
+    assert.equal(sent.length, 1);
+    assert.equal(sotw(sent[0]!).version_info, last);
+  });
+
   it('a slow client is held back without delaying another stream', async () => {
     const cache = new SnapshotCache();
     const slow = new FakeSink();

@@ -15,6 +15,8 @@ export interface AgentSpec {
   podCidr: string;
   proxyPort: number;
   ephemeral?: boolean;
+  /** Further agent flags, e.g. --policy-audit-mode. */
+  args?: string[];
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,6 +41,7 @@ export async function startAgent(spec: AgentSpec): Promise<ChildProcess> {
   const log = openSync(`/run/l7mesh/${spec.node}-agent.log`, 'a');
   const args = ['--node-name', spec.node, '--state-dir', spec.stateDir, '--socket', spec.socket, '--pod-cidr', spec.podCidr, '--proxy-port', String(spec.proxyPort)];
   if (spec.ephemeral) args.push('--ephemeral');
+  if (spec.args) args.push(...spec.args);
   const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', log, log] });
   writeFileSync(pidFile(spec), String(child.pid));
   const deadline = Date.now() + READY_TIMEOUT_MS;

@@ -1,0 +1,94 @@
+// Cluster mode for the agent daemon: option parsing and wiring of the etcd store, node
+// lease, cluster identities, the agent's Store and the sync that follows the cluster.
+
+import { ConfigError } from '../agent/config.js';
+import type { Datapath } from '../agent/datapath.js';
+import { FileStore } from '../agent/file-store.js';
+import type { PolicyEngine } from '../agent/policy-engine.js';
+import { EtcdKv } from './etcd-kv.js';
+import { ClusterIdentities } from './identities.js';
+import type { ClusterKv } from './kv.js';
+import { NodeLease } from './node-lease.js';
+import { KernelRoutes, MemoryRoutes, type RouteTable } from './routes.js';
+import { ClusterStateStore } from './state-store.js';
+import { ClusterSync, type ClusterAgent } from './sync.js';
+
+export interface ClusterOptions {
+  endpoints: string[];
+  prefix: string;
+  nodeIp: string;
+  leaseTtlSeconds: number;
+}
+
+export const DEFAULT_ETCD_PREFIX = '/l7mesh/';
+export const DEFAULT_LEASE_TTL = 15;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** Undefined for the embedded store; throws ConfigError naming the flag otherwise. */
+export function parseClusterOptions(
+  v: { store?: string; endpoints?: string; prefix?: string; nodeIp?: string; leaseTtl?: number },
+): ClusterOptions | undefined {
+  const store = v.store ?? 'embedded';
+  if (store !== 'embedded' && store !== 'etcd') throw new ConfigError('store', `"${store}" is not one of embedded, etcd`);
+  if (store === 'embedded') {
+    for (const [flag, val] of [['etcd-endpoints', v.endpoints], ['etcd-prefix', v.prefix], ['node-ip', v.nodeIp], ['lease-ttl', v.leaseTtl]] as const) {
+      if (val !== undefined) throw new ConfigError(flag, 'only applies with --store etcd');
+    }
+    return undefined;
+  }
+  if (!v.endpoints) throw new ConfigError('etcd-endpoints', 'is required with --store etcd');
+  const endpoints = v.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const e of endpoints) if (!/^https?:\/\/[^\s/]+$/.test(e)) throw new ConfigError('etcd-endpoints', `"${e}" is not an http(s)://host:port URL`);
+  if (endpoints.length === 0) throw new ConfigError('etcd-endpoints', 'names no endpoint');
+  const prefix = v.prefix ?? DEFAULT_ETCD_PREFIX;
+  if (!/^\/[A-Za-z0-9_./-]*\/$/.test(prefix)) throw new ConfigError('etcd-prefix', `"${prefix}" must start and end with "/" (letters, digits, _ . - /)`);
+  if (!v.nodeIp || !IPV4_RE.test(v.nodeIp)) throw new ConfigError('node-ip', `${v.nodeIp === undefined ? 'is required with --store etcd' : `"${v.nodeIp}" is not an IPv4 address`}`);
+  const leaseTtlSeconds = v.leaseTtl ?? DEFAULT_LEASE_TTL;
+  if (!(leaseTtlSeconds >= 2 && leaseTtlSeconds <= 3600)) throw new ConfigError('lease-ttl', `${leaseTtlSeconds} must be 2-3600 seconds`);
+  return { endpoints, prefix, nodeIp: v.nodeIp, leaseTtlSeconds };
+}
+
+export interface ClusterParts {
+  kv: ClusterKv;
+  lease: NodeLease;
+  identities: ClusterIdentities;
+  store: ClusterStateStore;
+  follow(d: { agent: ClusterAgent; datapath: Datapath; policyEngine: PolicyEngine; podCidr: string; kernelRoutes: boolean; routes?: RouteTable; log: (s: string) => void }): Promise<ClusterSync>;
+  close(opts: { revoke: boolean }): Promise<void>;
+}
+
+export async function openCluster(o: ClusterOptions, node: string, stateDir: string): Promise<ClusterParts> {
+  const kv = new EtcdKv({ endpoints: o.endpoints, prefix: o.prefix });
+  let lease: NodeLease;
+  try {
+    lease = await NodeLease.start(kv, o.leaseTtlSeconds);
+  } catch (e) {
+    await kv.close();
+    throw new ConfigError('etcd-endpoints', `cannot reach etcd at ${o.endpoints.join(',')}: ${(e as Error).message}`);
+  }
+  const identities = await ClusterIdentities.open(kv, lease, { node });
+  const store = await ClusterStateStore.open(FileStore.open(stateDir), kv, lease, node);
+  return {
+    kv,
+    lease,
+    identities,
+    store,
+    follow: (d) =>
+      ClusterSync.start({
+        kv,
+        lease,
+        node: { name: node, ipv4: o.nodeIp, podCidr: d.podCidr },
+        agent: d.agent,
+        datapath: d.datapath,
+        identities,
+        store,
+        policyEngine: d.policyEngine,
+        routes: d.routes ?? (d.kernelRoutes ? new KernelRoutes() : new MemoryRoutes()),
+        log: d.log,
+      }),
+    async close(opts) {
+      await lease.stop({ revoke: opts.revoke });
+      await kv.close();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// Cilium's toPorts `terminatingTLS` / `originatingTLS` (a TLSContext naming a secret) as the
+// policy model holds it: validated at the door, the secret's namespace filled in, and the
+// policy path kept so that a later failure to read the files names the field.
+
+export interface TlsContextSpec {
+  secret: { namespace?: string; name: string };
+  certificate?: string;
+  privateKey?: string;
+  trustedCA?: string;
+}
+
+/** A validated TLSContext of one toPorts rule; `secret.namespace` is always set. */
+export interface TlsContextRef extends TlsContextSpec {
+  secret: { namespace: string; name: string };
+  /** `<policy>: <field path>`, the prefix of every error about this context's files. */
+  path: string;
+}
+
+/** TLS of one toPorts rule (HTTP rules apply between the two). */
+export interface PortTls {
+  terminating?: TlsContextRef;
+  originating?: TlsContextRef;
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const KEY = /^[-._a-zA-Z0-9]{1,253}$/;
+
+/** Every problem in a raw TLSContext, each prefixed with `path` (e.g. spec.egress[0].toPorts[0].terminatingTLS). */
+export function validateTlsContext(raw: unknown, path: string): string[] {
+  const errors: string[] = [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return [`${path}: object expected`];
+  const r = raw as Record<string, unknown>;
+  for (const k of Object.keys(r)) {
+    if (!['secret', 'certificate', 'privateKey', 'trustedCA'].includes(k)) errors.push(`${path}.${k}: unknown field`);
+  }
+  const secret = r.secret as Record<string, unknown> | undefined;
+  if (secret === undefined) errors.push(`${path}.secret: required (files come from a named secret)`);
+  else if (secret === null || typeof secret !== 'object' || Array.isArray(secret)) errors.push(`${path}.secret: object expected`);
+  else {
+    for (const k of Object.keys(secret)) if (k !== 'name' && k !== 'namespace') errors.push(`${path}.secret.${k}: unknown field`);
+    if (typeof secret.name !== 'string' || !NAME.test(secret.name)) errors.push(`${path}.secret.name: ${JSON.stringify(secret.name)} is not a DNS-1123 name`);
+    if (secret.namespace !== undefined && (typeof secret.namespace !== 'string' || !NAME.test(secret.namespace))) {
+      errors.push(`${path}.secret.namespace: ${JSON.stringify(secret.namespace)} is not a DNS-1123 name`);
+    }
+  }
+  for (const k of ['certificate', 'privateKey', 'trustedCA'] as const) {
+    const v = r[k];
+    if (v !== undefined && (typeof v !== 'string' || !KEY.test(v) || v === '.' || v === '..')) {
+      errors.push(`${path}.${k}: ${JSON.stringify(v)} is not a secret key name (letters, digits, '-', '_', '.')`);
+    }
+  }
+  return errors;
+}
+
+/** What two contexts must agree on to be the same TLS (the path does not count). */
+export function tlsContextKey(c: TlsContextSpec | undefined): string {
+  if (!c) return '';
+  return JSON.stringify([c.secret.namespace ?? '', c.secret.name, c.certificate ?? '', c.privateKey ?? '', c.trustedCA ?? '']);
+}
+
+export function portTlsKey(t: PortTls | undefined): string {
+  return t ? `${tlsContextKey(t.terminating)}|${tlsContextKey(t.originating)}` : '';
+}

@@ -1,0 +1,207 @@
+// authentication: required — the hop between the source's proxy and the destination's
+// proxy is mTLS with identity certificates. On one node both ends are the node's Envoy:
+//
+//   pod S ─redirect─► l7mesh-proxy chain (S→D:P): S's egress rules
+//        ─► cluster l7mesh-auth-hop|… (presents S's certificate, verifies D's URI SAN, SNI names D:P)
+//        ─► l7mesh-auth listener chain (SNI D:P): presents D's certificate, requires a client
+//           certificate of the trust domain; D's ingress rules with the peer's URI SAN as principal
+//        ─► cluster l7mesh-auth-dst|D|P ─► pod D
+//
+// Everywhere else an entry that requires authentication allows nothing (rbac.ts), so a
+// peer without a hop (not local, or not authenticated) is refused; nothing falls back to
+// plaintext. Pure: no I/O, no clock.
+
+import { typed } from '../../envoy-api/resource.js';
+import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
+import { chainName } from '../../l7/http/proxy-names.js';
+import { ANY_IDENTITY, type DirectionPolicy } from '../../policy/resolved.js';
+import type { ChainPlan, ProxyEndpoint } from './chains.js';
+import { buildHttpConnectionManager, type AccessLogTarget } from './http-connection-manager.js';
+import type { Obj } from './rbac.js';
+import {
+  TLS_TRANSPORT_SOCKET,
+  buildDownstreamTransportSocket,
+  buildUpstreamTlsContext,
+  identitySecretName,
+  identityUri,
+  trustBundleSecretName,
+} from './tls.js';
+import { UPSTREAM_CONNECT_TIMEOUT_S } from './cluster.js';
+
+export const AUTH_LISTENER = 'l7mesh-auth';
+export const AUTH_HOP_CLUSTER_PREFIX = 'l7mesh-auth-hop|';
+export const AUTH_DST_CLUSTER_PREFIX = 'l7mesh-auth-dst|';
+const HOP_ALPN = ['h2', 'http/1.1'];
+const STDERR_ACCESS_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog';
+export const HOP_LOG_PREFIX = 'l7mesh-auth hop connection';
+const HOP_LOG_FORMAT = `${HOP_LOG_PREFIX} from=%DOWNSTREAM_REMOTE_ADDRESS% sni=%REQUESTED_SERVER_NAME% peer=%DOWNSTREAM_PEER_URI_SAN% tls_failure=%DOWNSTREAM_TRANSPORT_FAILURE_REASON%\n`;
+
+export interface AuthHopOptions {
+  trustDomain: string;
+  /** Where the node's hop listener listens (loopback on one node). */
+  address: string;
+  port: number;
+}
+
+/** Peer identity (or ANY_IDENTITY) → the single ports on which `dir` requires it to authenticate. */
+function authPortsByPeer(dir: DirectionPolicy): Map<number, number[]> | undefined {
+  if (!dir.enforced) return undefined;
+  let out: Map<number, number[]> | undefined;
+  for (const e of dir.entries) {
+    if (e.verdict !== 'redirect' || e.l7?.parser !== 'http' || !e.l7.auth) continue;
+    out ??= new Map();
+    const list = out.get(e.identity) ?? [];
+    list.push(e.port);
+    out.set(e.identity, list);
+  }
+  return out;
+}
+
+function portsFor(m: Map<number, number[]> | undefined, peer: number): number[] {
+  if (!m) return [];
+  return [...(m.get(peer) ?? []), ...(m.get(ANY_IDENTITY) ?? [])];
+}
+
+/** The SNI naming a destination endpoint's port on the hop (a DNS label-safe form of its name). */
+export function hopServerName(ep: ProxyEndpoint, port: number): string {
+  return `p${port}.${ep.name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.l7mesh.internal`;
+}
+
+/**
+ * Marks (or adds) the chain of every local source → destination pair and port where either
+ * side's rules require authentication: that chain becomes the source end of a hop.
+ */
+export function addAuthHops(sorted: readonly ProxyEndpoint[], plans: ChainPlan[]): void {
+  // Most endpoints require no authentication: find those that do first, so a node
+  // without any such rule pays one scan of its entries, not a scan per endpoint pair.
+  const inbound = new Map<ProxyEndpoint, Map<number, number[]>>();
+  const outbound = new Map<ProxyEndpoint, Map<number, number[]>>();
+  for (const ep of sorted) {
+    const i = authPortsByPeer(ep.policy.ingress);
+    if (i) inbound.set(ep, i);
+    const o = authPortsByPeer(ep.policy.egress);
+    if (o) outbound.set(ep, o);
+  }
+  if (inbound.size === 0 && outbound.size === 0) return;
+  const pairs = new Map<string, { src: ProxyEndpoint; dst: ProxyEndpoint; ports: Set<number> }>();
+  const add = (src: ProxyEndpoint, dst: ProxyEndpoint, ports: number[]) => {
+    if (src === dst || ports.length === 0) return;
+    const k = `${src.name}\0${dst.name}`;
+    const p = pairs.get(k) ?? { src, dst, ports: new Set<number>() };
+    for (const port of ports) p.ports.add(port);
+    pairs.set(k, p);
+  };
+  for (const [dst, m] of inbound) for (const src of sorted) add(src, dst, portsFor(m, src.policy.identity));
+  for (const [src, m] of outbound) for (const dst of sorted) add(src, dst, portsFor(m, dst.policy.identity));
+  const byName = new Map(plans.map((p) => [p.name, p]));
+  for (const { src, dst, ports } of pairs.values()) {
+    for (const port of [...ports].sort((a, b) => a - b)) {
+      const name = chainName({ direction: 'both', egressEndpoint: src.name, ingressEndpoint: dst.name, port });
+      let plan = byName.get(name);
+      if (!plan) {
+        plan = { name, direction: 'both', port, ingress: dst, egress: src };
+        plans.push(plan);
+        byName.set(name, plan);
+      }
+      plan.auth = { role: 'source', cluster: `${AUTH_HOP_CLUSTER_PREFIX}${name}` };
+    }
+  }
+}
+
+function staticCluster(name: string, address: string, port: number): Obj {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: { seconds: UPSTREAM_CONNECT_TIMEOUT_S, nanos: 0 },
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: port } } } }] }],
+    },
+    // Speak on what the client spoke: HTTP/1.1 stays HTTP/1.1, gRPC stays h2 (over the hop too).
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': typed(ExtensionTypeUrl.HttpProtocolOptions, {
+        use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+      }),
+    },
+  };
+}
+
+export interface AuthHopResources {
+  listener?: Obj;
+  routePlans: ChainPlan[];
+  clusters: Obj[];
+  /** Identities whose certificates the hop presents. */
+  identities: number[];
+}
+
+/** The hop listener, its chains' route plans, and the clusters of both ends. */
+export function buildAuthHopResources(plans: readonly ChainPlan[], opts: AuthHopOptions | undefined, accessLog: AccessLogTarget | undefined): AuthHopResources {
+  const sources = plans.filter((p) => p.auth?.role === 'source');
+  if (sources.length === 0) return { routePlans: [], clusters: [], identities: [] };
+  if (!opts) throw new Error(`${sources[0]!.name}: authentication: required needs the node's identity TLS (the hop listener and trust domain are not configured)`);
+  const td = opts.trustDomain;
+  const clusters: Obj[] = [];
+  const dests = new Map<string, { ep: ProxyEndpoint; port: number; plan: ChainPlan }>();
+  const identities = new Set<number>();
+  for (const p of sources) {
+    if (p.tls) throw new Error(`${p.name}: authentication: required together with terminatingTLS/originatingTLS on one port is not supported`);
+    const src = p.egress!;
+    const dst = p.ingress!;
+    identities.add(src.policy.identity);
+    identities.add(dst.policy.identity);
+    const sni = hopServerName(dst, p.port);
+    const hop = staticCluster(p.auth!.cluster, opts.address, opts.port);
+    hop.transport_socket = {
+      name: TLS_TRANSPORT_SOCKET,
+      typed_config: typed(
+        ExtensionTypeUrl.UpstreamTlsContext,
+        buildUpstreamTlsContext({
+          certificateSecret: identitySecretName(src.policy.identity),
+          validationSecret: trustBundleSecretName(td),
+          peerUris: [identityUri(td, dst.policy.identity)],
+          sni,
+        }),
+      ),
+    };
+    clusters.push(hop);
+    if (!dests.has(sni)) {
+      const name = `${chainName({ direction: 'ingress', ingressEndpoint: dst.name, port: p.port })}|auth`;
+      const dstCluster = `${AUTH_DST_CLUSTER_PREFIX}${dst.name}|${p.port}`;
+      clusters.push(staticCluster(dstCluster, dst.ip, p.port));
+      dests.set(sni, { ep: dst, port: p.port, plan: { name, direction: 'ingress', port: p.port, ingress: dst, auth: { role: 'destination', cluster: dstCluster, trustDomain: td } } });
+    }
+  }
+  const chains = [...dests.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([sni, d]) => ({
+      name: d.plan.name,
+      filter_chain_match: { server_names: [sni] },
+      transport_socket: buildDownstreamTransportSocket({
+        certificateSecret: identitySecretName(d.ep.policy.identity),
+        validationSecret: trustBundleSecretName(td),
+        requireClientCertificate: true,
+        alpn: HOP_ALPN,
+      }),
+      filters: [buildHttpConnectionManager(d.plan.name, accessLog)],
+    }));
+  const listener: Obj = {
+    name: AUTH_LISTENER,
+    address: { socket_address: { address: opts.address, port_value: opts.port } },
+    listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: typed(ExtensionTypeUrl.TlsInspector, {}) }],
+    filter_chains: chains,
+    // One line per hop connection in Envoy's log: who connected, with which certificate,
+    // and why a handshake was refused (expired, untrusted, no certificate).
+    access_log: [
+      {
+        name: 'envoy.access_loggers.stderr',
+        typed_config: typed(STDERR_ACCESS_LOG, { log_format: { text_format_source: { inline_string: HOP_LOG_FORMAT } } }),
+      },
+    ],
+  };
+  return {
+    listener,
+    routePlans: [...dests.values()].map((d) => d.plan).sort((a, b) => (a.name < b.name ? -1 : 1)),
+    clusters: clusters.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : 1)),
+    identities: [...identities].sort((a, b) => a - b),
+  };
+}

@@ -1,0 +1,101 @@
+// Policy audit mode with the real datapath: an L3/L4 policy that would drop a pod's
+// connection lets it pass, and the flow says AUDIT (Cilium's "would be dropped"),
+// while the connection the policy allows stays FORWARDED.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { spawnInPod } from '../../cli/pod-exec.js';
+import { HTTP_SERVER, runCheck, type PodView } from '../../cli/scenario.js';
+import { repoRoot } from '../support/paths.js';
+import { cli, cliJson, removeLeftovers, sleep, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+
+const SPEC: AgentSpec = {
+  node: 'aaudit',
+  stateDir: '/run/l7mesh/aaudit-state',
+  socket: '/run/l7mesh/aaudit.sock',
+  podCidr: '10.81.0.0/16',
+  proxyPort: 15311,
+  ephemeral: true,
+  args: ['--policy-audit-mode'],
+};
+
+const L4_POLICY = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: audit-l4}
+spec:
+  endpointSelector: {matchLabels: {app: web-server}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: api-gateway}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+`;
+
+interface FlowOut {
+  verdict: string;
+  Type: string;
+  source: { pod_name?: string };
+  destination: { pod_name?: string };
+  l4?: { TCP?: { destination_port: number } };
+  policy?: { direction: string; result: string; enforced: boolean }[];
+}
+
+describe('policy audit mode (real kernel datapath)', function () {
+  this.timeout(180_000);
+  let agent: ChildProcess | undefined;
+  let server: ChildProcess | undefined;
+
+  before(function () {
+    if (process.getuid?.() !== 0) {
+      console.log('      skipped: needs root (netns, cgroups, BPF)');
+      this.skip();
+    }
+    removeLeftovers(SPEC);
+  });
+  after(async () => {
+    server?.kill('SIGKILL');
+    if (agent) await stopAgent(agent);
+    removeLeftovers(SPEC);
+  });
+
+  it('lets a would-be L3/L4 drop pass and records it as AUDIT; the allowed peer stays FORWARDED', async () => {
+    agent = await startAgent(SPEC);
+    assert.equal(cliJson<{ config: { policyAuditMode: boolean } }>(SPEC, ['status']).config.policyAuditMode, true);
+    const pods: Record<string, PodView> = {};
+    for (const name of ['api-gateway', 'web-server', 'outsider']) pods[name] = cliJson<PodView>(SPEC, ['endpoint', 'create', name, '--labels', `app=${name}`]);
+    server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('web server did not start in 10 s')), 10_000);
+      server!.stdout!.once('data', () => (clearTimeout(t), resolve()));
+      server!.once('exit', (c) => (clearTimeout(t), reject(new Error(`web server exited ${c}`))));
+    });
+    const file = `${repoRoot}dist/test/e2e/audit-l4.yaml`;
+    writeFileSync(file, L4_POLICY);
+    assert.equal(cliJson<{ acked: boolean }>(SPEC, ['policy', 'import', file]).acked, true);
+
+    // Enforcing, the outsider would be refused; in audit mode both get their answer.
+    for (const from of ['outsider', 'api-gateway']) {
+      const r = await runCheck({ from, to: 'web-server', port: 80, method: 'GET', path: '/api/v1/x', expect: 'allowed' }, pods);
+      assert.ok(r.pass, `${from}: expected the request to pass in audit mode, got ${r.got}`);
+    }
+
+    const toServer = (from: string) => (f: FlowOut) => f.Type === 'L3_L4' && f.source.pod_name === from && f.destination.pod_name === 'web-server' && f.l4?.TCP?.destination_port === 80;
+    let flows: FlowOut[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = cli(SPEC, ['observe', '--last', '500', '-o', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      // One JSON object per line, as `hubble observe -o json` prints them.
+      flows = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as FlowOut);
+      if (flows.some(toServer('outsider')) && flows.some(toServer('api-gateway'))) break;
+      await sleep(250);
+    }
+    const outsider = flows.filter(toServer('outsider'));
+    const gateway = flows.filter(toServer('api-gateway'));
+    assert.ok(outsider.length > 0 && gateway.length > 0, `kernel flows of both clients: ${JSON.stringify(flows.slice(-10))}`);
+    assert.deepEqual([...new Set(outsider.map((f) => f.verdict))], ['AUDIT']);
+    assert.deepEqual(outsider[0]!.policy, [{ direction: 'egress', result: 'denied', enforced: false }]);
+    assert.ok(!gateway.some((f) => f.verdict === 'AUDIT' || f.verdict === 'DROPPED'), `api-gateway flows: ${gateway.map((f) => f.verdict).join(',')}`);
+    assert.ok(gateway.some((f) => f.verdict === 'FORWARDED'));
+    assert.equal(flows.some((f) => f.verdict === 'DROPPED'), false, 'nothing was dropped');
+  });
+});
