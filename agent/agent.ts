@@ -66,6 +66,12 @@ export interface RevisionStatus {
   nack?: string;
 }
 
+export interface RealizedEndpoint {
+  id: number;
+  ipv4: string;
+  policy: EndpointPolicy;
+}
+
 export interface AgentDeps {
   config: AgentConfig;
   store: Store;
@@ -101,6 +107,9 @@ export class Agent {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly ackWaiters = new Set<() => void>();
   private closed = false;
+  /** Cluster mode: pods on other nodes (address → identity), from the cluster store. */
+  private remoteEndpoints: ReadonlyMap<string, number> = new Map();
+  private readonly realizedListeners = new Set<(eps: RealizedEndpoint[]) => void>();
 
   private constructor(private readonly deps: AgentDeps) {
     this.config = deps.config;
@@ -614,6 +623,10 @@ export class Agent {
       ep.policyRevision = newRevision;
       delete ep.lastError;
     }
+    if (this.realizedListeners.size > 0) {
+      const eps = this.realizedEndpoints();
+      for (const fn of this.realizedListeners) fn(eps);
+    }
     if (acked) this.markAcked(newRevision);
     else this.ackInBackground(version, newRevision);
     this.observer.metrics.observePolicyApply(performance.now() - started, newRevision);
@@ -660,6 +673,7 @@ export class Agent {
       if (ep.identity === undefined) continue;
       (identityAddresses[ep.identity] ??= []).push(ep.pod.ipv4);
     }
+    for (const [ip, identity] of this.remoteEndpoints) (identityAddresses[identity] ??= []).push(ip);
     for (const list of Object.values(identityAddresses)) list.sort();
     return {
       endpoints: eps
@@ -698,6 +712,42 @@ export class Agent {
     return this.realized.get(id);
   }
 
+  /** Every ready endpoint's address and policy in force. */
+  realizedEndpoints(): RealizedEndpoint[] {
+    const out: RealizedEndpoint[] = [];
+    for (const ep of this.endpoints.values()) {
+      const policy = this.realized.get(ep.id);
+      if (policy && ep.identity !== undefined) out.push({ id: ep.id, ipv4: ep.pod.ipv4, policy });
+    }
+    return out;
+  }
+
+  /**
+   * Calls `fn` now and after every committed transaction with the endpoints' policies in
+   * force (cluster mode: the TPROXY rules follow the L7 ingress ports). Returns the unsubscribe.
+   */
+  onRealized(fn: (eps: RealizedEndpoint[]) => void): () => void {
+    this.realizedListeners.add(fn);
+    fn(this.realizedEndpoints());
+    return () => this.realizedListeners.delete(fn);
+  }
+
+  /**
+   * Cluster mode: the pods on other nodes. Their addresses join the identity address sets
+   * the proxy's RBAC names peers by (L7 ingress for connections from other nodes arrives
+   * with the remote pod's own address) and name flow peers. Returns whether a local
+   * endpoint's ingress has L7 rules, i.e. whether the proxy configuration must follow.
+   */
+  remoteEndpointsChanged(remote: ReadonlyMap<string, { identity: number }>): boolean {
+    const next = new Map<string, number>();
+    for (const [ip, r] of remote) next.set(ip, r.identity);
+    this.remoteEndpoints = next;
+    for (const p of this.realized.values()) {
+      if (p.ingress.enforced && p.ingress.entries.some((e) => e.verdict === 'redirect')) return true;
+    }
+    return false;
+  }
+
   private meta() {
     return { revision: this.revision, nextEndpointId: this.nextEndpointId };
   }
@@ -712,7 +762,8 @@ export class Agent {
       const ns = this.labelSetOf(ep).k8sValue(POD_NAMESPACE_KEY);
       return { identity: ep.identity, labels: ep.labels, ...(ns ? { namespace: ns } : {}), pod_name: ep.name };
     }
-    const id = identity ?? ([...this.endpoints.values()].some((e) => e.pod.gateway === ip) ? HOST_IDENTITY : WORLD_IDENTITY);
+    const remote = ip === undefined ? undefined : this.remoteEndpoints.get(ip);
+    const id = identity ?? remote ?? ([...this.endpoints.values()].some((e) => e.pod.gateway === ip) ? HOST_IDENTITY : WORLD_IDENTITY);
     return { identity: id, labels: this.deps.identities.lookup(id)?.labels.toStrings() ?? [] };
   }
 

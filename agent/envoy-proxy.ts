@@ -39,6 +39,8 @@ export interface EnvoyProxyOptions {
   tls?: NodeTls;
   /** Loopback port of the authenticated-hop listener (authentication: required); default proxyPort + 1. */
   authPort?: number;
+  /** Cluster mode: port of the transparent listener TPROXY hands other nodes' connections to (L7 ingress). */
+  transparentPort?: number;
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
@@ -149,6 +151,7 @@ export class EnvoyProxy implements ProxyConfigurator {
     const res = this.resources.build(
       {
         listener: { address: this.o.listenAddress, port: this.o.proxyPort },
+        ...(this.o.transparentPort !== undefined ? { transparentListener: { address: '0.0.0.0', port: this.o.transparentPort } } : {}),
         endpoints,
         identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
         accessLog: { clusterName: ACCESS_LOG_CLUSTER },

@@ -25,7 +25,7 @@ import { DEFAULT_POD_CIDR, KernelPlumbing } from './pod-plumbing.js';
 import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
 import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
-import { openCluster, parseClusterOptions, type ClusterOptions } from '../cluster/daemon.js';
+import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions } from '../cluster/daemon.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_PROXY_PORT = 15001;
@@ -58,6 +58,7 @@ Flags:
   --etcd-prefix <prefix>         cluster mode: key prefix (default /l7mesh/)
   --node-ip <ipv4>               cluster mode: the address other nodes route this node's pod CIDR via
   --lease-ttl <seconds>          cluster mode: node lease TTL (default 15)
+                                 (cluster mode: L7 ingress from other nodes reaches Envoy by TPROXY on proxy-port + 2)
   -h, --help                     show this help
 `;
 
@@ -161,6 +162,8 @@ export interface RunningDaemon {
 export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunningDaemon> {
   const c = o.config;
   let agentRef: Agent | undefined;
+  // Cluster mode with the kernel datapath and Envoy: a transparent listener for L7 ingress from other nodes.
+  const transparentPort = o.cluster && o.datapath === 'bpf' && o.proxy === 'envoy' ? transparentPortOf(o.proxyPort) : undefined;
   const clusterParts = o.cluster ? await openCluster(o.cluster, c.nodeName, c.stateDir) : undefined;
   const store = clusterParts?.store ?? FileStore.open(c.stateDir);
   const identities = clusterParts?.identities ?? (await AllocatorIdentities.open(c.stateDir));
@@ -198,6 +201,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           workDir: join('/run/l7mesh', c.nodeName, 'envoy'),
           listenAddress: '0.0.0.0',
           proxyPort: o.proxyPort,
+          ...(transparentPort !== undefined ? { transparentPort } : {}),
           proxyCgroup,
           resolveEndpoint: (ip, identity) => agentRef?.flowEndpoint(ip, identity),
           onFlow: (f) => agentRef?.observer.onProxyFlow(f),
@@ -215,6 +219,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
   agentRef = agent;
   const sync = clusterParts ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', log }) : undefined;
+  const tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
   const listeners = await listenApi(agent);
   log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
   let stopping: Promise<void> | undefined;
@@ -224,6 +229,8 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
       stopping ??= (async () => {
         await listeners.close();
         await sync?.close();
+        // Like Envoy, the rules outlive a plain stop (they keep enforcing); teardown removes them.
+        await tproxy?.stop({ removeRules: o.ephemeral });
         await agent.close({ teardown: o.ephemeral });
         await clusterParts?.close({ revoke: o.ephemeral });
         if (o.ephemeral) {

@@ -10,7 +10,7 @@
 // object with equal content (its JSON) still counts as unchanged.
 
 import { planChains, type ChainPlan, type ProxyEndpoint } from '../proxy-config/builders/chains.js';
-import { buildListenerAndClusters, sortByName, type ProxyConfigInput, type ProxyResources } from '../proxy-config/builders/proxy-resources.js';
+import { buildListenerAndClusters, listenerList, sortByName, type ProxyConfigInput, type ProxyResources } from '../proxy-config/builders/proxy-resources.js';
 import { portTlsKey } from '../policy/tls-context.js';
 import type { Obj } from '../proxy-config/builders/rbac.js';
 import { buildRouteConfiguration } from '../proxy-config/builders/route.js';
@@ -75,7 +75,7 @@ export class ProxyResourceMemo {
     };
 
     // Built first, as buildProxyResources does, so that bad input fails the same way.
-    const { listener, clusters, hopListener, hopRoutes } = this.listenerAndClusters(input, plans, (ep) => json(sideOf(ep)!, ep));
+    const { listener, clusters, hopListener, hopRoutes, tproxyListener } = this.listenerAndClusters(input, plans, (ep) => json(sideOf(ep)!, ep));
     const routes = new Map<string, RouteMemo>();
     const routeList = plans.map((p) => {
       const prev = this.routes.get(p.name);
@@ -93,7 +93,7 @@ export class ProxyResourceMemo {
     });
     this.routes = routes;
     const all = hopRoutes.length > 0 ? sortByName([...routeList, ...hopRoutes]) : routeList;
-    return { listeners: hopListener ? [hopListener, listener] : [listener], routes: all, clusters };
+    return { listeners: listenerList(listener, hopListener, tproxyListener), routes: all, clusters };
   }
 
   /**
@@ -107,6 +107,7 @@ export class ProxyResourceMemo {
     const kafkaEndpoints = input.kafka ? input.endpoints.filter(hasKafkaRules).map((ep) => [ep.name, ep.ip, ep.audit === true, jsonOf(ep)]) : [];
     const key = JSON.stringify([
       input.listener,
+      input.transparentListener ?? null,
       input.accessLog ?? null,
       input.extraFilterChains ?? null,
       input.kafka ?? null,

@@ -348,6 +348,8 @@ int l7m_sockops_proxy(struct bpf_sock_ops *skops)
 SEC("cgroup/getsockopt")
 int l7m_getsockopt(struct bpf_sockopt *ctx)
 {
+	const struct l7m_ipcache_value *ipc;
+	struct l7m_orig_dst od_local = {};
 	struct sockaddr_in *sin;
 	struct l7m_orig_dst *od;
 	struct l7m_tuple4 t = {};
@@ -372,12 +374,22 @@ int l7m_getsockopt(struct bpf_sockopt *ctx)
 	if ((void *)(sin + 1) > ctx->optval_end)
 		return 1;
 	if (!od) {
-		/* Not redirected by us. With conntrack loaded the kernel answers even for a
-		 * connection nobody redirected, naming the socket's own address: the proxy
-		 * would dial itself. Refuse that; keep a real netfilter answer. */
-		if (ctx->retval == 0 && sin->sin_addr.s_addr == t.local_ip && sin->sin_port == t.local_port)
-			ctx->retval = -L7M_ENOENT;
-		return 1;
+		ipc = l7m_ipcache_lookup(t.local_ip);
+		if (ipc && ipc->endpoint_id) {
+			/* A socket whose own address is a local workload's was accepted
+			 * transparently (TPROXY: L7 ingress for a peer on another node); its own
+			 * address is where the connection was going, whatever conntrack says. */
+			od_local.ipv4 = t.local_ip;
+			od_local.port = t.local_port;
+			od = &od_local;
+		} else {
+			/* Not redirected by us. With conntrack loaded the kernel answers even for a
+			 * connection nobody redirected, naming the socket's own address: the proxy
+			 * would dial itself. Refuse that; keep a real netfilter answer. */
+			if (ctx->retval == 0 && sin->sin_addr.s_addr == t.local_ip && sin->sin_port == t.local_port)
+				ctx->retval = -L7M_ENOENT;
+			return 1;
+		}
 	}
 	sin->sin_family = L7M_AF_INET;
 	sin->sin_port = od->port;

@@ -5,7 +5,10 @@ import { ConfigError } from '../agent/config.js';
 import type { Datapath } from '../agent/datapath.js';
 import { FileStore } from '../agent/file-store.js';
 import type { PolicyEngine } from '../agent/policy-engine.js';
+import { spawnSync } from 'node:child_process';
+import type { RealizedEndpoint } from '../agent/agent.js';
 import { EtcdKv } from './etcd-kv.js';
+import { IngressTproxy, deviceOf, tproxyTargets } from './ingress-tproxy.js';
 import { ClusterIdentities } from './identities.js';
 import type { ClusterKv } from './kv.js';
 import { NodeLease } from './node-lease.js';
@@ -89,6 +92,46 @@ export async function openCluster(o: ClusterOptions, node: string, stateDir: str
     async close(opts) {
       await lease.stop({ revoke: opts.revoke });
       await kv.close();
+    },
+  };
+}
+
+/** The transparent listener's port: next to the redirect listener and the authenticated hop's. */
+export function transparentPortOf(proxyPort: number): number {
+  if (proxyPort + 2 > 65535) throw new ConfigError('proxy-port', `${proxyPort}: cluster mode also needs proxy-port + 2 (the transparent listener for L7 ingress from other nodes)`);
+  return proxyPort + 2;
+}
+
+/**
+ * L7 ingress for other nodes' connections (see ingress-tproxy.ts): TPROXY rules that
+ * follow the agent's L7 ingress ports. Undefined (and said in the log) when the node
+ * address is on no interface here: such connections then stay dropped at the pod
+ * (fail closed), as without this.
+ */
+export async function startIngressTproxy(
+  d: { agent: { onRealized(fn: (eps: RealizedEndpoint[]) => void): () => void }; nodeIp: string; listenPort: number; log: (s: string) => void },
+): Promise<{ tproxy: IngressTproxy; stop(opts: { removeRules: boolean }): Promise<void> } | undefined> {
+  const out = spawnSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
+  const device = deviceOf(d.nodeIp, out);
+  if (!device) {
+    d.log(`tproxy: node address ${d.nodeIp} is on no interface here; L7 ingress rules for other nodes' traffic stay fail-closed (dropped at the pod)`);
+    return undefined;
+  }
+  let tproxy: IngressTproxy;
+  try {
+    tproxy = await IngressTproxy.start({ device, listenPort: d.listenPort, log: d.log });
+  } catch (e) {
+    d.log(`tproxy: cannot set up L7 ingress for other nodes' traffic (it stays fail-closed, dropped at the pod): ${(e as Error).message}`);
+    return undefined;
+  }
+  const unsubscribe = d.agent.onRealized((eps) => {
+    tproxy.sync(tproxyTargets(eps)).catch((e: Error) => d.log(`tproxy: keeping the previous rules: ${e.message}`));
+  });
+  return {
+    tproxy,
+    async stop(opts) {
+      unsubscribe();
+      if (opts.removeRules) await tproxy.stop();
     },
   };
 }

@@ -17,6 +17,8 @@ import type { ClusterStateStore } from './state-store.js';
 export interface ClusterAgent {
   syncPolicies(docs: PolicyDocument[]): Promise<number | undefined>;
   resync(): Promise<void>;
+  /** Remote pods changed; true when the proxy configuration must follow (L7 ingress rules exist). */
+  remoteEndpointsChanged?(remote: ReadonlyMap<string, { identity: number }>): boolean;
 }
 
 export interface ClusterSyncDeps {
@@ -130,6 +132,7 @@ export class ClusterSync {
       if (this.remote.get(k.ip)?.node !== k.node) return;
       this.remote.delete(k.ip);
       await this.d.datapath.deleteIpcache(k.ip);
+      this.remoteChanged();
       return;
     }
     const r = parseJson<EndpointRecord>(e.key, e.value);
@@ -138,6 +141,12 @@ export class ClusterSync {
     if (cur && cur.node === k.node && cur.identity === r.identity) return;
     await this.d.datapath.upsertIpcache(k.ip, r.identity);
     this.remote.set(k.ip, { node: k.node, identity: r.identity });
+    this.remoteChanged();
+  }
+
+  /** L7 ingress RBAC names remote peers by address: the proxy follows the remote pods. */
+  private remoteChanged(): void {
+    if (this.d.agent.remoteEndpointsChanged?.(this.remote)) this.scheduleResync();
   }
 
   private scheduleResync(): void {

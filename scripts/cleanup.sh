@@ -48,6 +48,15 @@ if command -v iptables-save >/dev/null; then
     eval "iptables -t nat $rule" 2>/dev/null
   done
 fi
+# Cluster mode's TPROXY rules for L7 ingress from other nodes (agent/main.ts, cluster/ingress-tproxy.ts):
+# normally inside node namespaces (deleted above); an agent run in this namespace leaves them here.
+if command -v iptables-save >/dev/null && iptables-save -t mangle 2>/dev/null | grep -q 'L7M-TPROXY'; then
+  iptables-save -t mangle 2>/dev/null | grep -- '-j L7M-TPROXY' | grep '^-A PREROUTING' | sed 's/^-A/-D/' | while read -r rule; do
+    eval "iptables -t mangle $rule" 2>/dev/null
+  done
+  iptables -t mangle -F L7M-TPROXY 2>/dev/null; iptables -t mangle -X L7M-TPROXY 2>/dev/null
+  ip rule del fwmark 0x4000000/0x4000000 lookup 117 2>/dev/null; ip route flush table 117 2>/dev/null
+fi
 # State, sockets and Envoy work directories of the demo, agent tests and the agent benchmark.
 rm -rf /run/l7mesh/demo-state /run/l7mesh/e2erst-state /run/l7mesh/e2ect-state /run/l7mesh/bench-state \
   /run/l7mesh/demo /run/l7mesh/e2erst /run/l7mesh/e2ect /run/l7mesh/bench 2>/dev/null

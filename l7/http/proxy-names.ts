@@ -8,6 +8,11 @@ export type ChainDirection = 'ingress' | 'egress' | 'both';
 export const ORIGINAL_DST_CLUSTER = 'l7mesh-original-dst';
 /** Name of the redirect listener. */
 export const PROXY_LISTENER = 'l7mesh-proxy';
+/**
+ * Name of the transparent listener (cluster mode): connections from pods on other nodes
+ * to a local pod's L7 ingress port, handed over by TPROXY with their addresses intact.
+ */
+export const TPROXY_LISTENER = 'l7mesh-tproxy';
 /** HTTP filter names; per-route RBAC is looked up by these names. */
 export const RBAC_INGRESS_FILTER = 'l7mesh.rbac.ingress';
 export const RBAC_EGRESS_FILTER = 'l7mesh.rbac.egress';

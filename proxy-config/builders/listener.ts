@@ -5,7 +5,7 @@
 
 import { typed } from '../../envoy-api/resource.js';
 import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
-import { PROXY_LISTENER } from '../../l7/http/proxy-names.js';
+import { PROXY_LISTENER, TPROXY_LISTENER } from '../../l7/http/proxy-names.js';
 import type { ChainPlan } from './chains.js';
 import { parseCidr } from './cidr.js';
 import { buildHttpConnectionManager, type AccessLogTarget } from './http-connection-manager.js';
@@ -59,5 +59,28 @@ export function buildRedirectListener(addr: ListenerAddress, plans: readonly Cha
     address: { socket_address: { address: addr.address, port_value: addr.port } },
     listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: typed(ExtensionTypeUrl.OriginalDst, {}) }],
     filter_chains: mergeChains(plans.map((p) => filterChain(p, accessLog)), extraChains),
+  };
+}
+
+/**
+ * The transparent listener for L7 ingress from other nodes (cluster mode): TPROXY hands it
+ * connections addressed to a local pod, so the accepted socket's own address is the pod's
+ * and its peer is the remote pod itself (the routed network keeps source addresses). Only
+ * ingress chains: they match the pod as destination and their RBAC names peers by address,
+ * so the remote pod's identity decides. The original_dst filter marks the own address as
+ * the original destination (the datapath's getsockopt answers it for workload addresses),
+ * which the ORIGINAL_DST cluster requires. No chain for a connection: it is closed.
+ */
+export function buildTransparentListener(addr: ListenerAddress, plans: readonly ChainPlan[], accessLog?: AccessLogTarget): Obj {
+  if (!Number.isInteger(addr.port) || addr.port < 1 || addr.port > 65535) {
+    throw new Error(`transparentListener.port: ${addr.port} is not a TCP port (1..65535)`);
+  }
+  parseCidr(addr.address);
+  return {
+    name: TPROXY_LISTENER,
+    address: { socket_address: { address: addr.address, port_value: addr.port } },
+    transparent: true,
+    listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: typed(ExtensionTypeUrl.OriginalDst, {}) }],
+    filter_chains: plans.filter((p) => p.direction === 'ingress' && p.ingress && !p.egress && !p.auth).map((p) => filterChain(p, accessLog)),
   };
 }

@@ -6,7 +6,7 @@ import { buildOriginalDstCluster } from './cluster.js';
 import type { AccessLogTarget } from './http-connection-manager.js';
 import { buildKafkaFilterChains, buildKafkaProcessorCluster, type KafkaProxyOptions } from './kafka.js';
 import { kafkaRuleSets } from '../../l7/kafka/policy-map.js';
-import { buildRedirectListener, type ListenerAddress } from './listener.js';
+import { buildRedirectListener, buildTransparentListener, type ListenerAddress } from './listener.js';
 import { buildOriginatingClusters } from './port-tls.js';
 import { buildAuthHopResources, type AuthHopOptions } from './auth-hop.js';
 import type { IdentityAddresses, Obj } from './rbac.js';
@@ -18,6 +18,11 @@ export type { KafkaProxyOptions } from './kafka.js';
 
 export interface ProxyConfigInput {
   listener: ListenerAddress;
+  /**
+   * Cluster mode: where TPROXY hands connections from other nodes to local pods' L7
+   * ingress ports (see buildTransparentListener); absent, no such listener.
+   */
+  transparentListener?: ListenerAddress;
   endpoints: readonly ProxyEndpoint[];
   /** identity → its addresses (IPs or CIDRs); the ipcache as the proxy needs it. */
   identityAddresses: IdentityAddresses;
@@ -48,9 +53,14 @@ export interface ProxyResources {
 
 export function buildProxyResources(input: ProxyConfigInput): ProxyResources {
   const plans = planChains(input.endpoints);
-  const { listener, clusters, hopListener, hopRoutes } = buildListenerAndClusters(input, plans);
+  const { listener, clusters, hopListener, hopRoutes, tproxyListener } = buildListenerAndClusters(input, plans);
   const routes = [...plans.map((p) => buildRouteConfiguration(p, input.identityAddresses)), ...hopRoutes];
-  return { listeners: hopListener ? [hopListener, listener] : [listener], routes: sortByName(routes), clusters };
+  return { listeners: listenerList(listener, hopListener, tproxyListener), routes: sortByName(routes), clusters };
+}
+
+/** The listeners in a fixed order: hop, redirect, transparent. */
+export function listenerList(listener: Obj, hopListener?: Obj, tproxyListener?: Obj): Obj[] {
+  return [...(hopListener ? [hopListener] : []), listener, ...(tproxyListener ? [tproxyListener] : [])];
 }
 
 export function sortByName(list: Obj[]): Obj[] {
@@ -61,7 +71,7 @@ export function sortByName(list: Obj[]): Obj[] {
  * Everything but the route configurations, for the chains `plans` (planChains of the
  * same endpoints): the agent rebuilds routes per endpoint and this part as a whole.
  */
-export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonly ChainPlan[]): { listener: Obj; clusters: Obj[]; hopListener?: Obj; hopRoutes: Obj[] } {
+export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonly ChainPlan[]): { listener: Obj; clusters: Obj[]; hopListener?: Obj; hopRoutes: Obj[]; tproxyListener?: Obj } {
   let extra = input.extraFilterChains ?? [];
   let processorCluster: Obj | undefined;
   if (input.kafka) {
@@ -78,6 +88,7 @@ export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonl
   }
   const listener = buildRedirectListener(input.listener, plans, input.accessLog, extra);
   checkDistinctMatches(listener.filter_chains as Obj[]);
+  const tproxyListener = input.transparentListener ? buildTransparentListener(input.transparentListener, plans, input.accessLog) : undefined;
   const clusterOpts = input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark };
   const cluster = buildOriginalDstCluster(clusterOpts);
   const tlsClusters = buildOriginatingClusters(plans.map((p) => p.tls), clusterOpts);
@@ -87,6 +98,7 @@ export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonl
     listener,
     clusters: sortByName(clusters),
     ...(hop.listener ? { hopListener: hop.listener } : {}),
+    ...(tproxyListener ? { tproxyListener } : {}),
     hopRoutes: hop.routePlans.map((p) => buildRouteConfiguration(p, input.identityAddresses)),
   };
 }
