@@ -61,12 +61,16 @@ export type CommandRunner = (cmd: string, args: string[], input?: string) => Pro
 
 export const runCommand: CommandRunner = (cmd, args, input) =>
   new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], timeout: 10_000 });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) => reject(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`))));
-    child.stdin.end(input ?? '');
+    if (child.stdin) {
+      // A command that exits before reading its input must not crash the agent (EPIPE): its exit code tells.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(input);
+    }
   });
 
 export interface IngressTproxyOptions {

@@ -79,7 +79,7 @@ export function buildTransparentListener(addr: ListenerAddress, plans: readonly 
   return {
     name: TPROXY_LISTENER,
     address: { socket_address: { address: addr.address, port_value: addr.port } },
-    transparent: true,
+    transparent: { value: true },
     listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: typed(ExtensionTypeUrl.OriginalDst, {}) }],
     filter_chains: plans.filter((p) => p.direction === 'ingress' && p.ingress && !p.egress && !p.auth).map((p) => filterChain(p, accessLog)),
   };

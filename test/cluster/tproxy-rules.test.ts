@@ -107,7 +107,7 @@ describe('TPROXY rules for L7 ingress from other nodes', () => {
     assert.deepEqual(res.listeners.slice(0, 1), without.listeners, 'the redirect listener is unchanged');
     const t = res.listeners.find((l) => l.name === TPROXY_LISTENER)!;
     assert.ok(t, 'transparent listener present');
-    assert.equal(t.transparent, true);
+    assert.deepEqual(t.transparent, { value: true });
     assert.deepEqual(t.address, { socket_address: { address: '0.0.0.0', port_value: 15403 } });
     assert.deepEqual((t.listener_filters as { name: string }[]).map((f) => f.name), ['envoy.filters.listener.original_dst']);
     const chains = t.filter_chains as { name: string; filter_chain_match: unknown }[];
