@@ -19,6 +19,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { repoRoot } from '../../test/support/paths.js';
+import { buildLoadgen, loadgenCommand, runLoadgen, type LoadResult } from './loadgen-tool.js';
 import { Ipam, createPod, createCgroup, deletePod, execInPod, removeCgroup, runInPod } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
 import {
@@ -37,7 +38,6 @@ const HOOK_ROUNDS = Number(process.env.BENCH_HOOK_ROUNDS ?? 30);
 const HOOK_SECONDS = Number(process.env.BENCH_HOOK_SECONDS ?? 1);
 const CPU_LOAD = process.env.BENCH_CPU_LOAD ?? '1';
 const CPU_PROXY = process.env.BENCH_CPU_PROXY ?? '0';
-const LOADGEN = join(repoRoot, 'dist/bench/datapath/loadgen');
 /** Development aid: BENCH_ONLY=hook|redirect runs one metric; results are then not written. */
 const ONLY = process.env.BENCH_ONLY;
 const HTTP_CONNS = 16;
@@ -48,13 +48,6 @@ const DIRECT_PORT = 8002;
 const ENVOY_PORT = 15021;
 const ID = { client: 3001, server: 3002 } as const;
 const IPT_COMMENT = 'l7mesh-bench-datapath';
-
-interface LoadResult {
-  ops: number; errors: number; errorKinds: Record<string, number>; seconds: number; rate: number;
-  p50Ms: number; p99Ms: number; cpuUsPerOp: number;
-  /** Envoy's CPU time per completed op (all its threads), the variants through Envoy only. */
-  envoyUsPerOp?: number;
-}
 
 /** CPU time of every thread of a process in ns (schedstat: time on CPU), noise-free unlike wall clock. */
 function processCpuNs(pid: number): number {
@@ -77,11 +70,7 @@ const median = (xs: number[]): number => {
 const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)}`;
 
 async function loadgen(pod: Pod, args: string[]): Promise<LoadResult> {
-  const r = await execInPod(pod, ['taskset', '-c', CPU_LOAD, LOADGEN, ...args], (SECONDS + 30) * 1000);
-  if (r.code !== 0) throw new Error(`loadgen ${args.join(' ')} failed: ${r.stderr}`);
-  const res = JSON.parse(r.stdout) as LoadResult;
-  if (res.ops === 0) throw new Error(`loadgen ${args.join(' ')} completed nothing (${res.errors} errors)`);
-  return res;
+  return runLoadgen(pod, CPU_LOAD, args, SECONDS);
 }
 
 function envoyRequests(adminPort: number): Promise<number> {
@@ -113,13 +102,19 @@ function programStats(progId: number): { runTimeNs: number; runCnt: number } {
  * later connection that reuses the client port.
  */
 function flushConntrack(clientIp: string): void {
-  try {
-    execFileSync('conntrack', ['-D', '-s', clientIp], { stdio: 'pipe' });
-  } catch (e) {
-    const err = e as { status?: number; stderr?: Buffer; code?: string };
-    if (err.code === 'ENOENT') throw new Error('conntrack CLI missing: run scripts/setup.d/20-bpf.sh');
-    // Exit status 1 with nothing deleted is fine.
-    if (!/0 flow entries/.test(err.stderr?.toString() ?? '')) throw new Error(`conntrack -D -s ${clientIp}: ${err.stderr?.toString()}`);
+  // A dump racing with entries being destroyed can end with a silent non-zero exit; the
+  // next attempt sees a settled table.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('conntrack', ['-D', '-s', clientIp], { stdio: 'pipe' });
+      return;
+    } catch (e) {
+      const err = e as { status?: number; signal?: string; stderr?: Buffer; code?: string };
+      if (err.code === 'ENOENT') throw new Error('conntrack CLI missing: run scripts/setup.d/20-bpf.sh');
+      // Exit status 1 with nothing deleted is fine.
+      if (/0 flow entries/.test(err.stderr?.toString() ?? '')) return;
+      if (attempt >= 3) throw new Error(`conntrack -D -s ${clientIp}: exit ${err.status ?? err.signal}: ${err.stderr?.toString().trim() || '(no message)'}`);
+    }
   }
 }
 
@@ -130,14 +125,6 @@ function iptables(op: '-A' | '-D', hostVeth: string): void {
     execFileSync('iptables', args, { stdio: 'pipe' });
   } catch (e) {
     throw new Error(`iptables ${args.join(' ')}: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? (e as Error).message}`);
-  }
-}
-
-function buildLoadgen(): void {
-  try {
-    execFileSync('clang', ['-O2', '-Wall', '-o', LOADGEN, join(repoRoot, 'bench/datapath/loadgen.c')], { stdio: 'pipe' });
-  } catch (e) {
-    throw new Error(`compiling bench/datapath/loadgen.c: ${(e as { stderr?: Buffer }).stderr?.toString() ?? (e as Error).message}`);
   }
 }
 
@@ -159,7 +146,7 @@ async function main(): Promise<void> {
     children.push(await startReady(runInPod(server, ['taskset', '-c', CPU_LOAD, process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(DIRECT_PORT)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     }), 'bench server'));
-    children.push(await startReady(runInPod(server, ['taskset', '-c', CPU_LOAD, LOADGEN, 'serve-close', String(CLOSE_PORT)], {
+    children.push(await startReady(runInPod(server, loadgenCommand(CPU_LOAD, ['serve-close', String(CLOSE_PORT)]), {
       stdio: ['ignore', 'pipe', 'pipe'],
     }), 'closing server'));
 

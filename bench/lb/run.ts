@@ -2,7 +2,7 @@
 // the full workload program set on the client cgroup with an enforced egress policy.
 //   lb_service_vs_direct_conn_rate: new TCP connections/s to a service address that
 //     connect4 translates to the server (ours) vs to the server's own address (baseline).
-//     Same backend, same load tool (bench/datapath/loadgen.ts connect), same duration;
+//     Same backend, same load tool (bench/datapath/loadgen.c connect), same duration;
 //     a Maglev service to the same backend is measured alongside for context.
 // Variants interleave per round (order rotated); medians are reported.
 // Run: bash scripts/build.sh && node dist/bench/lb/run.js  (BENCH_SECONDS, BENCH_ROUNDS)
@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../test/support/paths.js';
+import { buildLoadgen, loadgenCommand, runLoadgen, type LoadResult } from '../datapath/loadgen-tool.js';
 import { Ipam, createPod, deletePod, execInPod, runInPod } from '../../agent/endpoint/index.js';
 import type { Pod } from '../../agent/endpoint/index.js';
 import {
@@ -24,18 +25,13 @@ const NODE = 'lbbench';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
 const PARALLEL = 8;
-const HTTP_PORT = 8000;
+// The load tool and the server share one CPU, as in bench/datapath.
+const CPU_LOAD = process.env.BENCH_CPU_LOAD ?? '1';
 const CLOSE_PORT = 8001;
-const DIRECT_PORT = 8002;
 const VIP = '10.213.44.10';
 const VIP_MAGLEV = '10.213.44.11';
 const SVC_PORT = 80;
 const ID = { client: 3101, server: 3102 } as const;
-
-interface LoadResult {
-  ops: number; errors: number; errorKinds: Record<string, number>; seconds: number; rate: number;
-  p50Ms: number; p99Ms: number; cpuUsPerOp: number;
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,12 +41,7 @@ const median = (xs: number[]): number => {
 const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)}`;
 
 async function loadgen(pod: Pod, host: string, port: number): Promise<LoadResult> {
-  const args = ['connect', host, String(port), String(PARALLEL), String(SECONDS)];
-  const r = await execInPod(pod, [process.execPath, join(repoRoot, 'dist/bench/datapath/loadgen.js'), ...args], (SECONDS + 30) * 1000);
-  if (r.code !== 0) throw new Error(`loadgen ${args.join(' ')} failed: ${r.stderr}`);
-  const res = JSON.parse(r.stdout) as LoadResult;
-  if (res.ops === 0) throw new Error(`loadgen ${args.join(' ')} completed nothing (${JSON.stringify(res.errorKinds)})`);
-  return res;
+  return runLoadgen(pod, CPU_LOAD, ['connect', host, String(port), String(PARALLEL), String(SECONDS)], SECONDS);
 }
 
 const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
@@ -66,6 +57,7 @@ function programStats(progId: number): { runTimeNs: number; runCnt: number } {
 async function main(): Promise<void> {
   const started = Date.now();
   requireKernelFeatures();
+  buildLoadgen();
   await cleanupLeftovers('lbb', NODE);
   const ipam = new Ipam('10.213.43.0/24');
   const pods: Pod[] = [];
@@ -78,9 +70,9 @@ async function main(): Promise<void> {
     const server = await createPod('lbbs', ipam);
     pods.push(client, server);
     execFileSync('ip', ['-n', client.netns, 'route', 'add', 'blackhole', '10.213.44.0/24']);
-    children.push(await startReady(runInPod(server, [process.execPath, join(repoRoot, 'dist/bench/datapath/server.js'), String(HTTP_PORT), String(CLOSE_PORT), String(DIRECT_PORT)], {
+    children.push(await startReady(runInPod(server, loadgenCommand(CPU_LOAD, ['serve-close', String(CLOSE_PORT)]), {
       stdio: ['ignore', 'pipe', 'pipe'],
-    }), 'bench server'));
+    }), 'closing server'));
 
     dp = Datapath.load(NODE);
     writeConfig(dp.maps, { proxyIpv4: ipam.gateway, proxyPort: 15031 });
@@ -162,7 +154,7 @@ async function main(): Promise<void> {
 Measured ${date} on this machine (2 cores, shared with other jobs: noisy), kernel ${kernel}.
 A client pod and a server pod (own netns + cgroup) on one node; the client cgroup carries every
 workload program with an enforced egress policy that allows the server. Load tool:
-\`bench/datapath/loadgen.ts connect\` (a new TCP connection per op, ${PARALLEL} in parallel; the server
+\`bench/datapath/loadgen.c connect\` (a new TCP connection per op, ${PARALLEL} in parallel; the server
 closes first). ${ROUNDS} interleaved rounds of ${SECONDS} s per variant (order rotated each round);
 medians, min..max. Load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')}.
 Reproduce: \`bash scripts/build.sh && node dist/bench/lb/run.js\` (about ${minutes} min).

@@ -2,41 +2,23 @@
 // proxy, real policy engine): output, --output json, errors and exit codes.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listenApi, type Listeners } from '../../agent/api/listen.js';
 import { CiliumPolicyEngine } from '../../agent/policy-engine-impl.js';
 import { COMMANDS, main } from '../../cli/main.js';
 import { AGENT_COMMANDS } from '../../cli/agent-commands.js';
-import { L7_RULE as POLICY, openHarness, type Harness } from './support/harness.js';
+import { listenApi } from '../../agent/api/listen.js';
+import { L7_RULE as POLICY, cliRig, openHarness } from './support/harness.js';
 
 describe('l7mesh CLI against the agent API', () => {
-  let h: Harness;
-  let listeners: Listeners;
-  let dir: string;
-  let sock: string;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'l7mesh-cli-test-'));
-    sock = join(dir, 'api.sock');
-    h = await openHarness({ socketPath: sock }, () => new CiliumPolicyEngine({ allowLocalhost: 'always' }));
-    listeners = await listenApi(h.agent);
-    writeFileSync(join(dir, 'l7-rule.yaml'), POLICY);
-    writeFileSync(join(dir, 'bad.yaml'), POLICY.replace('port: "80"', 'port: "99999"'));
-  });
-  after(async () => {
-    await listeners.close();
-    await h.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await main([...argv, '--api', sock], { stdout: (s) => (out += s), stderr: (s) => (err += s), cwd: dir });
-    return { code, out, err };
-  }
+  const rig = cliRig(
+    () => new CiliumPolicyEngine({ allowLocalhost: 'always' }),
+    (dir) => {
+      writeFileSync(join(dir, 'l7-rule.yaml'), POLICY);
+      writeFileSync(join(dir, 'bad.yaml'), POLICY.replace('port: "80"', 'port: "99999"'));
+    },
+  );
+  const run = rig.run;
 
   it('runs the demo steps: endpoints, policy import and wait, maps, identities', async () => {
     for (const n of ['api-gateway', 'web-server']) assert.equal((await run('endpoint', 'create', n, '--labels', `app=${n}`)).code, 0);
@@ -116,7 +98,7 @@ describe('l7mesh CLI against the agent API', () => {
 
   it('says how to reach the agent when it is not running (exit 3)', async () => {
     let err = '';
-    const code = await main(['status', '--api', join(dir, 'nothing.sock')], { stdout: () => undefined, stderr: (s) => (err += s) });
+    const code = await main(['status', '--api', join(rig.dir, 'nothing.sock')], { stdout: () => undefined, stderr: (s) => (err += s) });
     assert.equal(code, 3);
     assert.match(err, /cannot reach the l7mesh agent at .*nothing\.sock \(ENOENT\); is it running\?/);
   });
@@ -132,12 +114,12 @@ describe('l7mesh CLI against the agent API', () => {
   });
 
   it('serves the unix socket root-only: socket 0600 in a directory it creates 0700', async () => {
-    const path = join(dir, 'private', 'api.sock');
+    const path = join(rig.dir, 'private', 'api.sock');
     const own = await openHarness({ socketPath: path }, () => new CiliumPolicyEngine({ allowLocalhost: 'always' }));
     const l = await listenApi(own.agent);
     try {
       assert.equal(statSync(path).mode & 0o777, 0o600);
-      assert.equal(statSync(join(dir, 'private')).mode & 0o777, 0o700);
+      assert.equal(statSync(join(rig.dir, 'private')).mode & 0o777, 0o700);
       assert.equal(await main(['status', '--api', path], { stdout: () => undefined, stderr: () => undefined }), 0);
     } finally {
       await l.close();

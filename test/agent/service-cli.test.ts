@@ -1,37 +1,10 @@
 // `l7mesh service create|list|delete` and `bpf lb list` against a live agent API on a
 // unix socket (agent with the in-memory datapath): output, json, errors, exit codes.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { listenApi, type Listeners } from '../../agent/api/listen.js';
-import { main } from '../../cli/main.js';
-import { openHarness, type Harness } from './support/harness.js';
+import { cliRig } from './support/harness.js';
 
 describe('l7mesh service CLI', () => {
-  let h: Harness;
-  let listeners: Listeners;
-  let dir: string;
-  let sock: string;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'l7mesh-svc-cli-test-'));
-    sock = join(dir, 'api.sock');
-    h = await openHarness({ socketPath: sock });
-    listeners = await listenApi(h.agent);
-  });
-  after(async () => {
-    await listeners.close();
-    await h.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await main([...argv, '--api', sock], { stdout: (s) => (out += s), stderr: (s) => (err += s), cwd: dir });
-    return { code, out, err };
-  }
+  const { run } = cliRig();
 
   it('creates, lists, shows the maps of, and deletes a service', async () => {
     for (const n of ['web1', 'web2']) assert.equal((await run('endpoint', 'create', n, '--labels', 'app=web')).code, 0);

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { HTTP_SERVER, runCheck, type PodView } from '../../cli/scenario.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, removeLeftovers, sleep, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+import { cli, cliJson, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
 
 const SPEC: AgentSpec = {
   node: 'aaudit',
@@ -46,17 +46,10 @@ describe('policy audit mode (real kernel datapath)', function () {
   let server: ChildProcess | undefined;
 
   before(function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      skipped: needs root (netns, cgroups, BPF)');
-      this.skip();
-    }
+    skipUnlessRoot(this);
     removeLeftovers(SPEC);
   });
-  after(async () => {
-    server?.kill('SIGKILL');
-    if (agent) await stopAgent(agent);
-    removeLeftovers(SPEC);
-  });
+  after(() => stopAgentRun(SPEC, agent, server));
 
   it('lets a would-be L3/L4 drop pass and records it as AUDIT; the allowed peer stays FORWARDED', async () => {
     agent = await startAgent(SPEC);

@@ -12,7 +12,7 @@ import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
 import type { PodView } from '../../cli/scenario.js';
 import { CertificateAuthority } from '../../agent/ca/index.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, removeLeftovers, sleep, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+import { cli, cliJson, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
 
 const TMP_PREFIX = '/tmp/l7m-tls-';
 const GREETER = `${repoRoot}dist/test/e2e/support/greeter-server.js`;
@@ -74,10 +74,7 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
   let sni = '';
 
   before(function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      skipped: needs root (netns, cgroups, BPF)');
-      this.skip();
-    }
+    skipUnlessRoot(this);
     tmp = mkdtempSync(TMP_PREFIX);
     spec = {
       node: 'e2eauth',
@@ -92,9 +89,7 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
   });
 
   after(async () => {
-    server?.kill('SIGKILL');
-    if (agent) await stopAgent(agent);
-    if (spec) removeLeftovers(spec);
+    await stopAgentRun(spec, agent, server);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { kafkaAvailable } from '../support/kafka-broker.js';
-import { cli, cliJson, removeLeftovers, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+import { cli, cliJson, removeLeftovers, skipUnlessRoot, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
 
 const SPEC: AgentSpec = { node: 'e2ect', stateDir: '/run/l7mesh/e2ect-state', socket: '/run/l7mesh/e2ect.sock', podCidr: '10.79.0.0/16', proxyPort: 15301, ephemeral: true };
 
@@ -13,16 +13,10 @@ describe('l7mesh connectivity test', function () {
   let agent: ChildProcess | undefined;
 
   before(function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      skipped: needs root (netns, cgroups, BPF)');
-      this.skip();
-    }
+    skipUnlessRoot(this);
     removeLeftovers(SPEC);
   });
-  after(async () => {
-    if (agent) await stopAgent(agent);
-    removeLeftovers(SPEC);
-  });
+  after(() => stopAgentRun(SPEC, agent));
 
   it('passes every L3/L4 and L7 (HTTP, gRPC, Kafka) check and leaves no test pod or policy behind', async () => {
     agent = await startAgent(SPEC);

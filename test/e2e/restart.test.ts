@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
 import { HTTP_SERVER, runCheck, type Check, type PodView } from '../../cli/scenario.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, liveNetns, removeLeftovers, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+import { cli, cliJson, liveNetns, removeLeftovers, skipUnlessRoot, startAgent, stopAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
 
 const SPEC: AgentSpec = { node: 'e2erst', stateDir: '/run/l7mesh/e2erst-state', socket: '/run/l7mesh/e2erst.sock', podCidr: '10.78.0.0/16', proxyPort: 15201 };
 const POLICY = `${repoRoot}agent/demo/l7-rule.yaml`;
@@ -27,18 +27,11 @@ describe('agent restart (kill -9) with the real datapath and Envoy', function ()
   const created: string[] = [];
 
   before(function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      skipped: needs root (netns, cgroups, BPF)');
-      this.skip();
-    }
+    skipUnlessRoot(this);
     removeLeftovers(SPEC);
   });
 
-  after(async () => {
-    server?.kill('SIGKILL');
-    if (agent) await stopAgent(agent);
-    removeLeftovers(SPEC);
-  });
+  after(() => stopAgentRun(SPEC, agent, server));
 
   it('keeps enforcing while the agent is dead, and the restarted agent adopts its state', async () => {
     agent = await startAgent(SPEC);

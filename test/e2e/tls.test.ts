@@ -12,7 +12,7 @@ import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
 import type { PodView } from '../../cli/scenario.js';
 import { CertificateAuthority } from '../../agent/ca/index.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, removeLeftovers, sleep, startAgent, stopAgent, type AgentSpec } from './support/agent-proc.js';
+import { cli, cliJson, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
 
 const TMP_PREFIX = '/tmp/l7m-tls-';
 const WEB_NAME = 'web.shop.test';
@@ -50,10 +50,7 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
   const pods: Record<string, Ep> = {};
 
   before(async function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      skipped: needs root (netns, cgroups, BPF)');
-      this.skip();
-    }
+    skipUnlessRoot(this);
     tmp = mkdtempSync(TMP_PREFIX);
     spec = {
       node: 'e2etls',
@@ -85,9 +82,7 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
   });
 
   after(async () => {
-    server?.kill('SIGKILL');
-    if (agent) await stopAgent(agent);
-    if (spec) removeLeftovers(spec);
+    await stopAgentRun(spec, agent, server);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -11,6 +11,8 @@ import { FakePlumbing } from '../../../agent/fakes/fake-plumbing.js';
 import { FakeProxy } from '../../../agent/fakes/fake-proxy.js';
 import { FileStore } from '../../../agent/file-store.js';
 import { FakePolicyEngine } from './fake-policy-engine.js';
+import { listenApi, type Listeners } from '../../../agent/api/listen.js';
+import { main } from '../../../cli/main.js';
 import type { PolicyEngine } from '../../../agent/policy-engine.js';
 
 export interface Harness {
@@ -63,3 +65,48 @@ spec:
         http:
         - {method: GET, path: "/api/v1/.*"}
 `;
+
+export interface CliRig {
+  /** The scratch directory: the API socket, files the tests write, the CLI's cwd. */
+  readonly dir: string;
+  readonly harness: Harness;
+  /** Runs the CLI against the rig's agent; output is captured, never printed. */
+  run(...argv: string[]): Promise<{ code: number; out: string; err: string }>;
+}
+
+/**
+ * Registers mocha hooks that give the enclosing suite an agent (in-memory datapath and
+ * proxy) serving its API on a unix socket in a fresh directory, and a CLI runner for it.
+ */
+export function cliRig(engine?: () => PolicyEngine, prepare?: (dir: string) => void): CliRig {
+  let h: Harness | undefined;
+  let listeners: Listeners | undefined;
+  let dir = '';
+  const rig: CliRig = {
+    get dir() {
+      return dir;
+    },
+    get harness() {
+      if (!h) throw new Error('cliRig: used outside its suite');
+      return h;
+    },
+    async run(...argv) {
+      let out = '';
+      let err = '';
+      const code = await main([...argv, '--api', join(dir, 'api.sock')], { stdout: (s) => (out += s), stderr: (s) => (err += s), cwd: dir });
+      return { code, out, err };
+    },
+  };
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'l7mesh-cli-test-'));
+    h = await openHarness({ socketPath: join(dir, 'api.sock') }, engine);
+    listeners = await listenApi(h.agent);
+    prepare?.(dir);
+  });
+  after(async () => {
+    await listeners?.close();
+    await h?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return rig;
+}

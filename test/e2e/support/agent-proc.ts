@@ -82,6 +82,20 @@ export function removeLeftovers(spec: AgentSpec): void {
   rmSync(`/run/l7mesh/${spec.node}`, { recursive: true, force: true });
 }
 
+/** Skips the suite with the printed reason unless root: a real agent needs netns, cgroups and BPF. */
+export function skipUnlessRoot(ctx: Mocha.Context): void {
+  if (process.getuid?.() === 0) return;
+  console.log('      skipped: needs root (netns, cgroups, BPF)');
+  ctx.skip();
+}
+
+/** The end of a suite: kills its helper processes, stops its agent, removes what the spec left. */
+export async function stopAgentRun(spec: AgentSpec | undefined, agent: ChildProcess | undefined, ...children: Array<ChildProcess | undefined>): Promise<void> {
+  for (const c of children) c?.kill('SIGKILL');
+  if (agent) await stopAgent(agent);
+  if (spec) removeLeftovers(spec);
+}
+
 /** Of these network namespaces, the ones that still exist. */
 export function liveNetns(names: string[]): string[] {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
