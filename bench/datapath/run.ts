@@ -96,6 +96,17 @@ function programStats(progId: number): { runTimeNs: number; runCnt: number } {
   return { runTimeNs: info.run_time_ns ?? 0, runCnt: info.run_cnt ?? 0 };
 }
 
+/** Development aid: BENCH_PROG_STATS=1 prints every l7m_ program's runs per op per variant (bpf_stats on). */
+const PROG_STATS = process.env.BENCH_PROG_STATS === '1';
+
+/** bpf_stats of every loaded l7m_ program, by name and id. */
+function allProgramStats(): Map<string, { runTimeNs: number; runCnt: number }> {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show']).toString()) as Array<{
+    id: number; name?: string; run_time_ns?: number; run_cnt?: number;
+  }>;
+  return new Map(progs.filter((p) => p.name?.startsWith('l7m_')).map((p) => [`${p.name}#${p.id}`, { runTimeNs: p.run_time_ns ?? 0, runCnt: p.run_cnt ?? 0 }]));
+}
+
 /**
  * Forgets the client's connection tracking entries. Entries the iptables variant left
  * (client:port -> server:8000 NATed to Envoy) would otherwise capture or clash with a
@@ -183,6 +194,7 @@ async function main(): Promise<void> {
         const port = v === 'direct' ? DIRECT_PORT : HTTP_PORT;
         try {
           for (const mode of ['http', 'http-close'] as const) {
+            const progsBefore = PROG_STATS ? allProgramStats() : undefined;
             const before = await envoyRequests(envoy.adminPort);
             const cpuBefore = processCpuNs(envoy.child.pid!);
             const r = await loadgen(client, [mode, server.ip, String(port), String(HTTP_CONNS), String(SECONDS)]);
@@ -193,6 +205,13 @@ async function main(): Promise<void> {
               throw new Error(`variant ${v} ${mode}: Envoy saw ${viaEnvoy} requests for ${r.ops} completed`);
             }
             (mode === 'http' ? runs : connRuns)[v].push(r);
+            if (progsBefore) {
+              for (const [name, now] of allProgramStats()) {
+                const b = progsBefore.get(name) ?? { runTimeNs: 0, runCnt: 0 };
+                if (now.runCnt === b.runCnt) continue;
+                console.log(`[bench] ${v} ${mode} ${name}: ${((now.runCnt - b.runCnt) / r.ops).toFixed(2)} runs/op, ${((now.runTimeNs - b.runTimeNs) / (now.runCnt - b.runCnt)).toFixed(0)} ns/run`);
+              }
+            }
             console.log(`[bench] round ${round + 1} ${v} ${mode}: ${r.rate.toFixed(0)} ${mode === 'http' ? 'req' : 'conn'}/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op envoy cpu ${r.envoyUsPerOp?.toFixed(1) ?? '-'} us/op errors ${JSON.stringify(r.errorKinds)}`);
           }
         } finally {
