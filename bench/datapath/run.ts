@@ -12,7 +12,7 @@
 // same placement for every variant, so the scheduler moving them around adds no noise.
 // Run: npm run build && node dist/bench/datapath/run.js  (BENCH_SECONDS, BENCH_ROUNDS,
 //   BENCH_HOOK_SECONDS, BENCH_HOOK_ROUNDS, BENCH_CPU_LOAD, BENCH_CPU_PROXY)
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -98,6 +98,8 @@ function programStats(progId: number): { runTimeNs: number; runCnt: number } {
 
 /** Development aid: BENCH_PROG_STATS=1 prints every l7m_ program's runs per op per variant (bpf_stats on). */
 const PROG_STATS = process.env.BENCH_PROG_STATS === '1';
+/** Development aid: BENCH_PERF_DIR=dir records Envoy with perf during each keep-alive redirect run. */
+const PERF_DIR = process.env.BENCH_PERF_DIR;
 
 /** bpf_stats of every loaded l7m_ program, by name and id. */
 function allProgramStats(): Map<string, { runTimeNs: number; runCnt: number }> {
@@ -197,7 +199,11 @@ async function main(): Promise<void> {
             const progsBefore = PROG_STATS ? allProgramStats() : undefined;
             const before = await envoyRequests(envoy.adminPort);
             const cpuBefore = processCpuNs(envoy.child.pid!);
+            const perf = PERF_DIR && v !== 'direct' && mode === 'http'
+              ? spawn('perf', ['record', '-F', '1999', '-g', '-p', String(envoy.child.pid), '-o', join(PERF_DIR, `envoy-${v}-${round + 1}.data`), '--', 'sleep', String(SECONDS)], { stdio: 'ignore' })
+              : undefined;
             const r = await loadgen(client, [mode, server.ip, String(port), String(HTTP_CONNS), String(SECONDS)]);
+            if (perf) await new Promise((res) => (perf.exitCode !== null ? res(null) : perf.on('exit', res)));
             if (v !== 'direct') r.envoyUsPerOp = (processCpuNs(envoy.child.pid!) - cpuBefore) / 1000 / r.ops;
             const viaEnvoy = (await envoyRequests(envoy.adminPort)) - before;
             // Every variant must take the path it claims: through Envoy or not at all.

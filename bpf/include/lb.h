@@ -147,7 +147,7 @@ static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx, int conn
 	struct l7m_lb_affinity_key ak = {};
 	struct l7m_lb_affinity *aff, na = {};
 	struct l7m_lb_revnat_key rk = {};
-	struct l7m_lb_revnat rv = {};
+	struct l7m_lb_revnat rv = {}, *old;
 	struct l7m_lb_sock *ls = 0;
 	struct l7m_lb_sockrev *sr;
 	struct l7m_endpoint_info *ep;
@@ -214,7 +214,11 @@ static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx, int conn
 		rv.vip = sk.vip;
 		rv.port = sk.port;
 		rv.svc_id = (__u16)svc->svc_id;
-		bpf_map_update_elem(&L7M_MAP_LB_REVNAT, &rk, &rv, BPF_ANY);
+		/* A datagram stream repeats the same record: an LRU update costs about 1 us,
+		 * a lookup (which also keeps the entry recent) a small part of that. */
+		old = bpf_map_lookup_elem(&L7M_MAP_LB_REVNAT, &rk);
+		if (!old || old->vip != rv.vip || old->port != rv.port || old->svc_id != rv.svc_id)
+			bpf_map_update_elem(&L7M_MAP_LB_REVNAT, &rk, &rv, BPF_ANY);
 	}
 translate:
 	ctx->user_ip4 = be->ip;
