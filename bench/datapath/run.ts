@@ -11,7 +11,9 @@
 // tool and the upstream servers share one CPU and Envoy gets the other (taskset), the
 // same placement for every variant, so the scheduler moving them around adds no noise.
 // Run: npm run build && node dist/bench/datapath/run.js  (BENCH_SECONDS, BENCH_ROUNDS,
-//   BENCH_HOOK_SECONDS, BENCH_HOOK_ROUNDS, BENCH_CPU_LOAD, BENCH_CPU_PROXY)
+//   BENCH_HOOK_SECONDS, BENCH_HOOK_ROUNDS, BENCH_CPU_LOAD, BENCH_CPU_PROXY; for finding
+//   where a variant's time goes: BENCH_ONLY, BENCH_PROG_STATS=1 with bpf_stats enabled,
+//   BENCH_PERF_DIR)
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
