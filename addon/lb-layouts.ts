@@ -57,6 +57,15 @@ export const LB_LAYOUTS = {
     ['port', 'port', 12, 'port_be'],
     ['pad', 'pad', 14, 'u16'],
   ]),
+  lbSockrev: struct('l7m_lb_sockrev', 24, [
+    ['cookie', 'cookie', 0, 'u64'],
+    ['backendIp', 'backend_ip', 8, 'ip4'],
+    ['backendPort', 'backend_port', 12, 'port_be'],
+    ['svcId', 'svc_id', 14, 'u16'],
+    ['vip', 'vip', 16, 'ip4'],
+    ['port', 'port', 20, 'port_be'],
+    ['pad', 'pad', 22, 'u16'],
+  ]),
 } as const;
 
 export const LB_MAP_NAMES = {
@@ -68,6 +77,8 @@ export const LB_MAP_NAMES = {
   revnat: 'l7m_lb_revnat_v1',
   /** socket storage: only the kernel reads it (user space would need the socket) */
   sock: 'l7m_lb_sock_v1',
+  /** connected TCP sockets' reverse translation, slot = socket cookie & (slots - 1) */
+  sockrev: 'l7m_lb_sockrev_v1',
 } as const;
 
 export const LB_C_CONSTANTS = {
@@ -76,6 +87,7 @@ export const LB_C_CONSTANTS = {
   L7M_LB_MAX_MAGLEV: 256,
   L7M_LB_MAX_AFFINITY: 65536,
   L7M_LB_MAX_REVNAT: 65536,
+  L7M_LB_SOCKREV_SLOTS: 262144,
   L7M_LB_MAGLEV_M: 16381,
   L7M_LB_ALG_RANDOM: 0,
   L7M_LB_ALG_MAGLEV: 1,
@@ -126,4 +138,5 @@ export const lbCodecs = {
   revnatKey: codec<LbRevnatKey>(LB_LAYOUTS.lbRevnatKey),
   revnat: codec<LbRevnat>(LB_LAYOUTS.lbRevnat),
   sock: codec<LbRevnat & { backendIp: string; backendPort: number }>(LB_LAYOUTS.lbSock),
+  sockrev: codec<LbRevnat & { cookie: bigint; backendIp: string; backendPort: number }>(LB_LAYOUTS.lbSockrev),
 };

@@ -26,3 +26,4 @@ struct l7m_lb_affinity l7m_layout_lb_affinity;
 struct l7m_lb_revnat_key l7m_layout_lb_revnat_key;
 struct l7m_lb_revnat l7m_layout_lb_revnat;
 struct l7m_lb_sock l7m_layout_lb_sock;
+struct l7m_lb_sockrev l7m_layout_lb_sockrev;

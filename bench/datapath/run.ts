@@ -11,8 +11,10 @@
 // tool and the upstream servers share one CPU and Envoy gets the other (taskset), the
 // same placement for every variant, so the scheduler moving them around adds no noise.
 // Run: npm run build && node dist/bench/datapath/run.js  (BENCH_SECONDS, BENCH_ROUNDS,
-//   BENCH_HOOK_SECONDS, BENCH_HOOK_ROUNDS, BENCH_CPU_LOAD, BENCH_CPU_PROXY)
-import { execFileSync } from 'node:child_process';
+//   BENCH_HOOK_SECONDS, BENCH_HOOK_ROUNDS, BENCH_CPU_LOAD, BENCH_CPU_PROXY; for finding
+//   where a variant's time goes: BENCH_ONLY, BENCH_PROG_STATS=1 with bpf_stats enabled,
+//   BENCH_PERF_DIR)
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -94,6 +96,19 @@ function programStats(progId: number): { runTimeNs: number; runCnt: number } {
     run_time_ns?: number; run_cnt?: number;
   };
   return { runTimeNs: info.run_time_ns ?? 0, runCnt: info.run_cnt ?? 0 };
+}
+
+/** Development aid: BENCH_PROG_STATS=1 prints every l7m_ program's runs per op per variant (bpf_stats on). */
+const PROG_STATS = process.env.BENCH_PROG_STATS === '1';
+/** Development aid: BENCH_PERF_DIR=dir records Envoy with perf during each keep-alive redirect run. */
+const PERF_DIR = process.env.BENCH_PERF_DIR;
+
+/** bpf_stats of every loaded l7m_ program, by name and id. */
+function allProgramStats(): Map<string, { runTimeNs: number; runCnt: number }> {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show']).toString()) as Array<{
+    id: number; name?: string; run_time_ns?: number; run_cnt?: number;
+  }>;
+  return new Map(progs.filter((p) => p.name?.startsWith('l7m_')).map((p) => [`${p.name}#${p.id}`, { runTimeNs: p.run_time_ns ?? 0, runCnt: p.run_cnt ?? 0 }]));
 }
 
 /**
@@ -183,9 +198,14 @@ async function main(): Promise<void> {
         const port = v === 'direct' ? DIRECT_PORT : HTTP_PORT;
         try {
           for (const mode of ['http', 'http-close'] as const) {
+            const progsBefore = PROG_STATS ? allProgramStats() : undefined;
             const before = await envoyRequests(envoy.adminPort);
             const cpuBefore = processCpuNs(envoy.child.pid!);
+            const perf = PERF_DIR && v !== 'direct' && mode === 'http'
+              ? spawn('perf', ['record', '-F', '1999', '-g', '-p', String(envoy.child.pid), '-o', join(PERF_DIR, `envoy-${v}-${round + 1}.data`), '--', 'sleep', String(SECONDS)], { stdio: 'ignore' })
+              : undefined;
             const r = await loadgen(client, [mode, server.ip, String(port), String(HTTP_CONNS), String(SECONDS)]);
+            if (perf) await new Promise((res) => (perf.exitCode !== null ? res(null) : perf.on('exit', res)));
             if (v !== 'direct') r.envoyUsPerOp = (processCpuNs(envoy.child.pid!) - cpuBefore) / 1000 / r.ops;
             const viaEnvoy = (await envoyRequests(envoy.adminPort)) - before;
             // Every variant must take the path it claims: through Envoy or not at all.
@@ -193,6 +213,13 @@ async function main(): Promise<void> {
               throw new Error(`variant ${v} ${mode}: Envoy saw ${viaEnvoy} requests for ${r.ops} completed`);
             }
             (mode === 'http' ? runs : connRuns)[v].push(r);
+            if (progsBefore) {
+              for (const [name, now] of allProgramStats()) {
+                const b = progsBefore.get(name) ?? { runTimeNs: 0, runCnt: 0 };
+                if (now.runCnt === b.runCnt) continue;
+                console.log(`[bench] ${v} ${mode} ${name}: ${((now.runCnt - b.runCnt) / r.ops).toFixed(2)} runs/op, ${((now.runTimeNs - b.runTimeNs) / (now.runCnt - b.runCnt)).toFixed(0)} ns/run`);
+              }
+            }
             console.log(`[bench] round ${round + 1} ${v} ${mode}: ${r.rate.toFixed(0)} ${mode === 'http' ? 'req' : 'conn'}/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms client cpu ${r.cpuUsPerOp.toFixed(1)} us/op envoy cpu ${r.envoyUsPerOp?.toFixed(1) ?? '-'} us/op errors ${JSON.stringify(r.errorKinds)}`);
           }
         } finally {

@@ -62,6 +62,13 @@ struct {
 	__type(value, struct l7m_lb_sock);
 } L7M_MAP_LB_SOCK SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, L7M_LB_SOCKREV_SLOTS);
+	__type(key, __u32);
+	__type(value, struct l7m_lb_sockrev);
+} L7M_MAP_LB_SOCKREV SEC(".maps");
+
 /* murmur3's 32-bit finaliser over a combination of three words. */
 static __always_inline __u32 l7m_lb_hash(__u32 a, __u32 b, __u32 c)
 {
@@ -140,11 +147,12 @@ static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx, int conn
 	struct l7m_lb_affinity_key ak = {};
 	struct l7m_lb_affinity *aff, na = {};
 	struct l7m_lb_revnat_key rk = {};
-	struct l7m_lb_revnat rv = {};
+	struct l7m_lb_revnat rv = {}, *old;
 	struct l7m_lb_sock *ls = 0;
+	struct l7m_lb_sockrev *sr;
 	struct l7m_endpoint_info *ep;
-	__u64 cg, now = 0;
-	__u32 id = 0;
+	__u64 cg, cookie, now = 0;
+	__u32 id = 0, slot;
 
 	if (!svc)
 		return 1;
@@ -176,6 +184,21 @@ static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx, int conn
 		na.backend_id = id;
 		bpf_map_update_elem(&L7M_MAP_LB_AFFINITY, &ak, &na, BPF_ANY);
 	}
+	if (connected && ctx->protocol == L7M_IPPROTO_TCP) {
+		/* The cheap per-slot record (see lb_maps.h for its trade-off). */
+		cookie = bpf_get_socket_cookie(ctx);
+		slot = (__u32)cookie & (L7M_LB_SOCKREV_SLOTS - 1);
+		sr = bpf_map_lookup_elem(&L7M_MAP_LB_SOCKREV, &slot);
+		if (sr) {
+			sr->cookie = cookie;
+			sr->backend_ip = be->ip;
+			sr->backend_port = be->port;
+			sr->svc_id = (__u16)svc->svc_id;
+			sr->vip = sk.vip;
+			sr->port = sk.port;
+			goto translate;
+		}
+	}
 	if (connected && ctx->sk)
 		ls = bpf_sk_storage_get(&L7M_MAP_LB_SOCK, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (ls) {
@@ -191,8 +214,13 @@ static __always_inline int l7m_lb_translate4(struct bpf_sock_addr *ctx, int conn
 		rv.vip = sk.vip;
 		rv.port = sk.port;
 		rv.svc_id = (__u16)svc->svc_id;
-		bpf_map_update_elem(&L7M_MAP_LB_REVNAT, &rk, &rv, BPF_ANY);
+		/* A datagram stream repeats the same record: an LRU update costs about 1 us,
+		 * a lookup (which also keeps the entry recent) a small part of that. */
+		old = bpf_map_lookup_elem(&L7M_MAP_LB_REVNAT, &rk);
+		if (!old || old->vip != rv.vip || old->port != rv.port || old->svc_id != rv.svc_id)
+			bpf_map_update_elem(&L7M_MAP_LB_REVNAT, &rk, &rv, BPF_ANY);
 	}
+translate:
 	ctx->user_ip4 = be->ip;
 	ctx->user_port = be->port;
 	return 1;
@@ -206,8 +234,18 @@ static __always_inline int l7m_lb_find(struct bpf_sock_addr *ctx, __u32 ip_be, _
 {
 	struct l7m_lb_revnat_key rk = { .backend_ip = ip_be, .backend_port = port_be };
 	const struct l7m_lb_revnat *rv;
+	const struct l7m_lb_sockrev *sr;
 	struct l7m_lb_sock *ls = 0;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u32 slot = (__u32)cookie & (L7M_LB_SOCKREV_SLOTS - 1);
 
+	sr = bpf_map_lookup_elem(&L7M_MAP_LB_SOCKREV, &slot);
+	if (sr && sr->cookie == cookie && sr->backend_ip == ip_be && sr->backend_port == port_be) {
+		out->vip = sr->vip;
+		out->port = sr->port;
+		out->svc_id = sr->svc_id;
+		return 1;
+	}
 	if (ctx->sk)
 		ls = bpf_sk_storage_get(&L7M_MAP_LB_SOCK, ctx->sk, 0, 0);
 	if (ls && ls->backend_ip == ip_be && ls->backend_port == port_be) {
@@ -216,7 +254,7 @@ static __always_inline int l7m_lb_find(struct bpf_sock_addr *ctx, __u32 ip_be, _
 		out->svc_id = ls->svc_id;
 		return 1;
 	}
-	rk.cookie = bpf_get_socket_cookie(ctx);
+	rk.cookie = cookie;
 	rv = bpf_map_lookup_elem(&L7M_MAP_LB_REVNAT, &rk);
 	if (!rv)
 		return 0;

@@ -18,12 +18,15 @@
 #define L7M_MAP_LB_AFFINITY l7m_lb_affinity_v1
 #define L7M_MAP_LB_REVNAT l7m_lb_revnat_v1
 #define L7M_MAP_LB_SOCK l7m_lb_sock_v1
+#define L7M_MAP_LB_SOCKREV l7m_lb_sockrev_v1
 
 #define L7M_LB_MAX_SERVICES 4096
 #define L7M_LB_MAX_BACKENDS 65536
 #define L7M_LB_MAX_MAGLEV 256
 #define L7M_LB_MAX_AFFINITY 65536
 #define L7M_LB_MAX_REVNAT 65536
+/* Slots of l7m_lb_sockrev_v1: a power of two (indexed by cookie & mask). */
+#define L7M_LB_SOCKREV_SLOTS 262144
 /* Maglev lookup table size: a prime, so every skip value walks every entry. */
 #define L7M_LB_MAGLEV_M 16381
 
@@ -109,12 +112,36 @@ struct l7m_lb_affinity {
 };
 
 /*
- * l7m_lb_sock_v1 (socket storage, BPF_F_NO_PREALLOC): the service a connect()ed socket
- * reached its backend through. Lives and dies with the socket, so a long-lived
- * connection never loses it to eviction, and costs no shared-map update per connect.
+ * l7m_lb_sock_v1 (socket storage, BPF_F_NO_PREALLOC): the service a connect()ed UDP
+ * socket reached its backend through. Lives and dies with the socket, so a long-lived
+ * flow whose every datagram needs the reverse translation never loses it to eviction.
  * value: struct l7m_lb_sock
  */
 struct l7m_lb_sock {
+	__u32 backend_ip;   /* network byte order */
+	__u16 backend_port; /* network byte order */
+	__u16 svc_id;
+	__u32 vip;          /* network byte order */
+	__u16 port;         /* network byte order */
+	__u16 pad;
+};
+
+/*
+ * l7m_lb_sockrev_v1 (array of L7M_LB_SOCKREV_SLOTS): the service a connect()ed TCP
+ * socket reached its backend through, in slot cookie & (L7M_LB_SOCKREV_SLOTS - 1).
+ * Only getpeername4 (and a connect event) reads it, so the per-connection cost is a
+ * few plain stores: a socket-storage entry costs about 1.2 us per connect (allocation
+ * and its lock), an LRU update about 1 us (measured with bpf_stats, bench/lb). The
+ * trade-off: a later service socket whose cookie falls in the same slot overwrites the
+ * entry (the cookie and backend in it no longer match), after which getpeername shows
+ * the backend's address instead of the service's. Socket cookies are handed out in
+ * sequence, so that takes at least L7M_LB_SOCKREV_SLOTS newer cookies; policy and the
+ * connection itself never depend on it.
+ * key:   __u32 slot
+ * value: struct l7m_lb_sockrev
+ */
+struct l7m_lb_sockrev {
+	__u64 cookie;       /* socket cookie of the socket that owns the slot */
 	__u32 backend_ip;   /* network byte order */
 	__u16 backend_port; /* network byte order */
 	__u16 svc_id;

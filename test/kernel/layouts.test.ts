@@ -120,6 +120,7 @@ describe('kernel: TypeScript map layouts match the C header', () => {
         [LB_MAP_NAMES.affinity, lbCodecs.affinityKey.layout.size, lbCodecs.affinity.layout.size],
         [LB_MAP_NAMES.revnat, lbCodecs.revnatKey.layout.size, lbCodecs.revnat.layout.size],
         [LB_MAP_NAMES.sock, 4, lbCodecs.sock.layout.size],
+        [LB_MAP_NAMES.sockrev, 4, lbCodecs.sockrev.layout.size],
       ];
       for (const [name, k, v] of expect) {
         const m = maps.get(name);
