@@ -185,7 +185,7 @@ export class BpfDatapath implements Datapath {
         port: k.dport,
         endPort: k.dport,
         protocol: PROTO_NAMES[k.proto] ?? 'ANY',
-        verdict: VERDICT_NAMES[v.verdict] ?? 'deny',
+        verdict: v.ruleCookie === AUDIT_RULE_COOKIE ? 'audit' : (VERDICT_NAMES[v.verdict] ?? 'deny'),
       });
     }
     return out.sort((a, b) => a.direction.localeCompare(b.direction) || a.identity - b.identity || a.port - b.port || a.protocol.localeCompare(b.protocol));

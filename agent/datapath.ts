@@ -34,7 +34,8 @@ export interface DatapathPolicyEntry {
   port: number;
   endPort: number;
   protocol: L4Protocol;
-  verdict: L4Verdict;
+  /** `audit`: a row that would drop, written as allow with the audit rule cookie (audit mode). */
+  verdict: L4Verdict | 'audit';
 }
 
 export interface DatapathStatus {

@@ -54,8 +54,8 @@ describe('policy audit mode (real kernel datapath)', function () {
   it('lets a would-be L3/L4 drop pass and records it as AUDIT; the allowed peer stays FORWARDED', async () => {
     agent = await startAgent(SPEC);
     assert.equal(cliJson<{ config: { policyAuditMode: boolean } }>(SPEC, ['status']).config.policyAuditMode, true);
-    const pods: Record<string, PodView> = {};
-    for (const name of ['api-gateway', 'web-server', 'outsider']) pods[name] = cliJson<PodView>(SPEC, ['endpoint', 'create', name, '--labels', `app=${name}`]);
+    const pods: Record<string, PodView & { identity: number }> = {};
+    for (const name of ['api-gateway', 'web-server', 'outsider']) pods[name] = cliJson<PodView & { identity: number }>(SPEC, ['endpoint', 'create', name, '--labels', `app=${name}`]);
     server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('web server did not start in 10 s')), 10_000);
@@ -65,6 +65,10 @@ describe('policy audit mode (real kernel datapath)', function () {
     const file = `${repoRoot}dist/test/e2e/audit-l4.yaml`;
     writeFileSync(file, L4_POLICY);
     assert.equal(cliJson<{ acked: boolean }>(SPEC, ['policy', 'import', file]).acked, true);
+    // The kernel's map holds the would-be drops as audit rows, and says so.
+    const rows = cliJson<{ entries: { direction: string; identity: number; verdict: string }[] }>(SPEC, ['bpf', 'policy', 'get', 'web-server']).entries;
+    assert.ok(rows.some((r) => r.direction === 'ingress' && r.identity === 0 && r.verdict === 'audit'), `web-server rows: ${JSON.stringify(rows)}`);
+    assert.ok(rows.some((r) => r.direction === 'ingress' && r.identity === pods['api-gateway']!.identity && r.verdict === 'allow'), `web-server rows: ${JSON.stringify(rows)}`);
 
     // Enforcing, the outsider would be refused; in audit mode both get their answer.
     for (const from of ['outsider', 'api-gateway']) {
