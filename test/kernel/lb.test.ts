@@ -30,10 +30,11 @@ const BACKENDS = ['lb1', 'lb2', 'lb3', 'lb4'] as const;
 const ID: Record<string, number> = { lc: 3001, lb1: 3011, lb2: 3012, lb3: 3013, lb4: 3014, ld: 3020, le: 3030 };
 const EP: Record<string, number> = { lc: 31, lb1: 32, lb2: 33, lb3: 34, lb4: 35, ld: 36, le: 37 };
 
-interface Conn { ok: boolean; peer?: string; name?: string; error?: string }
+/** One client result; `data` is the line the backend answered with (its name). */
+interface Conn { ok: boolean; peer?: string; data?: string; error?: string }
 
 async function lbClient(pod: Pod, args: string[]): Promise<Conn[]> {
-  const r = await execInPod(pod, ['python3', join(FIXTURES, 'lb_client.py'), ...args], 60_000);
+  const r = await execInPod(pod, ['python3', join(FIXTURES, 'client.py'), ...args], 60_000);
   if (r.code !== 0) throw new Error(`lb client in ${pod.name} failed (${r.code ?? r.signal}): ${r.stderr}`);
   return JSON.parse(r.stdout) as Conn[];
 }
@@ -41,7 +42,7 @@ async function lbClient(pod: Pod, args: string[]): Promise<Conn[]> {
 function tally(conns: Conn[]): Record<string, number> {
   const t: Record<string, number> = {};
   for (const c of conns) {
-    const k = c.ok ? c.name! : c.error!;
+    const k = c.ok ? c.data! : c.error!;
     t[k] = (t[k] ?? 0) + 1;
   }
   return t;
@@ -122,7 +123,7 @@ describe('kernel: service load balancing in the socket layer', function () {
 
   it('spreads connections to the service across its backends; the app sees the service address; events name the service', async () => {
     const s = await mgr.create({ name: 'spread', vip: '10.213.42.10', port: 80, targetPort: 8080, selector: { matchLabels: { app: 'backend' } } });
-    const conns = await lbClient(pods.lc!, ['tcp', '10.213.42.10', '80', '80']);
+    const conns = await lbClient(pods.lc!, ['tcp-many', '10.213.42.10', '80', '80']);
     const t = tally(conns);
     assert.deepEqual(Object.keys(t).sort(), [...BACKENDS], JSON.stringify(t));
     for (const b of BACKENDS) assert.ok(t[b]! >= 5, `backend ${b} got ${t[b]} of 80: ${JSON.stringify(t)}`);
@@ -132,21 +133,21 @@ describe('kernel: service load balancing in the socket layer', function () {
     assert.equal(ev.dport, 8080);
     assert.equal(ev.dstIdentity >= ID.lb1! && ev.dstIdentity <= ID.lb4!, true, 'policy judged the backend identity');
     await mgr.delete('spread');
-    const after = await lbClient(pods.lc!, ['tcp', '10.213.42.10', '80', '1']);
+    const after = await lbClient(pods.lc!, ['tcp-many', '10.213.42.10', '80', '1']);
     assert.equal(after[0]!.ok, false, 'a deleted service is no longer translated (the VIP is blackholed)');
   });
 
   it('maglev: the same flow always reaches the same backend; removing one of 4 backends moves only its flows', async () => {
     await mgr.create({ name: 'mag', vip: '10.213.42.11', port: 80, targetPort: 8080, algorithm: 'maglev', selector: { matchLabels: { app: 'backend' } } });
     const FLOWS = 160;
-    const run = async () => (await lbClient(pods.lc!, ['tcp', '10.213.42.11', '80', String(FLOWS), '41000'])).map((c) => {
+    const run = async () => (await lbClient(pods.lc!, ['tcp-many', '10.213.42.11', '80', String(FLOWS), '41000'])).map((c) => {
       assert.ok(c.ok, JSON.stringify(c));
-      return c.name!;
+      return c.data!;
     });
     const before = await run();
     const again = await run();
     assert.deepEqual(again, before, 'deterministic: bound source ports map to the same backends');
-    const t = tally(before.map((name) => ({ ok: true, name })));
+    const t = tally(before.map((data) => ({ ok: true, data })));
     for (const b of BACKENDS) assert.ok((t[b] ?? 0) >= FLOWS / 4 / 3, `maglev spreads: ${JSON.stringify(t)}`);
 
     view = view.filter((e) => e.name !== 'lb4');
@@ -172,15 +173,15 @@ describe('kernel: service load balancing in the socket layer', function () {
 
   it('a backend the client policy denies is refused; the same service with an allowed backend connects', async () => {
     const s = await mgr.create({ name: 'denied', vip: '10.213.42.12', port: 80, backends: [{ ip: pods.ld!.ip, port: 8080 }] });
-    const [c] = await lbClient(pods.lc!, ['tcp', '10.213.42.12', '80', '1']);
+    const [c] = await lbClient(pods.lc!, ['tcp-many', '10.213.42.12', '80', '1']);
     assert.deepEqual(c, { ok: false, error: 'EPERM' });
     const drop = await events.waitFor((e) => e.type === 'drop' && e.svcId === s.id, 'drop naming the service');
     assert.equal(drop.daddr, pods.ld!.ip);
     assert.equal(drop.dstIdentity, ID.ld);
     await mgr.delete('denied');
     await mgr.create({ name: 'denied', vip: '10.213.42.12', port: 80, backends: [{ ip: pods.lb1!.ip, port: 8080 }] });
-    const [ok] = await lbClient(pods.lc!, ['tcp', '10.213.42.12', '80', '1']);
-    assert.deepEqual(ok, { ok: true, peer: '10.213.42.12:80', name: 'lb1' });
+    const [ok] = await lbClient(pods.lc!, ['tcp-many', '10.213.42.12', '80', '1']);
+    assert.deepEqual(ok, { ok: true, peer: '10.213.42.12:80', data: 'lb1' });
     await mgr.delete('denied');
   });
 
@@ -200,7 +201,7 @@ describe('kernel: service load balancing in the socket layer', function () {
 
   it('UDP: datagrams to the service reach backends and replies come from the service address', async () => {
     await mgr.create({ name: 'dns', vip: '10.213.42.14', port: 53, protocol: 'udp', targetPort: 8080, selector: { matchLabels: { app: 'backend' } } });
-    const conns = await lbClient(pods.lc!, ['udp', '10.213.42.14', '53', '24']);
+    const conns = await lbClient(pods.lc!, ['udp-many', '10.213.42.14', '53', '24']);
     assert.ok(conns.every((c) => c.ok && c.peer === '10.213.42.14:53'), JSON.stringify(conns.slice(0, 4)));
     assert.ok(Object.keys(tally(conns)).length >= 2, `spread over backends: ${JSON.stringify(tally(conns))}`);
     await mgr.delete('dns');
@@ -211,7 +212,7 @@ describe('kernel: service load balancing in the socket layer', function () {
       name: 'sticky', vip: '10.213.42.15', port: 80, targetPort: 8080, sessionAffinity: 'ClientIP', affinityTimeoutSeconds: 30,
       selector: { matchLabels: { app: 'backend' } },
     });
-    const t = tally(await lbClient(pods.lc!, ['tcp', '10.213.42.15', '80', '20']));
+    const t = tally(await lbClient(pods.lc!, ['tcp-many', '10.213.42.15', '80', '20']));
     assert.equal(Object.keys(t).length, 1, JSON.stringify(t));
     assert.ok(BACKENDS.includes(Object.keys(t)[0] as typeof BACKENDS[number]));
     await mgr.delete('sticky');
@@ -224,7 +225,7 @@ describe('kernel: service load balancing in the socket layer', function () {
     });
     // Only lb2 serves 9090 at first: lb3 fails its checks and is drained.
     await until('lb3 drained', () => mgr.get('health').backends.some((b) => b.ip === pods.lb3!.ip && b.state === 'draining'));
-    const t1 = tally(await lbClient(pods.lc!, ['tcp', '10.213.42.16', '80', '20']));
+    const t1 = tally(await lbClient(pods.lc!, ['tcp-many', '10.213.42.16', '80', '20']));
     assert.deepEqual(t1, { lb2: 20 });
     // Now lb2's server dies; lb3 starts serving: the roles swap.
     hcServer!.kill('SIGKILL');
@@ -233,7 +234,7 @@ describe('kernel: service load balancing in the socket layer', function () {
       const b = mgr.get('health').backends;
       return b.find((x) => x.ip === pods.lb2!.ip)!.state === 'draining' && b.find((x) => x.ip === pods.lb3!.ip)!.state === 'active';
     });
-    const t2 = tally(await lbClient(pods.lc!, ['tcp', '10.213.42.16', '80', '20']));
+    const t2 = tally(await lbClient(pods.lc!, ['tcp-many', '10.213.42.16', '80', '20']));
     assert.deepEqual(t2, { lb3: 20 });
     await mgr.delete('health');
   });
