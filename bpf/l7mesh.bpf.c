@@ -131,22 +131,27 @@ static __always_inline int l7m_sock_egress(void *ctx, __u8 hook, __u32 daddr_be,
 	return d.verdict == L7M_VERDICT_DENY ? L7M_SYSCALL_EPERM : L7M_SYSCALL_OK;
 }
 
-SEC("cgroup/connect4")
-int l7m_connect4(struct bpf_sock_addr *ctx)
+/* Judges an IPv4 connect/sendmsg and points it at the proxy when the verdict redirects. */
+static __always_inline int l7m_egress4(struct bpf_sock_addr *ctx, __u8 hook)
 {
 	__u32 ip;
 	__u16 port;
-	int rc;
+	int rc = l7m_sock_egress(ctx, hook, ctx->user_ip4, ctx->user_port, (__u8)ctx->protocol,
+				 &ip, &port);
 
-	if (!l7m_lb_translate4(ctx, 1))
-		return L7M_SYSCALL_EPERM; /* a service with no active backend */
-	rc = l7m_sock_egress(ctx, L7M_HOOK_CONNECT4, ctx->user_ip4, ctx->user_port,
-			     (__u8)ctx->protocol, &ip, &port);
 	if (rc == L7M_SYSCALL_OK && ip) {
 		ctx->user_ip4 = ip;
 		ctx->user_port = port;
 	}
 	return rc;
+}
+
+SEC("cgroup/connect4")
+int l7m_connect4(struct bpf_sock_addr *ctx)
+{
+	if (!l7m_lb_translate4(ctx, 1))
+		return L7M_SYSCALL_EPERM; /* a service with no active backend */
+	return l7m_egress4(ctx, L7M_HOOK_CONNECT4);
 }
 
 /*
@@ -172,21 +177,11 @@ static __always_inline int l7m_udp_reply(struct bpf_sock_addr *ctx, __u32 peer_i
 SEC("cgroup/sendmsg4")
 int l7m_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	__u32 ip;
-	__u16 port;
-	int rc;
-
 	if (!l7m_lb_translate4(ctx, 0))
 		return L7M_SYSCALL_EPERM;
 	if (l7m_udp_reply(ctx, ctx->user_ip4))
 		return L7M_SYSCALL_OK;
-	rc = l7m_sock_egress(ctx, L7M_HOOK_SENDMSG4, ctx->user_ip4, ctx->user_port,
-				 (__u8)ctx->protocol, &ip, &port);
-	if (rc == L7M_SYSCALL_OK && ip) {
-		ctx->user_ip4 = ip;
-		ctx->user_port = port;
-	}
-	return rc;
+	return l7m_egress4(ctx, L7M_HOOK_SENDMSG4);
 }
 
 /* A socket redirected to the proxy reports the address it dialled instead of the proxy's. */
