@@ -22,6 +22,7 @@ import { AgentMetrics } from './metrics.js';
 import { Observer } from '../observe/observer.js';
 import type { FlowEndpoint } from '../observe/flow.js';
 import { ServiceManager } from './service/manager.js';
+import type { SecretStore } from './tls/secret-store.js';
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'not-ready' | 'disconnecting';
 
@@ -80,6 +81,8 @@ export interface AgentDeps {
   datapath: Datapath;
   proxy: ProxyConfigurator;
   plumbing: EndpointPlumbing;
+  /** TLS secrets for terminatingTLS/originatingTLS (absent without the Envoy proxy's TLS). */
+  secrets?: SecretStore;
 }
 
 const MAX_ENDPOINT_ID = 65535;
@@ -156,6 +159,10 @@ export class Agent {
   }
   get plumbing(): EndpointPlumbing {
     return this.deps.plumbing;
+  }
+  get secrets(): SecretStore {
+    if (!this.deps.secrets) throw new AgentError('L7M_ERR_UNAVAILABLE', 'secrets: this agent runs without the Envoy proxy\'s TLS (--proxy fake), so it keeps no TLS secrets');
+    return this.deps.secrets;
   }
   get policyRevision(): number {
     return this.revision;
