@@ -93,9 +93,15 @@ describe('authentication: required on a port range', () => {
     const hop = out.listeners.find((l) => l.name === 'l7mesh-auth')!;
     const snis = (hop.filter_chains as Obj[]).map((c) => ((c.filter_chain_match as Obj).server_names as string[])[0]);
     assert.deepEqual(snis, ['p8080.shop-web.l7mesh.internal', 'p8081.shop-web.l7mesh.internal', 'p8082.shop-web.l7mesh.internal']);
-    // The plain chain of the range (port 0: peers without a hop) lets nothing of the rule through.
-    const plain = JSON.stringify(out.routes.find((r) => r.name === 'l7mesh|ingress|-|shop/web|0'));
-    assert.ok(!plain.includes('/api/'), plain);
+    // Peers without a hop get a plain chain on every port of the range (Envoy narrows by
+    // destination port first, so the port-0 chain would not catch them); none lets the rule through.
+    for (const port of [8080, 8081, 8082]) {
+      const plain = out.routes.find((r) => r.name === `l7mesh|ingress|-|shop/web|${port}`);
+      assert.ok(plain, `plain chain for ${port}`);
+      assert.ok(!JSON.stringify(plain).includes('/api/'), JSON.stringify(plain));
+    }
+    const chains = (out.listeners.find((l) => l.name === 'l7mesh-proxy')!.filter_chains as Obj[]).map((c) => c.name as string);
+    assert.ok(chains.includes('l7mesh|ingress|-|shop/web|8081') && chains.includes('l7mesh|both|shop/client|shop/web|8081'), chains.join('\n'));
   });
 
   it('refuses ranges beyond 64 ports and every port, naming the field', () => {
