@@ -22,7 +22,7 @@ import { AgentMetrics } from './metrics.js';
 import { Observer } from '../observe/observer.js';
 import type { FlowEndpoint } from '../observe/flow.js';
 import { ServiceManager } from './service/manager.js';
-import type { SecretStore } from './tls/secret-store.js';
+import { MemorySecretBackend, SecretStore } from './tls/secret-store.js';
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'not-ready' | 'disconnecting';
 
@@ -81,7 +81,7 @@ export interface AgentDeps {
   datapath: Datapath;
   proxy: ProxyConfigurator;
   plumbing: EndpointPlumbing;
-  /** TLS secrets for terminatingTLS/originatingTLS (absent without the Envoy proxy's TLS). */
+  /** TLS secrets for terminatingTLS/originatingTLS (`l7mesh secret`); in memory when absent. */
   secrets?: SecretStore;
 }
 
@@ -143,7 +143,7 @@ export class Agent {
 
   /** Opens the agent: restores state, starts datapath and proxy, adopts endpoints, re-applies policy. */
   static async open(deps: AgentDeps): Promise<Agent> {
-    const a = new Agent(deps);
+    const a = new Agent({ ...deps, secrets: deps.secrets ?? (await SecretStore.open(new MemorySecretBackend())) });
     await a.restore();
     return a;
   }
@@ -161,8 +161,7 @@ export class Agent {
     return this.deps.plumbing;
   }
   get secrets(): SecretStore {
-    if (!this.deps.secrets) throw new AgentError('L7M_ERR_UNAVAILABLE', 'secrets: this agent runs without the Envoy proxy\'s TLS (--proxy fake), so it keeps no TLS secrets');
-    return this.deps.secrets;
+    return this.deps.secrets!;
   }
   get policyRevision(): number {
     return this.revision;

@@ -50,6 +50,21 @@ export class FileSecretBackend implements SecretBackend {
   }
 }
 
+/** Secrets held in memory only (an agent assembled without a state directory: tests, fakes). */
+export class MemorySecretBackend implements SecretBackend {
+  readonly describe = 'memory';
+  private readonly m = new Map<string, StoredSecret>();
+  async list(): Promise<StoredSecret[]> {
+    return [...this.m.values()];
+  }
+  async put(s: StoredSecret): Promise<void> {
+    this.m.set(secretKey(s.namespace, s.name), s);
+  }
+  async delete(namespace: string, name: string): Promise<void> {
+    this.m.delete(secretKey(namespace, name));
+  }
+}
+
 /** What the store needs from the node's TLS (MeshSecrets): who uses a secret, and whether a new one fits. */
 export interface SecretConsumer {
   usesOf(name: string): string[];
