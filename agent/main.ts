@@ -222,6 +222,10 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           }),
         }))
       : new FakeProxy();
+  if (envoyProxy) {
+    const ep = envoyProxy;
+    secretStore.onServed(() => ep.currentServed(c.ackTimeoutMs));
+  }
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing, secrets: secretStore });
   agentRef = agent;
   const sync = clusterParts ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', log }) : undefined;

@@ -76,12 +76,15 @@ export interface SecretConsumer {
 export interface SecretListEntry extends SecretSummary {
   /** Policy fields in force that name this secret. */
   usedBy: string[];
+  /** After a create/update that changed what Envoy serves: whether Envoy ACKed it before the answer. */
+  served?: boolean;
 }
 
 export class SecretStore {
   private readonly cache = new Map<string, StoredSecret>();
   private chain: Promise<unknown> = Promise.resolve();
   private consumer?: SecretConsumer;
+  private served?: () => Promise<boolean>;
   private watchHandle?: { close(): Promise<void> };
 
   private constructor(
@@ -107,6 +110,11 @@ export class SecretStore {
 
   attach(consumer: SecretConsumer): void {
     this.consumer = consumer;
+  }
+
+  /** How to wait until the proxy serves a changed secret (the agent's Envoy ACK, bounded). */
+  onServed(fn: () => Promise<boolean>): void {
+    this.served = fn;
   }
 
   /** The stored secret "<namespace>/<name>", or undefined. */
@@ -176,7 +184,11 @@ export class SecretStore {
       throw new AgentError('L7M_ERR_UNAVAILABLE', `secret ${key}: the store (${this.backend.describe}) refused the write; nothing changed: ${(e as Error).message}`);
     }
     this.cache.set(key, next);
-    if (this.consumer?.refreshFiles()) this.log(`tls: secret ${key} ${mode === 'create' ? 'created' : 'updated'}; serving it over SDS`);
+    if (this.consumer?.refreshFiles()) {
+      this.log(`tls: secret ${key} ${mode === 'create' ? 'created' : 'updated'}; serving it over SDS`);
+      const served = this.served ? await this.served() : false;
+      return { ...this.entry(next), served };
+    }
     return this.entry(next);
   }
 

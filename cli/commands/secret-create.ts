@@ -16,6 +16,11 @@ const optionHelp = {
   'from-file': 'key=file: any other key a policy names (repeatable)',
 };
 
+function servedNote(s: SecretView): string {
+  if (s.served === undefined) return '';
+  return s.served ? ' (Envoy serves it now)' : ' (stored; Envoy has not acknowledged it yet)';
+}
+
 /** `<namespace>/<name>` and the files as a secret's data. */
 function request(ctx: CommandContext): { path: string; body: { data: Record<string, string> } } {
   const ref = ctx.positionals[0]!;
@@ -59,7 +64,7 @@ export const secretCreateCommand = defineApiCommand({
   async run(ctx) {
     const r = request(ctx);
     const s = await ctx.client.call<SecretView>('POST', r.path, r.body);
-    ctx.print(s, () => `Created secret ${s.namespace}/${s.name}\n${secretTable([s])}`);
+    ctx.print(s, () => `Created secret ${s.namespace}/${s.name}${servedNote(s)}\n${secretTable([s])}`);
     return EXIT_OK;
   },
 });
@@ -75,7 +80,7 @@ export const secretUpdateCommand = defineApiCommand({
   async run(ctx) {
     const r = request(ctx);
     const s = await ctx.client.call<SecretView>('PUT', r.path, r.body);
-    ctx.print(s, () => `Updated secret ${s.namespace}/${s.name}\n${secretTable([s])}`);
+    ctx.print(s, () => `Updated secret ${s.namespace}/${s.name}${servedNote(s)}\n${secretTable([s])}`);
     return EXIT_OK;
   },
 });

@@ -6,6 +6,7 @@ export interface SecretView {
   updatedAt: string;
   keys: Array<{ key: string; kind: string; subject?: string; dnsNames?: string[]; notAfter?: string; certificates?: number }>;
   usedBy: string[];
+  served?: boolean;
 }
 
 export function secretTable(rows: SecretView[]): string {

@@ -176,8 +176,9 @@ describe('agent: TLS secrets from the agent store (create, use, rotate over SDS,
     assert.equal(first.status, 200, out);
     assert.equal(serialNorm(first.serial), serialNorm(serial.front1));
 
-    const r = cli(spec, ['secret', 'update', 'default/web-front', '--cert', f('front2.crt'), '--key', f('front2.key')]);
+    const r = cli(spec, ['secret', 'update', 'default/web-front', '--cert', f('front2.crt'), '--key', f('front2.key'), '-o', 'json']);
     assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { served?: boolean }).served, true, 'the answer comes after Envoy ACKed the new secret');
     let seen = '';
     for (let i = 0; i < 40; i++) {
       const p = await probe('/public/b');

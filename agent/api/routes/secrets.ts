@@ -25,6 +25,7 @@ const secret = {
     updatedAt: { type: 'string' },
     keys: { type: 'array', items: keySummary },
     usedBy: { type: 'array', items: { type: 'string' } },
+    served: { type: 'boolean', description: 'create/update: Envoy ACKed the new secret before this answer' },
   },
 } as const;
 const params = {
