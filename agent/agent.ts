@@ -144,6 +144,7 @@ export class Agent {
   /** Opens the agent: restores state, starts datapath and proxy, adopts endpoints, re-applies policy. */
   static async open(deps: AgentDeps): Promise<Agent> {
     const a = new Agent({ ...deps, secrets: deps.secrets ?? (await SecretStore.open(new MemorySecretBackend())) });
+    a.secrets.usePolicies(() => a.listPolicies());
     await a.restore();
     return a;
   }

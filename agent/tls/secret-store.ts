@@ -18,6 +18,7 @@ import {
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FileStore } from '../file-store.js';
+import { tlsSecretUsesOf } from '../../policy/tls-context.js';
 
 /** Where secrets persist: embedded state or the cluster store. */
 export interface SecretBackend {
@@ -85,6 +86,7 @@ export class SecretStore {
   private chain: Promise<unknown> = Promise.resolve();
   private consumer?: SecretConsumer;
   private served?: () => Promise<boolean>;
+  private policyDocs: () => readonly { key: string; spec: unknown }[] = () => [];
   private watchHandle?: { close(): Promise<void> };
 
   private constructor(
@@ -110,6 +112,21 @@ export class SecretStore {
 
   attach(consumer: SecretConsumer): void {
     this.consumer = consumer;
+  }
+
+  /** The imported policy documents, so a secret any of them names is never deleted. */
+  usePolicies(fn: () => readonly { key: string; spec: unknown }[]): void {
+    this.policyDocs = fn;
+  }
+
+  /** Policy fields naming the secret: every imported document, plus contexts in force. */
+  private usesOf(key: string): string[] {
+    const uses = new Set(tlsSecretUsesOf(this.policyDocs(), key));
+    for (const u of this.consumer?.usesOf(key) ?? []) {
+      const path = u.replace(/ \((terminating|originating)\)$/, '');
+      uses.add(path);
+    }
+    return [...uses].sort();
   }
 
   /** How to wait until the proxy serves a changed secret (the agent's Envoy ACK, bounded). */
@@ -148,7 +165,7 @@ export class SecretStore {
       const key = secretKey(namespace, name);
       const old = this.cache.get(key);
       if (!old) throw new AgentError('L7M_ERR_NOT_FOUND', `secret "${key}" not found in the agent's store`);
-      const uses = this.consumer?.usesOf(key) ?? [];
+      const uses = this.usesOf(key);
       if (uses.length > 0) {
         throw new AgentError('L7M_ERR_CONFLICT', `secret "${key}" is in use by ${uses.join(', ')}; delete or change those policies first`, { usedBy: uses });
       }
@@ -184,7 +201,9 @@ export class SecretStore {
       throw new AgentError('L7M_ERR_UNAVAILABLE', `secret ${key}: the store (${this.backend.describe}) refused the write; nothing changed: ${(e as Error).message}`);
     }
     this.cache.set(key, next);
-    if (this.consumer?.refreshFiles()) {
+    const changed = this.consumer?.refreshFiles() ?? false;
+    // In use: say whether Envoy has it (in cluster mode the watch may have loaded it already).
+    if (changed || (this.consumer?.usesOf(key).length ?? 0) > 0) {
       this.log(`tls: secret ${key} ${mode === 'create' ? 'created' : 'updated'}; serving it over SDS`);
       const served = this.served ? await this.served() : false;
       return { ...this.entry(next), served };
@@ -193,7 +212,7 @@ export class SecretStore {
   }
 
   private entry(s: StoredSecret): SecretListEntry {
-    return { ...summarizeSecret(s), usedBy: this.consumer?.usesOf(secretKey(s.namespace, s.name)) ?? [] };
+    return { ...summarizeSecret(s), usedBy: this.usesOf(secretKey(s.namespace, s.name)) };
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -175,13 +175,39 @@ describe('tls: secrets in the agent store', function () {
       );
       assert.ok(tlsSecret(mesh).includes(JSON.stringify(good2.cert).slice(1, 60)), 'the last good secret stays');
       assert.equal(changes, 1);
-      assert.deepEqual(store.describe('default', 'web').usedBy, ['default/p: spec.ingress[0].toPorts[0].terminatingTLS (terminating)']);
+      assert.deepEqual(store.describe('default', 'web').usedBy, ['default/p: spec.ingress[0].toPorts[0].terminatingTLS']);
 
       await assert.rejects(store.delete('default', 'web'), (e: AgentError) => e.code === 'L7M_ERR_CONFLICT' && /in use by default\/p: spec\.ingress\[0\]\.toPorts\[0\]\.terminatingTLS/.test(e.message));
       mesh.setTlsContexts([]);
       await store.delete('default', 'web');
       assert.deepEqual(store.list(), []);
       assert.deepEqual(errors, []);
+    });
+
+    it('delete is refused while an imported policy names the secret, even one selecting no endpoint here', async () => {
+      await store.create('prod', 'api', { 'ca.crt': ca.certificatePem });
+      const docs = [
+        { key: 'CiliumNetworkPolicy/prod/other', spec: { kind: 'CiliumNetworkPolicy', metadata: { name: 'other', namespace: 'prod' }, spec: { egress: [{ toPorts: [{ originatingTLS: { secret: { name: 'x' } } }] }] } } },
+        {
+          key: 'CiliumNetworkPolicy/prod/api-tls',
+          spec: {
+            kind: 'CiliumNetworkPolicy',
+            metadata: { name: 'api-tls', namespace: 'prod' },
+            specs: [{}, { ingress: [{}, { toPorts: [{}, { originatingTLS: { secret: { name: 'api' } }, terminatingTLS: { secret: { namespace: 'prod', name: 'api' } } }] }] }],
+          },
+        },
+        { key: 'CiliumClusterwideNetworkPolicy/cw', spec: { kind: 'CiliumClusterwideNetworkPolicy', metadata: { name: 'cw' }, spec: { egress: [{ toPorts: [{ originatingTLS: { secret: { name: 'api' } } }] }] } } },
+        { key: 'CiliumClusterwideNetworkPolicy/cw2', spec: { kind: 'CiliumClusterwideNetworkPolicy', metadata: { name: 'cw2' }, spec: { egress: [{ toPorts: [{ originatingTLS: { secret: { namespace: 'prod', name: 'api' } } }] }] } } },
+      ];
+      store.usePolicies(() => docs);
+      assert.deepEqual(store.describe('prod', 'api').usedBy, [
+        'cw2: spec.egress[0].toPorts[0].originatingTLS',
+        'prod/api-tls: specs[1].ingress[1].toPorts[1].originatingTLS',
+        'prod/api-tls: specs[1].ingress[1].toPorts[1].terminatingTLS',
+      ]);
+      await assert.rejects(store.delete('prod', 'api'), (e: AgentError) => e.code === 'L7M_ERR_CONFLICT' && /in use by cw2: spec\.egress\[0\]\.toPorts\[0\]\.originatingTLS, prod\/api-tls: specs\[1\]\.ingress\[1\]\.toPorts\[1\]\.originatingTLS/.test(e.message));
+      store.usePolicies(() => []);
+      await store.delete('prod', 'api');
     });
   });
 });
