@@ -1,7 +1,8 @@
 // Every Secret the node's Envoy needs, from one place: identity certificates (renewed by
 // IdentityCertificates) plus the user's terminatingTLS/originatingTLS secrets, from the
-// agent's store or from files (re-read when the store entry or the files change). The agent puts `secrets()` under TypeUrl.Secret in each snapshot
-// and takes a new snapshot whenever `onChange` fires.
+// agent's store or from files (re-read when the store entry or the files change). The
+// agent puts `secrets()` under TypeUrl.Secret in each snapshot and takes a new snapshot
+// whenever `onChange` fires.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { secretFilesOf, loadTlsContext, tlsContextSecretName, type LoadedTlsContext, type SecretLookup, type TlsContextSpec, type TlsRole } from './tls-context.js';
