@@ -131,7 +131,7 @@ export class GrpcBidiServer {
     private readonly opts: BidiServerOptions,
     private readonly onCall: (call: BidiCall) => void,
   ) {
-    this.server = http2.createServer({ settings: { initialWindowSize: opts.windowBytes } });
+    this.server = http2.createServer({ settings: { initialWindowSize: opts.windowBytes, maxFrameSize: 1024 * 1024 } });
     this.server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
