@@ -26,6 +26,8 @@ import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
 import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
 import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions } from '../cluster/daemon.js';
+import { KvSecretBackend } from '../cluster/secrets.js';
+import { FileSecretBackend, SecretStore } from './tls/secret-store.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_PROXY_PORT = 15001;
@@ -185,11 +187,15 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     datapath = new FakeDatapath();
   }
   let envoyProxy: EnvoyProxy | undefined;
+  // `l7mesh secret create`: in etcd in cluster mode (one secret for every node), else in the
+  // state directory. Kept with --proxy fake too (nothing serves them then).
+  const secretStore = await SecretStore.open(clusterParts ? new KvSecretBackend(clusterParts.kv) : new FileSecretBackend(store as FileStore), { log });
   const tls =
     o.proxy === 'envoy'
       ? await openNodeTls(o.tls, {
           onChange: () => envoyProxy?.secretsChanged(),
           onError: (e) => log(`tls: ${e.message}`),
+          secretStore,
         })
       : undefined;
   const proxy: ProxyConfigurator =
@@ -216,7 +222,11 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           }),
         }))
       : new FakeProxy();
-  const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
+  if (envoyProxy) {
+    const ep = envoyProxy;
+    secretStore.onServed(() => ep.currentServed(c.ackTimeoutMs));
+  }
+  const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing, secrets: secretStore });
   agentRef = agent;
   const sync = clusterParts ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', log }) : undefined;
   const tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
@@ -232,6 +242,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
         // Like Envoy, the rules outlive a plain stop (they keep enforcing); teardown removes them.
         await tproxy?.stop({ removeRules: o.ephemeral });
         await agent.close({ teardown: o.ephemeral });
+        await secretStore.close();
         await clusterParts?.close({ revoke: o.ephemeral });
         if (o.ephemeral) {
           if (proxyCgroup) await removeCgroup(proxyCgroup).catch(() => undefined);

@@ -7,6 +7,7 @@
 //   nodes/<node>                       NodeRecord                node lease
 //   endpoints/<node>/<ipv4>            EndpointRecord            node lease
 //   policies/<policy key>              PolicyRecord              no lease
+//   secrets/<namespace>%2F<name>       StoredSecret (PEM, keys)  no lease
 
 export const IDENTITIES = 'identities/';
 export const IDENTITY_IDS = 'identities/id/';
@@ -15,6 +16,7 @@ export const IDENTITY_REFS = 'identities/refs/';
 export const NODES = 'nodes/';
 export const ENDPOINTS = 'endpoints/';
 export const POLICIES = 'policies/';
+export const SECRETS = 'secrets/';
 
 export const identityIdKey = (id: number) => `${IDENTITY_IDS}${id}`;
 export const identityLabelsKey = (labelKey: string) => `${IDENTITY_LABELS}${encodeURIComponent(labelKey)}`;
@@ -22,6 +24,7 @@ export const identityRefKey = (id: number, node: string) => `${IDENTITY_REFS}${i
 export const nodeKey = (node: string) => `${NODES}${node}`;
 export const endpointKey = (node: string, ip: string) => `${ENDPOINTS}${node}/${ip}`;
 export const policyKey = (key: string) => `${POLICIES}${encodeURIComponent(key)}`;
+export const secretStoreKey = (key: string) => `${SECRETS}${encodeURIComponent(key)}`;
 
 export interface NodeRecord {
   name: string;

@@ -11,6 +11,7 @@ import type { EndpointPolicy } from '../../policy/resolved.js';
 import type { PortTls } from '../../policy/tls-context.js';
 import { portTlsKey } from '../../policy/tls-context.js';
 import { ProxyInputError } from '../proxy.js';
+import type { SecretStore } from './secret-store.js';
 
 export interface NodeTlsOptions {
   /** The CA lives in `<stateDir>/ca` (ca.crt, ca.key 0600). */
@@ -23,6 +24,8 @@ export interface NodeTlsOptions {
   caLifetimeMs?: number;
   /** Clock (tests). */
   now?: () => number;
+  /** Secrets kept by the agent (embedded state or etcd); they take precedence over files. */
+  secretStore?: SecretStore;
   /** How often secret files are re-read for rotation (0: never). */
   fileRefreshMs?: number;
   /** Secrets changed outside a publish (renewal, rotated file): publish them. */
@@ -38,6 +41,8 @@ export interface NodeTlsStatus {
   trustDomain: string;
   caNotAfter: string;
   secretsDir: string;
+  /** Where `l7mesh secret create` stores secrets (absent: files only). */
+  secretStore?: string;
   identityCertificates: { identity: number; serial?: string; notAfter?: string; error?: string }[];
   /** SDS secret names served to Envoy. */
   secrets: string[];
@@ -83,13 +88,16 @@ export class NodeTls {
       },
       onError: (e) => o.onError(new Error(`renewing identity certificates: ${e.message}`)),
     });
+    const store = o.secretStore;
     mesh = new MeshSecrets({
       certs,
       secretsDir: o.secretsDir,
       defaultNamespace: DEFAULT_SECRET_NAMESPACE,
+      ...(store ? { store: (name: string) => store.get(name) } : {}),
       onChange: () => o.onChange(),
-      onError: (e) => o.onError(new Error(`secret files changed but were not applied (the last good secret stays): ${e.message}`)),
+      onError: (e) => o.onError(new Error(`secret files or store entries changed but were not applied (the last good secret stays): ${e.message}`)),
     });
+    store?.attach(mesh);
     const t = new NodeTls(certs, mesh, o, caFiles, previous);
     if (previous) certs.setExtraTrust([previous.certificatePem]);
     await t.rotateCaIfDue();
@@ -178,6 +186,7 @@ export class NodeTls {
       trustDomain: this.ca.trustDomain,
       caNotAfter: new Date(this.ca.notAfter).toISOString(),
       secretsDir: this.o.secretsDir,
+      ...(this.o.secretStore ? { secretStore: this.o.secretStore.backend.describe } : {}),
       identityCertificates: certs,
       secrets,
     };
