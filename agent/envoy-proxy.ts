@@ -15,7 +15,7 @@ import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
 import { ProxyResourceMemo } from './proxy-resource-memo.js';
-import { AckTimeoutError, NackError, ProxyInputError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
+import { AckTimeoutError, NackError, ProxyInputError, type CaRotationResult, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 import type { KafkaProxy } from './kafka-proxy.js';
 import type { NodeTls } from './tls/node-tls.js';
 import { identitySecretName, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
@@ -242,6 +242,11 @@ export class EnvoyProxy implements ProxyConfigurator {
     });
     this.interned.set(typeUrl, next);
     return out;
+  }
+
+  async rotateCa(): Promise<CaRotationResult> {
+    if (!this.o.tls) throw new ProxyInputError('this proxy runs without the node\'s TLS: there is no CA to rotate');
+    return this.o.tls.rotateCa();
   }
 
   async waitForAck(version: string, timeoutMs: number): Promise<void> {
