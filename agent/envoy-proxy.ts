@@ -19,6 +19,7 @@ import { AckTimeoutError, NackError, ProxyInputError, type CaRotationResult, typ
 import type { KafkaProxy } from './kafka-proxy.js';
 import type { NodeTls } from './tls/node-tls.js';
 import { identitySecretName, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
+import type { RemoteHopPeer } from '../proxy-config/builders/auth-hop.js';
 
 export interface EnvoyProxyOptions {
   nodeName: string;
@@ -41,6 +42,8 @@ export interface EnvoyProxyOptions {
   authPort?: number;
   /** Cluster mode: port of the transparent listener TPROXY hands other nodes' connections to (L7 ingress). */
   transparentPort?: number;
+  /** Cluster mode with TLS: the node's address, where other nodes' proxies reach the hop listener. */
+  nodeAddress?: string;
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
@@ -69,6 +72,7 @@ export class EnvoyProxy implements ProxyConfigurator {
   /** What the last publish built, so that renewed secrets can be served alongside it. */
   private published?: { listeners: object[]; routes: object[]; clusters: object[] };
   private lastPublished?: string;
+  private remoteHopPeers?: () => RemoteHopPeer[];
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -138,6 +142,11 @@ export class EnvoyProxy implements ProxyConfigurator {
     }
   }
 
+  /** Cluster mode: other nodes' pods reachable over an authenticated hop (read at every publish). */
+  setRemoteHopPeers(fn: () => RemoteHopPeer[]): void {
+    this.remoteHopPeers = fn;
+  }
+
   async publish(state: ProxyState): Promise<string> {
     const json = new Map<object, string>();
     const endpoints = state.endpoints.map((e) => {
@@ -156,7 +165,16 @@ export class EnvoyProxy implements ProxyConfigurator {
         identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
         accessLog: { clusterName: ACCESS_LOG_CLUSTER },
         ...(processor ? { kafka: { processor } } : {}),
-        ...(this.o.tls ? { auth: { trustDomain: this.o.tls.trustDomain, address: '127.0.0.1', port: this.o.authPort ?? this.o.proxyPort + 1 } } : {}),
+        ...(this.o.tls
+          ? {
+              auth: {
+                trustDomain: this.o.tls.trustDomain,
+                address: '127.0.0.1',
+                port: this.o.authPort ?? this.o.proxyPort + 1,
+                ...(this.o.nodeAddress ? { nodeAddress: this.o.nodeAddress, remotePeers: this.remoteHopPeers?.() ?? [] } : {}),
+              },
+            }
+          : {}),
       },
       (ep) => json.get(ep),
     );

@@ -26,6 +26,10 @@ import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
 import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
 import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions } from '../cluster/daemon.js';
+import { ClusterTrust } from '../cluster/trust.js';
+
+/** Cluster mode: how long a new node CA is published (trusted everywhere) before it signs. */
+const CLUSTER_CA_ACTIVATION_DELAY_MS = 5000;
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_PROXY_PORT = 15001;
@@ -187,7 +191,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   let envoyProxy: EnvoyProxy | undefined;
   const tls =
     o.proxy === 'envoy'
-      ? await openNodeTls(o.tls, {
+      ? await openNodeTls(o.cluster ? { ...o.tls, caActivationDelayMs: CLUSTER_CA_ACTIVATION_DELAY_MS } : o.tls, {
           onChange: () => envoyProxy?.secretsChanged(),
           onError: (e) => log(`tls: ${e.message}`),
         })
@@ -202,6 +206,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           listenAddress: '0.0.0.0',
           proxyPort: o.proxyPort,
           ...(transparentPort !== undefined ? { transparentPort } : {}),
+          ...(o.cluster ? { nodeAddress: o.cluster.nodeIp } : {}),
           proxyCgroup,
           resolveEndpoint: (ip, identity) => agentRef?.flowEndpoint(ip, identity),
           onFlow: (f) => agentRef?.observer.onProxyFlow(f),
@@ -218,7 +223,16 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
       : new FakeProxy();
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
   agentRef = agent;
-  const sync = clusterParts ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', log }) : undefined;
+  const authPort = tls ? o.proxyPort + 1 : undefined;
+  const sync = clusterParts
+    ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', ...(authPort !== undefined ? { authPort } : {}), log })
+    : undefined;
+  // mTLS between node proxies: every node trusts the CAs the others publish (cluster/trust.ts).
+  const trust =
+    clusterParts && sync && tls
+      ? await ClusterTrust.start({ kv: clusterParts.kv, lease: clusterParts.lease, node: c.nodeName, tls, onChange: () => sync.proxyInputsChanged(), log })
+      : undefined;
+  if (trust && sync) envoyProxy?.setRemoteHopPeers(() => trust.remoteHopPeers(sync.remote, sync.nodes));
   const tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
   const listeners = await listenApi(agent);
   log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
@@ -228,6 +242,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     stop() {
       stopping ??= (async () => {
         await listeners.close();
+        await trust?.close();
         await sync?.close();
         // Like Envoy, the rules outlive a plain stop (they keep enforcing); teardown removes them.
         await tproxy?.stop({ removeRules: o.ephemeral });

@@ -52,7 +52,7 @@ export interface ProxyResources {
 }
 
 export function buildProxyResources(input: ProxyConfigInput): ProxyResources {
-  const plans = planChains(input.endpoints);
+  const plans = planChains(input.endpoints, input.auth?.remotePeers);
   const { listener, clusters, hopListener, hopRoutes, tproxyListener } = buildListenerAndClusters(input, plans);
   const routes = [...plans.map((p) => buildRouteConfiguration(p, input.identityAddresses)), ...hopRoutes];
   return { listeners: listenerList(listener, hopListener, tproxyListener), routes: sortByName(routes), clusters };
@@ -92,7 +92,7 @@ export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonl
   const clusterOpts = input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark };
   const cluster = buildOriginalDstCluster(clusterOpts);
   const tlsClusters = buildOriginatingClusters(plans.map((p) => p.tls), clusterOpts);
-  const hop = buildAuthHopResources(plans, input.auth, input.accessLog);
+  const hop = buildAuthHopResources(plans, input.auth, input.accessLog, input.endpoints);
   const clusters = [...(processorCluster ? [processorCluster] : []), cluster, ...tlsClusters, ...hop.clusters];
   return {
     listener,
