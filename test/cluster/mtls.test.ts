@@ -5,12 +5,12 @@
 // RBAC names the peer by its certificate's URI SAN.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateAuthority } from '../../agent/ca/index.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson } from '../e2e/support/agent-proc.js';
+import { CLI_BIN, cli, cliJson } from '../e2e/support/agent-proc.js';
 import { podGet, removeClusterLeftovers, startCluster, type TestCluster } from './support/cluster.js';
 import { FABRIC_IP, createPod, etcdAdmin, type NodeSpec, type PodInfo } from './support/nodes.js';
 
@@ -53,7 +53,7 @@ interface PolicyStatus {
 }
 
 interface TlsStatus {
-  proxy: { tls?: { trustBundle: string[]; caSerial: string } };
+  proxy: { tls?: { trustBundle: string[]; caSerial: string; previousCa?: { serial: string } } };
 }
 
 const hopLines = (s: NodeSpec) =>
@@ -116,6 +116,21 @@ describe('mTLS between node proxies (authentication: required across nodes)', fu
     for (const f of ['cert', 'key', 'ca']) rmSync(`${TMP}-${f}.pem`, { force: true });
   });
 
+  /** A certificate of pb's identity from B's current CA (the test is root and reads B's state), for `probe`. */
+  async function leafOfBsCa(): Promise<void> {
+    const bCa = await CertificateAuthority.open({ stateDir: join(B.stateDir, 'ca'), trustDomain: 'cluster.local' });
+    const leaf = await bCa.issueIdentity(pb.identity, 120_000);
+    writeFileSync(`${TMP}-cert.pem`, leaf.certificatePem);
+    writeFileSync(`${TMP}-key.pem`, leaf.privateKeyPem, { mode: 0o600 });
+    writeFileSync(`${TMP}-ca.pem`, readFileSync(join(C.stateDir, 'ca', 'ca.crt')));
+  }
+
+  /** One mTLS connection from the fabric namespace straight to C's hop listener with that leaf, and a GET: the status line or `fail …`. */
+  function probe(path: string): string {
+    const sni = `p${PORT}.ip-${pc.ipv4.replace(/\./g, '-')}.pod.l7mesh.internal`;
+    return execFileSync('ip', ['netns', 'exec', cluster!.fabric.ns, process.execPath, join(repoRoot, 'dist/test/cluster/support/tls-probe.js'), C.nodeIp, String(C.proxyPort + 1), sni, `${TMP}-cert.pem`, `${TMP}-key.pem`, `${TMP}-ca.pem`, path, '5000'], { encoding: 'utf8', timeout: 15_000 }).trim();
+  }
+
   it("each node trusts the other's CA (published in the store): two CAs in each trust bundle", async () => {
     let sb: TlsStatus | undefined, sc: TlsStatus | undefined;
     const deadline = Date.now() + 20_000;
@@ -165,16 +180,44 @@ describe('mTLS between node proxies (authentication: required across nodes)', fu
     assert.ok(!hopLines(C).some((l) => l.includes(`peer=${spiffe(pz.identity)}`)));
   });
 
+  it("`l7mesh ca rotate` on B: C trusts B's new CA before it signs, B's pods keep their access, a leaf of the new CA passes at C", async () => {
+    const before = cliJson<TlsStatus>(B, ['status']).proxy.tls!.caSerial;
+    const rotating = spawn(process.execPath, [CLI_BIN, 'ca', 'rotate'], { env: { ...process.env, L7MESH_API: B.socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const killer = setTimeout(() => rotating.kill('SIGKILL'), 60_000);
+    const r = { code: -1, stdout: '', stderr: '' };
+    rotating.stdout!.on('data', (d: Buffer) => (r.stdout += d.toString()));
+    rotating.stderr!.on('data', (d: Buffer) => (r.stderr += d.toString()));
+    const exited = new Promise<void>((resolve) => rotating.on('close', (code) => ((r.code = code ?? -1), clearTimeout(killer), resolve())));
+    // During the activation delay C already trusts B's next CA while B still signs with the old one.
+    let early: { c: TlsStatus; b: TlsStatus } | undefined;
+    const until = Date.now() + 4000;
+    while (Date.now() < until && r.code === -1) {
+      const c = cliJson<TlsStatus>(C, ['status']);
+      const b = cliJson<TlsStatus>(B, ['status']);
+      if (c.proxy.tls!.trustBundle.length === 3 && b.proxy.tls!.caSerial === before) {
+        early = { c, b };
+        break;
+      }
+      await sleep(200);
+    }
+    assert.ok(early, "C trusted B's next CA before B signed with it");
+    await exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^CA rotated: serial ${before} -> [0-9A-F]+ \\(valid until .*\\)\nPrevious CA trusted until `));
+    const sb = cliJson<TlsStatus>(B, ['status']).proxy.tls!;
+    assert.notEqual(sb.caSerial, before);
+    // C's bundle: its own CA and both of B's (the old one until its last leaf expires).
+    const sc = cliJson<TlsStatus>(C, ['status']).proxy.tls!;
+    assert.deepEqual(new Set(sc.trustBundle), new Set([sc.caSerial, before, sb.caSerial]));
+    assert.equal(await podGet(pb, `${url}/public/after-rotation`), '200 hello /public/after-rotation');
+    // A new handshake with a leaf of B's new CA is accepted at C.
+    await leafOfBsCa();
+    assert.equal(probe('/public/new-ca'), 'HTTP/1.1 200 OK');
+    assert.match(cli(B, ['ca', 'rotate']).stderr, /CA rotation refused: the previous CA .* is still trusted until/);
+  });
+
   it("a node whose CA left the store is no longer trusted: a new handshake with a certificate of B's CA is refused at C", async () => {
-    // A certificate of pb's identity from B's CA (the test is root and reads B's state), offered straight to C's hop listener.
-    const bCa = await CertificateAuthority.open({ stateDir: join(B.stateDir, 'ca'), trustDomain: 'cluster.local' });
-    const leaf = await bCa.issueIdentity(pb.identity, 120_000);
-    writeFileSync(`${TMP}-cert.pem`, leaf.certificatePem);
-    writeFileSync(`${TMP}-key.pem`, leaf.privateKeyPem, { mode: 0o600 });
-    writeFileSync(`${TMP}-ca.pem`, readFileSync(join(C.stateDir, 'ca', 'ca.crt')));
-    const sni = `p${PORT}.ip-${pc.ipv4.replace(/\./g, '-')}.pod.l7mesh.internal`;
-    const probe = (path: string) =>
-      execFileSync('ip', ['netns', 'exec', cluster!.fabric.ns, process.execPath, join(repoRoot, 'dist/test/cluster/support/tls-probe.js'), C.nodeIp, String(C.proxyPort + 1), sni, `${TMP}-cert.pem`, `${TMP}-key.pem`, `${TMP}-ca.pem`, path, '5000'], { encoding: 'utf8', timeout: 15_000 }).trim();
+    await leafOfBsCa();
     assert.equal(probe('/public/probe'), 'HTTP/1.1 200 OK', 'trusted while B publishes its CA');
     assert.equal(probe('/private'), 'HTTP/1.1 403 Forbidden');
     assert.ok(await hopLineEventually(C, (l) => l.includes(`peer=${spiffe(pb.identity)}`) && l.includes(`from=${FABRIC_IP}:`) && l.includes('/public/probe code=200')), debug());
