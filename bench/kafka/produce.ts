@@ -37,6 +37,8 @@ interface Run {
   p99Ms: number;
   /** CPU the processor process used during the run, as a share of one core. */
   processorCpu?: number;
+  /** CPU microseconds per message of each process during the run. */
+  cpuUsPerMessage?: Record<string, number>;
 }
 
 /** user+system CPU seconds of a process, from /proc. */
@@ -112,6 +114,15 @@ const envoy = await startEnvoy(await freePort(), [
 ]);
 const runs: Run[] = [];
 let auditLines = 0;
+// Where the CPU goes in each run: the load generator (this process), the broker, Envoy and
+// the processor. On a 2-core machine the paths compete for the same CPU, so this explains
+// a ratio better than throughput alone.
+const cpuOfAll = (): Record<string, number> => ({
+  client: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+  broker: cpuSeconds(broker.pid),
+  envoy: cpuSeconds(envoy.pid),
+  processor: cpuSeconds(processor.pid!),
+});
 try {
   const admin = new Kafka({ brokers: [`127.0.0.1:${broker.ports.DIRECT}`], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
@@ -125,15 +136,20 @@ try {
     const order: Mode[] = (['direct', 'tcp_proxy', 'l7mesh'] as Mode[]).map((_, i, a) => a[(i + r) % a.length]!);
     for (const mode of order) {
       const cpu0 = cpuSeconds(processor.pid!);
+      const before = cpuOfAll();
       const t0 = Date.now();
       const run = await load(ports[mode], mode);
       if (mode === 'l7mesh') run.processorCpu = (cpuSeconds(processor.pid!) - cpu0) / ((Date.now() - t0) / 1000);
+      const after = cpuOfAll();
+      const messages = run.messagesPerSec * ((Date.now() - t0) / 1000);
+      run.cpuUsPerMessage = Object.fromEntries(Object.keys(after).map((k) => [k, Number((((after[k]! - before[k]!) * 1e6) / messages).toFixed(1))]));
       run.round = r;
       runs.push(run);
-      console.log(`round ${r + 1} ${mode}: ${run.messagesPerSec.toFixed(0)} msg/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms${run.processorCpu !== undefined ? `, processor CPU ${(run.processorCpu * 100).toFixed(0)}%` : ''}`);
+      console.log(`round ${r + 1} ${mode}: ${run.messagesPerSec.toFixed(0)} msg/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms${run.processorCpu !== undefined ? `, processor CPU ${(run.processorCpu * 100).toFixed(0)}%` : ''}, CPU µs/msg ${JSON.stringify(run.cpuUsPerMessage)}`);
     }
   }
 } finally {
+  if (process.env.BENCH_ENVOY_STATS) console.log(Object.entries(await envoy.stats()).filter(([k]) => /ext_proc|kafka_1\.|downstream_cx_rx/.test(k)).map(([k, v]) => `${k}=${v}`).join("\n"));
   await envoy.stop();
   const exited = new Promise((r) => processor.once('exit', r));
   processor.kill('SIGTERM');

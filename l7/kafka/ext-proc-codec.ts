@@ -121,36 +121,35 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-/** Encodes a ProcessingResponse into one buffer (the chunk is copied once, here). */
-export function encodeExtProcResponse(res: ExtProcResponse): Buffer {
-  const read = res.read_data !== undefined;
-  const hasData = read || res.write_data !== undefined;
-  const d = res.read_data ?? res.write_data ?? {};
-  const dataLen = d.data?.length ?? 0;
-  const inner = (dataLen > 0 ? 1 + varintSize(dataLen) + dataLen : 0) + (d.end_of_stream ? 2 : 0);
-  const close = res.connection_status === 'CLOSE';
-  const total = (hasData ? 1 + varintSize(inner) + inner : 0) + 2 + (close ? 2 : 0);
-  const buf = Buffer.allocUnsafe(total);
+/**
+ * Encodes a ProcessingResponse as pieces to be written back to back: a small head (the
+ * status fields first, then the Data message's tags and lengths), the chunk's own
+ * buffers untouched, and the end_of_stream field. Protobuf accepts fields in any order,
+ * so the Kafka bytes never need copying into a message buffer.
+ */
+export function encodeExtProcResponsePieces(read: boolean, parts: readonly Buffer[], endOfStream: boolean, close: boolean): Buffer[] {
+  let dataLen = 0;
+  for (const p of parts) dataLen += p.length;
+  const inner = (dataLen > 0 ? 1 + varintSize(dataLen) + dataLen : 0) + (endOfStream ? 2 : 0);
+  const headLen = 2 + (close ? 2 : 0) + 1 + varintSize(inner) + (dataLen > 0 ? 1 + varintSize(dataLen) : 0);
+  const head = Buffer.allocUnsafe(headLen + (endOfStream ? 2 : 0));
   let pos = 0;
-  if (hasData) {
-    buf[pos++] = ((read ? 1 : 2) << 3) | WIRE_LEN;
-    pos = writeVarint(buf, pos, inner);
-    if (dataLen > 0) {
-      buf[pos++] = (1 << 3) | WIRE_LEN;
-      pos = writeVarint(buf, pos, dataLen);
-      pos += d.data!.copy(buf, pos);
-    }
-    if (d.end_of_stream) {
-      buf[pos++] = (2 << 3) | WIRE_VARINT;
-      buf[pos++] = 1;
-    }
-  }
-  buf[pos++] = (3 << 3) | WIRE_VARINT;
-  buf[pos++] = MODIFIED;
+  head[pos++] = (3 << 3) | WIRE_VARINT;
+  head[pos++] = MODIFIED;
   if (close) {
-    buf[pos++] = (4 << 3) | WIRE_VARINT;
-    buf[pos++] = CLOSE;
+    head[pos++] = (4 << 3) | WIRE_VARINT;
+    head[pos++] = CLOSE;
   }
-  if (pos !== total) throw new Error(`ext_proc response encoder: wrote ${pos} of ${total} bytes`);
-  return buf;
+  head[pos++] = ((read ? 1 : 2) << 3) | WIRE_LEN;
+  pos = writeVarint(head, pos, inner);
+  if (dataLen > 0) {
+    head[pos++] = (1 << 3) | WIRE_LEN;
+    pos = writeVarint(head, pos, dataLen);
+  }
+  if (pos !== headLen) throw new Error(`ext_proc response encoder: wrote ${pos} of ${headLen} head bytes`);
+  if (!endOfStream) return [head, ...parts];
+  // end_of_stream belongs to the Data message, after its data field.
+  head[pos++] = (2 << 3) | WIRE_VARINT;
+  head[pos++] = 1;
+  return [head.subarray(0, headLen), ...parts, head.subarray(headLen)];
 }

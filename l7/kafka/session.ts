@@ -19,10 +19,24 @@ import { KafkaDecodeError } from './wire.js';
 const RESPONSE_HEAD_BYTES = 8;
 
 export interface SessionResult {
-  /** Bytes to pass on in this direction (possibly empty). */
-  data: Buffer;
-  /** Set when the connection must be closed; `data` is still delivered first. */
+  /** Bytes to pass on in this direction, in order (possibly none); views, not copies. */
+  parts: Buffer[];
+  /** The same bytes as one buffer (joined on first use). */
+  readonly data: Buffer;
+  /** Set when the connection must be closed; the bytes are still delivered first. */
   close?: string;
+}
+
+function result(parts: Buffer[], close?: string): SessionResult {
+  let joined: Buffer | undefined;
+  return {
+    parts,
+    close,
+    get data() {
+      joined ??= parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      return joined;
+    },
+  };
 }
 
 interface Pending {
@@ -67,7 +81,7 @@ export class KafkaSession {
    * then can never be completed, so the connection closes with the reason.
    */
   onRequestData(chunk: Buffer, end = false): SessionResult {
-    if (this.closed) return { data: Buffer.alloc(0), close: this.closed };
+    if (this.closed) return result([], this.closed);
     const out: Buffer[] = [];
     try {
       for (const f of this.requests.push(chunk)) {
@@ -80,7 +94,7 @@ export class KafkaSession {
     if (end && this.requests.buffered() > 0) {
       return this.fail(out, `truncated request: the client ended the connection ${this.requests.buffered()} bytes into a frame (never forwarded)`);
     }
-    return { data: out.length === 1 ? out[0]! : Buffer.concat(out) };
+    return result(out);
   }
 
   /**
@@ -91,7 +105,7 @@ export class KafkaSession {
    * until complete.
    */
   onResponseData(chunk: Buffer, end = false): SessionResult {
-    if (this.closed) return { data: Buffer.alloc(0), close: this.closed };
+    if (this.closed) return result([], this.closed);
     const out: Buffer[] = [];
     try {
       let off = 0;
@@ -116,7 +130,7 @@ export class KafkaSession {
     if (end && (this.resHeadBytes > 0 || this.resPass > 0)) {
       return this.fail(out, `truncated response: the broker ended the connection ${this.resPass > 0 ? `${this.resPass} bytes short of a frame` : `${this.resHeadBytes} bytes into a frame`}`);
     }
-    return { data: out.length === 1 ? out[0]! : Buffer.concat(out) };
+    return result(out);
   }
 
   /** The header of a response, or a held frame, is complete in `resHead`. */
@@ -149,7 +163,7 @@ export class KafkaSession {
 
   private fail(out: Buffer[], reason: string): SessionResult {
     this.closed = reason;
-    return { data: Buffer.concat(out), close: reason };
+    return result(out, reason);
   }
 
   private onRequestFrame(f: Buffer): Buffer | null {

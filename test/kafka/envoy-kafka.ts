@@ -40,6 +40,7 @@ export interface PlainListener {
 
 export interface EnvoyProcess {
   adminPort: number;
+  pid: number;
   stats(): Promise<Record<string, number>>;
   stop(): Promise<void>;
   log(): string;
@@ -138,6 +139,7 @@ export async function startEnvoy(adminPort: number, listeners: Array<EnforcingLi
   }
   return {
     adminPort,
+    pid: child.pid!,
     log: () => out,
     stats: async () => {
       const text = await httpGet(adminPort, '/stats');

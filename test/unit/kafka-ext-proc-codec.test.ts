@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import protobuf from 'protobufjs';
-import { decodeExtProcRequest, encodeExtProcResponse, type ExtProcResponse } from '../../l7/kafka/ext-proc-codec.js';
+import { decodeExtProcRequest, encodeExtProcResponsePieces, type ExtProcResponse } from '../../l7/kafka/ext-proc-codec.js';
 import { repoRoot } from '../support/paths.js';
 
 const DEPS = `${repoRoot}/node_modules/@grpc/grpc-js-xds/deps`;
@@ -55,7 +55,13 @@ describe('unit: kafka ext_proc codec (hand-written, checked against protobufjs)'
       { write_data: { data: Buffer.alloc(0), end_of_stream: true }, data_processing_status: 'MODIFIED', connection_status: 'CLOSE' },
     ];
     for (const c of cases) {
-      const wire = encodeExtProcResponse(c);
+      const d0 = (c.read_data ?? c.write_data)!;
+      const bytes = d0.data ?? Buffer.alloc(0);
+      // The chunk as the session hands it over: several views, forwarded untouched.
+      const parts = bytes.length > 2 ? [bytes.subarray(0, 1), bytes.subarray(1, bytes.length - 1), bytes.subarray(bytes.length - 1)] : [bytes];
+      const pieces = encodeExtProcResponsePieces(c.read_data !== undefined, parts, d0.end_of_stream === true, c.connection_status === 'CLOSE');
+      for (const p of parts) if (p.length > 0) assert.ok(pieces.includes(p), 'the Kafka bytes are passed on as the same buffers, not copied');
+      const wire = Buffer.concat(pieces);
       const o = res.toObject(res.decode(wire), { enums: String, bytes: Buffer, defaults: true }) as Record<string, unknown>;
       const dir = c.read_data ? 'read_data' : 'write_data';
       const other = c.read_data ? 'write_data' : 'read_data';

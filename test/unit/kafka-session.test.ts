@@ -166,7 +166,9 @@ describe('unit: kafka session (per-connection enforcement)', () => {
     assert.equal(r.data.length, 0);
     // A complete frame followed by the half-close is fine.
     const b = session([{}]).s;
-    assert.deepEqual(b.onRequestData(p, true), { data: p });
+    const whole = b.onRequestData(p, true);
+    assert.equal(whole.close, undefined);
+    assert.deepEqual(whole.data, p);
     const big = frame(encodeResponseHeader(1, 0), Buffer.alloc(500));
     const res = b.onResponseData(big.subarray(0, 100), true);
     assert.match(res.close ?? '', /truncated response: the broker ended the connection 408 bytes short of a frame/);
