@@ -26,7 +26,16 @@ import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
 import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
 import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions } from '../cluster/daemon.js';
+import { spawnSync } from 'node:child_process';
 import { ClusterTrust } from '../cluster/trust.js';
+import { deviceOf } from '../cluster/ingress-tproxy.js';
+
+function nodeAddressHere(nodeIp: string, log: (s: string) => void): string | undefined {
+  const out = spawnSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
+  if (deviceOf(nodeIp, out)) return nodeIp;
+  log(`tls: node address ${nodeIp} is on no interface here; the authenticated-hop listener stays on 127.0.0.1 (other nodes' authenticated connections are refused)`);
+  return undefined;
+}
 
 /** Cluster mode: how long a new node CA is published (trusted everywhere) before it signs. */
 const CLUSTER_CA_ACTIVATION_DELAY_MS = 5000;
@@ -189,6 +198,9 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     datapath = new FakeDatapath();
   }
   let envoyProxy: EnvoyProxy | undefined;
+  // The hop listener binds the node address only where it exists (Envoy would fail the bind);
+  // without it other nodes get no hop here and their authenticated connections are refused.
+  const hopNodeAddress = o.cluster && o.proxy === 'envoy' ? nodeAddressHere(o.cluster.nodeIp, log) : undefined;
   const tls =
     o.proxy === 'envoy'
       ? await openNodeTls(o.cluster ? { ...o.tls, caActivationDelayMs: CLUSTER_CA_ACTIVATION_DELAY_MS } : o.tls, {
@@ -206,7 +218,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           listenAddress: '0.0.0.0',
           proxyPort: o.proxyPort,
           ...(transparentPort !== undefined ? { transparentPort } : {}),
-          ...(o.cluster ? { nodeAddress: o.cluster.nodeIp } : {}),
+          ...(hopNodeAddress ? { nodeAddress: hopNodeAddress } : {}),
           proxyCgroup,
           resolveEndpoint: (ip, identity) => agentRef?.flowEndpoint(ip, identity),
           onFlow: (f) => agentRef?.observer.onProxyFlow(f),
@@ -223,7 +235,8 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
       : new FakeProxy();
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
   agentRef = agent;
-  const authPort = tls ? o.proxyPort + 1 : undefined;
+  // Other nodes open hops here only when the hop listener is on the node address.
+  const authPort = tls && hopNodeAddress ? o.proxyPort + 1 : undefined;
   const sync = clusterParts
     ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', ...(authPort !== undefined ? { authPort } : {}), log })
     : undefined;
