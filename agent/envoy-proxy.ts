@@ -72,7 +72,7 @@ export class EnvoyProxy implements ProxyConfigurator {
   /** What the last publish built, so that renewed secrets can be served alongside it. */
   private published?: { listeners: object[]; routes: object[]; clusters: object[] };
   private lastPublished?: string;
-  private remoteHopPeers?: () => RemoteHopPeer[];
+  private remoteHops?: () => { peers: RemoteHopPeer[]; trustEpoch: number };
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -142,9 +142,14 @@ export class EnvoyProxy implements ProxyConfigurator {
     }
   }
 
-  /** Cluster mode: other nodes' pods reachable over an authenticated hop (read at every publish). */
-  setRemoteHopPeers(fn: () => RemoteHopPeer[]): void {
-    this.remoteHopPeers = fn;
+  /** Cluster mode: other nodes' pods reachable over an authenticated hop, and the trust epoch (read at every publish). */
+  setRemoteHops(fn: () => { peers: RemoteHopPeer[]; trustEpoch: number }): void {
+    this.remoteHops = fn;
+  }
+
+  private clusterHopOptions(nodeAddress: string): { nodeAddress: string; remotePeers: RemoteHopPeer[]; trustEpoch?: number } {
+    const h = this.remoteHops?.();
+    return { nodeAddress, remotePeers: h?.peers ?? [], ...(h ? { trustEpoch: h.trustEpoch } : {}) };
   }
 
   async publish(state: ProxyState): Promise<string> {
@@ -171,7 +176,7 @@ export class EnvoyProxy implements ProxyConfigurator {
                 trustDomain: this.o.tls.trustDomain,
                 address: '127.0.0.1',
                 port: this.o.authPort ?? this.o.proxyPort + 1,
-                ...(this.o.nodeAddress ? { nodeAddress: this.o.nodeAddress, remotePeers: this.remoteHopPeers?.() ?? [] } : {}),
+                ...(this.o.nodeAddress ? this.clusterHopOptions(this.o.nodeAddress) : {}),
               },
             }
           : {}),

@@ -245,7 +245,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     clusterParts && sync && tls
       ? await ClusterTrust.start({ kv: clusterParts.kv, lease: clusterParts.lease, node: c.nodeName, tls, onChange: () => sync.proxyInputsChanged(), log })
       : undefined;
-  if (trust && sync) envoyProxy?.setRemoteHopPeers(() => trust.remoteHopPeers(sync.remote, sync.nodes));
+  if (trust && sync) envoyProxy?.setRemoteHops(() => ({ peers: trust.remoteHopPeers(sync.remote, sync.nodes), trustEpoch: trust.trustEpoch }));
   const tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
   const listeners = await listenApi(agent);
   log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);

@@ -34,6 +34,8 @@ export interface ClusterTrustDeps {
 export class ClusterTrust {
   /** Other nodes' CA certificates, by node. */
   readonly peers = new Map<string, string[]>();
+  /** Counts the times a node stopped being trusted (see AuthHopOptions.trustEpoch). */
+  trustEpoch = 0;
   private watch?: KvWatch;
   private closed = false;
 
@@ -68,12 +70,21 @@ export class ClusterTrust {
   private onCa(e: KvEvent): boolean {
     const node = e.key.slice(CAS.length);
     if (node === this.d.node) return false;
-    if (e.type === 'delete') return this.peers.delete(node);
+    if (e.type === 'delete') return this.distrust(node);
     const rec = parseJson<NodeCaRecord>(e.key, e.value);
     const pems = rec ? checkedPems(rec, node, this.d.tls.trustDomain, (m) => this.d.log(`cluster trust: ${e.key}: ${m}; that node is not trusted`)) : undefined;
-    if (!pems) return this.peers.delete(node);
-    if (this.peers.get(node)?.join('') === pems.join('')) return false;
+    if (!pems) return this.distrust(node);
+    const prev = this.peers.get(node);
+    if (prev?.join('') === pems.join('')) return false;
+    // A CA the node retired after a rotation leaves the bundle without cutting connections it
+    // authenticated while valid (long streams survive a rotation); a node that goes loses them.
     this.peers.set(node, pems);
+    return true;
+  }
+
+  private distrust(node: string): boolean {
+    if (!this.peers.delete(node)) return false;
+    this.trustEpoch++;
     return true;
   }
 

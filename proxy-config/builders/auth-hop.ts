@@ -68,6 +68,12 @@ export interface AuthHopOptions {
   nodeAddress?: string;
   /** Cluster mode: pods on other nodes whose node's hop listener is known (its CA is trusted). */
   remotePeers?: readonly RemoteHopPeer[];
+  /**
+   * Cluster mode: changes whenever a node stops being trusted. It is part of every hop
+   * chain, so Envoy replaces the chains and drains the connections they hold: a node
+   * that lost trust keeps no connection that was authenticated before.
+   */
+  trustEpoch?: number;
 }
 
 /** A pod on another node and where that node's hop listener is. */
@@ -262,6 +268,7 @@ export function buildAuthHopResources(
     .sort((a, b) => (a.plan.name < b.plan.name ? -1 : a.plan.name > b.plan.name ? 1 : 0))
     .map((d) => ({
       name: d.plan.name,
+      ...(opts.trustEpoch !== undefined ? { metadata: { filter_metadata: { l7mesh: { fields: { trust_epoch: { numberValue: opts.trustEpoch } } } } } } : {}),
       filter_chain_match: { server_names: [...d.snis].sort() },
       transport_socket: buildDownstreamTransportSocket({
         certificateSecret: identitySecretName(d.ep.policy.identity),

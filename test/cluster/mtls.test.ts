@@ -216,7 +216,7 @@ describe('mTLS between node proxies (authentication: required across nodes)', fu
     assert.match(cli(B, ['ca', 'rotate']).stderr, /CA rotation refused: the previous CA .* is still trusted until/);
   });
 
-  it("a node whose CA left the store is no longer trusted: a new handshake with a certificate of B's CA is refused at C", async () => {
+  it("a node whose CA left the store is no longer trusted: a new handshake with a certificate of B's CA is refused at C, B's open hop connections are drained", async () => {
     await leafOfBsCa();
     assert.equal(probe('/public/probe'), 'HTTP/1.1 200 OK', 'trusted while B publishes its CA');
     assert.equal(probe('/private'), 'HTTP/1.1 403 Forbidden');
@@ -231,5 +231,10 @@ describe('mTLS between node proxies (authentication: required across nodes)', fu
     while (Date.now() < until && (got = probe('/public/probe')).startsWith('HTTP/1.1 200')) await sleep(300);
     assert.match(got, /^fail /, got);
     assert.ok(await hopLineEventually(C, (l) => l.includes(`from=${FABRIC_IP}:`) && /tls_failure=\S*(CERTIFICATE_VERIFY_FAILED|unknown ca|certificate verify failed)/i.test(l)), debug());
+    // B's pooled hop connection, authenticated before, is drained too: pb's requests stop passing.
+    let fromPb = '';
+    const drained = Date.now() + 20_000;
+    while (Date.now() < drained && (fromPb = await podGet(pb, `${url}/public/after-distrust`)).startsWith('200')) await sleep(500);
+    assert.doesNotMatch(fromPb, /^200/, fromPb);
   });
 });

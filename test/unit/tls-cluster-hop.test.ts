@@ -85,6 +85,14 @@ describe('tls: the authenticated hop between node proxies (builders)', () => {
     assert.deepEqual(dst?.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: dest.ip, port_value: PORT });
   });
 
+  it("the trust epoch is part of every hop chain: when a node stops being trusted the chains change and Envoy drains their connections", () => {
+    const a = build([dest], { ...base, trustEpoch: 3 }).listeners.find((x) => x.name === AUTH_LISTENER)!;
+    const b = build([dest], { ...base, trustEpoch: 4 }).listeners.find((x) => x.name === AUTH_LISTENER)!;
+    assert.deepEqual(a.filter_chains[0].metadata, { filter_metadata: { l7mesh: { fields: { trust_epoch: { numberValue: 3 } } } } });
+    assert.notDeepEqual(a.filter_chains, b.filter_chains);
+    assert.equal(build([dest], base).listeners.find((x) => x.name === AUTH_LISTENER)!.filter_chains[0].metadata, undefined);
+  });
+
   it('one node (no node address): a destination without a local source has no hop listener, as before', () => {
     const { nodeAddress: _n, ...single } = base;
     const r = build([dest], single);
