@@ -22,6 +22,7 @@ import { AgentMetrics } from './metrics.js';
 import { Observer } from '../observe/observer.js';
 import type { FlowEndpoint } from '../observe/flow.js';
 import { ServiceManager } from './service/manager.js';
+import { MemorySecretBackend, SecretStore } from './tls/secret-store.js';
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'not-ready' | 'disconnecting';
 
@@ -80,6 +81,8 @@ export interface AgentDeps {
   datapath: Datapath;
   proxy: ProxyConfigurator;
   plumbing: EndpointPlumbing;
+  /** TLS secrets for terminatingTLS/originatingTLS (`l7mesh secret`); in memory when absent. */
+  secrets?: SecretStore;
 }
 
 const MAX_ENDPOINT_ID = 65535;
@@ -140,7 +143,8 @@ export class Agent {
 
   /** Opens the agent: restores state, starts datapath and proxy, adopts endpoints, re-applies policy. */
   static async open(deps: AgentDeps): Promise<Agent> {
-    const a = new Agent(deps);
+    const a = new Agent({ ...deps, secrets: deps.secrets ?? (await SecretStore.open(new MemorySecretBackend())) });
+    a.secrets.usePolicies(() => a.listPolicies());
     await a.restore();
     return a;
   }
@@ -156,6 +160,9 @@ export class Agent {
   }
   get plumbing(): EndpointPlumbing {
     return this.deps.plumbing;
+  }
+  get secrets(): SecretStore {
+    return this.deps.secrets!;
   }
   get policyRevision(): number {
     return this.revision;

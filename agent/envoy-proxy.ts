@@ -228,6 +228,16 @@ export class EnvoyProxy implements ProxyConfigurator {
     return version;
   }
 
+  /** Resolves true once Envoy ACKed the snapshot in force now (e.g. a rotated secret), false on timeout or NACK. */
+  async currentServed(timeoutMs: number): Promise<boolean> {
+    const v = this.lastVersion;
+    if (v === undefined || !this.waitTypes.has(v)) return false;
+    return this.waitForAck(v, timeoutMs).then(
+      () => true,
+      () => false,
+    );
+  }
+
   /**
    * A renewed identity certificate or a rotated secret file: the same resources with the
    * new Secrets (a new SDS version; Envoy uses it for new handshakes, open connections stay).

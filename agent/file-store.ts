@@ -7,7 +7,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, r
 import { join } from 'node:path';
 import type { Bucket, Store, StoreOp } from './store.js';
 
-const BUCKETS: readonly Bucket[] = ['meta', 'endpoints', 'policies', 'identities', 'services'];
+const BUCKETS: readonly Bucket[] = ['meta', 'endpoints', 'policies', 'identities', 'services', 'secrets'];
 const JOURNAL = 'journal.json';
 
 export class FileStore implements Store {

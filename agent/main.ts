@@ -26,6 +26,8 @@ import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
 import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
 import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions } from '../cluster/daemon.js';
+import { KvSecretBackend } from '../cluster/secrets.js';
+import { FileSecretBackend, SecretStore } from './tls/secret-store.js';
 import { spawnSync } from 'node:child_process';
 import { ClusterTrust } from '../cluster/trust.js';
 import { deviceOf } from '../cluster/ingress-tproxy.js';
@@ -198,6 +200,9 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     datapath = new FakeDatapath();
   }
   let envoyProxy: EnvoyProxy | undefined;
+  // `l7mesh secret create`: in etcd in cluster mode (one secret for every node), else in the
+  // state directory. Kept with --proxy fake too (nothing serves them then).
+  const secretStore = await SecretStore.open(clusterParts ? new KvSecretBackend(clusterParts.kv) : new FileSecretBackend(store as FileStore), { log });
   // The hop listener binds the node address only where it exists (Envoy would fail the bind);
   // without it other nodes get no hop here and their authenticated connections are refused.
   const hopNodeAddress = o.cluster && o.proxy === 'envoy' ? nodeAddressHere(o.cluster.nodeIp, log) : undefined;
@@ -206,6 +211,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
       ? await openNodeTls(o.cluster ? { ...o.tls, caActivationDelayMs: CLUSTER_CA_ACTIVATION_DELAY_MS } : o.tls, {
           onChange: () => envoyProxy?.secretsChanged(),
           onError: (e) => log(`tls: ${e.message}`),
+          secretStore,
         })
       : undefined;
   const proxy: ProxyConfigurator =
@@ -233,7 +239,11 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           }),
         }))
       : new FakeProxy();
-  const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing });
+  if (envoyProxy) {
+    const ep = envoyProxy;
+    secretStore.onServed(() => ep.currentServed(c.ackTimeoutMs));
+  }
+  const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing, secrets: secretStore });
   agentRef = agent;
   // Other nodes open hops here only when the hop listener is on the node address.
   const authPort = tls && hopNodeAddress ? o.proxyPort + 1 : undefined;
@@ -260,6 +270,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
         // Like Envoy, the rules outlive a plain stop (they keep enforcing); teardown removes them.
         await tproxy?.stop({ removeRules: o.ephemeral });
         await agent.close({ teardown: o.ephemeral });
+        await secretStore.close();
         await clusterParts?.close({ revoke: o.ephemeral });
         if (o.ephemeral) {
           if (proxyCgroup) await removeCgroup(proxyCgroup).catch(() => undefined);

@@ -1,7 +1,7 @@
 // Where the agent keeps what must survive a restart. The embedded default is a local
 // directory (file-store.ts); cluster mode plugs in an etcd store with the same contract.
 
-export type Bucket = 'meta' | 'endpoints' | 'policies' | 'identities' | 'services';
+export type Bucket = 'meta' | 'endpoints' | 'policies' | 'identities' | 'services' | 'secrets';
 
 export interface Store {
   /** The value under (bucket, key), or undefined. */

@@ -20,6 +20,9 @@ import { bpfLbListCommand } from './commands/bpf-lb-list.js';
 import { serviceCreateCommand } from './commands/service-create.js';
 import { serviceListCommand } from './commands/service-list.js';
 import { serviceDeleteCommand } from './commands/service-delete.js';
+import { secretCreateCommand, secretUpdateCommand } from './commands/secret-create.js';
+import { secretListCommand } from './commands/secret-list.js';
+import { secretDeleteCommand } from './commands/secret-delete.js';
 import { monitorCommand } from './commands/monitor.js';
 import { observeCommand } from './commands/observe.js';
 import { debuginfoCommand } from './commands/debuginfo.js';
@@ -46,6 +49,10 @@ export const AGENT_COMMANDS: Command[] = [
   serviceCreateCommand,
   serviceListCommand,
   serviceDeleteCommand,
+  secretCreateCommand,
+  secretUpdateCommand,
+  secretListCommand,
+  secretDeleteCommand,
   monitorCommand,
   observeCommand,
   connectivityTestCommand,

@@ -8,6 +8,7 @@
 //   endpoints/<node>/<ipv4>            EndpointRecord            node lease
 //   policies/<policy key>              PolicyRecord              no lease
 //   cas/<node>                         NodeCaRecord              node lease
+//   secrets/<namespace>%2F<name>       StoredSecret (PEM, keys)  no lease
 
 export const IDENTITIES = 'identities/';
 export const IDENTITY_IDS = 'identities/id/';
@@ -17,6 +18,7 @@ export const NODES = 'nodes/';
 export const ENDPOINTS = 'endpoints/';
 export const POLICIES = 'policies/';
 export const CAS = 'cas/';
+export const SECRETS = 'secrets/';
 
 export const identityIdKey = (id: number) => `${IDENTITY_IDS}${id}`;
 export const identityLabelsKey = (labelKey: string) => `${IDENTITY_LABELS}${encodeURIComponent(labelKey)}`;
@@ -25,6 +27,7 @@ export const nodeKey = (node: string) => `${NODES}${node}`;
 export const endpointKey = (node: string, ip: string) => `${ENDPOINTS}${node}/${ip}`;
 export const policyKey = (key: string) => `${POLICIES}${encodeURIComponent(key)}`;
 export const caKey = (node: string) => `${CAS}${node}`;
+export const secretStoreKey = (key: string) => `${SECRETS}${encodeURIComponent(key)}`;
 
 export interface NodeRecord {
   name: string;

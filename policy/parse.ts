@@ -17,7 +17,7 @@ import { re2Error } from './re2.js';
 import { KAFKA_MAX_TOPIC_LEN, KAFKA_TOPIC_RE, kafkaApiKeyByName } from './kafka-api.js';
 import type { HeaderMatch, HttpRule, KafkaRule, RuleOrigin } from './l7-rules.js';
 import type { Direction, L4Protocol } from './resolved.js';
-import { policyKey, type L7Spec, type ParsedPolicy, type PeerRule, type PolicyKind, type PolicyRule, type PortRuleSpec, type PortSpec } from './rule.js';
+import { MAX_AUTH_RANGE_PORTS, policyKey, type L7Spec, type ParsedPolicy, type PeerRule, type PolicyKind, type PolicyRule, type PortRuleSpec, type PortSpec } from './rule.js';
 import { validateTlsContext, type PortTls, type TlsContextSpec } from './tls-context.js';
 
 export interface ParseOptions {
@@ -603,8 +603,15 @@ class DocumentParser {
         ok = false;
       }
       p.ports.forEach((pp, m) => {
-        if (pp.port === 0 || pp.endPort !== pp.port) {
-          this.error(`${path}.toPorts[${k}].ports[${m}]`, 'authentication: required needs single ports (no endPort)');
+        // Each port of a range gets its own authenticated hop (proxy-config/builders/auth-hop.ts).
+        if (pp.port === 0) {
+          this.error(`${path}.toPorts[${k}].ports[${m}]`, 'authentication: required needs a port or a port range (not every port)');
+          ok = false;
+        } else if (pp.endPort - pp.port + 1 > MAX_AUTH_RANGE_PORTS) {
+          this.error(
+            `${path}.toPorts[${k}].ports[${m}].endPort`,
+            `authentication: required on ${pp.endPort - pp.port + 1} ports (${pp.port}-${pp.endPort}); at most ${MAX_AUTH_RANGE_PORTS} per range (each port gets its own authenticated hop)`,
+          );
           ok = false;
         }
       });

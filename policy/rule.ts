@@ -7,6 +7,9 @@ import type { HttpRule, KafkaRule, RuleOrigin } from './l7-rules.js';
 import type { Direction, L4Protocol } from './resolved.js';
 import type { PortTls } from './tls-context.js';
 
+/** authentication: required on a port range: every port gets its own hop chain, so ranges stay small. */
+export const MAX_AUTH_RANGE_PORTS = 64;
+
 export type PolicyKind = 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy';
 
 export type L7Spec = { parser: 'http'; rules: HttpRule[] } | { parser: 'kafka'; rules: KafkaRule[] };

@@ -61,3 +61,47 @@ export function tlsContextKey(c: TlsContextSpec | undefined): string {
 export function portTlsKey(t: PortTls | undefined): string {
   return t ? `${tlsContextKey(t.terminating)}|${tlsContextKey(t.originating)}` : '';
 }
+
+/**
+ * Where imported policy documents (as written: `{kind, metadata, spec | specs}`) name the
+ * secret "<namespace>/<name>" in a terminatingTLS / originatingTLS, as `<policy>: <field path>`,
+ * whether or not the policy selects an endpoint on this node. The secret's namespace
+ * defaults to the policy's, `default` without one (clusterwide policies).
+ */
+export function tlsSecretUsesOf(docs: readonly { key: string; spec: unknown }[], secret: string): string[] {
+  const out: string[] = [];
+  const obj = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  for (const d of docs) {
+    const doc = obj(d.spec);
+    if (!doc) continue;
+    const meta = obj(doc.metadata);
+    const clusterwide = doc.kind === 'CiliumClusterwideNetworkPolicy';
+    const ns = clusterwide ? undefined : meta?.namespace;
+    const policyNs = typeof ns === 'string' && ns !== '' ? ns : 'default';
+    // The name policy errors use (parse.ts): namespace/name, or the name of a clusterwide policy.
+    const name = typeof meta?.name === 'string' ? meta.name : d.key;
+    const display = clusterwide ? name : `${policyNs}/${name}`;
+    const rules: [unknown, string][] = [[doc.spec, 'spec'], ...(Array.isArray(doc.specs) ? doc.specs.map((r, i) => [r, `specs[${i}]`] as [unknown, string]) : [])];
+    for (const [rule, rulePath] of rules) {
+      const r = obj(rule);
+      if (!r) continue;
+      for (const dir of ['ingress', 'egress']) {
+        const list = r[dir];
+        if (!Array.isArray(list)) continue;
+        list.forEach((peer, i) => {
+          const toPorts = obj(peer)?.toPorts;
+          if (!Array.isArray(toPorts)) return;
+          toPorts.forEach((pr, k) => {
+            for (const field of ['terminatingTLS', 'originatingTLS']) {
+              const s = obj(obj(obj(pr)?.[field])?.secret);
+              if (!s || typeof s.name !== 'string') continue;
+              const sns = typeof s.namespace === 'string' && s.namespace !== '' ? s.namespace : policyNs;
+              if (`${sns}/${s.name}` === secret) out.push(`${display}: ${rulePath}.${dir}[${i}].toPorts[${k}].${field}`);
+            }
+          });
+        });
+      }
+    }
+  }
+  return out;
+}

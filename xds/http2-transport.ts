@@ -2,6 +2,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { BaseStream, StreamSink } from './stream.js';
 import { GrpcStatus } from './stream.js';
+import { encodeGrpcMessage, frameHeader, GRPC_CONTENT_TYPE, MessageReader } from '../envoy-api/grpc-framing.js';
 import type { SendBudget } from './send-budget.js';
 
 // gRPC over node:http2 for the xDS streams. The point is what it does not do: a response
@@ -10,7 +11,6 @@ import type { SendBudget } from './send-budget.js';
 // library frames every message into a fresh buffer). Framing follows the gRPC HTTP/2
 // protocol: length-prefixed messages, status in trailers.
 
-const GRPC_CONTENT_TYPE = 'application/grpc';
 const STATUS_UNIMPLEMENTED = 12;
 const STATUS_OK = 0;
 const KEEPALIVE_INTERVAL_MS = 30_000;
@@ -34,68 +34,6 @@ export interface Http2TransportOptions {
   budget: SendBudget;
   methods: ReadonlyMap<string, Http2Method>;
   live: Set<BaseStream>;
-}
-
-/** grpc-message is percent-encoded (gRPC HTTP/2 spec). */
-function encodeGrpcMessage(s: string): string {
-  return s.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
-}
-
-function frameHeader(length: number): Buffer {
-  const h = Buffer.allocUnsafe(5);
-  h.writeUInt8(0, 0);
-  h.writeUInt32BE(length, 1);
-  return h;
-}
-
-/** Splits incoming DATA into gRPC messages; reports a framing error once, then ignores input. */
-export class MessageReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Length of the message being read, once its header is complete. */
-  private expected = -1;
-  private failed = false;
-  constructor(
-    private readonly maxBytes: number,
-    private readonly onMessage: (m: Buffer) => void,
-    private readonly onError: (code: number, details: string) => void,
-  ) {}
-
-  push(chunk: Buffer): void {
-    if (this.failed) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      if (this.expected < 0) {
-        if (this.buffered < 5) return;
-        const head = this.take(5);
-        if (head[0] !== 0) return this.fail(GrpcStatus.INTERNAL, 'compressed requests are not supported (no grpc-accept-encoding was offered)');
-        this.expected = head.readUInt32BE(1);
-        if (this.expected > this.maxBytes) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `request of ${this.expected} bytes exceeds the limit of ${this.maxBytes}`);
-      }
-      // Wait for the whole message, then join its chunks once (no quadratic copying).
-      if (this.buffered < this.expected) return;
-      const message = this.take(this.expected);
-      this.expected = -1;
-      this.onMessage(message);
-      if (this.failed) return;
-    }
-  }
-
-  private take(n: number): Buffer {
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.buffered = rest.length;
-    return out;
-  }
-
-  private fail(code: number, details: string): void {
-    this.failed = true;
-    this.chunks = [];
-    this.onError(code, details);
-  }
 }
 
 class Http2Sink implements StreamSink {

@@ -18,6 +18,7 @@ import { serviceRoutes } from './routes/services.js';
 import { observePlugin } from '../../observe/http.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { debugRoutes } from './routes/debug.js';
+import { secretRoutes } from './routes/secrets.js';
 
 export interface ApiOptions {
   /** When set, every request must carry `Authorization: Bearer <token>`. */
@@ -96,6 +97,7 @@ export async function buildApi(agent: Agent, opts: ApiOptions = {}): Promise<Fas
   await app.register(policyRoutes, { agent });
   await app.register(datapathRoutes, { agent });
   await app.register(serviceRoutes, { agent });
+  await app.register(secretRoutes, { agent });
   // Flows (/v1/flows, /v1/flows/stream, /v1/flows/status), /metrics and the web UI come from observe/.
   await app.register(observePlugin, agent.observer.pluginOptions);
   await app.register(proxyRoutes, { agent });

@@ -51,3 +51,31 @@ export function loadSecretFiles(s: SecretFiles, now: number): Record<string, unk
 export function validationSecretNameOf(name: string): string {
   return `${name}-ca`;
 }
+
+/** One value of a secret in the agent's store, named for error messages. */
+export interface SecretValue {
+  pem: string;
+  /** e.g. `store secret default/web key "tls.crt"` */
+  where: string;
+}
+
+/**
+ * The same Secret resources as loadSecretFiles, from a secret held in the agent's store:
+ * the values are checked again at use (a certificate may have expired since it was put).
+ */
+export function loadSecretValues(s: { name: string; cert?: SecretValue; key?: SecretValue; ca?: SecretValue }, now: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  if ((s.cert === undefined) !== (s.key === undefined)) throw new Error(`secret ${s.name}: a certificate and a private key go together`);
+  if (s.cert && s.key) {
+    checkCertificatePair(s.cert.pem, s.key.pem, { subject: `${s.cert.where} (with ${s.key.where.replace(/^.* key /, 'key ')})`, now });
+    out.push(buildTlsCertificateSecret(s.name, s.cert.pem, s.key.pem));
+  }
+  if (s.ca) {
+    const blocks = splitPemCertificates(s.ca.pem);
+    if (blocks.length === 0) throw new CertificateError('MALFORMED', s.ca.where, 'no PEM CERTIFICATE block found');
+    blocks.forEach((pem, i) => checkValidity(parseCertificate(pem, `${s.ca!.where}[${i}]`), `${s.ca!.where}[${i}]`, now));
+    out.push(buildValidationSecret(validationSecretNameOf(s.name), s.ca.pem));
+  }
+  if (out.length === 0) throw new Error(`secret ${s.name}: neither a certificate/key nor a CA given`);
+  return out;
+}

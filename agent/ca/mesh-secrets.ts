@@ -1,10 +1,12 @@
 // Every Secret the node's Envoy needs, from one place: identity certificates (renewed by
-// IdentityCertificates) plus the user's terminatingTLS/originatingTLS files (re-read when
-// they change on disk). The agent puts `secrets()` under TypeUrl.Secret in each snapshot
-// and takes a new snapshot whenever `onChange` fires.
+// IdentityCertificates) plus the user's terminatingTLS/originatingTLS secrets, from the
+// agent's store or from files (re-read when the store entry or the files change). The
+// agent puts `secrets()` under TypeUrl.Secret in each snapshot and takes a new snapshot
+// whenever `onChange` fires.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { secretFilesOf, loadTlsContext, type LoadedTlsContext, type TlsContextSpec, type TlsRole } from './tls-context.js';
+import { secretFilesOf, loadTlsContext, tlsContextSecretName, type LoadedTlsContext, type SecretLookup, type TlsContextSpec, type TlsRole } from './tls-context.js';
+import type { StoredSecret } from './secret-data.js';
 import type { IdentityCertificates } from './identity-certificates.js';
 
 export interface TlsContextUse {
@@ -18,6 +20,8 @@ export interface MeshSecretsOptions {
   certs: IdentityCertificates;
   secretsDir: string;
   defaultNamespace: string;
+  /** Secrets in the agent's store; they take precedence over files of the same name. */
+  store?: SecretLookup;
   now?: () => number;
   onChange?: () => void;
   onError?: (err: Error) => void;
@@ -42,9 +46,12 @@ export class MeshSecrets {
     return (this.opts.now ?? Date.now)();
   }
 
-  private stampOf(use: TlsContextUse): string {
+  private stampOf(use: TlsContextUse, store: SecretLookup | undefined = this.opts.store): string {
     const f = secretFilesOf(use.ctx, use.role, this.opts.secretsDir, this.opts.defaultNamespace);
     const h = createHash('sha256');
+    const stored = store?.(f.name);
+    // A store entry hides the files, so only its content counts then.
+    if (stored) return h.update('store\0').update(JSON.stringify(stored.data)).digest('hex');
     for (const p of [f.certFile, f.keyFile, f.caFile]) {
       if (p === undefined) continue;
       h.update(p).update('\0');
@@ -58,15 +65,48 @@ export class MeshSecrets {
     return h.digest('hex');
   }
 
-  private load(use: TlsContextUse): Loaded {
-    const stamp = this.stampOf(use);
+  private load(use: TlsContextUse, store: SecretLookup | undefined = this.opts.store): Loaded {
+    const stamp = this.stampOf(use, store);
     const result = loadTlsContext(use.ctx, use.role, {
       secretsDir: this.opts.secretsDir,
       defaultNamespace: this.opts.defaultNamespace,
       now: this.now(),
       path: use.path,
+      ...(store ? { store } : {}),
     });
     return { use, result, stamp };
+  }
+
+  /** Policy paths of the contexts in force that name the secret "<namespace>/<name>". */
+  usesOf(name: string): string[] {
+    return this.contexts.filter((l) => tlsContextSecretName(l.use.ctx, this.opts.defaultNamespace) === name).map((l) => `${l.use.path} (${l.use.role})`);
+  }
+
+  /**
+   * Whether the contexts in force could use `candidate` as the store's secret `name`
+   * (undefined: the store entry is gone, files would count): every failure, with its path.
+   */
+  checkCandidate(name: string, candidate: StoredSecret | undefined): string[] {
+    const base = this.opts.store;
+    const store: SecretLookup = (n) => (n === name ? candidate : base?.(n));
+    const errors: string[] = [];
+    const loaded: Loaded[] = [];
+    for (const l of this.contexts) {
+      if (tlsContextSecretName(l.use.ctx, this.opts.defaultNamespace) !== name) continue;
+      try {
+        loaded.push(this.load(l.use, store));
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+    if (errors.length === 0) {
+      try {
+        this.checkNameClashes([...this.contexts.filter((l) => !loaded.some((n) => n.use === l.use)), ...loaded]);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+    return errors;
   }
 
   /** Identities whose certificates Envoy needs (the local endpoints' identities). */
@@ -96,7 +136,7 @@ export class MeshSecrets {
   }
 
   /**
-   * Re-reads contexts whose files changed on disk. A context whose new files are broken
+   * Re-reads contexts whose files or store entry changed. A context whose new secret is broken
    * keeps its last good secrets and is reported through onError (Envoy keeps working
    * with what it has rather than losing the listener). Returns whether anything changed.
    */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../config.js';
 import { validateTrustDomain } from '../ca/spiffe-id.js';
 import { NodeTls } from './node-tls.js';
+import type { SecretStore } from './secret-store.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 
@@ -39,7 +40,7 @@ export function parseTlsDaemonOptions(
   };
 }
 
-export function openNodeTls(o: TlsDaemonOptions, hooks: { onChange: () => void; onError: (e: Error) => void }): Promise<NodeTls> {
+export function openNodeTls(o: TlsDaemonOptions, hooks: { onChange: () => void; onError: (e: Error) => void; secretStore?: SecretStore }): Promise<NodeTls> {
   return NodeTls.open({
     stateDir: o.stateDir,
     trustDomain: o.trustDomain,

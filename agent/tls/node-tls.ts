@@ -12,6 +12,7 @@ import type { EndpointPolicy } from '../../policy/resolved.js';
 import type { PortTls } from '../../policy/tls-context.js';
 import { portTlsKey } from '../../policy/tls-context.js';
 import { ProxyInputError } from '../proxy.js';
+import type { SecretStore } from './secret-store.js';
 
 export interface NodeTlsOptions {
   /** The CA lives in `<stateDir>/ca` (ca.crt, ca.key 0600). */
@@ -30,6 +31,8 @@ export interface NodeTlsOptions {
   caActivationDelayMs?: number;
   /** Clock (tests). */
   now?: () => number;
+  /** Secrets kept by the agent (embedded state or etcd); they take precedence over files. */
+  secretStore?: SecretStore;
   /** How often secret files are re-read for rotation (0: never). */
   fileRefreshMs?: number;
   /** Secrets changed outside a publish (renewal, rotated file): publish them. */
@@ -58,6 +61,8 @@ export interface NodeTlsStatus {
   /** Serial numbers of every CA in the trust bundle (own and, in cluster mode, the other nodes'). */
   trustBundle: string[];
   secretsDir: string;
+  /** Where `l7mesh secret create` stores secrets (absent: files only). */
+  secretStore?: string;
   identityCertificates: { identity: number; serial?: string; notAfter?: string; error?: string }[];
   /** SDS secret names served to Envoy. */
   secrets: string[];
@@ -121,15 +126,18 @@ export class NodeTls {
       },
       onError: (e) => o.onError(new Error(`renewing identity certificates: ${e.message}`)),
     });
+    const store = o.secretStore;
     mesh = new MeshSecrets({
       certs,
       secretsDir: o.secretsDir,
       defaultNamespace: DEFAULT_SECRET_NAMESPACE,
+      ...(store ? { store: (name: string) => store.get(name) } : {}),
       onChange: () => o.onChange(),
-      onError: (e) => o.onError(new Error(`secret files changed but were not applied (the last good secret stays): ${e.message}`)),
+      onError: (e) => o.onError(new Error(`secret files or store entries changed but were not applied (the last good secret stays): ${e.message}`)),
     });
     const t = new NodeTls(certs, mesh, o, caFiles, previous, previousRetiresAt);
     self = t;
+    store?.attach(mesh);
     if (previous) certs.setExtraTrust([previous.certificatePem]);
     await t.rotateCaIfDue();
     t.scheduleRetire();
@@ -306,6 +314,7 @@ export class NodeTls {
       ...(this.previous ? { previousCa: { serial: this.previous.serial, retiresAt: new Date(this.previousRetiresAt ?? this.previous.notAfter).toISOString() } } : {}),
       trustBundle: this.certs.trustBundle().map((pem) => new X509Certificate(pem).serialNumber),
       secretsDir: this.o.secretsDir,
+      ...(this.o.secretStore ? { secretStore: this.o.secretStore.backend.describe } : {}),
       identityCertificates: certs,
       secrets,
     };

@@ -3,11 +3,11 @@
 // One real broker with a listener per path (each advertising its own address), one Envoy,
 // the same kafkajs load for every path, runs interleaved, medians reported.
 //   node dist/bench/kafka/produce.js [--seconds 8] [--rounds 3]
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, CompressionTypes } from 'kafkajs';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { freePort, startKafkaBroker } from '../../test/support/kafka-broker.js';
 import { repoRoot } from '../../test/support/paths.js';
 import { startEnvoy } from '../../test/kafka/envoy-kafka.js';
@@ -29,8 +29,10 @@ const TOPIC = 'bench';
 const TRANSPORT = process.argv.includes('--tcp') ? 'tcp' : 'unix';
 
 type Mode = 'direct' | 'tcp_proxy' | 'l7mesh';
+type Layout = 'split' | 'shared';
 interface Run {
   mode: Mode;
+  layout?: Layout;
   round?: number;
   messagesPerSec: number;
   p50Ms: number;
@@ -98,14 +100,22 @@ const processor = spawn(process.execPath, [
   join(auditDir, 'audit.jsonl'),
   ...(TRANSPORT === 'unix' ? [join(auditDir, 'processor.sock')] : []),
 ], { stdio: ['ignore', 'pipe', 'inherit'] });
+if (process.env.BENCH_PROCESSOR_LOG) processor.stdout!.on('data', (d) => appendFileSync(process.env.BENCH_PROCESSOR_LOG!, d));
 mkdirSync('/tmp/l7mesh-pids', { recursive: true });
 const processorPidFile = `/tmp/l7mesh-pids/kafka-processor-${processor.pid}.pid`;
 writeFileSync(processorPidFile, String(processor.pid));
 const grpcPort = await new Promise<number | string>((resolve, reject) => {
-  processor.stdout!.once('data', (d) => {
-    const m = JSON.parse(String(d)) as { port?: number; unix?: string };
+  // The first JSON line names the endpoint; Node flags such as --trace-gc print other lines.
+  let out = '';
+  const onData = (d: Buffer) => {
+    out += String(d);
+    const line = out.split('\n').find((l) => l.startsWith('{'));
+    if (!line) return;
+    processor.stdout!.off('data', onData);
+    const m = JSON.parse(line) as { port?: number; unix?: string };
     resolve(m.unix ?? m.port!);
-  });
+  };
+  processor.stdout!.on('data', onData);
   processor.once('exit', (code) => reject(new Error(`processor exited ${code}`)));
 });
 const envoy = await startEnvoy(await freePort(), [
@@ -123,6 +133,22 @@ const cpuOfAll = (): Record<string, number> => ({
   envoy: cpuSeconds(envoy.pid),
   processor: cpuSeconds(processor.pid!),
 });
+// Two CPU layouts, every path measured in both:
+//  - split: the workloads (load generator and broker) on CPU 1, the mesh (Envoy and the
+//    processor) on CPU 0 — the layout of bench/datapath, and of a node where the proxy
+//    has CPU of its own. The headline metric.
+//  - shared: no pinning; all four processes compete for both cores, so the ratio also
+//    charges the mesh's CPU to the workload.
+// taskset -a re-pins every thread; threads created later inherit their creator's mask.
+const pin = (layout: Layout) => {
+  const set = (pid: number, cpus: string) => execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'pipe' });
+  const split = layout === 'split';
+  set(process.pid, split ? '1' : '0,1');
+  set(broker.pid, split ? '1' : '0,1');
+  set(envoy.pid, split ? '0' : '0,1');
+  set(processor.pid!, split ? '0' : '0,1');
+};
+const LAYOUTS: Layout[] = ['split', 'shared'];
 try {
   const admin = new Kafka({ brokers: [`127.0.0.1:${broker.ports.DIRECT}`], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
@@ -132,24 +158,28 @@ try {
   // Discarded warm-up of every path (broker JIT, page cache, Envoy connections).
   for (const mode of ['direct', 'tcp_proxy', 'l7mesh'] as Mode[]) await load(ports[mode], mode, 2);
   for (let r = 0; r < ROUNDS; r++) {
-    // Rotate the order so no path always runs first (or last) in a round.
-    const order: Mode[] = (['direct', 'tcp_proxy', 'l7mesh'] as Mode[]).map((_, i, a) => a[(i + r) % a.length]!);
-    for (const mode of order) {
-      const cpu0 = cpuSeconds(processor.pid!);
-      const before = cpuOfAll();
-      const t0 = Date.now();
-      const run = await load(ports[mode], mode);
-      if (mode === 'l7mesh') run.processorCpu = (cpuSeconds(processor.pid!) - cpu0) / ((Date.now() - t0) / 1000);
-      const after = cpuOfAll();
-      const messages = run.messagesPerSec * ((Date.now() - t0) / 1000);
-      run.cpuUsPerMessage = Object.fromEntries(Object.keys(after).map((k) => [k, Number((((after[k]! - before[k]!) * 1e6) / messages).toFixed(1))]));
-      run.round = r;
-      runs.push(run);
-      console.log(`round ${r + 1} ${mode}: ${run.messagesPerSec.toFixed(0)} msg/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms${run.processorCpu !== undefined ? `, processor CPU ${(run.processorCpu * 100).toFixed(0)}%` : ''}, CPU µs/msg ${JSON.stringify(run.cpuUsPerMessage)}`);
+    for (const layout of r % 2 === 0 ? LAYOUTS : [...LAYOUTS].reverse()) {
+      pin(layout);
+      // Rotate the order so no path always runs first (or last) in a round.
+      const order: Mode[] = (['direct', 'tcp_proxy', 'l7mesh'] as Mode[]).map((_, i, a) => a[(i + r) % a.length]!);
+      for (const mode of order) {
+        const before = cpuOfAll();
+        const t0 = Date.now();
+        const run = await load(ports[mode], mode);
+        const after = cpuOfAll();
+        const elapsed = (Date.now() - t0) / 1000;
+        if (mode === 'l7mesh') run.processorCpu = (after.processor! - before.processor!) / elapsed;
+        const messages = run.messagesPerSec * elapsed;
+        run.cpuUsPerMessage = Object.fromEntries(Object.keys(after).map((k) => [k, Number((((after[k]! - before[k]!) * 1e6) / messages).toFixed(1))]));
+        run.round = r;
+        run.layout = layout;
+        runs.push(run);
+        console.log(`round ${r + 1} ${layout} ${mode}: ${run.messagesPerSec.toFixed(0)} msg/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms, CPU µs/msg ${JSON.stringify(run.cpuUsPerMessage)}`);
+      }
     }
   }
 } finally {
-  if (process.env.BENCH_ENVOY_STATS) console.log(Object.entries(await envoy.stats()).filter(([k]) => /ext_proc|kafka_1\.|downstream_cx_rx/.test(k)).map(([k, v]) => `${k}=${v}`).join("\n"));
+  if (process.env.BENCH_ENVOY_STATS) console.log(Object.entries(await envoy.stats()).filter(([k]) => /ext_proc|kafka_1\.|downstream_cx_rx/.test(k)).map(([k, v]) => `${k}=${v}`).join('\n'));
   await envoy.stop();
   const exited = new Promise((r) => processor.once('exit', r));
   processor.kill('SIGTERM');
@@ -160,68 +190,90 @@ try {
   rmSync(auditDir, { recursive: true, force: true });
 }
 
-const summary = (mode: Mode) => {
-  const rs = runs.filter((r) => r.mode === mode);
-  return { messagesPerSec: median(rs.map((r) => r.messagesPerSec)), p99Ms: median(rs.map((r) => r.p99Ms)), p50Ms: median(rs.map((r) => r.p50Ms)) };
+const ofLayout = (layout: Layout, mode: Mode) => runs.filter((r) => r.layout === layout && r.mode === mode);
+const summary = (layout: Layout, mode: Mode) => {
+  const rs = ofLayout(layout, mode);
+  const cpu = (k: string) => median(rs.map((r) => r.cpuUsPerMessage?.[k] ?? 0));
+  return {
+    messagesPerSec: median(rs.map((r) => r.messagesPerSec)),
+    p99Ms: median(rs.map((r) => r.p99Ms)),
+    p50Ms: median(rs.map((r) => r.p50Ms)),
+    cpuUsPerMessage: { client: cpu('client'), broker: cpu('broker'), envoy: cpu('envoy'), processor: cpu('processor') },
+  };
 };
 // Ratio of each round (its paths ran back to back), then the median: steadier than the
 // ratio of medians when other jobs come and go on the machine.
-const perRound = (mode: Mode) =>
+const perRound = (layout: Layout, mode: Mode) =>
   median(
     Array.from({ length: ROUNDS }, (_, r) => {
-      const d = runs.find((x) => x.round === r && x.mode === 'direct')!;
-      const o = runs.find((x) => x.round === r && x.mode === mode)!;
+      const d = runs.find((x) => x.round === r && x.layout === layout && x.mode === 'direct')!;
+      const o = runs.find((x) => x.round === r && x.layout === layout && x.mode === mode)!;
       return o.messagesPerSec / d.messagesPerSec;
     }),
   );
 const loadAtEnd = loadavg()[0]!;
-const direct = summary('direct');
-const tcp = summary('tcp_proxy');
-const ours = summary('l7mesh');
+const layoutResult = (layout: Layout) => {
+  const direct = summary(layout, 'direct');
+  const tcp = summary(layout, 'tcp_proxy');
+  const ours = summary(layout, 'l7mesh');
+  return {
+    direct,
+    tcpProxy: { ...tcp, ratio: Number((tcp.messagesPerSec / direct.messagesPerSec).toFixed(3)), perRoundRatioMedian: Number(perRound(layout, 'tcp_proxy').toFixed(3)) },
+    l7mesh: { ...ours, ratio: Number((ours.messagesPerSec / direct.messagesPerSec).toFixed(3)), perRoundRatioMedian: Number(perRound(layout, 'l7mesh').toFixed(3)) },
+  };
+};
+const split = layoutResult('split');
+const shared = layoutResult('shared');
 const result = {
   metric: 'kafka_produce_enforced_vs_direct',
   unit: 'messages/s',
-  ours: Math.round(ours.messagesPerSec),
-  baseline: Math.round(direct.messagesPerSec),
-  baselineName: 'kafkajs direct to the broker',
-  ratio: Number((ours.messagesPerSec / direct.messagesPerSec).toFixed(3)),
+  ours: Math.round(split.l7mesh.messagesPerSec),
+  baseline: Math.round(split.direct.messagesPerSec),
+  baselineName: 'kafkajs direct to the broker (same CPU layout: workloads on CPU 1, mesh on CPU 0)',
+  ratio: split.l7mesh.ratio,
   goal: '>=0.8',
   date: new Date().toISOString(),
   config: { recordBytes: RECORD_BYTES, batch: BATCH, inFlight: IN_FLIGHT, seconds: SECONDS, rounds: ROUNDS, acks: 1, processorTransport: TRANSPORT },
-  perRoundRatioMedian: Number(perRound('l7mesh').toFixed(3)),
-  tcpProxy: { messagesPerSec: Math.round(tcp.messagesPerSec), ratio: Number((tcp.messagesPerSec / direct.messagesPerSec).toFixed(3)), perRoundRatioMedian: Number(perRound('tcp_proxy').toFixed(3)), p99Ms: tcp.p99Ms },
-  p99Ms: { direct: direct.p99Ms, tcp_proxy: tcp.p99Ms, l7mesh: ours.p99Ms },
+  split,
+  shared,
   loadAverage1m: { start: Number(loadAtStart.toFixed(1)), end: Number(loadAtEnd.toFixed(1)) },
-  processorCpuShare: median(runs.filter((r) => r.mode === 'l7mesh').map((r) => r.processorCpu ?? 0)),
   auditRecords: auditLines,
   runs,
 };
 mkdirSync(join(repoRoot, 'bench/results'), { recursive: true });
 writeFileSync(join(repoRoot, 'bench/results/kafka_produce_enforced_vs_direct.json'), JSON.stringify(result, null, 2) + '\n');
+const row = (name: string, x: { messagesPerSec: number; p50Ms: number; p99Ms: number; cpuUsPerMessage: Record<string, number> }, ratio: number) =>
+  `| ${name} | ${Math.round(x.messagesPerSec)} | ${ratio.toFixed(3)} | ${x.p50Ms.toFixed(1)} | ${x.p99Ms.toFixed(1)} | ${x.cpuUsPerMessage.client} / ${x.cpuUsPerMessage.broker} / ${x.cpuUsPerMessage.envoy} / ${x.cpuUsPerMessage.processor} |`;
+const table = (l: ReturnType<typeof layoutResult>) => `| path | messages/s | ratio to direct | p50 ms | p99 ms | CPU µs per message: client / broker / Envoy / processor |
+|---|---|---|---|---|---|
+${row('direct to broker', l.direct, 1)}
+${row('Envoy tcp_proxy', l.tcpProxy, l.tcpProxy.ratio)}
+${row(`l7mesh (Envoy network ext_proc + TS processor over ${TRANSPORT === 'unix' ? 'a Unix socket' : 'TCP'}, audit on)`, l.l7mesh, l.l7mesh.ratio)}`;
 const md = `## Kafka produce: l7mesh enforcement vs direct
 
 \`node dist/bench/kafka/produce.js --seconds ${SECONDS} --rounds ${ROUNDS}\` (${result.date.slice(0, 10)}): one Apache Kafka 4.1.1
 broker (KRaft, -Xmx512m), Envoy 1.40 (1 worker), kafkajs producer, ${RECORD_BYTES}-byte records in batches of
-${BATCH}, ${IN_FLIGHT} sends in flight, acks=1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians. All on one
-2-core machine shared with other jobs (client, broker, Envoy and the processor process share it), so
-single runs vary a lot; the interleaved medians are what to read (1-minute load average ${result.loadAverage1m.start} at the
-start, ${result.loadAverage1m.end} at the end, on 2 cores). The l7mesh path wrote ${auditLines} audit
-records (one per request) to a JSON-lines file during the runs.
+${BATCH}, ${IN_FLIGHT} sends in flight, acks=1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians (1-minute
+load average ${result.loadAverage1m.start} at the start, ${result.loadAverage1m.end} at the end, on 2 cores). The l7mesh path wrote ${auditLines}
+audit records (one per request) to a JSON-lines file during the runs. Every path runs in two
+CPU layouts, interleaved:
 
-| path | messages/s | ratio to direct | p50 ms | p99 ms |
-|---|---|---|---|---|
-| direct to broker | ${Math.round(direct.messagesPerSec)} | 1.000 | ${direct.p50Ms.toFixed(1)} | ${direct.p99Ms.toFixed(1)} |
-| Envoy tcp_proxy | ${Math.round(tcp.messagesPerSec)} | ${result.tcpProxy.ratio.toFixed(3)} | ${tcp.p50Ms.toFixed(1)} | ${tcp.p99Ms.toFixed(1)} |
-| l7mesh (Envoy network ext_proc + TS processor over ${TRANSPORT === 'unix' ? 'a Unix socket' : 'TCP'}, audit on) | ${Math.round(ours.messagesPerSec)} | ${result.ratio.toFixed(3)} | ${ours.p50Ms.toFixed(1)} | ${ours.p99Ms.toFixed(1)} |
+**Split** (the metric): load generator and broker pinned to CPU 1, Envoy and the processor to
+CPU 0 — the layout of bench/datapath, a node where the proxy has CPU of its own. Direct runs
+leave CPU 0 idle.
 
-Metric \`kafka_produce_enforced_vs_direct\` = ${result.ratio} (goal ${result.goal}); the median of the per-round
-ratios (each round's paths ran back to back) is ${result.perRoundRatioMedian} for l7mesh and ${result.tcpProxy.perRoundRatioMedian} for tcp_proxy.
-During the l7mesh runs the processor process used ${(result.processorCpuShare * 100).toFixed(0)}% of one core (median)${
-  result.processorCpuShare < 0.7
-    ? `: it is not CPU-bound; the cost is the extra Envoy ⇄ gRPC ⇄ processor round trip that every
-read and write chunk makes (the filter holds each chunk until the processor answers).`
-    : ', close to a full core: the processor is the bottleneck.'
-}
+${table(split)}
+
+**Shared**: nothing pinned; the four processes compete for both cores, so the mesh's CPU is
+taken from the workload.
+
+${table(shared)}
+
+Metric \`kafka_produce_enforced_vs_direct\` = ${result.ratio} (goal ${result.goal}, split layout); median of per-round
+ratios ${split.l7mesh.perRoundRatioMedian} (tcp_proxy ${split.tcpProxy.perRoundRatioMedian}). Shared layout: ${shared.l7mesh.ratio} (tcp_proxy ${shared.tcpProxy.ratio}).
+What enforcement costs is the CPU column: Envoy's network ext_proc filter sends every chunk to
+the processor and injects what comes back, so both Envoy and the processor handle every byte
+twice (tcp_proxy: Envoy once).
 `;
 writeFileSync(join(repoRoot, 'bench/sections/kafka.md'), md);
-console.log(JSON.stringify({ metric: result.metric, ours: result.ours, baseline: result.baseline, ratio: result.ratio, tcpProxy: result.tcpProxy }));
+console.log(JSON.stringify({ metric: result.metric, ours: result.ours, baseline: result.baseline, ratio: result.ratio, split: { tcpProxy: split.tcpProxy.ratio, l7mesh: split.l7mesh.ratio }, shared: { tcpProxy: shared.tcpProxy.ratio, l7mesh: shared.l7mesh.ratio } }));

@@ -3,7 +3,7 @@
 // top level, every response ACKed at once. Used by the client workers for both servers,
 // so the harness's own cost per response is small and identical for each.
 import http2 from 'node:http2';
-import { MessageReader } from '../../xds/http2-transport.js';
+import { MessageReader } from '../../envoy-api/grpc-framing.js';
 import { encodeDiscoveryRequest } from '../../xds/wire.js';
 import { scanResponse, type Seen } from './sim-client.js';
 

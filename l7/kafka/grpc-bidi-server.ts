@@ -7,21 +7,14 @@
 // V8's major GC busy (a quarter of the processor's CPU in a perf profile of
 // bench/kafka). Here a message goes out as a list of pieces written in one writev (the
 // Kafka bytes are never copied in JavaScript) and comes in as a view of the received
-// chunk whenever it lies within one. The wire format is the gRPC-over-HTTP/2 protocol:
-// `application/grpc` requests, 5-byte message prefixes (compressed flag, big-endian
-// length), status in trailers.
+// chunk whenever it lies within one. Framing: envoy-api/grpc-framing.ts, shared with
+// the xDS server's transport.
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import { lstatSync, unlinkSync } from 'node:fs';
+import { encodeGrpcMessage, frameHeader, GRPC_CONTENT_TYPE, GrpcStatus, MessageReader } from '../../envoy-api/grpc-framing.js';
 
-/** gRPC status codes used by this server. */
-export const GrpcStatus = {
-  OK: 0,
-  INTERNAL: 13,
-  UNIMPLEMENTED: 12,
-  RESOURCE_EXHAUSTED: 8,
-  INVALID_ARGUMENT: 3,
-} as const;
+export { GrpcStatus };
 
 export interface BidiServerOptions {
   /** `/package.Service/Method` of the one method served. */
@@ -38,18 +31,22 @@ export interface BidiServerOptions {
  * half-closes, and `close` once, when the stream is gone for whatever reason.
  */
 export class BidiCall extends EventEmitter {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Length of the message being received, once its prefix has been read. */
-  private bodyBytes = -1;
   private ended = false;
+  private readonly reader: MessageReader;
 
   constructor(
     readonly metadata: http2.IncomingHttpHeaders,
     private readonly stream: http2.ServerHttp2Stream,
-    private readonly maxMessageBytes: number,
+    maxMessageBytes: number,
   ) {
     super();
+    this.reader = new MessageReader(
+      maxMessageBytes,
+      (m) => {
+        if (!this.ended) this.emit('message', m);
+      },
+      (code, details) => this.end(code, details),
+    );
   }
 
   /** Sends one message made of `pieces` (in order); the pieces are not copied here. */
@@ -57,11 +54,8 @@ export class BidiCall extends EventEmitter {
     if (this.ended || this.stream.destroyed) return;
     let length = 0;
     for (const p of pieces) length += p.length;
-    const prefix = Buffer.allocUnsafe(5);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(length, 1);
     this.stream.cork();
-    this.stream.write(prefix);
+    this.stream.write(frameHeader(length));
     for (const p of pieces) if (p.length > 0) this.stream.write(p);
     this.stream.uncork();
   }
@@ -70,56 +64,17 @@ export class BidiCall extends EventEmitter {
   end(code: number = GrpcStatus.OK, message?: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.reader.stop();
     if (this.stream.destroyed || this.stream.closed) return;
     const trailers: http2.OutgoingHttpHeaders = { 'grpc-status': String(code) };
-    if (message) trailers['grpc-message'] = encodeURIComponent(message);
+    if (message) trailers['grpc-message'] = encodeGrpcMessage(message);
     this.stream.once('wantTrailers', () => this.stream.sendTrailers(trailers));
     this.stream.end();
   }
 
-  /** Feeds received bytes; returns an error text when the framing is bad. */
-  receive(chunk: Buffer): string | undefined {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      if (this.bodyBytes < 0) {
-        if (this.buffered < 5) return undefined;
-        const head = this.take(5);
-        if (head[0] !== 0) return `message compressed (flag ${head[0]}) but no encoding was negotiated`;
-        this.bodyBytes = head.readUInt32BE(1);
-        if (this.bodyBytes > this.maxMessageBytes) return `message of ${this.bodyBytes} bytes exceeds the limit of ${this.maxMessageBytes}`;
-      }
-      if (this.buffered < this.bodyBytes) return undefined;
-      const body = this.take(this.bodyBytes);
-      this.bodyBytes = -1;
-      this.emit('message', body);
-      if (this.ended) return undefined;
-    }
-  }
-
-  /** The next `n` buffered bytes: a view when they lie in one chunk, else one copy. */
-  private take(n: number): Buffer {
-    const first = this.chunks[0];
-    if (n === 0) return Buffer.alloc(0);
-    if (first && first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      this.buffered -= n;
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let pos = 0;
-    while (pos < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - pos);
-      c.copy(out, pos, 0, k);
-      pos += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.buffered -= n;
-    return out;
+  /** Feeds received DATA. */
+  receive(chunk: Buffer): void {
+    this.reader.push(chunk);
   }
 }
 
@@ -131,7 +86,7 @@ export class GrpcBidiServer {
     private readonly opts: BidiServerOptions,
     private readonly onCall: (call: BidiCall) => void,
   ) {
-    this.server = http2.createServer({ settings: { initialWindowSize: opts.windowBytes } });
+    this.server = http2.createServer({ settings: { initialWindowSize: opts.windowBytes, maxFrameSize: 1024 * 1024 } });
     this.server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
@@ -149,10 +104,10 @@ export class GrpcBidiServer {
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
     const trailersOnly = (code: number, message: string) => {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }, { endStream: true });
+      stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) }, { endStream: true });
     };
     const type = String(headers['content-type'] ?? '');
-    if (!type.startsWith('application/grpc')) {
+    if (!type.startsWith(GRPC_CONTENT_TYPE)) {
       stream.respond({ ':status': 415 }, { endStream: true });
       return;
     }
@@ -165,7 +120,7 @@ export class GrpcBidiServer {
       trailersOnly(GrpcStatus.UNIMPLEMENTED, `grpc-encoding ${String(encoding)} is not supported`);
       return;
     }
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
     const call = new BidiCall(headers, stream, this.opts.maxMessageBytes);
     let closed = false;
     const close = () => {
@@ -173,10 +128,7 @@ export class GrpcBidiServer {
       closed = true;
       call.emit('close');
     };
-    stream.on('data', (chunk: Buffer) => {
-      const problem = call.receive(chunk);
-      if (problem) call.end(GrpcStatus.INTERNAL, problem);
-    });
+    stream.on('data', (chunk: Buffer) => call.receive(chunk));
     stream.on('end', () => call.emit('end'));
     stream.on('close', close);
     stream.on('aborted', close);

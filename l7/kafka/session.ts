@@ -18,25 +18,22 @@ import { KafkaDecodeError } from './wire.js';
 /** Size prefix and correlation id: what l7mesh reads of a response it lets through. */
 const RESPONSE_HEAD_BYTES = 8;
 
-export interface SessionResult {
-  /** Bytes to pass on in this direction, in order (possibly none); views, not copies. */
-  parts: Buffer[];
-  /** The same bytes as one buffer (joined on first use). */
-  readonly data: Buffer;
-  /** Set when the connection must be closed; the bytes are still delivered first. */
-  close?: string;
-}
+/** What the session passes on for one chunk, and whether the connection must close. */
+export class SessionResult {
+  private joined?: Buffer;
 
-function result(parts: Buffer[], close?: string): SessionResult {
-  let joined: Buffer | undefined;
-  return {
-    parts,
-    close,
-    get data() {
-      joined ??= parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-      return joined;
-    },
-  };
+  constructor(
+    /** Bytes to pass on in this direction, in order (possibly none); views, not copies. */
+    readonly parts: Buffer[],
+    /** Set when the connection must be closed; the bytes are still delivered first. */
+    readonly close?: string,
+  ) {}
+
+  /** The same bytes as one buffer (joined on first use). */
+  get data(): Buffer {
+    this.joined ??= this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    return this.joined;
+  }
 }
 
 interface Pending {
@@ -81,7 +78,7 @@ export class KafkaSession {
    * then can never be completed, so the connection closes with the reason.
    */
   onRequestData(chunk: Buffer, end = false): SessionResult {
-    if (this.closed) return result([], this.closed);
+    if (this.closed) return new SessionResult([], this.closed);
     const out: Buffer[] = [];
     try {
       for (const f of this.requests.push(chunk)) {
@@ -94,7 +91,7 @@ export class KafkaSession {
     if (end && this.requests.buffered() > 0) {
       return this.fail(out, `truncated request: the client ended the connection ${this.requests.buffered()} bytes into a frame (never forwarded)`);
     }
-    return result(out);
+    return new SessionResult(out);
   }
 
   /**
@@ -105,7 +102,7 @@ export class KafkaSession {
    * until complete.
    */
   onResponseData(chunk: Buffer, end = false): SessionResult {
-    if (this.closed) return result([], this.closed);
+    if (this.closed) return new SessionResult([], this.closed);
     const out: Buffer[] = [];
     try {
       let off = 0;
@@ -130,7 +127,7 @@ export class KafkaSession {
     if (end && (this.resHeadBytes > 0 || this.resPass > 0)) {
       return this.fail(out, `truncated response: the broker ended the connection ${this.resPass > 0 ? `${this.resPass} bytes short of a frame` : `${this.resHeadBytes} bytes into a frame`}`);
     }
-    return result(out);
+    return new SessionResult(out);
   }
 
   /** The header of a response, or a held frame, is complete in `resHead`. */
@@ -163,7 +160,7 @@ export class KafkaSession {
 
   private fail(out: Buffer[], reason: string): SessionResult {
     this.closed = reason;
-    return result(out, reason);
+    return new SessionResult(out, reason);
   }
 
   private onRequestFrame(f: Buffer): Buffer | null {

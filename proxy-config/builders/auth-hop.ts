@@ -11,6 +11,9 @@
 // cluster goes to the destination node's hop listener (on its node address) with the SNI
 // naming the destination pod's address and port, and the destination node has a hop chain
 // for every local endpoint whose ingress requires authentication (remoteHopServerName).
+// With terminatingTLS/originatingTLS on the same port, the source chain terminates the
+// client's TLS (the user's secret), the hop is mTLS with identity certificates, and the
+// destination cluster re-encrypts to the pod with the originating secret.
 // Everywhere else an entry that requires authentication allows nothing (rbac.ts), so a
 // peer without a hop (not local, its node's hop unknown, or not authenticated) is refused;
 // nothing falls back to plaintext. Pure: no I/O, no clock.
@@ -18,7 +21,8 @@
 import { typed } from '../../envoy-api/resource.js';
 import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
 import { chainName } from '../../l7/http/proxy-names.js';
-import { ANY_IDENTITY, type DirectionPolicy } from '../../policy/resolved.js';
+import { ANY_IDENTITY, ANY_PORT, type DirectionPolicy } from '../../policy/resolved.js';
+import { MAX_AUTH_RANGE_PORTS } from '../../policy/rule.js';
 import type { ChainPlan, ProxyEndpoint } from './chains.js';
 import { buildHttpConnectionManager, type AccessLogTarget } from './http-connection-manager.js';
 import type { Obj } from './rbac.js';
@@ -31,6 +35,8 @@ import {
   trustBundleSecretName,
 } from './tls.js';
 import { UPSTREAM_CONNECT_TIMEOUT_S } from './cluster.js';
+import { directionTls, tlsSecretNames } from './port-tls.js';
+import { portTlsKey, type TlsContextRef } from '../../policy/tls-context.js';
 
 export const AUTH_LISTENER = 'l7mesh-auth';
 export const AUTH_HOP_CLUSTER_PREFIX = 'l7mesh-auth-hop|';
@@ -86,15 +92,23 @@ export interface RemoteHopPeer {
 
 export const REMOTE_ENDPOINT_PREFIX = 'remote-';
 
-/** Peer identity (or ANY_IDENTITY) → the single ports on which `dir` requires it to authenticate. */
+/**
+ * Peer identity (or ANY_IDENTITY) → the ports on which `dir` requires it to authenticate.
+ * A range is expanded port by port (the parser bounds it by MAX_AUTH_RANGE_PORTS): each
+ * port gets its own hop chain, SNI and destination cluster, so the hop never has to carry
+ * the original port and the destination chain's RBAC sees one port, as for single ports.
+ */
 function authPortsByPeer(dir: DirectionPolicy): Map<number, number[]> | undefined {
   if (!dir.enforced) return undefined;
   let out: Map<number, number[]> | undefined;
   for (const e of dir.entries) {
     if (e.verdict !== 'redirect' || e.l7?.parser !== 'http' || !e.l7.auth) continue;
+    if (e.port === ANY_PORT || e.endPort - e.port + 1 > MAX_AUTH_RANGE_PORTS) {
+      throw new Error(`authentication: required on ports ${e.port}-${e.endPort}: at most ${MAX_AUTH_RANGE_PORTS} ports per range`);
+    }
     out ??= new Map();
     const list = out.get(e.identity) ?? [];
-    list.push(e.port);
+    for (let p = e.port; p <= e.endPort; p++) list.push(p);
     out.set(e.identity, list);
   }
   return out;
@@ -190,11 +204,37 @@ function staticCluster(name: string, address: string, port: number): Obj {
   };
 }
 
-/** The single ports on which an endpoint's ingress requires authentication (from any peer). */
+/** The ports on which an endpoint's ingress requires authentication (from any peer). */
 function inboundAuthPorts(ep: ProxyEndpoint): number[] {
   const m = authPortsByPeer(ep.policy.ingress);
   if (!m) return [];
   return [...new Set([...m.values()].flat())].sort((a, b) => a - b);
+}
+
+/**
+ * The hop's last leg, to the destination pod. With originatingTLS (authentication and TLS
+ * on one port) it re-encrypts as the redirect listener's originating clusters do: the
+ * pod's certificate must chain to the secret's CA and carry the request's Host as a DNS
+ * SAN, which is also sent as SNI.
+ */
+function destinationCluster(name: string, address: string, port: number, originating: TlsContextRef | undefined): Obj {
+  const c = staticCluster(name, address, port);
+  if (!originating) return c;
+  const names = tlsSecretNames(originating, 'originating');
+  c.typed_extension_protocol_options = {
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': typed(ExtensionTypeUrl.HttpProtocolOptions, {
+      upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true },
+      use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+    }),
+  };
+  c.transport_socket = {
+    name: TLS_TRANSPORT_SOCKET,
+    typed_config: typed(
+      ExtensionTypeUrl.UpstreamTlsContext,
+      buildUpstreamTlsContext({ validationSecret: names.validationSecret!, ...(names.certificateSecret ? { certificateSecret: names.certificateSecret } : {}) }),
+    ),
+  };
+  return c;
 }
 
 export interface AuthHopResources {
@@ -219,23 +259,27 @@ export function buildAuthHopResources(
   if (!opts) throw new Error(`${sources[0]!.name}: authentication: required needs the node's identity TLS (the hop listener and trust domain are not configured)`);
   const td = opts.trustDomain;
   const clusters: Obj[] = [];
-  const dests = new Map<string, { ep: ProxyEndpoint; port: number; plan: ChainPlan; snis: Set<string> }>();
+  const dests = new Map<string, { ep: ProxyEndpoint; port: number; plan: ChainPlan; snis: Set<string>; source?: string; originating?: TlsContextRef }>();
   const identities = new Set<number>();
-  const addDest = (dst: ProxyEndpoint, port: number) => {
+  const addDest = (dst: ProxyEndpoint, port: number, originating?: TlsContextRef) => {
     const name = `${chainName({ direction: 'ingress', ingressEndpoint: dst.name, port })}|auth`;
     let d = dests.get(name);
     if (!d) {
       const dstCluster = `${AUTH_DST_CLUSTER_PREFIX}${dst.name}|${port}`;
-      clusters.push(staticCluster(dstCluster, dst.ip, port));
-      d = { ep: dst, port, plan: { name, direction: 'ingress', port, ingress: dst, auth: { role: 'destination', cluster: dstCluster, trustDomain: td } }, snis: new Set() };
+      clusters.push(destinationCluster(dstCluster, dst.ip, port, originating));
+      d = {
+        ep: dst,
+        port,
+        plan: { name, direction: 'ingress', port, ingress: dst, auth: { role: 'destination', cluster: dstCluster, trustDomain: td } },
+        snis: new Set(),
+        ...(originating ? { originating } : {}),
+      };
       dests.set(name, d);
     }
     identities.add(dst.policy.identity);
     return d;
   };
-  for (const { ep, ports } of inbound) for (const port of ports) addDest(ep, port).snis.add(remoteHopServerName(ep.ip, port));
   for (const p of sources) {
-    if (p.tls) throw new Error(`${p.name}: authentication: required together with terminatingTLS/originatingTLS on one port is not supported`);
     const src = p.egress!;
     const dst = p.ingress!;
     identities.add(src.policy.identity);
@@ -257,9 +301,20 @@ export function buildAuthHopResources(
     clusters.push(hop);
     // A remote destination's end is its own node's hop listener.
     if (remote) continue;
-    const d = addDest(dst, p.port);
+    const name = `${chainName({ direction: 'ingress', ingressEndpoint: dst.name, port: p.port })}|auth`;
+    const prev = dests.get(name);
+    if (prev?.source !== undefined && portTlsKey({ originating: prev.originating }) !== portTlsKey({ originating: p.tls?.originating })) {
+      throw new Error(`${p.name}: the connections to ${dst.name} port ${p.port} disagree on originatingTLS with ${prev.source} (one destination cluster re-encrypts them all)`);
+    }
+    const d = addDest(dst, p.port, p.tls?.originating);
+    d.source ??= p.name;
     d.snis.add(sni);
     if (opts.nodeAddress) d.snis.add(remoteHopServerName(dst.ip, p.port));
+  }
+  // After the local sources, so a destination they share keeps the cluster they chose; one
+  // only other nodes reach re-encrypts as its own ingress rules say.
+  for (const { ep, ports } of inbound) {
+    for (const port of ports) addDest(ep, port, directionTls(ep.policy.ingress, port, `endpoint "${ep.name}" ingress port ${port}`)?.originating).snis.add(remoteHopServerName(ep.ip, port));
   }
   if (dests.size === 0) {
     return { routePlans: [], clusters: clusters.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : 1)), identities: [...identities].sort((a, b) => a - b) };

@@ -10,6 +10,7 @@ import { parseCidr } from './cidr.js';
 import type { PortTls } from '../../policy/tls-context.js';
 import { combineTls, directionTls } from './port-tls.js';
 import { addAuthHops, type RemoteHopPeer } from './auth-hop.js';
+import { chainPortsOf } from './chain-ports.js';
 
 export interface ProxyEndpoint {
   /** Stable endpoint name (no "|"), e.g. "default/web-1". */
@@ -52,7 +53,7 @@ export function httpRedirectPorts(dir: DirectionPolicy): number[] {
   for (const e of dir.entries) {
     if (e.verdict !== 'redirect' || e.l7?.parser !== 'http') continue;
     if (e.protocol !== 'TCP' && e.protocol !== 'ANY') continue;
-    ports.add(e.port !== ANY_PORT && e.port === e.endPort ? e.port : 0);
+    for (const p of chainPortsOf(e)) ports.add(p);
   }
   return [...ports].sort((a, b) => a - b);
 }

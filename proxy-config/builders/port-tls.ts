@@ -4,7 +4,8 @@
 // are referenced by name over SDS; the agent serves them (agent/tls/). Pure, no I/O.
 
 import { ORIGINAL_DST_CLUSTER } from '../../l7/http/proxy-names.js';
-import { ANY_PORT, type DirectionPolicy } from '../../policy/resolved.js';
+import type { DirectionPolicy } from '../../policy/resolved.js';
+import { chainPortsOf } from './chain-ports.js';
 import { portTlsKey, type PortTls, type TlsContextRef } from '../../policy/tls-context.js';
 import { buildOriginalDstCluster, type ClusterOptions } from './cluster.js';
 import type { Obj } from './rbac.js';
@@ -35,8 +36,7 @@ export function directionTls(dir: DirectionPolicy | undefined, port: number, whe
   let found: { key: string; tls: PortTls | undefined; path: string } | undefined;
   for (const e of dir.entries) {
     if (e.verdict !== 'redirect' || e.l7?.parser !== 'http') continue;
-    const entryPort = e.port !== ANY_PORT && e.port === e.endPort ? e.port : 0;
-    if (entryPort !== port) continue;
+    if (!chainPortsOf(e).includes(port)) continue;
     const key = portTlsKey(e.l7.tls);
     const path = e.l7.tls?.terminating?.path ?? e.l7.tls?.originating?.path ?? e.origins[0]?.path ?? '?';
     if (!found) found = { key, tls: e.l7.tls, path };

@@ -91,7 +91,8 @@ export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonl
   const tproxyListener = input.transparentListener ? buildTransparentListener(input.transparentListener, plans, input.accessLog) : undefined;
   const clusterOpts = input.upstreamSocketMark === undefined ? {} : { upstreamSocketMark: input.upstreamSocketMark };
   const cluster = buildOriginalDstCluster(clusterOpts);
-  const tlsClusters = buildOriginatingClusters(plans.map((p) => p.tls), clusterOpts);
+  // A hop's source chain leaves over the hop; its originatingTLS is the hop destination cluster's.
+  const tlsClusters = buildOriginatingClusters(plans.filter((p) => p.auth?.role !== 'source').map((p) => p.tls), clusterOpts);
   const hop = buildAuthHopResources(plans, input.auth, input.accessLog, input.endpoints);
   const clusters = [...(processorCluster ? [processorCluster] : []), cluster, ...tlsClusters, ...hop.clusters];
   return {

@@ -50,4 +50,26 @@ describe('unit: kafka audit log', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('keeps order and every byte when the lines overflow a batch, with multi-byte topic names and one huge line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l7mesh-test-kafka-audit-'));
+    try {
+      const path = join(dir, 'audit.jsonl');
+      const log = new KafkaAuditLog(path);
+      const rec = (corr: number, topic: string): KafkaAuditRecord => ({
+        time: '2026-01-01T00:00:00.000Z', identity: 1, policy: 'p', clientId: 'c', apiKey: 'Produce', apiKeyNum: 0,
+        apiVersion: 9, correlationId: corr, topics: [topic], verdict: 'allow', rule: 0,
+      });
+      const huge = 'ü'.repeat(70_000);
+      for (let i = 0; i < 1500; i++) log.write(rec(i, i === 700 ? huge : `bestellungen-ü-${i}`));
+      await log.close();
+      const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as KafkaAuditRecord);
+      assert.equal(lines.length, 1500);
+      assert.deepEqual(lines.map((l) => l.correlationId), Array.from({ length: 1500 }, (_, i) => i));
+      assert.equal(lines[700]!.topics[0], huge);
+      assert.equal(lines[1499]!.topics[0], 'bestellungen-ü-1499');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

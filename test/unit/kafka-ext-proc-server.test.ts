@@ -156,7 +156,7 @@ describe('unit: kafka ext_proc server', () => {
       assert.equal(compressed.status, String(GrpcStatus.INTERNAL));
       assert.match(decodeURIComponent(compressed.message ?? ''), /compressed/);
       const big = await callRaw('/a.B/C', msg(0, Buffer.alloc(2000)));
-      assert.equal(big.status, String(GrpcStatus.INTERNAL));
+      assert.equal(big.status, String(GrpcStatus.RESOURCE_EXHAUSTED));
       assert.match(decodeURIComponent(big.message ?? ''), /2000 bytes exceeds the limit of 1024/);
       assert.deepEqual(seen, ['x', 'yz'], 'refused messages never reach the handler');
     } finally {

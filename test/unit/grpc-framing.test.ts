@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { MessageReader } from '../../xds/http2-transport.js';
+import { MessageReader } from '../../envoy-api/grpc-framing.js';
 
 function frame(payload: Buffer, compressed = 0): Buffer {
   const h = Buffer.alloc(5);
@@ -8,7 +8,7 @@ function frame(payload: Buffer, compressed = 0): Buffer {
   return Buffer.concat([h, payload]);
 }
 
-describe('xds http2 transport: gRPC message framing', () => {
+describe('unit: gRPC message framing (xds and the Kafka processor)', () => {
   it('reassembles messages split anywhere, and several per chunk', () => {
     const got: string[] = [];
     const r = new MessageReader(1024, (m) => got.push(m.toString()), () => assert.fail('no error expected'));
@@ -26,5 +26,17 @@ describe('xds http2 transport: gRPC message framing', () => {
     const e2: number[] = [];
     new MessageReader(10, () => undefined, (c) => e2.push(c)).push(frame(Buffer.from('x'), 1));
     assert.deepEqual(e2, [13]);
+  });
+
+  it('hands over a message within one chunk as a view of it, and joins one spread over chunks once', () => {
+    const got: Buffer[] = [];
+    const r = new MessageReader(1 << 20, (m) => got.push(m), () => assert.fail('no error expected'));
+    const one = frame(Buffer.alloc(1000, 1));
+    r.push(one);
+    assert.equal(got[0]!.buffer, one.buffer, 'a view, not a copy');
+    const two = frame(Buffer.alloc(50_000, 2));
+    for (let i = 0; i < two.length; i += 16_384) r.push(two.subarray(i, i + 16_384));
+    assert.equal(got.length, 2);
+    assert.deepEqual(got[1], Buffer.alloc(50_000, 2));
   });
 });
