@@ -743,14 +743,16 @@ export class Agent {
    * Cluster mode: the pods on other nodes. Their addresses join the identity address sets
    * the proxy's RBAC names peers by (L7 ingress for connections from other nodes arrives
    * with the remote pod's own address) and name flow peers. Returns whether a local
-   * endpoint's ingress has L7 rules, i.e. whether the proxy configuration must follow.
+   * endpoint has L7 rules, i.e. whether the proxy configuration must follow.
    */
   remoteEndpointsChanged(remote: ReadonlyMap<string, { identity: number }>): boolean {
     const next = new Map<string, number>();
     for (const [ip, r] of remote) next.set(ip, r.identity);
     this.remoteEndpoints = next;
+    // Egress rules name remote destinations by address too, and authenticated hops lead to them.
     for (const p of this.realized.values()) {
       if (p.ingress.enforced && p.ingress.entries.some((e) => e.verdict === 'redirect')) return true;
+      if (p.egress.enforced && p.egress.entries.some((e) => e.verdict === 'redirect')) return true;
     }
     return false;
   }

@@ -15,10 +15,11 @@ import type { Flow } from '../observe/flow.js';
 import { SnapshotCache, startXdsServer, NackError as XdsNackError, AckTimeoutError as XdsAckTimeoutError, type XdsServer } from '../xds/index.js';
 import { joinCgroup } from './endpoint/cgroup.js';
 import { ProxyResourceMemo } from './proxy-resource-memo.js';
-import { AckTimeoutError, NackError, ProxyInputError, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
+import { AckTimeoutError, NackError, ProxyInputError, type CaRotationResult, type ProxyConfigurator, type ProxyState, type ProxyStatus } from './proxy.js';
 import type { KafkaProxy } from './kafka-proxy.js';
 import type { NodeTls } from './tls/node-tls.js';
 import { identitySecretName, sdsSecretNamesOf } from '../proxy-config/builders/tls.js';
+import type { RemoteHopPeer } from '../proxy-config/builders/auth-hop.js';
 
 export interface EnvoyProxyOptions {
   nodeName: string;
@@ -41,6 +42,8 @@ export interface EnvoyProxyOptions {
   authPort?: number;
   /** Cluster mode: port of the transparent listener TPROXY hands other nodes' connections to (L7 ingress). */
   transparentPort?: number;
+  /** Cluster mode with TLS: the node's address, where other nodes' proxies reach the hop listener. */
+  nodeAddress?: string;
 }
 
 const TYPES = [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.Route] as const;
@@ -69,6 +72,7 @@ export class EnvoyProxy implements ProxyConfigurator {
   /** What the last publish built, so that renewed secrets can be served alongside it. */
   private published?: { listeners: object[]; routes: object[]; clusters: object[] };
   private lastPublished?: string;
+  private remoteHops?: () => { peers: RemoteHopPeer[]; trustEpoch: number };
 
   constructor(private readonly o: EnvoyProxyOptions) {
     this.proxyPort = o.proxyPort;
@@ -138,6 +142,16 @@ export class EnvoyProxy implements ProxyConfigurator {
     }
   }
 
+  /** Cluster mode: other nodes' pods reachable over an authenticated hop, and the trust epoch (read at every publish). */
+  setRemoteHops(fn: () => { peers: RemoteHopPeer[]; trustEpoch: number }): void {
+    this.remoteHops = fn;
+  }
+
+  private clusterHopOptions(nodeAddress: string): { nodeAddress: string; remotePeers: RemoteHopPeer[]; trustEpoch?: number } {
+    const h = this.remoteHops?.();
+    return { nodeAddress, remotePeers: h?.peers ?? [], ...(h ? { trustEpoch: h.trustEpoch } : {}) };
+  }
+
   async publish(state: ProxyState): Promise<string> {
     const json = new Map<object, string>();
     const endpoints = state.endpoints.map((e) => {
@@ -157,7 +171,16 @@ export class EnvoyProxy implements ProxyConfigurator {
         identityAddresses: new Map(Object.entries(state.identityAddresses).map(([k, v]) => [Number(k), v])),
         accessLog: { clusterName: ACCESS_LOG_CLUSTER },
         ...(processor ? { kafka: { processor } } : {}),
-        ...(this.o.tls ? { auth: { trustDomain: this.o.tls.trustDomain, address: '127.0.0.1', port: this.o.authPort ?? this.o.proxyPort + 1 } } : {}),
+        ...(this.o.tls
+          ? {
+              auth: {
+                trustDomain: this.o.tls.trustDomain,
+                address: '127.0.0.1',
+                port: this.o.authPort ?? this.o.proxyPort + 1,
+                ...(this.o.nodeAddress ? this.clusterHopOptions(this.o.nodeAddress) : {}),
+              },
+            }
+          : {}),
       },
       (ep) => json.get(ep),
     );
@@ -253,6 +276,11 @@ export class EnvoyProxy implements ProxyConfigurator {
     });
     this.interned.set(typeUrl, next);
     return out;
+  }
+
+  async rotateCa(): Promise<CaRotationResult> {
+    if (!this.o.tls) throw new ProxyInputError('this proxy runs without the node\'s TLS: there is no CA to rotate');
+    return this.o.tls.rotateCa();
   }
 
   async waitForAck(version: string, timeoutMs: number): Promise<void> {

@@ -28,6 +28,19 @@ import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemo
 import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions } from '../cluster/daemon.js';
 import { KvSecretBackend } from '../cluster/secrets.js';
 import { FileSecretBackend, SecretStore } from './tls/secret-store.js';
+import { spawnSync } from 'node:child_process';
+import { ClusterTrust } from '../cluster/trust.js';
+import { deviceOf } from '../cluster/ingress-tproxy.js';
+
+function nodeAddressHere(nodeIp: string, log: (s: string) => void): string | undefined {
+  const out = spawnSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
+  if (deviceOf(nodeIp, out)) return nodeIp;
+  log(`tls: node address ${nodeIp} is on no interface here; the authenticated-hop listener stays on 127.0.0.1 (other nodes' authenticated connections are refused)`);
+  return undefined;
+}
+
+/** Cluster mode: how long a new node CA is published (trusted everywhere) before it signs. */
+const CLUSTER_CA_ACTIVATION_DELAY_MS = 5000;
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_PROXY_PORT = 15001;
@@ -190,9 +203,12 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   // `l7mesh secret create`: in etcd in cluster mode (one secret for every node), else in the
   // state directory. Kept with --proxy fake too (nothing serves them then).
   const secretStore = await SecretStore.open(clusterParts ? new KvSecretBackend(clusterParts.kv) : new FileSecretBackend(store as FileStore), { log });
+  // The hop listener binds the node address only where it exists (Envoy would fail the bind);
+  // without it other nodes get no hop here and their authenticated connections are refused.
+  const hopNodeAddress = o.cluster && o.proxy === 'envoy' ? nodeAddressHere(o.cluster.nodeIp, log) : undefined;
   const tls =
     o.proxy === 'envoy'
-      ? await openNodeTls(o.tls, {
+      ? await openNodeTls(o.cluster ? { ...o.tls, caActivationDelayMs: CLUSTER_CA_ACTIVATION_DELAY_MS } : o.tls, {
           onChange: () => envoyProxy?.secretsChanged(),
           onError: (e) => log(`tls: ${e.message}`),
           secretStore,
@@ -208,6 +224,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
           listenAddress: '0.0.0.0',
           proxyPort: o.proxyPort,
           ...(transparentPort !== undefined ? { transparentPort } : {}),
+          ...(hopNodeAddress ? { nodeAddress: hopNodeAddress } : {}),
           proxyCgroup,
           resolveEndpoint: (ip, identity) => agentRef?.flowEndpoint(ip, identity),
           onFlow: (f) => agentRef?.observer.onProxyFlow(f),
@@ -229,7 +246,17 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   }
   const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing, secrets: secretStore });
   agentRef = agent;
-  const sync = clusterParts ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', log }) : undefined;
+  // Other nodes open hops here only when the hop listener is on the node address.
+  const authPort = tls && hopNodeAddress ? o.proxyPort + 1 : undefined;
+  const sync = clusterParts
+    ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', ...(authPort !== undefined ? { authPort } : {}), log })
+    : undefined;
+  // mTLS between node proxies: every node trusts the CAs the others publish (cluster/trust.ts).
+  const trust =
+    clusterParts && sync && tls
+      ? await ClusterTrust.start({ kv: clusterParts.kv, lease: clusterParts.lease, node: c.nodeName, tls, onChange: () => sync.proxyInputsChanged(), log })
+      : undefined;
+  if (trust && sync) envoyProxy?.setRemoteHops(() => ({ peers: trust.remoteHopPeers(sync.remote, sync.nodes), trustEpoch: trust.trustEpoch }));
   const tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
   const listeners = await listenApi(agent);
   log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
@@ -239,6 +266,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     stop() {
       stopping ??= (async () => {
         await listeners.close();
+        await trust?.close();
         await sync?.close();
         // Like Envoy, the rules outlive a plain stop (they keep enforcing); teardown removes them.
         await tproxy?.stop({ removeRules: o.ephemeral });

@@ -44,7 +44,7 @@ export class ProxyResourceMemo {
    * be JSON.stringify of that very policy); others are serialised here, once per object.
    */
   build(input: ProxyConfigInput, policyJson?: (ep: ProxyEndpoint) => string | undefined): ProxyResources {
-    const plans = planChains(input.endpoints);
+    const plans = planChains(input.endpoints, input.auth?.remotePeers);
     // Every route's RBAC principals come from the identity addresses: when they change,
     // nothing built before can be reused.
     const identityKey = JSON.stringify([...input.identityAddresses]);
@@ -116,6 +116,8 @@ export class ProxyResourceMemo {
       plans.map((p) => [p.name, p.direction, p.port, p.ingress?.ip ?? null, p.egress?.ip ?? null, portTlsKey(p.tls), p.auth?.cluster ?? null]),
       kafkaEndpoints,
       plans.filter((p) => p.auth).map((p) => [p.name, p.ingress ? jsonOf(p.ingress) : null, p.egress ? jsonOf(p.egress) : null]),
+      // Cluster mode: every local destination requiring authentication has a hop chain.
+      input.auth?.nodeAddress ? input.endpoints.filter(hasInboundAuth).map((ep) => [ep.name, ep.ip, jsonOf(ep)]) : [],
     ]);
     // Without a processor, endpoints with Kafka rules must fail the build every time.
     if (input.kafka || !input.endpoints.some(hasKafkaRules)) {
@@ -125,6 +127,10 @@ export class ProxyResourceMemo {
     this.listenerMemo = { key, value };
     return value;
   }
+}
+
+function hasInboundAuth(ep: ProxyEndpoint): boolean {
+  return ep.policy.ingress.enforced && ep.policy.ingress.entries.some((e) => e.l7?.parser === 'http' && e.l7.auth);
 }
 
 function hasKafkaRules(ep: ProxyEndpoint): boolean {

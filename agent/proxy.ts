@@ -38,7 +38,24 @@ export interface ProxyStatus {
   envoy: { state: string; pid?: number; restarts: number; message?: string };
   xds: { address?: string; version?: string; clients: ProxyClientStatus[] };
   /** The node's TLS (CA, identity certificates, secrets served over SDS), when the proxy has it. */
-  tls?: { trustDomain: string; caNotAfter: string; secretsDir: string; identityCertificates: { identity: number; serial?: string; notAfter?: string; error?: string }[]; secrets: string[] };
+  tls?: {
+    trustDomain: string;
+    caNotAfter: string;
+    caSerial: string;
+    previousCa?: { serial: string; retiresAt: string };
+    trustBundle: string[];
+    secretsDir: string;
+    identityCertificates: { identity: number; serial?: string; notAfter?: string; error?: string }[];
+    secrets: string[];
+  };
+}
+
+/** The outcome of a CA rotation (POST /v1/ca/rotate). */
+export interface CaRotationResult {
+  previousSerial: string;
+  serial: string;
+  notAfter: string;
+  previousRetiresAt: string;
 }
 
 export class NackError extends Error {
@@ -80,6 +97,8 @@ export interface ProxyConfigurator {
   status(): ProxyStatus;
   /** The xDS server's Prometheus registry, served on the agent's /metrics. */
   readonly metricsRegistry?: Registry;
+  /** Replaces the node CA now (a proxy with the node's TLS only); see NodeTls.rotateCa. */
+  rotateCa?(): Promise<CaRotationResult>;
   /** Stops the xDS server; `stopEnvoy` also stops Envoy (clean teardown), otherwise it keeps enforcing. */
   stop(opts: { stopEnvoy: boolean }): Promise<void>;
 }

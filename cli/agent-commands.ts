@@ -27,6 +27,7 @@ import { monitorCommand } from './commands/monitor.js';
 import { observeCommand } from './commands/observe.js';
 import { debuginfoCommand } from './commands/debuginfo.js';
 import { connectivityTestCommand } from './commands/connectivity-test.js';
+import { caRotateCommand } from './commands/ca-rotate.js';
 
 export const AGENT_COMMANDS: Command[] = [
   statusCommand,
@@ -55,5 +56,6 @@ export const AGENT_COMMANDS: Command[] = [
   monitorCommand,
   observeCommand,
   connectivityTestCommand,
+  caRotateCommand,
   debuginfoCommand,
 ];

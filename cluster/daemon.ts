@@ -56,7 +56,7 @@ export interface ClusterParts {
   lease: NodeLease;
   identities: ClusterIdentities;
   store: ClusterStateStore;
-  follow(d: { agent: ClusterAgent; datapath: Datapath; policyEngine: PolicyEngine; podCidr: string; kernelRoutes: boolean; routes?: RouteTable; log: (s: string) => void }): Promise<ClusterSync>;
+  follow(d: { agent: ClusterAgent; datapath: Datapath; policyEngine: PolicyEngine; podCidr: string; kernelRoutes: boolean; routes?: RouteTable; authPort?: number; log: (s: string) => void }): Promise<ClusterSync>;
   close(opts: { revoke: boolean }): Promise<void>;
 }
 
@@ -80,7 +80,7 @@ export async function openCluster(o: ClusterOptions, node: string, stateDir: str
       ClusterSync.start({
         kv,
         lease,
-        node: { name: node, ipv4: o.nodeIp, podCidr: d.podCidr },
+        node: { name: node, ipv4: o.nodeIp, podCidr: d.podCidr, ...(d.authPort !== undefined ? { authPort: d.authPort } : {}) },
         agent: d.agent,
         datapath: d.datapath,
         identities,

@@ -7,6 +7,7 @@
 //   nodes/<node>                       NodeRecord                node lease
 //   endpoints/<node>/<ipv4>            EndpointRecord            node lease
 //   policies/<policy key>              PolicyRecord              no lease
+//   cas/<node>                         NodeCaRecord              node lease
 //   secrets/<namespace>%2F<name>       StoredSecret (PEM, keys)  no lease
 
 export const IDENTITIES = 'identities/';
@@ -16,6 +17,7 @@ export const IDENTITY_REFS = 'identities/refs/';
 export const NODES = 'nodes/';
 export const ENDPOINTS = 'endpoints/';
 export const POLICIES = 'policies/';
+export const CAS = 'cas/';
 export const SECRETS = 'secrets/';
 
 export const identityIdKey = (id: number) => `${IDENTITY_IDS}${id}`;
@@ -24,6 +26,7 @@ export const identityRefKey = (id: number, node: string) => `${IDENTITY_REFS}${i
 export const nodeKey = (node: string) => `${NODES}${node}`;
 export const endpointKey = (node: string, ip: string) => `${ENDPOINTS}${node}/${ip}`;
 export const policyKey = (key: string) => `${POLICIES}${encodeURIComponent(key)}`;
+export const caKey = (node: string) => `${CAS}${node}`;
 export const secretStoreKey = (key: string) => `${SECRETS}${encodeURIComponent(key)}`;
 
 export interface NodeRecord {
@@ -31,6 +34,15 @@ export interface NodeRecord {
   /** Where other nodes route this node's pod CIDR. */
   ipv4: string;
   podCidr: string;
+  /** Port of the node's authenticated-hop listener on `ipv4` (mTLS between node proxies); absent without the node's TLS. */
+  authPort?: number;
+}
+
+/** A node's CA certificates (PEM; never a key): the signing CA first, then a next or previous one. */
+export interface NodeCaRecord {
+  node: string;
+  trustDomain: string;
+  certificates: string[];
 }
 
 export interface EndpointRecord {

@@ -107,6 +107,7 @@ export class ClusterSync {
     if (e.type === 'delete') {
       const old = this.nodes.get(name);
       this.nodes.delete(name);
+      if (old) this.remoteChanged();
       if (old) {
         await this.d.routes.remove(old.podCidr);
         await this.d.datapath.deleteIpcache(old.ipv4);
@@ -119,6 +120,7 @@ export class ClusterSync {
     if (old && old.podCidr !== n.podCidr) await this.d.routes.remove(old.podCidr);
     if (old && old.ipv4 !== n.ipv4) await this.d.datapath.deleteIpcache(old.ipv4);
     this.nodes.set(name, n);
+    if (!old || old.ipv4 !== n.ipv4 || old.authPort !== n.authPort) this.remoteChanged();
     await this.d.routes.replace(n.podCidr, n.ipv4);
     // Connections from another node's own address (its Envoy's upstreams, its host) are
     // reserved:remote-node, as in Cilium, rather than world.
@@ -141,6 +143,11 @@ export class ClusterSync {
     if (cur && cur.node === k.node && cur.identity === r.identity) return;
     await this.d.datapath.upsertIpcache(k.ip, r.identity);
     this.remote.set(k.ip, { node: k.node, identity: r.identity });
+    this.remoteChanged();
+  }
+
+  /** Something the proxy's remote hops are built from changed (e.g. the nodes trusted). */
+  proxyInputsChanged(): void {
     this.remoteChanged();
   }
 

@@ -64,6 +64,8 @@ rm -f /run/l7mesh/demo.sock /run/l7mesh/e2erst.sock /run/l7mesh/e2ect.sock /run/
 # The TLS/authentication e2e agents.
 rm -rf /run/l7mesh/e2etls-state /run/l7mesh/e2etls /run/l7mesh/e2eauth-state /run/l7mesh/e2eauth \
   /run/l7mesh/e2etls.sock /run/l7mesh/e2eauth.sock 2>/dev/null
+# The cross-node mTLS test (test/cluster/mtls.test.ts: nodes l7mtrb, l7mtrc) and its probe files.
+rm -rf /run/l7mesh/l7mc-l7mtr*-state /run/l7mesh/l7mtr* /run/l7mesh/l7mc-l7mtr*.sock /tmp/l7mtr-* 2>/dev/null
 # The TLS-secret-store / TLS-context e2e agents (node names l7mtc*); their pins go with /sys/fs/bpf/l7mesh above.
 rm -rf /run/l7mesh/l7mtc*-state /run/l7mesh/l7mtc[0-9]* /run/l7mesh/l7mtc*.sock /run/l7mesh/l7mtc*-agent.log 2>/dev/null
 exit 0

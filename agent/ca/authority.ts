@@ -133,6 +133,11 @@ export class CertificateAuthority {
     return new CertificateAuthority(opts.trustDomain, certPem, await importKeyPem(keyPem), new x509.X509Certificate(certPem), now);
   }
 
+  /** The CA certificate's serial number (hex, as node:crypto prints it). */
+  get serial(): string {
+    return new X509Certificate(this.certificatePem).serialNumber;
+  }
+
   get notAfter(): number {
     return this.caCert.notAfter.getTime();
   }

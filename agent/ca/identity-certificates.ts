@@ -31,8 +31,10 @@ export class IdentityCertificates {
   private readonly renewFraction: number;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  /** CA certificates still trusted besides the current CA (the previous one after a CA rotation). */
+  /** CA certificates still trusted besides the current CA (the previous one after a CA rotation, the next one before it signs). */
   private extraTrust: string[] = [];
+  /** Other nodes' CAs (cluster mode): one trust domain, several signing CAs. */
+  private peerTrust: string[] = [];
 
   constructor(
     public ca: CertificateAuthority,
@@ -115,7 +117,7 @@ export class IdentityCertificates {
    * refuse handshakes, and one with plaintext instead must never exist.
    */
   secrets(identities: Iterable<number> = this.identities()): Record<string, unknown>[] {
-    const bundle = [this.ca.certificatePem, ...this.extraTrust].join('');
+    const bundle = this.trustBundle().join('');
     const out = [buildValidationSecret(trustBundleSecretName(this.ca.trustDomain), bundle)];
     for (const id of [...new Set(identities)].sort((a, b) => a - b)) {
       const c = this.current(id);
@@ -140,11 +142,41 @@ export class IdentityCertificates {
     this.reschedule();
   }
 
-  /** Sets the CA certificates trusted besides the current CA (e.g. dropping an expired previous CA). */
+  /** Sets the node's own CA certificates trusted besides the current CA (e.g. dropping a retired previous CA). */
   setExtraTrust(pems: readonly string[]): void {
     const changed = pems.join('') !== this.extraTrust.join('');
     this.extraTrust = [...pems];
     if (changed) this.opts.onChange?.([]);
+  }
+
+  /** Sets the other nodes' CA certificates (cluster mode); a node gone from the store leaves the bundle. */
+  setPeerTrust(pems: readonly string[]): void {
+    const changed = pems.join('') !== this.peerTrust.join('');
+    this.peerTrust = [...pems];
+    if (changed) this.opts.onChange?.([]);
+  }
+
+  /** The node's own CA certificates: the signing CA first, then the previous/next one. */
+  ownTrust(): string[] {
+    return [this.ca.certificatePem, ...this.extraTrust];
+  }
+
+  /** Every CA certificate of the validation secret, each once: own CAs, then the other nodes'. */
+  trustBundle(): string[] {
+    const seen = new Set<string>();
+    const out: string[] = [];
+    for (const pem of [...this.ownTrust(), ...this.peerTrust]) {
+      const k = pem.trim();
+      if (seen.has(k)) continue;
+      seen.add(k);
+      out.push(k + '\n');
+    }
+    return out;
+  }
+
+  /** When the last certificate held now expires (the current CA's leaves); `now` when none. */
+  lastExpiry(): number {
+    return Math.max(this.ca.now(), ...[...this.certs.values()].map((c) => c.notAfter));
   }
 
   /** Starts renewing in the background (timer unref'd: it never keeps the process alive). */

@@ -14,6 +14,8 @@ export interface TlsDaemonOptions {
   secretsDir: string;
   trustDomain: string;
   identityLifetimeMs?: number;
+  /** Cluster mode: a new CA is trusted (published to the other nodes) this long before it signs. */
+  caActivationDelayMs?: number;
 }
 
 export function parseTlsDaemonOptions(
@@ -44,6 +46,7 @@ export function openNodeTls(o: TlsDaemonOptions, hooks: { onChange: () => void; 
     trustDomain: o.trustDomain,
     secretsDir: o.secretsDir,
     ...(o.identityLifetimeMs !== undefined ? { identityLifetimeMs: o.identityLifetimeMs } : {}),
+    ...(o.caActivationDelayMs !== undefined ? { caActivationDelayMs: o.caActivationDelayMs } : {}),
     ...hooks,
   });
 }

@@ -9,7 +9,7 @@ interface Status {
   identities: number;
   store?: { kind: string; reachable: boolean; store: string; lastError?: string; lastContact?: string; nodes?: string[]; remoteEndpoints?: number };
   datapath: { kind: string; ready: boolean; message: string; maps: { name: string; entries: number; capacity: number }[] };
-  proxy: { kind: string; envoy: { state: string; pid?: number; restarts: number; message?: string }; xds: { address?: string; version?: string; clients: { node: string; types: { typeUrl: string; ackedVersion?: string; nack?: string }[] }[] }; tls?: { trustDomain: string; caNotAfter: string; identityCertificates: { identity: number; error?: string }[]; secrets: string[] } };
+  proxy: { kind: string; envoy: { state: string; pid?: number; restarts: number; message?: string }; xds: { address?: string; version?: string; clients: { node: string; types: { typeUrl: string; ackedVersion?: string; nack?: string }[] }[] }; tls?: { trustDomain: string; caNotAfter: string; caSerial?: string; previousCa?: { serial: string; retiresAt: string }; trustBundle?: string[]; identityCertificates: { identity: number; error?: string }[]; secrets: string[] } };
   flows: { buffered: number; total: number };
 }
 
@@ -29,6 +29,11 @@ export const statusCommand = defineApiCommand({
         ...(s.proxy.tls
           ? [
               `TLS:             trust domain ${s.proxy.tls.trustDomain}, CA valid until ${s.proxy.tls.caNotAfter}, ${s.proxy.tls.identityCertificates.length} identity certificate(s)${s.proxy.tls.identityCertificates.some((c) => c.error) ? ' (SOME FAILING)' : ''}, ${s.proxy.tls.secrets.length} secret(s) over SDS`,
+              ...(s.proxy.tls.trustBundle
+                ? [
+                    `Trust bundle:    ${s.proxy.tls.trustBundle.length} CA(s); signing CA ${s.proxy.tls.caSerial ?? '-'}${s.proxy.tls.previousCa ? `, previous CA ${s.proxy.tls.previousCa.serial} trusted until ${s.proxy.tls.previousCa.retiresAt}` : ''}`,
+                  ]
+                : []),
             ]
           : []),
         `Policy:          revision ${s.policy.revision} (Envoy ACKed ${s.policy.ackedRevision}), ${s.policy.policies} document(s)${s.policy.lastNack ? `; last NACK: ${s.policy.lastNack}` : ''}`,

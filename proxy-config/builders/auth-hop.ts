@@ -7,13 +7,16 @@
 //           certificate of the trust domain; D's ingress rules with the peer's URI SAN as principal
 //        ─► cluster l7mesh-auth-dst|D|P ─► pod D
 //
+// Across nodes (cluster mode) the same two ends sit in two Envoys: the source chain's hop
+// cluster goes to the destination node's hop listener (on its node address) with the SNI
+// naming the destination pod's address and port, and the destination node has a hop chain
+// for every local endpoint whose ingress requires authentication (remoteHopServerName).
 // With terminatingTLS/originatingTLS on the same port, the source chain terminates the
 // client's TLS (the user's secret), the hop is mTLS with identity certificates, and the
 // destination cluster re-encrypts to the pod with the originating secret.
-//
 // Everywhere else an entry that requires authentication allows nothing (rbac.ts), so a
-// peer without a hop (not local, or not authenticated) is refused; nothing falls back to
-// plaintext. Pure: no I/O, no clock.
+// peer without a hop (not local, its node's hop unknown, or not authenticated) is refused;
+// nothing falls back to plaintext. Pure: no I/O, no clock.
 
 import { typed } from '../../envoy-api/resource.js';
 import { ExtensionTypeUrl } from '../../envoy-api/type-urls.js';
@@ -32,7 +35,7 @@ import {
   trustBundleSecretName,
 } from './tls.js';
 import { UPSTREAM_CONNECT_TIMEOUT_S } from './cluster.js';
-import { tlsSecretNames } from './port-tls.js';
+import { directionTls, tlsSecretNames } from './port-tls.js';
 import { portTlsKey, type TlsContextRef } from '../../policy/tls-context.js';
 
 export const AUTH_LISTENER = 'l7mesh-auth';
@@ -42,13 +45,52 @@ const HOP_ALPN = ['h2', 'http/1.1'];
 const STDERR_ACCESS_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog';
 export const HOP_LOG_PREFIX = 'l7mesh-auth hop connection';
 const HOP_LOG_FORMAT = `${HOP_LOG_PREFIX} from=%DOWNSTREAM_REMOTE_ADDRESS% sni=%REQUESTED_SERVER_NAME% peer=%DOWNSTREAM_PEER_URI_SAN% tls_failure=%DOWNSTREAM_TRANSPORT_FAILURE_REASON%\n`;
+export const HOP_REQUEST_LOG_PREFIX = 'l7mesh-auth hop request';
+/** Per request too: a hop connection between node proxies stays open (pooled), so its connection line comes late. */
+const HOP_REQUEST_LOG_FORMAT = `${HOP_REQUEST_LOG_PREFIX} from=%DOWNSTREAM_REMOTE_ADDRESS% sni=%REQUESTED_SERVER_NAME% peer=%DOWNSTREAM_PEER_URI_SAN% %REQ(:METHOD)% %REQ(:PATH)% code=%RESPONSE_CODE%\n`;
+
+function stderrLog(format: string): Obj {
+  return { name: 'envoy.access_loggers.stderr', typed_config: typed(STDERR_ACCESS_LOG, { log_format: { text_format_source: { inline_string: format } } }) };
+}
+
+/** The hop chain's HTTP connection manager, logging each request with the peer's URI SAN on stderr. */
+function hopHttpConnectionManager(name: string, accessLog: AccessLogTarget | undefined): Obj {
+  const f = buildHttpConnectionManager(name, accessLog);
+  const cfg = f.typed_config as Obj;
+  cfg.access_log = [...((cfg.access_log as Obj[] | undefined) ?? []), stderrLog(HOP_REQUEST_LOG_FORMAT)];
+  return f;
+}
 
 export interface AuthHopOptions {
   trustDomain: string;
   /** Where the node's hop listener listens (loopback on one node). */
   address: string;
   port: number;
+  /**
+   * Cluster mode: the node's own address, where other nodes' proxies reach the hop listener
+   * (an additional address of the same listener; never a pod-facing address). With it,
+   * every local endpoint whose ingress requires authentication gets a hop chain.
+   */
+  nodeAddress?: string;
+  /** Cluster mode: pods on other nodes whose node's hop listener is known (its CA is trusted). */
+  remotePeers?: readonly RemoteHopPeer[];
+  /**
+   * Cluster mode: changes whenever a node stops being trusted. It is part of every hop
+   * chain, so Envoy replaces the chains and drains the connections they hold: a node
+   * that lost trust keeps no connection that was authenticated before.
+   */
+  trustEpoch?: number;
 }
+
+/** A pod on another node and where that node's hop listener is. */
+export interface RemoteHopPeer {
+  ip: string;
+  identity: number;
+  hopAddress: string;
+  hopPort: number;
+}
+
+export const REMOTE_ENDPOINT_PREFIX = 'remote-';
 
 /**
  * Peer identity (or ANY_IDENTITY) → the ports on which `dir` requires it to authenticate.
@@ -82,11 +124,27 @@ export function hopServerName(ep: ProxyEndpoint, port: number): string {
   return `p${port}.${ep.name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.l7mesh.internal`;
 }
 
+/** Across nodes endpoint names are local to a node: the SNI names the pod's address instead. */
+export function remoteHopServerName(ip: string, port: number): string {
+  return `p${port}.ip-${ip.toLowerCase().replace(/[^a-z0-9]/g, '-')}.pod.l7mesh.internal`;
+}
+
+const NOT_ENFORCED: DirectionPolicy = { enforced: false, entries: [] };
+
+/** A pod on another node as the destination end of a local source chain. */
+function remoteEndpoint(peer: RemoteHopPeer): ProxyEndpoint {
+  return {
+    name: `${REMOTE_ENDPOINT_PREFIX}${peer.ip}`,
+    ip: peer.ip,
+    policy: { identity: peer.identity, ingress: NOT_ENFORCED, egress: NOT_ENFORCED },
+  };
+}
+
 /**
  * Marks (or adds) the chain of every local source → destination pair and port where either
  * side's rules require authentication: that chain becomes the source end of a hop.
  */
-export function addAuthHops(sorted: readonly ProxyEndpoint[], plans: ChainPlan[]): void {
+export function addAuthHops(sorted: readonly ProxyEndpoint[], plans: ChainPlan[], remote: readonly RemoteHopPeer[] = []): void {
   // Most endpoints require no authentication: find those that do first, so a node
   // without any such rule pays one scan of its entries, not a scan per endpoint pair.
   const inbound = new Map<ProxyEndpoint, Map<number, number[]>>();
@@ -98,6 +156,9 @@ export function addAuthHops(sorted: readonly ProxyEndpoint[], plans: ChainPlan[]
     if (o) outbound.set(ep, o);
   }
   if (inbound.size === 0 && outbound.size === 0) return;
+  // Other nodes' pods: only the source end is here (their ingress rules apply at their node).
+  const remoteEps = outbound.size > 0 ? remote.map((r) => ({ ep: remoteEndpoint(r), peer: r })) : [];
+  const remoteOf = new Map(remoteEps.map((r) => [r.ep, r.peer]));
   const pairs = new Map<string, { src: ProxyEndpoint; dst: ProxyEndpoint; ports: Set<number> }>();
   const add = (src: ProxyEndpoint, dst: ProxyEndpoint, ports: number[]) => {
     if (src === dst || ports.length === 0) return;
@@ -108,6 +169,7 @@ export function addAuthHops(sorted: readonly ProxyEndpoint[], plans: ChainPlan[]
   };
   for (const [dst, m] of inbound) for (const src of sorted) add(src, dst, portsFor(m, src.policy.identity));
   for (const [src, m] of outbound) for (const dst of sorted) add(src, dst, portsFor(m, dst.policy.identity));
+  for (const [src, m] of outbound) for (const { ep } of remoteEps) add(src, ep, portsFor(m, ep.policy.identity));
   const byName = new Map(plans.map((p) => [p.name, p]));
   for (const { src, dst, ports } of pairs.values()) {
     for (const port of [...ports].sort((a, b) => a - b)) {
@@ -118,7 +180,8 @@ export function addAuthHops(sorted: readonly ProxyEndpoint[], plans: ChainPlan[]
         plans.push(plan);
         byName.set(name, plan);
       }
-      plan.auth = { role: 'source', cluster: `${AUTH_HOP_CLUSTER_PREFIX}${name}` };
+      const peer = remoteOf.get(dst);
+      plan.auth = { role: 'source', cluster: `${AUTH_HOP_CLUSTER_PREFIX}${name}`, ...(peer ? { remote: { address: peer.hopAddress, port: peer.hopPort } } : {}) };
     }
   }
 }
@@ -139,6 +202,13 @@ function staticCluster(name: string, address: string, port: number): Obj {
       }),
     },
   };
+}
+
+/** The ports on which an endpoint's ingress requires authentication (from any peer). */
+function inboundAuthPorts(ep: ProxyEndpoint): number[] {
+  const m = authPortsByPeer(ep.policy.ingress);
+  if (!m) return [];
+  return [...new Set([...m.values()].flat())].sort((a, b) => a - b);
 }
 
 /**
@@ -176,21 +246,46 @@ export interface AuthHopResources {
 }
 
 /** The hop listener, its chains' route plans, and the clusters of both ends. */
-export function buildAuthHopResources(plans: readonly ChainPlan[], opts: AuthHopOptions | undefined, accessLog: AccessLogTarget | undefined): AuthHopResources {
+export function buildAuthHopResources(
+  plans: readonly ChainPlan[],
+  opts: AuthHopOptions | undefined,
+  accessLog: AccessLogTarget | undefined,
+  endpoints: readonly ProxyEndpoint[] = [],
+): AuthHopResources {
   const sources = plans.filter((p) => p.auth?.role === 'source');
-  if (sources.length === 0) return { routePlans: [], clusters: [], identities: [] };
+  // Cluster mode: local destinations requiring authentication take hops from other nodes' proxies.
+  const inbound = opts?.nodeAddress ? endpoints.map((ep) => ({ ep, ports: inboundAuthPorts(ep) })).filter((x) => x.ports.length > 0) : [];
+  if (sources.length === 0 && inbound.length === 0) return { routePlans: [], clusters: [], identities: [] };
   if (!opts) throw new Error(`${sources[0]!.name}: authentication: required needs the node's identity TLS (the hop listener and trust domain are not configured)`);
   const td = opts.trustDomain;
   const clusters: Obj[] = [];
-  const dests = new Map<string, { ep: ProxyEndpoint; port: number; plan: ChainPlan; source: string; originating?: TlsContextRef }>();
+  const dests = new Map<string, { ep: ProxyEndpoint; port: number; plan: ChainPlan; snis: Set<string>; source?: string; originating?: TlsContextRef }>();
   const identities = new Set<number>();
+  const addDest = (dst: ProxyEndpoint, port: number, originating?: TlsContextRef) => {
+    const name = `${chainName({ direction: 'ingress', ingressEndpoint: dst.name, port })}|auth`;
+    let d = dests.get(name);
+    if (!d) {
+      const dstCluster = `${AUTH_DST_CLUSTER_PREFIX}${dst.name}|${port}`;
+      clusters.push(destinationCluster(dstCluster, dst.ip, port, originating));
+      d = {
+        ep: dst,
+        port,
+        plan: { name, direction: 'ingress', port, ingress: dst, auth: { role: 'destination', cluster: dstCluster, trustDomain: td } },
+        snis: new Set(),
+        ...(originating ? { originating } : {}),
+      };
+      dests.set(name, d);
+    }
+    identities.add(dst.policy.identity);
+    return d;
+  };
   for (const p of sources) {
     const src = p.egress!;
     const dst = p.ingress!;
     identities.add(src.policy.identity);
-    identities.add(dst.policy.identity);
-    const sni = hopServerName(dst, p.port);
-    const hop = staticCluster(p.auth!.cluster, opts.address, opts.port);
+    const remote = p.auth!.remote;
+    const sni = remote ? remoteHopServerName(dst.ip, p.port) : hopServerName(dst, p.port);
+    const hop = remote ? staticCluster(p.auth!.cluster, remote.address, remote.port) : staticCluster(p.auth!.cluster, opts.address, opts.port);
     hop.transport_socket = {
       name: TLS_TRANSPORT_SOCKET,
       typed_config: typed(
@@ -204,49 +299,49 @@ export function buildAuthHopResources(plans: readonly ChainPlan[], opts: AuthHop
       ),
     };
     clusters.push(hop);
-    const prev = dests.get(sni);
-    if (prev && portTlsKey({ originating: prev.originating }) !== portTlsKey({ originating: p.tls?.originating })) {
+    // A remote destination's end is its own node's hop listener.
+    if (remote) continue;
+    const name = `${chainName({ direction: 'ingress', ingressEndpoint: dst.name, port: p.port })}|auth`;
+    const prev = dests.get(name);
+    if (prev?.source !== undefined && portTlsKey({ originating: prev.originating }) !== portTlsKey({ originating: p.tls?.originating })) {
       throw new Error(`${p.name}: the connections to ${dst.name} port ${p.port} disagree on originatingTLS with ${prev.source} (one destination cluster re-encrypts them all)`);
     }
-    if (!prev) {
-      const name = `${chainName({ direction: 'ingress', ingressEndpoint: dst.name, port: p.port })}|auth`;
-      const dstCluster = `${AUTH_DST_CLUSTER_PREFIX}${dst.name}|${p.port}`;
-      clusters.push(destinationCluster(dstCluster, dst.ip, p.port, p.tls?.originating));
-      dests.set(sni, {
-        ep: dst,
-        port: p.port,
-        source: p.name,
-        ...(p.tls?.originating ? { originating: p.tls.originating } : {}),
-        plan: { name, direction: 'ingress', port: p.port, ingress: dst, auth: { role: 'destination', cluster: dstCluster, trustDomain: td } },
-      });
-    }
+    const d = addDest(dst, p.port, p.tls?.originating);
+    d.source ??= p.name;
+    d.snis.add(sni);
+    if (opts.nodeAddress) d.snis.add(remoteHopServerName(dst.ip, p.port));
   }
-  const chains = [...dests.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([sni, d]) => ({
+  // After the local sources, so a destination they share keeps the cluster they chose; one
+  // only other nodes reach re-encrypts as its own ingress rules say.
+  for (const { ep, ports } of inbound) {
+    for (const port of ports) addDest(ep, port, directionTls(ep.policy.ingress, port, `endpoint "${ep.name}" ingress port ${port}`)?.originating).snis.add(remoteHopServerName(ep.ip, port));
+  }
+  if (dests.size === 0) {
+    return { routePlans: [], clusters: clusters.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : 1)), identities: [...identities].sort((a, b) => a - b) };
+  }
+  const chains = [...dests.values()]
+    .sort((a, b) => (a.plan.name < b.plan.name ? -1 : a.plan.name > b.plan.name ? 1 : 0))
+    .map((d) => ({
       name: d.plan.name,
-      filter_chain_match: { server_names: [sni] },
+      ...(opts.trustEpoch !== undefined ? { metadata: { filter_metadata: { l7mesh: { fields: { trust_epoch: { numberValue: opts.trustEpoch } } } } } } : {}),
+      filter_chain_match: { server_names: [...d.snis].sort() },
       transport_socket: buildDownstreamTransportSocket({
         certificateSecret: identitySecretName(d.ep.policy.identity),
         validationSecret: trustBundleSecretName(td),
         requireClientCertificate: true,
         alpn: HOP_ALPN,
       }),
-      filters: [buildHttpConnectionManager(d.plan.name, accessLog)],
+      filters: [hopHttpConnectionManager(d.plan.name, accessLog)],
     }));
   const listener: Obj = {
     name: AUTH_LISTENER,
     address: { socket_address: { address: opts.address, port_value: opts.port } },
+    ...(opts.nodeAddress ? { additional_addresses: [{ address: { socket_address: { address: opts.nodeAddress, port_value: opts.port } } }] } : {}),
     listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: typed(ExtensionTypeUrl.TlsInspector, {}) }],
     filter_chains: chains,
     // One line per hop connection in Envoy's log: who connected, with which certificate,
     // and why a handshake was refused (expired, untrusted, no certificate).
-    access_log: [
-      {
-        name: 'envoy.access_loggers.stderr',
-        typed_config: typed(STDERR_ACCESS_LOG, { log_format: { text_format_source: { inline_string: HOP_LOG_FORMAT } } }),
-      },
-    ],
+    access_log: [stderrLog(HOP_LOG_FORMAT)],
   };
   return {
     listener,

@@ -9,7 +9,7 @@ import { chainName, type ChainDirection } from '../../l7/http/proxy-names.js';
 import { parseCidr } from './cidr.js';
 import type { PortTls } from '../../policy/tls-context.js';
 import { combineTls, directionTls } from './port-tls.js';
-import { addAuthHops } from './auth-hop.js';
+import { addAuthHops, type RemoteHopPeer } from './auth-hop.js';
 import { chainPortsOf } from './chain-ports.js';
 
 export interface ProxyEndpoint {
@@ -40,6 +40,8 @@ export interface AuthHop {
   role: 'source' | 'destination';
   /** Where the chain's requests leave. */
   cluster: string;
+  /** Source role, destination on another node: that node's hop listener. */
+  remote?: { address: string; port: number };
   /** Destination role: the trust domain of the peers' URI SANs. */
   trustDomain?: string;
 }
@@ -60,7 +62,7 @@ function applies(ports: number[], port: number): boolean {
   return ports.includes(port) || ports.includes(0);
 }
 
-export function planChains(endpoints: readonly ProxyEndpoint[]): ChainPlan[] {
+export function planChains(endpoints: readonly ProxyEndpoint[], remotePeers: readonly RemoteHopPeer[] = []): ChainPlan[] {
   const names = new Set<string>();
   const ips = new Map<string, string>();
   endpoints.forEach((ep, i) => {
@@ -106,7 +108,7 @@ export function planChains(endpoints: readonly ProxyEndpoint[]): ChainPlan[] {
       }
     }
   }
-  addAuthHops(sorted, plans);
+  addAuthHops(sorted, plans, remotePeers);
   for (const p of plans) {
     const tls = combineTls(
       directionTls(p.egress?.policy.egress, p.port, `endpoint "${p.egress?.name}" egress port ${p.port}`),

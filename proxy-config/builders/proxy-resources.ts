@@ -52,7 +52,7 @@ export interface ProxyResources {
 }
 
 export function buildProxyResources(input: ProxyConfigInput): ProxyResources {
-  const plans = planChains(input.endpoints);
+  const plans = planChains(input.endpoints, input.auth?.remotePeers);
   const { listener, clusters, hopListener, hopRoutes, tproxyListener } = buildListenerAndClusters(input, plans);
   const routes = [...plans.map((p) => buildRouteConfiguration(p, input.identityAddresses)), ...hopRoutes];
   return { listeners: listenerList(listener, hopListener, tproxyListener), routes: sortByName(routes), clusters };
@@ -93,7 +93,7 @@ export function buildListenerAndClusters(input: ProxyConfigInput, plans: readonl
   const cluster = buildOriginalDstCluster(clusterOpts);
   // A hop's source chain leaves over the hop; its originatingTLS is the hop destination cluster's.
   const tlsClusters = buildOriginatingClusters(plans.filter((p) => p.auth?.role !== 'source').map((p) => p.tls), clusterOpts);
-  const hop = buildAuthHopResources(plans, input.auth, input.accessLog);
+  const hop = buildAuthHopResources(plans, input.auth, input.accessLog, input.endpoints);
   const clusters = [...(processorCluster ? [processorCluster] : []), cluster, ...tlsClusters, ...hop.clusters];
   return {
     listener,

@@ -93,6 +93,13 @@ describe('REST API (inject)', () => {
     assert.equal(new Set(helps).size, helps.length);
   });
 
+  it('POST /v1/ca/rotate on a proxy without the node CA is a 409 naming the reason', async () => {
+    const r = await app.inject({ method: 'POST', url: '/v1/ca/rotate' });
+    assert.equal(r.statusCode, 409, r.body);
+    assert.equal(json(r).code, 'L7M_ERR_CONFLICT');
+    assert.match(json(r).message, /no node CA/);
+  });
+
   it('filters and streams flows from the observer store', async () => {
     h.agent.observer.onProxyFlow(httpFlow({ code: 200 }));
     h.agent.observer.onProxyFlow(httpFlow({ code: 403 }));

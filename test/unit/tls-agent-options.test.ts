@@ -43,12 +43,13 @@ describe('agent TLS options and the node CA', () => {
 
 describe('CA rotation before expiry', () => {
   const DAY = 24 * 3600_000;
-  it('at 2/3 of its life a new CA re-signs every identity certificate; the old stays trusted until it expires; restarts keep both', async () => {
+  it('at 2/3 of its life a new CA re-signs every identity certificate; the old stays trusted until its last leaf expires; restarts keep both', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'l7m-tls-rot-'));
     let t = Date.now();
     const now = () => t;
     let changes = 0;
-    const opts = { stateDir: dir, trustDomain: 'cluster.local', secretsDir: join(dir, 'secrets'), fileRefreshMs: 0, caLifetimeMs: 3 * DAY, now, onChange: () => changes++, onError: (e: Error) => assert.fail(e) };
+    // Leaves of 2.5 days: the one issued at the start is still valid when the CA rotates at 2 days.
+    const opts = { stateDir: dir, trustDomain: 'cluster.local', secretsDir: join(dir, 'secrets'), fileRefreshMs: 0, caLifetimeMs: 3 * DAY, identityLifetimeMs: 2.5 * DAY, now, onChange: () => changes++, onError: (e: Error) => assert.fail(e) };
     const bundleOf = (n: NodeTls) => {
       const s = n.secrets().find((x) => x.name === 'l7m-trust-cluster.local') as { validation_context: { trusted_ca: { inline_string: string } } };
       return s.validation_context.trusted_ca.inline_string;
@@ -59,6 +60,7 @@ describe('CA rotation before expiry', () => {
       await a.prepare([], [256]);
       const firstCa = a.ca.certificatePem;
       const firstSerial = a.certs.current(256).serial;
+      const firstLeafExpiry = a.certs.current(256).notAfter;
       t += DAY;
       assert.equal(await a.rotateCaIfDue(), false, 'not due at 1/3');
       t += DAY + 3600_000;
@@ -69,14 +71,15 @@ describe('CA rotation before expiry', () => {
       assert.notEqual(a.certs.current(256).serial, firstSerial, 're-issued');
       assert.equal(blocks(bundleOf(a)), 2, 'old and new CA both trusted');
       assert.ok(bundleOf(a).includes(firstCa.trim()));
+      assert.equal(a.status().previousCa?.retiresAt, new Date(firstLeafExpiry).toISOString(), 'retires when its last leaf expires');
       a.close();
 
       // A restart opens the new CA and still trusts the old one.
       const b = await NodeTls.open(opts);
       assert.notEqual(b.ca.certificatePem, firstCa);
       assert.equal(blocks(bundleOf(b)), 2);
-      // Past the old CA's expiry it leaves the bundle.
-      t += DAY;
+      // Past its last leaf's expiry (long before its own) it leaves the bundle.
+      t = firstLeafExpiry;
       assert.equal(await b.rotateCaIfDue(), false);
       assert.equal(blocks(bundleOf(b)), 1);
       assert.ok(!bundleOf(b).includes(firstCa.trim()));

@@ -16,17 +16,29 @@ export const BRIDGE = 'l7mcbr';
 export const FABRIC_IP = '10.220.0.254';
 const PIDS = '/run/l7mesh/pids';
 
+/** The fabric namespace and bridge of one test's nodes (each test prefix has its own). */
+export interface Fabric {
+  ns: string;
+  bridge: string;
+  /** Prefix of the node namespaces and veths. */
+  prefix: string;
+}
+export const DEFAULT_FABRIC: Fabric = { ns: FABRIC_NS, bridge: BRIDGE, prefix: 'l7mc' };
+export function fabricOf(prefix: string): Fabric {
+  return { ns: `${prefix}-fab`, bridge: `${prefix}br`, prefix };
+}
+
 export interface NodeSpec extends AgentSpec {
   index: number;
   netns: string;
   nodeIp: string;
 }
 
-export function nodeSpec(node: string, index: number): NodeSpec {
+export function nodeSpec(node: string, index: number, fabric: Fabric = DEFAULT_FABRIC): NodeSpec {
   return {
     node,
     index,
-    netns: `l7mc-${node}`,
+    netns: `${fabric.prefix}-${node}`,
     nodeIp: `10.220.0.${index + 1}`,
     stateDir: `/run/l7mesh/l7mc-${node}-state`,
     socket: `/run/l7mesh/l7mc-${node}.sock`,
@@ -55,7 +67,7 @@ function killPidFile(f: string): void {
 }
 
 /** Everything a crashed run of these nodes left: agents, Envoys, pods, cgroups, pins, namespaces, state. */
-export function removeNodeLeftovers(specs: NodeSpec[]): void {
+export function removeNodeLeftovers(specs: NodeSpec[], fabric: Fabric = DEFAULT_FABRIC): void {
   for (const s of specs) {
     killPidFile(`${PIDS}/${s.node}-agent.pid`);
     killPidFile(`${PIDS}/envoy-${s.node}.pid`);
@@ -89,19 +101,21 @@ export function removeNodeLeftovers(specs: NodeSpec[]): void {
     rmSync(`/run/l7mesh/${s.node}`, { recursive: true, force: true });
     rmSync(s.socket, { force: true });
   }
-  spawnSync('ip', ['netns', 'del', FABRIC_NS]);
+  spawnSync('ip', ['netns', 'del', fabric.ns]);
 }
 
 /** The fabric, and each node namespace wired to it. */
-export function createFabric(specs: NodeSpec[]): void {
+export function createFabric(specs: NodeSpec[], fabric: Fabric = DEFAULT_FABRIC): void {
+  const FABRIC_NS = fabric.ns;
+  const BRIDGE = fabric.bridge;
   ip(['netns', 'add', FABRIC_NS]);
   ip(['-n', FABRIC_NS, 'link', 'set', 'lo', 'up']);
   ip(['-n', FABRIC_NS, 'link', 'add', BRIDGE, 'type', 'bridge']);
   ip(['-n', FABRIC_NS, 'addr', 'add', `${FABRIC_IP}/24`, 'dev', BRIDGE]);
   ip(['-n', FABRIC_NS, 'link', 'set', BRIDGE, 'up']);
   for (const s of specs) {
-    const outer = `l7mcf${s.node}`;
-    const inner = `l7mcn${s.node}`;
+    const outer = `${fabric.prefix}f${s.node}`;
+    const inner = `${fabric.prefix}n${s.node}`;
     ip(['netns', 'add', s.netns]);
     ip(['-n', s.netns, 'link', 'set', 'lo', 'up']);
     ip(['-n', FABRIC_NS, 'link', 'add', outer, 'type', 'veth', 'peer', 'name', inner]);
@@ -156,7 +170,7 @@ export function runInPod(p: PodInfo, script: string, args: string[]): ChildProce
 }
 
 /** One admin operation on the test etcd, from inside the fabric namespace. */
-export function etcdAdmin(endpoint: string, prefix: string, op: 'delete' | 'get' | 'list', key: string): string {
-  const out = execFileSync('nsenter', [`--net=/run/netns/${FABRIC_NS}`, process.execPath, join(repoRoot, 'dist/test/cluster/support/etcd-admin.js'), endpoint, prefix, op, key], { encoding: 'utf8', timeout: 15_000 });
+export function etcdAdmin(endpoint: string, prefix: string, op: 'delete' | 'get' | 'list', key: string, fabric: Fabric = DEFAULT_FABRIC): string {
+  const out = execFileSync('nsenter', [`--net=/run/netns/${fabric.ns}`, process.execPath, join(repoRoot, 'dist/test/cluster/support/etcd-admin.js'), endpoint, prefix, op, key], { encoding: 'utf8', timeout: 15_000 });
   return out.trim();
 }
