@@ -6,17 +6,16 @@ import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
-import { HTTP_SERVER, runCheck, type Check, type PodView } from '../../cli/scenario.js';
+import { HTTP_SERVER, runCheck, type Check } from '../../cli/scenario.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, liveNetns, removeLeftovers, skipUnlessRoot, startAgent, stopAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
+import { httpPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
+import { cli, cliJson, createPods, firstOutput, liveNetns, removeLeftovers, skipUnlessRoot, startAgent, stopAgent, stopAgentRun, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
 
 const SPEC: AgentSpec = { node: 'e2erst', stateDir: '/run/l7mesh/e2erst-state', socket: '/run/l7mesh/e2erst.sock', podCidr: '10.78.0.0/16', proxyPort: 15201 };
 const POLICY = `${repoRoot}agent/demo/l7-rule.yaml`;
 const LOOP = `${repoRoot}dist/cli/workloads/http-loop.js`;
 
-interface Ep extends PodView {
-  id: number;
-  identity: number;
+interface Ep extends PodEndpoint {
   state: string;
 }
 
@@ -35,16 +34,10 @@ describe('agent restart (kill -9) with the real datapath and Envoy', function ()
 
   it('keeps enforcing while the agent is dead, and the restarted agent adopts its state', async () => {
     agent = await startAgent(SPEC);
-    const pods: Record<string, Ep> = {};
-    for (const name of ['api-gateway', 'web-server', 'outsider']) {
-      pods[name] = cliJson<Ep>(SPEC, ['endpoint', 'create', name, '--labels', `app=${name}`]);
-      created.push(pods[name]!.netns!);
-    }
+    const pods = createPods<Ep>(SPEC, ['api-gateway', 'web-server', 'outsider']);
+    created.push(...Object.values(pods).map((p) => p.netns!));
     server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
-    await new Promise<void>((resolve, reject) => {
-      server!.stdout!.once('data', () => resolve());
-      server!.once('exit', (c) => reject(new Error(`web server exited ${c}`)));
-    });
+    await firstOutput(server, 'web server');
     const imp = cliJson<{ revision: number; acked: boolean }>(SPEC, ['policy', 'import', POLICY]);
     assert.equal(imp.acked, true);
     const envoyBefore = cliJson<{ proxy: { envoy: { pid: number } } }>(SPEC, ['status']).proxy.envoy.pid;
@@ -81,19 +74,7 @@ describe('agent restart (kill -9) with the real datapath and Envoy', function ()
 
     // Policy edits work again: allow /api/v2 too.
     const widened = `${repoRoot}dist/test/e2e/l7-rule-v2.yaml`;
-    writeFileSync(widened, `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: l7-rule}
-spec:
-  endpointSelector: {matchLabels: {app: web-server}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: api-gateway}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/api/v[12]/.*"}
-`);
+    writeFileSync(widened, `${policyHead('l7-rule', undefined, 'web-server')}  ingress:\n${ingressFromYaml('api-gateway', httpPortYaml('{port: "80", protocol: TCP}', 'GET', '/api/v[12]/.*'))}`);
     const edit = cliJson<{ revision: number; acked: boolean; policies: string[] }>(SPEC, ['policy', 'import', widened, '--no-wait']);
     assert.deepEqual([edit.revision, edit.policies], [2, ['CiliumNetworkPolicy/default/l7-rule']]);
     // The adopted Envoy reconnects to the restarted xDS server on its own retry schedule.

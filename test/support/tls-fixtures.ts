@@ -55,11 +55,11 @@ export function openPolicy(id: number): EndpointPolicy {
   return { identity: id, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } };
 }
 
-/** The head of a CiliumNetworkPolicy selecting `app` (metadata and endpointSelector). */
-export function policyHead(name: string, namespace: string, app = 'web'): string {
+/** The head of a CiliumNetworkPolicy selecting `app` (metadata and endpointSelector); no namespace: the agent's default. */
+export function policyHead(name: string, namespace: string | undefined, app = 'web'): string {
   return `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
-metadata: {name: ${name}, namespace: ${namespace}}
+metadata: {name: ${name}${namespace === undefined ? '' : `, namespace: ${namespace}`}}
 spec:
   endpointSelector: {matchLabels: {app: ${app}}}
 `;
@@ -79,10 +79,14 @@ export function httpsPortYaml(front = 'web-front', origin = 'web-origin', truste
 `;
 }
 
+/** A toPorts item (indented for an ingress rule) of `ports`, L4 only. */
+export function l4PortYaml(ports: string): string {
+  return `    - ports: [${ports}]\n`;
+}
+
 /** A toPorts item (indented for an ingress rule) of `ports` allowing one HTTP method and path. */
 export function httpPortYaml(ports: string, method: string, path: string): string {
-  return `    - ports: [${ports}]
-      rules:
+  return `${l4PortYaml(ports)}      rules:
         http:
         - {method: ${method}, path: "${path}"}
 `;

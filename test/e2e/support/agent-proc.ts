@@ -1,7 +1,10 @@
 // Runs a real l7mesh-agent and the l7mesh CLI as separate processes, as a user would.
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execInPod } from '../../../cli/pod-exec.js';
+import type { PodView } from '../../../cli/scenario.js';
 import { repoRoot } from '../../support/paths.js';
 
 export const AGENT_BIN = `${repoRoot}bin/l7mesh-agent`;
@@ -100,4 +103,54 @@ export async function stopAgentRun(spec: AgentSpec | undefined, agent: ChildProc
 export function liveNetns(names: string[]): string[] {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
   return names.filter((n) => new RegExp(`^${n}\\b`, 'm').test(list));
+}
+
+/** A pod as `l7mesh endpoint create -o json` prints it. */
+export interface PodEndpoint extends PodView {
+  id: number;
+  identity: number;
+}
+
+/** The compiled helper script test/e2e/support/<name>.ts, to run in a pod. */
+export function supportScript(name: string): string {
+  return `${repoRoot}dist/test/e2e/support/${name}.js`;
+}
+
+/** Creates one pod per name, labelled app=<name>, through the CLI. */
+export function createPods<T extends PodEndpoint = PodEndpoint>(spec: AgentSpec, names: string[]): Record<string, T> {
+  const pods: Record<string, T> = {};
+  for (const name of names) pods[name] = cliJson<T>(spec, ['endpoint', 'create', name, '--labels', `app=${name}`]);
+  return pods;
+}
+
+/** The first chunk a helper process writes to stdout (it does once it listens); rejects if it exits first or, with `timeoutMs`, is silent that long. */
+export function firstOutput(child: ChildProcess, what: string, timeoutMs?: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const t = timeoutMs === undefined ? undefined : setTimeout(() => reject(new Error(`${what} did not start in ${timeoutMs / 1000} s`)), timeoutMs);
+    child.stdout!.once('data', (d: Buffer) => (clearTimeout(t), resolve(d.toString())));
+    child.once('exit', (c) => (clearTimeout(t), reject(new Error(`${what} exited ${c}`))));
+  });
+}
+
+/** Runs node with `argv` in the pod and parses the one JSON line it prints; a non-zero exit fails the test. */
+export async function podJson<T>(pod: PodView, argv: string[], timeoutMs = 20_000): Promise<T> {
+  const r = await execInPod(pod, [process.execPath, ...argv], timeoutMs);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.trim()) as T;
+}
+
+/** Calls `attempt` until `done` holds of its answer, at most `tries` more times `pauseMs` apart; the last answer. */
+export async function retryUntil<T>(attempt: () => Promise<T>, done: (r: T) => boolean, tries = 10, pauseMs = 500): Promise<T> {
+  let r = await attempt();
+  for (let i = 0; i < tries && !done(r); i++) {
+    await sleep(pauseMs);
+    r = await attempt();
+  }
+  return r;
+}
+
+/** The flows `l7mesh observe <args> -o json` prints, one JSON object a line. */
+export function observeFlows<T>(spec: AgentSpec, args: string[]): { code: number; stderr: string; flows: T[] } {
+  const r = cli(spec, ['observe', ...args, '-o', 'json']);
+  return { code: r.code, stderr: r.stderr, flows: r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T) };
 }
