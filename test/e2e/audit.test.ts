@@ -3,23 +3,14 @@
 // while the connection the policy allows stays FORWARDED.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { HTTP_SERVER, runCheck } from '../../cli/scenario.js';
 import { repoRoot } from '../support/paths.js';
 import { ingressFromYaml, l4PortYaml, policyHead } from '../support/tls-fixtures.js';
-import { cliJson, createPods, firstOutput, observeFlows, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
+import { agentSpec, agentSuite, cliJson, createPods, firstOutput, observeFlows, sleep, startAgent } from './support/agent-proc.js';
 
-const SPEC: AgentSpec = {
-  node: 'aaudit',
-  stateDir: '/run/l7mesh/aaudit-state',
-  socket: '/run/l7mesh/aaudit.sock',
-  podCidr: '10.81.0.0/16',
-  proxyPort: 15311,
-  ephemeral: true,
-  args: ['--policy-audit-mode'],
-};
+const SPEC = agentSpec('aaudit', '10.81.0.0/16', 15311, { args: ['--policy-audit-mode'] });
 
 const L4_POLICY = `${policyHead('audit-l4', undefined, 'web-server')}  ingress:\n${ingressFromYaml('api-gateway', l4PortYaml('{port: "80", protocol: TCP}'))}`;
 
@@ -34,20 +25,14 @@ interface FlowOut {
 
 describe('policy audit mode (real kernel datapath)', function () {
   this.timeout(180_000);
-  let agent: ChildProcess | undefined;
-  let server: ChildProcess | undefined;
-
-  before(function () {
-    skipUnlessRoot(this);
-    removeLeftovers(SPEC);
-  });
-  after(() => stopAgentRun(SPEC, agent, server));
+  const run = agentSuite(SPEC);
 
   it('lets a would-be L3/L4 drop pass and records it as AUDIT; the allowed peer stays FORWARDED', async () => {
-    agent = await startAgent(SPEC);
+    run.agent = await startAgent(SPEC);
     assert.equal(cliJson<{ config: { policyAuditMode: boolean } }>(SPEC, ['status']).config.policyAuditMode, true);
     const pods = createPods(SPEC, ['api-gateway', 'web-server', 'outsider']);
-    server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
+    const server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
+    run.children.push(server);
     await firstOutput(server, 'web server', 10_000);
     const file = `${repoRoot}dist/test/e2e/audit-l4.yaml`;
     writeFileSync(file, L4_POLICY);

@@ -11,22 +11,7 @@ import { connect } from 'node:tls';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { CertificateAuthority } from '../../agent/ca/index.js';
 import { httpPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
-import {
-  cliJson,
-  createPods,
-  firstOutput,
-  observeFlows,
-  podJson,
-  removeLeftovers,
-  retryUntil,
-  skipUnlessRoot,
-  sleep,
-  startAgent,
-  stopAgentRun,
-  supportScript,
-  type AgentSpec,
-  type PodEndpoint,
-} from './support/agent-proc.js';
+import { agentSpec, cliJson, createPods, firstOutput, observeFlows, podJson, removeLeftovers, retryUntil, skipUnlessRoot, sleep, startAgent, stopAgentRun, supportScript, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
 import { writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tls-';
@@ -72,15 +57,7 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
   before(function () {
     skipUnlessRoot(this);
     tmp = mkdtempSync(TMP_PREFIX);
-    spec = {
-      node: 'e2eauth',
-      stateDir: '/run/l7mesh/e2eauth-state',
-      socket: '/run/l7mesh/e2eauth.sock',
-      podCidr: '10.88.0.0/16',
-      proxyPort: hopPort - 1,
-      ephemeral: true,
-      args: ['--identity-cert-lifetime', '6', '--trust-domain', TRUST_DOMAIN],
-    };
+    spec = agentSpec('e2eauth', '10.88.0.0/16', hopPort - 1, { args: ['--identity-cert-lifetime', '6', '--trust-domain', TRUST_DOMAIN] });
     removeLeftovers(spec);
   });
 

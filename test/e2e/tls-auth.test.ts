@@ -11,22 +11,7 @@ import { join } from 'node:path';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { adminRequest } from '../../proxy-config/supervisor/admin-client.js';
 import { httpPortYaml, httpsPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
-import {
-  cli,
-  createPods,
-  firstOutput,
-  observeFlows,
-  podJson,
-  removeLeftovers,
-  retryUntil,
-  skipUnlessRoot,
-  sleep,
-  startAgent,
-  stopAgentRun,
-  supportScript,
-  type AgentSpec,
-  type PodEndpoint,
-} from './support/agent-proc.js';
+import { agentSpec, cli, createPods, firstOutput, observeFlows, podJson, removeLeftovers, retryUntil, skipUnlessRoot, sleep, startAgent, stopAgentRun, supportScript, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
 import { issueServerCert, openWebCas, writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tlsctx-';
@@ -56,15 +41,7 @@ describe('agent: authentication: required on a port range and with terminatingTL
   before(async function () {
     skipUnlessRoot(this);
     tmp = mkdtempSync(TMP_PREFIX);
-    spec = {
-      node: 'l7mtc2',
-      stateDir: '/run/l7mesh/l7mtc2-state',
-      socket: '/run/l7mesh/l7mtc2.sock',
-      podCidr: '10.92.0.0/16',
-      proxyPort: 15471,
-      ephemeral: true,
-      args: ['--trust-domain', TRUST_DOMAIN],
-    };
+    spec = agentSpec('l7mtc2', '10.92.0.0/16', 15471, { args: ['--trust-domain', TRUST_DOMAIN] });
     removeLeftovers(spec);
     const cas = await openWebCas(tmp);
     writeCertPair(tmp, 'front', await issueServerCert(cas.front, WEB_NAME));

@@ -10,22 +10,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { join } from 'node:path';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { httpsPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
-import {
-  cli,
-  cliJson,
-  createPods,
-  firstOutput,
-  podJson,
-  removeLeftovers,
-  retryUntil,
-  skipUnlessRoot,
-  sleep,
-  startAgent,
-  stopAgentRun,
-  supportScript,
-  type AgentSpec,
-  type PodEndpoint,
-} from './support/agent-proc.js';
+import { agentSpec, cli, cliJson, createPods, firstOutput, podJson, removeLeftovers, retryUntil, skipUnlessRoot, sleep, startAgent, stopAgentRun, supportScript, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
 import { issueServerCert, openWebCas, writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tlsctx-';
@@ -59,14 +44,7 @@ describe('agent: TLS secrets from the agent store (create, use, rotate over SDS,
   before(async function () {
     skipUnlessRoot(this);
     tmp = mkdtempSync(TMP_PREFIX);
-    spec = {
-      node: 'l7mtc1',
-      stateDir: '/run/l7mesh/l7mtc1-state',
-      socket: '/run/l7mesh/l7mtc1.sock',
-      podCidr: '10.91.0.0/16',
-      proxyPort: 15461,
-      ephemeral: true,
-    };
+    spec = agentSpec('l7mtc1', '10.91.0.0/16', 15461);
     removeLeftovers(spec);
     const cas = await openWebCas(tmp);
     const issued = {

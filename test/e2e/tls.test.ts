@@ -10,22 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { httpsPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
-import {
-  cli,
-  cliJson,
-  createPods,
-  firstOutput,
-  observeFlows,
-  podJson,
-  removeLeftovers,
-  retryUntil,
-  skipUnlessRoot,
-  startAgent,
-  stopAgentRun,
-  supportScript,
-  type AgentSpec,
-  type PodEndpoint,
-} from './support/agent-proc.js';
+import { agentSpec, cli, cliJson, createPods, firstOutput, observeFlows, podJson, removeLeftovers, retryUntil, skipUnlessRoot, startAgent, stopAgentRun, supportScript, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
 import { issueServerCert, openWebCas, writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tls-';
@@ -47,15 +32,7 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
   before(async function () {
     skipUnlessRoot(this);
     tmp = mkdtempSync(TMP_PREFIX);
-    spec = {
-      node: 'e2etls',
-      stateDir: '/run/l7mesh/e2etls-state',
-      socket: '/run/l7mesh/e2etls.sock',
-      podCidr: '10.87.0.0/16',
-      proxyPort: 15411,
-      ephemeral: true,
-      args: ['--secrets-dir', join(tmp, 'secrets')],
-    };
+    spec = agentSpec('e2etls', '10.87.0.0/16', 15411, { args: ['--secrets-dir', join(tmp, 'secrets')] });
     removeLeftovers(spec);
     // The front CA (the client trusts it) and the origin CA (only Envoy trusts it).
     const cas = await openWebCas(tmp);

@@ -24,6 +24,11 @@ export interface AgentSpec {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The spec of an ephemeral agent named `node`, its state and socket under /run/l7mesh; `more` overrides. */
+export function agentSpec(node: string, podCidr: string, proxyPort: number, more: Partial<AgentSpec> = {}): AgentSpec {
+  return { node, stateDir: `/run/l7mesh/${node}-state`, socket: `/run/l7mesh/${node}.sock`, podCidr, proxyPort, ephemeral: true, ...more };
+}
+
 export function pidFile(spec: AgentSpec): string {
   return `/run/l7mesh/pids/${spec.node}-agent.pid`;
 }
@@ -153,4 +158,24 @@ export async function retryUntil<T>(attempt: () => Promise<T>, done: (r: T) => b
 export function observeFlows<T>(spec: AgentSpec, args: string[]): { code: number; stderr: string; flows: T[] } {
   const r = cli(spec, ['observe', ...args, '-o', 'json']);
   return { code: r.code, stderr: r.stderr, flows: r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T) };
+}
+
+/** What a suite started that its end must stop. */
+export interface AgentRun {
+  agent?: ChildProcess;
+  children: ChildProcess[];
+}
+
+/**
+ * Registers the hooks of a suite around one agent of `spec`: skip unless root and remove
+ * a crashed run's leftovers before; stop its children and agent and remove the spec's state after.
+ */
+export function agentSuite(spec: AgentSpec): AgentRun {
+  const run: AgentRun = { children: [] };
+  before(function () {
+    skipUnlessRoot(this);
+    removeLeftovers(spec);
+  });
+  after(() => stopAgentRun(spec, run.agent, ...run.children));
+  return run;
 }
