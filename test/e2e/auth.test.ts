@@ -4,14 +4,14 @@
 // 6 s certificates during a long-lived gRPC stream, and refused certificates.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { CertificateAuthority } from '../../agent/ca/index.js';
 import { httpPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
-import { agentSpec, cliJson, createPods, firstOutput, observeFlows, podJson, removeLeftovers, retryUntil, skipUnlessRoot, sleep, startAgent, stopAgentRun, supportScript, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
+import { agentSpec, agentSuite, cliJson, createPods, firstOutput, observeFlows, podJson, retryUntil, sleep, startAgent, supportScript, type PodEndpoint } from './support/agent-proc.js';
 import { writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tls-';
@@ -45,26 +45,12 @@ function run(argv: string[], timeoutMs: number): Promise<string> {
 
 describe('agent: authentication: required (mTLS between the proxies) with the real datapath and Envoy', function () {
   this.timeout(300_000);
-  let tmp: string;
-  let spec: AgentSpec;
-  let agent: ChildProcess | undefined;
-  let server: ChildProcess | undefined;
+  const hopPort = 15422;
+  const spec = agentSpec('e2eauth', '10.88.0.0/16', hopPort - 1, { args: ['--identity-cert-lifetime', '6', '--trust-domain', TRUST_DOMAIN] });
+  const suite = agentSuite(spec, TMP_PREFIX);
   let port = 0;
   const pods: Record<string, PodEndpoint> = {};
-  const hopPort = 15422;
   let sni = '';
-
-  before(function () {
-    skipUnlessRoot(this);
-    tmp = mkdtempSync(TMP_PREFIX);
-    spec = agentSpec('e2eauth', '10.88.0.0/16', hopPort - 1, { args: ['--identity-cert-lifetime', '6', '--trust-domain', TRUST_DOMAIN] });
-    removeLeftovers(spec);
-  });
-
-  after(async () => {
-    await stopAgentRun(spec, agent, server);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
 
   const callInPod = (pod: string, args: string[]) => podJson<CallResult>(pods[pod]!, [CALL, args[0]!, `${pods.greeter!.ipv4}:${port}`, ...args.slice(1)], 30_000);
 
@@ -74,7 +60,7 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
     return JSON.parse(out.trim()) as CallResult;
   };
 
-  const writeCert = (name: string, c: { certificatePem: string; privateKeyPem: string }) => writeCertPair(tmp, name, c);
+  const writeCert = (name: string, c: { certificatePem: string; privateKeyPem: string }) => writeCertPair(suite.tmp, name, c);
 
   /** Serial of the certificate the hop listener presents for the greeter now. */
   const hopServerSerial = (certFile: string, keyFile: string, caFile: string): Promise<string> =>
@@ -89,13 +75,14 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
     });
 
   it('starts the agent, pods and the greeter, and imports the policy', async () => {
-    agent = await startAgent(spec);
+    suite.agent = await startAgent(spec);
     Object.assign(pods, createPods(spec, ['client', 'intruder', 'greeter']));
-    server = spawnInPod(pods.greeter!, [process.execPath, GREETER]);
+    const server = spawnInPod(pods.greeter!, [process.execPath, GREETER]);
+    suite.children.push(server);
     port = Number(/listening on (\d+)/.exec(await firstOutput(server, 'greeter'))?.[1]);
     sni = `p${port}.${pods.greeter!.id}-greeter.l7mesh.internal`;
-    writeFileSync(join(tmp, 'policy.yaml'), policy(port));
-    const imp = cliJson<{ acked: boolean }>(spec, ['policy', 'import', join(tmp, 'policy.yaml')]);
+    writeFileSync(join(suite.tmp, 'policy.yaml'), policy(port));
+    const imp = cliJson<{ acked: boolean }>(spec, ['policy', 'import', join(suite.tmp, 'policy.yaml')]);
     assert.equal(imp.acked, true);
   });
 
@@ -124,14 +111,14 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
 
   it('at the hop listener only the allowed identity\'s certificate gets through; others and foreign or expired ones are refused', async () => {
     const ca = await CertificateAuthority.open({ stateDir: join(spec.stateDir, 'ca'), trustDomain: TRUST_DOMAIN });
-    const foreign = await CertificateAuthority.open({ stateDir: join(tmp, 'foreign-ca'), trustDomain: TRUST_DOMAIN });
-    writeFileSync(join(tmp, 'ca.crt'), ca.certificatePem);
+    const foreign = await CertificateAuthority.open({ stateDir: join(suite.tmp, 'foreign-ca'), trustDomain: TRUST_DOMAIN });
+    writeFileSync(join(suite.tmp, 'ca.crt'), ca.certificatePem);
     const [okCert, okKey] = writeCert('client', await ca.issueIdentity(pods.client!.identity));
     const [inCert, inKey] = writeCert('intruder', await ca.issueIdentity(pods.intruder!.identity));
     const [fCert, fKey] = writeCert('foreign', await foreign.issueIdentity(pods.client!.identity));
     const now = Date.now();
     const [xCert, xKey] = writeCert('expired', await ca.issue({ commonName: 'expired', uris: [ca.spiffeId(pods.client!.identity)], notBefore: now - 7200_000, notAfter: now - 3600_000 }));
-    const caFile = join(tmp, 'ca.crt');
+    const caFile = join(suite.tmp, 'ca.crt');
 
     assert.deepEqual(await callHop(okCert, okKey, caFile), { ok: true, message: 'hello e2e' });
     const other = await callHop(inCert, inKey, caFile);
@@ -151,8 +138,8 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
   });
 
   it('identity certificates renew (6 s lifetime) during a long-lived gRPC stream through the hop without an error', async () => {
-    const caFile = join(tmp, 'ca.crt');
-    const [c, k] = [join(tmp, 'client.crt'), join(tmp, 'client.key')];
+    const caFile = join(suite.tmp, 'ca.crt');
+    const [c, k] = [join(suite.tmp, 'client.crt'), join(suite.tmp, 'client.key')];
     const before = await hopServerSerial(c, k, caFile);
     const stream = callInPod('client', ['watch', '10000']);
     await sleep(5000);

@@ -5,13 +5,12 @@
 // shows the request crossed the authenticated hop.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { adminRequest } from '../../proxy-config/supervisor/admin-client.js';
 import { httpPortYaml, httpsPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
-import { agentSpec, cli, createPods, firstOutput, observeFlows, podJson, removeLeftovers, retryUntil, skipUnlessRoot, sleep, startAgent, stopAgentRun, supportScript, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
+import { agentSpec, agentSuite, cli, createPods, firstOutput, observeFlows, podJson, retryUntil, sleep, startAgent, supportScript, type PodEndpoint } from './support/agent-proc.js';
 import { issueServerCert, openWebCas, writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tlsctx-';
@@ -30,30 +29,19 @@ ${ingressFromYaml('client', httpPortYaml(RANGE, 'GET', '/api/.*') + httpsPortYam
 
 describe('agent: authentication: required on a port range and with terminatingTLS/originatingTLS (real datapath and Envoy)', function () {
   this.timeout(180_000);
-  let tmp: string;
-  let spec: AgentSpec;
-  let agent: ChildProcess | undefined;
-  const servers: ChildProcess[] = [];
+  const spec = agentSpec('l7mtc2', '10.92.0.0/16', 15471, { args: ['--trust-domain', TRUST_DOMAIN] });
+  const run = agentSuite(spec, TMP_PREFIX);
   let originOut = '';
   const pods: Record<string, PodEndpoint> = {};
-  const f = (name: string) => join(tmp, name);
+  const f = (name: string) => join(run.tmp, name);
 
-  before(async function () {
-    skipUnlessRoot(this);
-    tmp = mkdtempSync(TMP_PREFIX);
-    spec = agentSpec('l7mtc2', '10.92.0.0/16', 15471, { args: ['--trust-domain', TRUST_DOMAIN] });
-    removeLeftovers(spec);
-    const cas = await openWebCas(tmp);
-    writeCertPair(tmp, 'front', await issueServerCert(cas.front, WEB_NAME));
-    writeCertPair(tmp, 'origin', await issueServerCert(cas.origin, WEB_NAME));
+  before(async () => {
+    const cas = await openWebCas(run.tmp);
+    writeCertPair(run.tmp, 'front', await issueServerCert(cas.front, WEB_NAME));
+    writeCertPair(run.tmp, 'origin', await issueServerCert(cas.origin, WEB_NAME));
     writeFileSync(f('front-ca.crt'), cas.front.certificatePem);
     writeFileSync(f('origin-ca.crt'), cas.origin.certificatePem);
     writeFileSync(f('policy.yaml'), POLICY);
-  });
-
-  after(async () => {
-    await stopAgentRun(spec, agent, ...servers);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   const inPod = (pod: string, argv: string[]) => podJson<Reply>(pods[pod]!, argv);
@@ -90,11 +78,11 @@ describe('agent: authentication: required on a port range and with terminatingTL
   const flowSummary = () => lastFlows.map((f) => JSON.stringify({ v: f.verdict, url: f.l7?.http?.url, src: f.source.identity, policy: f.policy })).join('\n');
 
   it('starts the agent, pods, HTTP servers on two ports of the range and a TLS origin; stores the secrets; imports the policy', async () => {
-    agent = await startAgent(spec);
+    run.agent = await startAgent(spec);
     Object.assign(pods, createPods(spec, ['client', 'intruder', 'web']));
     const echo = spawnInPod(pods.web!, [process.execPath, HTTP_ECHO, '8081', '8083']);
     const origin = spawnInPod(pods.web!, [process.execPath, HTTPS_SERVER, '443', f('origin.crt'), f('origin.key')]);
-    servers.push(echo, origin);
+    run.children.push(echo, origin);
     const up = Promise.all([firstOutput(echo, 'http echo'), firstOutput(origin, 'https origin')]);
     origin.stdout!.on('data', (d: Buffer) => (originOut += d.toString()));
     await up;

@@ -6,11 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnInPod } from '../../cli/pod-exec.js';
 import { httpsPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
-import { agentSpec, cli, cliJson, createPods, firstOutput, podJson, removeLeftovers, retryUntil, skipUnlessRoot, sleep, startAgent, stopAgentRun, supportScript, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
+import { agentSpec, agentSuite, cli, cliJson, createPods, firstOutput, podJson, retryUntil, sleep, startAgent, supportScript, type PodEndpoint } from './support/agent-proc.js';
 import { issueServerCert, openWebCas, writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tlsctx-';
@@ -31,22 +31,17 @@ const POLICY = `${policyHead('web-store-tls', 'default')}  ingress:\n${ingressFr
 
 describe('agent: TLS secrets from the agent store (create, use, rotate over SDS, refuse broken updates)', function () {
   this.timeout(180_000);
-  let tmp: string;
-  let spec: AgentSpec;
-  let agent: ChildProcess | undefined;
+  const spec = agentSpec('l7mtc1', '10.91.0.0/16', 15461);
+  const run = agentSuite(spec, TMP_PREFIX);
   let server: ChildProcess | undefined;
   let keepalive: ChildProcess | undefined;
   let serverOut = '';
   const pods: Record<string, PodEndpoint> = {};
   const serial: Record<string, string> = {};
-  const f = (name: string) => join(tmp, name);
+  const f = (name: string) => join(run.tmp, name);
 
-  before(async function () {
-    skipUnlessRoot(this);
-    tmp = mkdtempSync(TMP_PREFIX);
-    spec = agentSpec('l7mtc1', '10.91.0.0/16', 15461);
-    removeLeftovers(spec);
-    const cas = await openWebCas(tmp);
+  before(async () => {
+    const cas = await openWebCas(run.tmp);
     const issued = {
       front1: await issueServerCert(cas.front, WEB_NAME),
       front2: await issueServerCert(cas.front, WEB_NAME),
@@ -54,7 +49,7 @@ describe('agent: TLS secrets from the agent store (create, use, rotate over SDS,
       origin: await issueServerCert(cas.origin, WEB_NAME),
     };
     for (const [name, c] of Object.entries(issued)) {
-      writeCertPair(tmp, name, c);
+      writeCertPair(run.tmp, name, c);
       serial[name] = c.serial.toUpperCase();
     }
     writeFileSync(f('front-ca.crt'), cas.front.certificatePem);
@@ -62,18 +57,14 @@ describe('agent: TLS secrets from the agent store (create, use, rotate over SDS,
     writeFileSync(f('policy.yaml'), POLICY);
   });
 
-  after(async () => {
-    await stopAgentRun(spec, agent, server, keepalive);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
-
   const probe = (path: string) => podJson<Probe>(pods.client!, [TLS_PROBE, `https://${pods.web!.ipv4}${path}`, f('front-ca.crt'), WEB_NAME]);
   const serialNorm = (s: string | undefined) => (s ?? '').toUpperCase().replace(/^0+/, '');
 
   it('starts the agent (no secrets directory content), pods and a TLS origin', async () => {
-    agent = await startAgent(spec);
+    run.agent = await startAgent(spec);
     Object.assign(pods, createPods(spec, ['client', 'web']));
     server = spawnInPod(pods.web!, [process.execPath, HTTPS_SERVER, '443', f('origin.crt'), f('origin.key')]);
+    run.children.push(server);
     server.stdout!.on('data', (d: Buffer) => (serverOut += d.toString()));
     await firstOutput(server, 'https server');
   });
@@ -128,6 +119,7 @@ describe('agent: TLS secrets from the agent store (create, use, rotate over SDS,
   it('secret update rotates over SDS: new handshakes see the new certificate, an open connection keeps working', async () => {
     const signal = f('rotated');
     keepalive = spawnInPod(pods.client!, [process.execPath, TLS_PROBE, `https://${pods.web!.ipv4}/public/keepalive`, f('front-ca.crt'), WEB_NAME, signal]);
+    run.children.push(keepalive);
     let out = '';
     keepalive.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<void>((resolve) => keepalive!.once('exit', () => resolve()));

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execInPod } from '../../../cli/pod-exec.js';
 import type { PodView } from '../../../cli/scenario.js';
 import { repoRoot } from '../../support/paths.js';
@@ -160,22 +160,39 @@ export function observeFlows<T>(spec: AgentSpec, args: string[]): { code: number
   return { code: r.code, stderr: r.stderr, flows: r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T) };
 }
 
-/** What a suite started that its end must stop. */
+/** What a suite started that its end must stop, and its scratch directory. */
 export interface AgentRun {
   agent?: ChildProcess;
   children: ChildProcess[];
+  /** The suite's scratch directory (with a prefix given to agentSuite), removed at its end. */
+  readonly tmp: string;
 }
 
 /**
- * Registers the hooks of a suite around one agent of `spec`: skip unless root and remove
- * a crashed run's leftovers before; stop its children and agent and remove the spec's state after.
+ * Registers the hooks of a suite around one agent of `spec`: skip unless root, remove a
+ * crashed run's leftovers and (with `tmpPrefix`) make a scratch directory before; stop its
+ * children and agent, remove the spec's state and the scratch directory after.
  */
-export function agentSuite(spec: AgentSpec): AgentRun {
-  const run: AgentRun = { children: [] };
+export function agentSuite(spec: AgentSpec, tmpPrefix?: string): AgentRun {
+  let tmp = '';
+  let entered = false;
+  const run: AgentRun = {
+    children: [],
+    get tmp() {
+      if (!tmp) throw new Error('agentSuite: no scratch directory (no prefix given, or used before the suite started)');
+      return tmp;
+    },
+  };
   before(function () {
     skipUnlessRoot(this);
+    entered = true;
     removeLeftovers(spec);
+    if (tmpPrefix) tmp = mkdtempSync(tmpPrefix);
   });
-  after(() => stopAgentRun(spec, run.agent, ...run.children));
+  after(async () => {
+    if (!entered) return;
+    await stopAgentRun(spec, run.agent, ...run.children);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
   return run;
 }
