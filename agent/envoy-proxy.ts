@@ -148,6 +148,7 @@ export class EnvoyProxy implements ProxyConfigurator {
     // Rule sets go to the processor before Envoy learns chains that name them.
     const processor = this.o.kafka ? await this.o.kafka.start() : undefined;
     this.o.kafka?.update(endpoints);
+    await this.o.kafka?.applied();
     const res = this.resources.build(
       {
         listener: { address: this.o.listenAddress, port: this.o.proxyPort },

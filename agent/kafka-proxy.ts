@@ -1,12 +1,13 @@
-// The agent's Kafka side: runs l7/kafka's processor that Envoy's Kafka filter chains call,
-// keeps its rule sets equal to what the resolved policies say (the same rule sets
-// proxy-config/ builds chains for), and turns every audit record into a flow naming the
-// policy rule that decided, next to the JSON-lines audit file.
+// The agent's Kafka side: runs l7/kafka's processor that Envoy's Kafka filter chains call
+// (on a worker thread of its own, see l7/kafka/processor-thread.ts), keeps its rule sets
+// equal to what the resolved policies say (the same rule sets proxy-config/ builds chains
+// for), and turns every audit record into a flow naming the policy rule that decided,
+// next to the JSON-lines audit file the thread writes.
 
 import { existsSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KafkaAuditLog, type KafkaAuditRecord } from '../l7/kafka/audit.js';
-import { KafkaExtProcServer } from '../l7/kafka/ext-proc-server.js';
+import { KafkaProcessorThread } from '../l7/kafka/processor-thread.js';
 import { kafkaRuleSets, type KafkaPolicyEndpoint, type KafkaRuleSet } from '../l7/kafka/policy-map.js';
 import { kafkaAuditToFlow } from '../observe/from-kafka-audit.js';
 import type { FlowEndpoint, ObservedFlow } from '../observe/flow-model.js';
@@ -24,17 +25,26 @@ export interface KafkaProxyOptions {
   endpointIdentity?: (endpoint: string) => number | undefined;
   onFlow?: (flow: ObservedFlow) => void;
   nodeName?: string;
+  /** Told when the processor thread died and is started again. */
+  onError?: (message: string) => void;
 }
 
 export class KafkaProxy {
+  /** The records the processor thread sends back (listeners only; the thread writes the file). */
   readonly audit: KafkaAuditLog;
-  readonly server: KafkaExtProcServer;
+  readonly processor: KafkaProcessorThread;
   private sets = new Map<string, KafkaRuleSet>();
   private targetValue: KafkaProcessorTarget | undefined;
 
   constructor(private readonly opts: KafkaProxyOptions = {}) {
-    this.audit = new KafkaAuditLog(opts.auditPath);
-    this.server = new KafkaExtProcServer(this.audit);
+    this.audit = new KafkaAuditLog();
+    this.processor = new KafkaProcessorThread({
+      ...(opts.auditPath ? { auditPath: opts.auditPath } : {}),
+      onRecords: (records) => {
+        for (const r of records) this.audit.write(r);
+      },
+      ...(opts.onError ? { onError: opts.onError } : {}),
+    });
     this.audit.onRecord((rec) => {
       if (!opts.onFlow) return;
       try {
@@ -60,10 +70,10 @@ export class KafkaProxy {
       mkdirSync(dirname(this.opts.socketPath), { recursive: true, mode: 0o700 });
       // A socket file left by a previous agent process would make the bind fail.
       if (existsSync(this.opts.socketPath) && lstatSync(this.opts.socketPath).isSocket()) rmSync(this.opts.socketPath);
-      await this.server.listenUnix(this.opts.socketPath);
+      await this.processor.listenUnix(this.opts.socketPath);
       this.targetValue = { path: this.opts.socketPath };
     } else {
-      this.targetValue = { address: '127.0.0.1', port: await this.server.listen('127.0.0.1', 0) };
+      this.targetValue = { address: '127.0.0.1', port: await this.processor.listen('127.0.0.1', 0) };
     }
     return this.targetValue;
   }
@@ -86,10 +96,25 @@ export class KafkaProxy {
   update(endpoints: readonly KafkaPolicyEndpoint[]): KafkaRuleSet[] {
     const sets = kafkaRuleSets(endpoints);
     const next = new Map(sets.map((s) => [s.name, s]));
-    for (const s of sets) this.server.setPolicy(s.name, s.rules);
-    for (const name of this.sets.keys()) if (!next.has(name)) this.server.deletePolicy(name);
+    // Unchanged rule sets keep their rules array, so the thread is sent only what changed.
+    const rules = new Map(sets.map((s) => {
+      const prev = this.sets.get(s.name);
+      return [s.name, prev && JSON.stringify(prev.rules) === JSON.stringify(s.rules) ? prev.rules : s.rules] as const;
+    }));
+    for (const s of sets) s.rules = rules.get(s.name)!;
+    this.processor.setPolicies(rules);
     this.sets = next;
     return sets;
+  }
+
+  /** Resolves once every audit record written so far has reached `audit` listeners and flows. */
+  flushed(): Promise<void> {
+    return this.processor.flushed();
+  }
+
+  /** Resolves once the processor has the rule sets of the last update(). */
+  applied(): Promise<void> {
+    return this.processor.applied();
   }
 
   ruleSet(name: string): KafkaRuleSet | undefined {
@@ -123,7 +148,7 @@ export class KafkaProxy {
   }
 
   async stop(): Promise<void> {
-    await this.server.close();
+    await this.processor.close();
     await this.audit.close();
   }
 }

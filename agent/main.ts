@@ -219,6 +219,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
             endpointIdentity: (name) => agentRef?.listEndpoints().find((e) => `${e.id}-${e.name}` === name)?.identity,
             onFlow: (f) => agentRef?.observer.store.add(f),
             nodeName: c.nodeName,
+            onError: (m) => log(`kafka: ${m}`),
           }),
         }))
       : new FakeProxy();

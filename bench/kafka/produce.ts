@@ -248,7 +248,7 @@ const table = (l: ReturnType<typeof layoutResult>) => `| path | messages/s | rat
 |---|---|---|---|---|---|
 ${row('direct to broker', l.direct, 1)}
 ${row('Envoy tcp_proxy', l.tcpProxy, l.tcpProxy.ratio)}
-${row(`l7mesh (Envoy network ext_proc + TS processor over ${TRANSPORT === 'unix' ? 'a Unix socket' : 'TCP'}, audit on)`, l.l7mesh, l.l7mesh.ratio)}`;
+${row(`l7mesh (Envoy network ext_proc + TS processor on a worker thread, over ${TRANSPORT === "unix" ? "a Unix socket" : "TCP"}; audit file and flows on)`, l.l7mesh, l.l7mesh.ratio)}`;
 const md = `## Kafka produce: l7mesh enforcement vs direct
 
 \`node dist/bench/kafka/produce.js --seconds ${SECONDS} --rounds ${ROUNDS}\` (${result.date.slice(0, 10)}): one Apache Kafka 4.1.1

@@ -180,7 +180,8 @@ describe('kafka: client in a workload, BPF redirect to Envoy, broker in a worklo
     assert.deepEqual(out, { 'produce-orders': 'ok', 'produce-payments': 'TOPIC_AUTHORIZATION_FAILED', 'consume-orders': 'message from-pod-produce-orders' }, JSON.stringify(out));
   });
 
-  it('every client request went through Envoy and the processor: audited under the client identity', () => {
+  it('every client request went through Envoy and the processor: audited under the client identity', async () => {
+    await kafkaProxy!.flushed();
     const mine = audit.filter((r) => r.clientId === 'billing');
     assert.ok(mine.length >= 8, `only ${mine.length} audit records`);
     assert.ok(mine.every((r) => r.identity === CLIENT_ID && r.policy === `kafka|ingress|${ENDPOINT}|${brokerAddr.split(':')[1]}|${CLIENT_ID}`));
@@ -195,6 +196,7 @@ describe('kafka: client in a workload, BPF redirect to Envoy, broker in a worklo
   it('a workload the policy does not admit is refused in the kernel and never reaches the processor', async () => {
     const out = await podClient(pods.stranger!, brokerAddr, 'stranger', ['produce-orders']);
     assert.notEqual(out['produce-orders'], 'ok', JSON.stringify(out));
+    await kafkaProxy!.flushed();
     assert.equal(audit.filter((r) => r.clientId === 'stranger' || r.identity === STRANGER_ID).length, 0);
   });
 });

@@ -130,6 +130,7 @@ describe('kafka: issue example policy → resolve → builders → ADS → Envoy
 
     // The JSON-lines file is written through a stream: wait until it holds every record.
     const readAudit = () => readFileSync(join(workDir, 'audit.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    await kafkaProxy!.flushed();
     let audit = readAudit();
     for (let i = 0; i < 40 && audit.length < flows.length; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -156,6 +157,7 @@ describe('kafka: issue example policy → resolve → builders → ADS → Envoy
     // The connection stays usable for the allowed topic.
     assert.equal((await producer.send({ topic: 'orders', messages: [{ value: 'order-2' }] }))[0]!.errorCode, 0);
     await producer.disconnect();
+    await kafkaProxy!.flushed();
     const denied = flows.filter((f) => f.verdict === 'DROPPED' && f.l7?.kafka?.api_key === 'produce');
     assert.ok(denied.length >= 1, 'no DROPPED produce flow');
     const f = denied[0]!;
@@ -184,6 +186,7 @@ describe('kafka: issue example policy → resolve → builders → ADS → Envoy
     // kafkajs reports a FindCoordinator refused with error 30 as "coordinator not found".
     assert.equal(got.message, undefined);
     assert.equal((got.error as { name?: string } | undefined)?.name, 'KafkaJSGroupCoordinatorNotFound', `consumer outcome ${String(got.error)}`);
+    await kafkaProxy!.flushed();
     const refused = flows.filter((f) => f.verdict === 'DROPPED' && f.l7?.kafka?.client_id === 'snoop');
     assert.ok(refused.length >= 1 && refused.every((f) => f.l7!.kafka!.api_key === 'findcoordinator'), JSON.stringify(refused.map((f) => f.l7?.kafka)));
     assert.ok(!flows.some((f) => f.verdict === 'FORWARDED' && f.l7?.kafka?.client_id === 'snoop' && f.l7.kafka.api_key === 'fetch'));
@@ -196,6 +199,7 @@ describe('kafka: issue example policy → resolve → builders → ADS → Envoy
     await assert.rejects(withTimeout(producer.connect(), 30_000, 'stranger connect'), (err: Error) => /connect|closed|ECONNRESET|broker/i.test(`${err.name} ${err.message}`));
     await producer.disconnect().catch(() => undefined);
     const after = await stat(proxy!, 'l7mesh_kafka.rbac.denied');
+    await kafkaProxy!.flushed();
     const rbacStats = (await proxy!.envoy.admin('GET', '/stats?filter=rbac')).body;
     assert.ok(after > deniedBefore, `network RBAC denied counter did not move: ${rbacStats}`);
     assert.equal(flows.filter((f) => f.l7?.kafka?.client_id === 'stranger').length, 0, 'a stranger request reached the processor');
