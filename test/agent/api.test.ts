@@ -1,52 +1,41 @@
 import assert from 'node:assert/strict';
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { InjectOptions } from 'fastify';
 import { buildApi } from '../../agent/api/server.js';
-import { openHarness, L7_RULE, type Harness } from './support/harness.js';
+import { apiRig, json, L7_RULE } from './support/harness.js';
 import { bpfDrop, httpFlow } from '../support/observe-fixtures.js';
 
 describe('REST API (inject)', () => {
-  let h: Harness;
-  let app: FastifyInstance;
-  beforeEach(async () => {
-    h = await openHarness();
-    app = await buildApi(h.agent);
-  });
-  afterEach(async () => {
-    await app.close();
-    await h.cleanup();
-  });
-
-  const json = (r: { body: string }) => JSON.parse(r.body);
+  const rig = apiRig();
 
   it('creates, lists and deletes endpoints', async () => {
-    const c = await app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
+    const c = await rig.app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
     assert.equal(c.statusCode, 201, c.body);
     assert.equal(json(c).state, 'ready');
     assert.equal(json(c).labels[0], 'k8s:app=web-server');
-    const l = await app.inject({ url: '/v1/endpoints' });
+    const l = await rig.app.inject({ url: '/v1/endpoints' });
     assert.equal(json(l).length, 1);
-    const g = await app.inject({ url: '/v1/endpoints/web-server' });
+    const g = await rig.app.inject({ url: '/v1/endpoints/web-server' });
     assert.equal(json(g).id, json(c).id);
-    const i = await app.inject({ url: `/v1/identities/${json(c).identity}` });
+    const i = await rig.app.inject({ url: `/v1/identities/${json(c).identity}` });
     assert.deepEqual(json(i).labels, ['k8s:app=web-server', 'k8s:io.cilium.k8s.policy.cluster=default', 'k8s:io.kubernetes.pod.namespace=default']);
-    const d = await app.inject({ method: 'DELETE', url: `/v1/endpoints/${json(c).id}` });
+    const d = await rig.app.inject({ method: 'DELETE', url: `/v1/endpoints/${json(c).id}` });
     assert.equal(d.statusCode, 200);
-    assert.equal(json(await app.inject({ url: '/v1/endpoints' })).length, 0);
+    assert.equal(json(await rig.app.inject({ url: '/v1/endpoints' })).length, 0);
   });
 
   it('imports a policy, reports the revision, and serves it back', async () => {
-    await app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
-    const r = await app.inject({ method: 'PUT', url: '/v1/policies', payload: { text: L7_RULE } });
+    await rig.app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
+    const r = await rig.app.inject({ method: 'PUT', url: '/v1/policies', payload: { text: L7_RULE } });
     assert.equal(r.statusCode, 200, r.body);
     assert.deepEqual(json(r), { revision: 1, acked: true, policies: ['default/l7-rule'] });
-    const y = await app.inject({ method: 'PUT', url: '/v1/policies', headers: { 'content-type': 'application/yaml' }, payload: L7_RULE });
+    const y = await rig.app.inject({ method: 'PUT', url: '/v1/policies', headers: { 'content-type': 'application/yaml' }, payload: L7_RULE });
     assert.equal(json(y).revision, 2);
-    assert.equal(json(await app.inject({ url: '/v1/policies/l7-rule' })).key, 'default/l7-rule');
-    const w = await app.inject({ method: 'POST', url: '/v1/policy/wait', payload: { revision: 2, timeoutMs: 1000 } });
+    assert.equal(json(await rig.app.inject({ url: '/v1/policies/l7-rule' })).key, 'default/l7-rule');
+    const w = await rig.app.inject({ method: 'POST', url: '/v1/policy/wait', payload: { revision: 2, timeoutMs: 1000 } });
     assert.deepEqual(json(w), { revision: 2, datapath: true, proxyAcked: true });
-    const bpf = await app.inject({ url: '/v1/bpf/policy/web-server' });
+    const bpf = await rig.app.inject({ url: '/v1/bpf/policy/web-server' });
     assert.equal(json(bpf).entries[0].verdict, 'allow');
-    const sel = await app.inject({ url: '/v1/policy/selectors' });
+    const sel = await rig.app.inject({ url: '/v1/policy/selectors' });
     assert.equal(json(sel).length, 1);
   });
 
@@ -68,7 +57,7 @@ describe('REST API (inject)', () => {
   ];
   for (const c of badCases) {
     it(`bad input: ${c.name} → ${c.status} ${c.code}`, async () => {
-      const r = await app.inject(c.req);
+      const r = await rig.app.inject(c.req);
       assert.equal(r.statusCode, c.status, r.body);
       const b = json(r);
       assert.equal(b.code, c.code);
@@ -77,11 +66,11 @@ describe('REST API (inject)', () => {
   }
 
   it('serves /metrics with Cilium metric names from one registry set (agent, observe, xDS)', async () => {
-    await app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
-    await app.inject({ method: 'PUT', url: '/v1/policies', payload: { text: L7_RULE } });
-    h.agent.observer.onKernelEvents([bpfDrop({ direction: 'ingress' })]);
-    await h.agent.observer.kernel.idle();
-    const m = (await app.inject({ url: '/metrics' })).body;
+    await rig.app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
+    await rig.app.inject({ method: 'PUT', url: '/v1/policies', payload: { text: L7_RULE } });
+    rig.harness.agent.observer.onKernelEvents([bpfDrop({ direction: 'ingress' })]);
+    await rig.harness.agent.observer.kernel.idle();
+    const m = (await rig.app.inject({ url: '/metrics' })).body;
     assert.match(m, /^cilium_policy_max_revision 1$/m);
     assert.match(m, /^cilium_policy_implementation_delay_count\{outcome="success"\} [1-9]/m);
     assert.match(m, /^cilium_endpoint_state\{endpoint_state="ready"\} 1$/m);
@@ -101,20 +90,20 @@ describe('REST API (inject)', () => {
   });
 
   it('filters and streams flows from the observer store', async () => {
-    h.agent.observer.onProxyFlow(httpFlow({ code: 200 }));
-    h.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
-    assert.equal(json(await app.inject({ url: '/v1/flows?verdict=DROPPED' })).length, 1);
-    assert.equal(json(await app.inject({ url: '/v1/flows?type=l7&http_status=403' })).length, 1);
-    assert.equal(json(await app.inject({ url: '/v1/flows?from_label=app=nope' })).length, 0);
-    const s = await app.inject({ url: '/v1/flows?follow=true&max=2&last=2' });
+    rig.harness.agent.observer.onProxyFlow(httpFlow({ code: 200 }));
+    rig.harness.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
+    assert.equal(json(await rig.app.inject({ url: '/v1/flows?verdict=DROPPED' })).length, 1);
+    assert.equal(json(await rig.app.inject({ url: '/v1/flows?type=l7&http_status=403' })).length, 1);
+    assert.equal(json(await rig.app.inject({ url: '/v1/flows?from_label=app=nope' })).length, 0);
+    const s = await rig.app.inject({ url: '/v1/flows?follow=true&max=2&last=2' });
     assert.match(String(s.headers['content-type']), /ndjson/);
     assert.equal(s.body.trim().split('\n').length, 2);
-    const st = json(await app.inject({ url: '/v1/status' }));
+    const st = json(await rig.app.inject({ url: '/v1/status' }));
     assert.deepEqual(st.flows, { buffered: 2, total: 2 });
   });
 
   it('requires the bearer token when configured; the UI files and (with the UI cookie) the SSE stream are the only exceptions', async () => {
-    const tcp = await buildApi(h.agent, { token: 'secret-secret-secret' });
+    const tcp = await buildApi(rig.harness.agent, { token: 'secret-secret-secret' });
     try {
       const no = await tcp.inject({ url: '/v1/status' });
       assert.equal(no.statusCode, 401);
@@ -136,7 +125,7 @@ describe('REST API (inject)', () => {
       const jar = cookie.split(';')[0]!;
       assert.equal((await tcp.inject({ url: '/v1/flows', headers: { cookie: jar } })).statusCode, 401);
       assert.equal((await tcp.inject({ url: '/v1/flows/stream', headers: { cookie: 'l7mesh_token=wrong' } })).statusCode, 401);
-      h.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
+      rig.harness.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
       const sse = await tcp.inject({ url: '/v1/flows/stream?last=1&max=1', headers: { cookie: jar } });
       assert.equal(sse.statusCode, 200);
       assert.match(sse.body, /event: flow/);
@@ -146,8 +135,8 @@ describe('REST API (inject)', () => {
   });
 
   it('fuzz: every route of /openapi.json answers hostile input with 4xx and a message, never 5xx', async () => {
-    await app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
-    const doc = json(await app.inject({ url: '/openapi.json' }));
+    await rig.app.inject({ method: 'POST', url: '/v1/endpoints', payload: { name: 'web-server', labels: ['app=web-server'] } });
+    const doc = json(await rig.app.inject({ url: '/openapi.json' }));
     const paths = Object.keys(doc.paths);
     for (const p of ['/v1/status', '/v1/endpoints', '/v1/endpoints/{id}', '/v1/policies', '/v1/policy/wait', '/v1/flows', '/v1/flows/stream', '/v1/flows/status', '/v1/bpf/ipcache', '/v1/xds/clients', '/v1/envoy', '/v1/debuginfo', '/metrics']) {
       assert.ok(paths.includes(p), `openapi.json lists ${p}`);
@@ -159,7 +148,7 @@ describe('REST API (inject)', () => {
     const strings = ['', ' ', 'a', '../../etc/passwd', '%00', 'é', '\u0000', 'x'.repeat(5000), '{{', '-1', '99999999999999999999', 'app=web-server', 'k8s:app=', '=v', 'a:b:c=d', '--all', 'null'];
     const values = (): unknown => pick([null, true, 0, -1, 1.5, 2 ** 53, pick(strings), [], [pick(strings)], {}, { a: pick(strings) }, [1, 2, 3]]);
     // A stored flow and max=1 let the SSE stream end, so inject can read it to completion.
-    h.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
+    rig.harness.agent.observer.onProxyFlow(httpFlow({ code: 403 }));
     let requests = 0;
     for (const [path, ops] of Object.entries<Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>>(doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {
@@ -179,7 +168,7 @@ describe('REST API (inject)', () => {
             ctype = pick(['application/yaml', 'text/plain', 'application/octet-stream']);
             payload = pick(strings);
           }
-          const r = await app.inject({ method: method.toUpperCase() as 'GET', url, headers: { 'content-type': ctype }, payload: method === 'get' ? undefined : payload });
+          const r = await rig.app.inject({ method: method.toUpperCase() as 'GET', url, headers: { 'content-type': ctype }, payload: method === 'get' ? undefined : payload });
           requests++;
           if (r.statusCode >= 500) assert.fail(`${method.toUpperCase()} ${url} body=${payload?.slice(0, 80)} → ${r.statusCode} ${r.body.slice(0, 300)}`);
           if (r.statusCode >= 400) {
@@ -190,6 +179,6 @@ describe('REST API (inject)', () => {
       }
     }
     assert.ok(requests > 300, `sent ${requests} requests`);
-    assert.equal((await app.inject({ url: '/v1/healthz' })).statusCode, 200);
+    assert.equal((await rig.app.inject({ url: '/v1/healthz' })).statusCode, 200);
   });
 });

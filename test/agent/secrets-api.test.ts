@@ -4,15 +4,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../../agent/api/server.js';
 import { CertificateAuthority } from '../../agent/ca/index.js';
-import { openHarness, type Harness } from './support/harness.js';
+import { apiRig, json } from './support/harness.js';
 
 describe('REST API: TLS secrets (inject)', function () {
   this.timeout(20_000);
-  let h: Harness;
-  let app: FastifyInstance;
+  const rig = apiRig();
   let dir: string;
   let pair: { cert: string; key: string; otherKey: string; ca: string };
   before(async () => {
@@ -23,31 +20,22 @@ describe('REST API: TLS secrets (inject)', function () {
     pair = { cert: a.certificatePem, key: a.privateKeyPem, otherKey: b.privateKeyPem, ca: ca.certificatePem };
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
-  beforeEach(async () => {
-    h = await openHarness();
-    app = await buildApi(h.agent);
-  });
-  afterEach(async () => {
-    await app.close();
-    await h.cleanup();
-  });
-  const json = (r: { body: string }) => JSON.parse(r.body);
 
   it('creates, lists without key material, updates and deletes', async () => {
-    const c = await app.inject({ method: 'POST', url: '/v1/secrets/default/web', payload: { data: { 'tls.crt': pair.cert, 'tls.key': pair.key } } });
+    const c = await rig.app.inject({ method: 'POST', url: '/v1/secrets/default/web', payload: { data: { 'tls.crt': pair.cert, 'tls.key': pair.key } } });
     assert.equal(c.statusCode, 201, c.body);
     assert.deepEqual(json(c).keys.map((k: { key: string; kind: string }) => `${k.key}:${k.kind}`), ['tls.crt:certificate', 'tls.key:private-key']);
-    const again = await app.inject({ method: 'POST', url: '/v1/secrets/default/web', payload: { data: { 'ca.crt': pair.ca } } });
+    const again = await rig.app.inject({ method: 'POST', url: '/v1/secrets/default/web', payload: { data: { 'ca.crt': pair.ca } } });
     assert.equal(again.statusCode, 409, again.body);
-    const l = await app.inject({ url: '/v1/secrets' });
+    const l = await rig.app.inject({ url: '/v1/secrets' });
     assert.equal(json(l).length, 1);
     assert.ok(!l.body.includes('PRIVATE KEY') && !l.body.includes('BEGIN'), l.body);
-    const u = await app.inject({ method: 'PUT', url: '/v1/secrets/default/web', payload: { data: { 'ca.crt': pair.ca } } });
+    const u = await rig.app.inject({ method: 'PUT', url: '/v1/secrets/default/web', payload: { data: { 'ca.crt': pair.ca } } });
     assert.equal(u.statusCode, 200, u.body);
-    assert.deepEqual(json(await app.inject({ url: '/v1/secrets/default/web' })).keys.map((k: { key: string }) => k.key), ['ca.crt']);
-    const d = await app.inject({ method: 'DELETE', url: '/v1/secrets/default/web' });
+    assert.deepEqual(json(await rig.app.inject({ url: '/v1/secrets/default/web' })).keys.map((k: { key: string }) => k.key), ['ca.crt']);
+    const d = await rig.app.inject({ method: 'DELETE', url: '/v1/secrets/default/web' });
     assert.equal(d.statusCode, 200, d.body);
-    const gone = await app.inject({ method: 'DELETE', url: '/v1/secrets/default/web' });
+    const gone = await rig.app.inject({ method: 'DELETE', url: '/v1/secrets/default/web' });
     assert.equal(gone.statusCode, 404);
     assert.equal(json(gone).code, 'L7M_ERR_NOT_FOUND');
   });
@@ -62,10 +50,10 @@ describe('REST API: TLS secrets (inject)', function () {
       ['/v1/secrets/default/web', { data: { 'ca.crt': pair.ca }, extra: 1 }, /extra: unknown field/],
     ];
     for (const [url, payload, msg] of cases) {
-      const r = await app.inject({ method: 'POST', url, payload: payload as object });
+      const r = await rig.app.inject({ method: 'POST', url, payload: payload as object });
       assert.equal(r.statusCode, 400, `${JSON.stringify(payload).slice(0, 80)}: ${r.body}`);
       assert.match(json(r).message, msg);
     }
-    assert.deepEqual(json(await app.inject({ url: '/v1/secrets' })), []);
+    assert.deepEqual(json(await rig.app.inject({ url: '/v1/secrets' })), []);
   });
 });

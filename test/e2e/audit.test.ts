@@ -3,33 +3,16 @@
 // while the connection the policy allows stays FORWARDED.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { spawnInPod } from '../../cli/pod-exec.js';
-import { HTTP_SERVER, runCheck, type PodView } from '../../cli/scenario.js';
+import { HTTP_SERVER, runCheck } from '../../cli/scenario.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
+import { ingressFromYaml, l4PortYaml, policyHead } from '../support/tls-fixtures.js';
+import { agentSpec, agentSuite, cliJson, createPods, firstOutput, observeFlows, sleep, startAgent } from './support/agent-proc.js';
 
-const SPEC: AgentSpec = {
-  node: 'aaudit',
-  stateDir: '/run/l7mesh/aaudit-state',
-  socket: '/run/l7mesh/aaudit.sock',
-  podCidr: '10.81.0.0/16',
-  proxyPort: 15311,
-  ephemeral: true,
-  args: ['--policy-audit-mode'],
-};
+const SPEC = agentSpec('aaudit', '10.81.0.0/16', 15311, { args: ['--policy-audit-mode'] });
 
-const L4_POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: audit-l4}
-spec:
-  endpointSelector: {matchLabels: {app: web-server}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: api-gateway}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-`;
+const L4_POLICY = `${policyHead('audit-l4', undefined, 'web-server')}  ingress:\n${ingressFromYaml('api-gateway', l4PortYaml('{port: "80", protocol: TCP}'))}`;
 
 interface FlowOut {
   verdict: string;
@@ -42,26 +25,15 @@ interface FlowOut {
 
 describe('policy audit mode (real kernel datapath)', function () {
   this.timeout(180_000);
-  let agent: ChildProcess | undefined;
-  let server: ChildProcess | undefined;
-
-  before(function () {
-    skipUnlessRoot(this);
-    removeLeftovers(SPEC);
-  });
-  after(() => stopAgentRun(SPEC, agent, server));
+  const run = agentSuite(SPEC);
 
   it('lets a would-be L3/L4 drop pass and records it as AUDIT; the allowed peer stays FORWARDED', async () => {
-    agent = await startAgent(SPEC);
+    run.agent = await startAgent(SPEC);
     assert.equal(cliJson<{ config: { policyAuditMode: boolean } }>(SPEC, ['status']).config.policyAuditMode, true);
-    const pods: Record<string, PodView & { identity: number }> = {};
-    for (const name of ['api-gateway', 'web-server', 'outsider']) pods[name] = cliJson<PodView & { identity: number }>(SPEC, ['endpoint', 'create', name, '--labels', `app=${name}`]);
-    server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('web server did not start in 10 s')), 10_000);
-      server!.stdout!.once('data', () => (clearTimeout(t), resolve()));
-      server!.once('exit', (c) => (clearTimeout(t), reject(new Error(`web server exited ${c}`))));
-    });
+    const pods = createPods(SPEC, ['api-gateway', 'web-server', 'outsider']);
+    const server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
+    run.children.push(server);
+    await firstOutput(server, 'web server', 10_000);
     const file = `${repoRoot}dist/test/e2e/audit-l4.yaml`;
     writeFileSync(file, L4_POLICY);
     assert.equal(cliJson<{ acked: boolean }>(SPEC, ['policy', 'import', file]).acked, true);
@@ -79,10 +51,10 @@ describe('policy audit mode (real kernel datapath)', function () {
     const toServer = (from: string) => (f: FlowOut) => f.Type === 'L3_L4' && f.source.pod_name === from && f.destination.pod_name === 'web-server' && f.l4?.TCP?.destination_port === 80;
     let flows: FlowOut[] = [];
     for (let i = 0; i < 20; i++) {
-      const r = cli(SPEC, ['observe', '--last', '500', '-o', 'json']);
-      assert.equal(r.code, 0, r.stderr);
       // One JSON object per line, as `hubble observe -o json` prints them.
-      flows = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as FlowOut);
+      const r = observeFlows<FlowOut>(SPEC, ['--last', '500']);
+      assert.equal(r.code, 0, r.stderr);
+      flows = r.flows;
       if (flows.some(toServer('outsider')) && flows.some(toServer('api-gateway'))) break;
       await sleep(250);
     }

@@ -4,47 +4,28 @@
 // 6 s certificates during a long-lived gRPC stream, and refused certificates.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
-import type { PodView } from '../../cli/scenario.js';
+import { spawnInPod } from '../../cli/pod-exec.js';
 import { CertificateAuthority } from '../../agent/ca/index.js';
-import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
+import { httpPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
+import { agentSpec, agentSuite, cliJson, createPods, firstOutput, observeFlows, podJson, retryUntil, sleep, startAgent, supportScript, type PodEndpoint } from './support/agent-proc.js';
+import { writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tls-';
-const GREETER = `${repoRoot}dist/test/e2e/support/greeter-server.js`;
-const CALL = `${repoRoot}dist/test/e2e/support/greeter-call.js`;
+const GREETER = supportScript('greeter-server');
+const CALL = supportScript('greeter-call');
 const TRUST_DOMAIN = 'cluster.local';
 
-interface Ep extends PodView {
-  id: number;
-  identity: number;
-}
 type CallResult = { ok?: boolean; message?: string; code?: string; details?: string; received?: number };
 
-const policy = (port: number) => `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: greeter-auth, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: greeter}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: client}}]
-    authentication: {mode: required}
-    toPorts:
-    - ports: [{port: "${port}", protocol: TCP}]
-      rules:
-        http:
-        - {method: POST, path: "/demo.Greeter/(SayHello|Watch)"}
-  - fromEndpoints: [{matchLabels: {app: intruder}}]
-    toPorts:
-    - ports: [{port: "${port}", protocol: TCP}]
-      rules:
-        http:
-        - {method: POST, path: "/demo.Greeter/SayBye"}
-`;
+const policy = (port: number) => {
+  const ports = `{port: "${port}", protocol: TCP}`;
+  return `${policyHead('greeter-auth', 'default', 'greeter')}  ingress:
+${ingressFromYaml('client', httpPortYaml(ports, 'POST', '/demo.Greeter/(SayHello|Watch)'), true)}${ingressFromYaml('intruder', httpPortYaml(ports, 'POST', '/demo.Greeter/SayBye'))}`;
+};
 
 function run(argv: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -64,40 +45,14 @@ function run(argv: string[], timeoutMs: number): Promise<string> {
 
 describe('agent: authentication: required (mTLS between the proxies) with the real datapath and Envoy', function () {
   this.timeout(300_000);
-  let tmp: string;
-  let spec: AgentSpec;
-  let agent: ChildProcess | undefined;
-  let server: ChildProcess | undefined;
-  let port = 0;
-  const pods: Record<string, Ep> = {};
   const hopPort = 15422;
+  const spec = agentSpec('e2eauth', '10.88.0.0/16', hopPort - 1, { args: ['--identity-cert-lifetime', '6', '--trust-domain', TRUST_DOMAIN] });
+  const suite = agentSuite(spec, TMP_PREFIX);
+  let port = 0;
+  const pods: Record<string, PodEndpoint> = {};
   let sni = '';
 
-  before(function () {
-    skipUnlessRoot(this);
-    tmp = mkdtempSync(TMP_PREFIX);
-    spec = {
-      node: 'e2eauth',
-      stateDir: '/run/l7mesh/e2eauth-state',
-      socket: '/run/l7mesh/e2eauth.sock',
-      podCidr: '10.88.0.0/16',
-      proxyPort: hopPort - 1,
-      ephemeral: true,
-      args: ['--identity-cert-lifetime', '6', '--trust-domain', TRUST_DOMAIN],
-    };
-    removeLeftovers(spec);
-  });
-
-  after(async () => {
-    await stopAgentRun(spec, agent, server);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
-
-  const callInPod = async (pod: string, args: string[]): Promise<CallResult> => {
-    const r = await execInPod(pods[pod]!, [process.execPath, CALL, args[0]!, `${pods.greeter!.ipv4}:${port}`, ...args.slice(1)], 30_000);
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout.trim()) as CallResult;
-  };
+  const callInPod = (pod: string, args: string[]) => podJson<CallResult>(pods[pod]!, [CALL, args[0]!, `${pods.greeter!.ipv4}:${port}`, ...args.slice(1)], 30_000);
 
   /** A peer proxy's view: straight to the hop listener with a certificate. */
   const callHop = async (certFile: string, keyFile: string, caFile: string): Promise<CallResult> => {
@@ -105,11 +60,7 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
     return JSON.parse(out.trim()) as CallResult;
   };
 
-  const writeCert = (name: string, c: { certificatePem: string; privateKeyPem: string }) => {
-    writeFileSync(join(tmp, `${name}.crt`), c.certificatePem);
-    writeFileSync(join(tmp, `${name}.key`), c.privateKeyPem, { mode: 0o600 });
-    return [join(tmp, `${name}.crt`), join(tmp, `${name}.key`)] as const;
-  };
+  const writeCert = (name: string, c: { certificatePem: string; privateKeyPem: string }) => writeCertPair(suite.tmp, name, c);
 
   /** Serial of the certificate the hop listener presents for the greeter now. */
   const hopServerSerial = (certFile: string, keyFile: string, caFile: string): Promise<string> =>
@@ -124,25 +75,19 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
     });
 
   it('starts the agent, pods and the greeter, and imports the policy', async () => {
-    agent = await startAgent(spec);
-    for (const name of ['client', 'intruder', 'greeter']) pods[name] = cliJson<Ep>(spec, ['endpoint', 'create', name, '--labels', `app=${name}`]);
-    server = spawnInPod(pods.greeter!, [process.execPath, GREETER]);
-    port = await new Promise<number>((resolve, reject) => {
-      server!.stdout!.once('data', (d: Buffer) => resolve(Number(/listening on (\d+)/.exec(d.toString())?.[1])));
-      server!.once('exit', (c) => reject(new Error(`greeter exited ${c}`)));
-    });
+    suite.agent = await startAgent(spec);
+    Object.assign(pods, createPods(spec, ['client', 'intruder', 'greeter']));
+    const server = spawnInPod(pods.greeter!, [process.execPath, GREETER]);
+    suite.children.push(server);
+    port = Number(/listening on (\d+)/.exec(await firstOutput(server, 'greeter'))?.[1]);
     sni = `p${port}.${pods.greeter!.id}-greeter.l7mesh.internal`;
-    writeFileSync(join(tmp, 'policy.yaml'), policy(port));
-    const imp = cliJson<{ acked: boolean }>(spec, ['policy', 'import', join(tmp, 'policy.yaml')]);
+    writeFileSync(join(suite.tmp, 'policy.yaml'), policy(port));
+    const imp = cliJson<{ acked: boolean }>(spec, ['policy', 'import', join(suite.tmp, 'policy.yaml')]);
     assert.equal(imp.acked, true);
   });
 
   it('the authenticated client gets through the mTLS hop', async () => {
-    let r = await callInPod('client', ['unary', 'SayHello']);
-    for (let i = 0; i < 10 && !r.ok; i++) {
-      await sleep(500);
-      r = await callInPod('client', ['unary', 'SayHello']);
-    }
+    const r = await retryUntil(() => callInPod('client', ['unary', 'SayHello']), (x) => !!x.ok);
     assert.deepEqual(r, { ok: true, message: 'hello e2e' });
   });
 
@@ -150,8 +95,7 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
     type F = { verdict: string; source: { identity: number }; destination: { identity: number; pod_name?: string }; l7?: { http?: { url?: string } }; policy: { direction: string; result: string; rule_path?: string }[] };
     let hit: F | undefined;
     for (let i = 0; i < 20 && !hit; i++) {
-      const r = cli(spec, ['observe', '--type', 'l7', '-o', 'json']);
-      const flows = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as F);
+      const { flows } = observeFlows<F>(spec, ['--type', 'l7']);
       // The hop is where the ingress rule allowed the request (the source chain only forwards it).
       const allowedHere = (f: F) => f.policy.some((d) => d.direction === 'ingress' && d.result === 'allowed' && d.rule_path === 'spec.ingress[0].toPorts[0].rules.http[0]');
       hit = flows.find((f) => f.verdict === 'FORWARDED' && /SayHello/.test(f.l7?.http?.url ?? '') && allowedHere(f) && f.source.identity === pods.client!.identity && f.destination.pod_name === 'greeter');
@@ -167,14 +111,14 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
 
   it('at the hop listener only the allowed identity\'s certificate gets through; others and foreign or expired ones are refused', async () => {
     const ca = await CertificateAuthority.open({ stateDir: join(spec.stateDir, 'ca'), trustDomain: TRUST_DOMAIN });
-    const foreign = await CertificateAuthority.open({ stateDir: join(tmp, 'foreign-ca'), trustDomain: TRUST_DOMAIN });
-    writeFileSync(join(tmp, 'ca.crt'), ca.certificatePem);
+    const foreign = await CertificateAuthority.open({ stateDir: join(suite.tmp, 'foreign-ca'), trustDomain: TRUST_DOMAIN });
+    writeFileSync(join(suite.tmp, 'ca.crt'), ca.certificatePem);
     const [okCert, okKey] = writeCert('client', await ca.issueIdentity(pods.client!.identity));
     const [inCert, inKey] = writeCert('intruder', await ca.issueIdentity(pods.intruder!.identity));
     const [fCert, fKey] = writeCert('foreign', await foreign.issueIdentity(pods.client!.identity));
     const now = Date.now();
     const [xCert, xKey] = writeCert('expired', await ca.issue({ commonName: 'expired', uris: [ca.spiffeId(pods.client!.identity)], notBefore: now - 7200_000, notAfter: now - 3600_000 }));
-    const caFile = join(tmp, 'ca.crt');
+    const caFile = join(suite.tmp, 'ca.crt');
 
     assert.deepEqual(await callHop(okCert, okKey, caFile), { ok: true, message: 'hello e2e' });
     const other = await callHop(inCert, inKey, caFile);
@@ -194,8 +138,8 @@ describe('agent: authentication: required (mTLS between the proxies) with the re
   });
 
   it('identity certificates renew (6 s lifetime) during a long-lived gRPC stream through the hop without an error', async () => {
-    const caFile = join(tmp, 'ca.crt');
-    const [c, k] = [join(tmp, 'client.crt'), join(tmp, 'client.key')];
+    const caFile = join(suite.tmp, 'ca.crt');
+    const [c, k] = [join(suite.tmp, 'client.crt'), join(suite.tmp, 'client.key')];
     const before = await hopServerSerial(c, k, caFile);
     const stream = callInPod('client', ['watch', '10000']);
     await sleep(5000);

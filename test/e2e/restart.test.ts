@@ -3,48 +3,34 @@
 // work again. Real kernel datapath, real Envoy, pods in namespaces.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
-import { HTTP_SERVER, runCheck, type Check, type PodView } from '../../cli/scenario.js';
+import { HTTP_SERVER, runCheck, type Check } from '../../cli/scenario.js';
 import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, liveNetns, removeLeftovers, skipUnlessRoot, startAgent, stopAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
+import { httpPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
+import { agentSpec, agentSuite, cli, cliJson, createPods, firstOutput, liveNetns, startAgent, stopAgent, type PodEndpoint } from './support/agent-proc.js';
 
-const SPEC: AgentSpec = { node: 'e2erst', stateDir: '/run/l7mesh/e2erst-state', socket: '/run/l7mesh/e2erst.sock', podCidr: '10.78.0.0/16', proxyPort: 15201 };
+// Not ephemeral: what it leaves behind when killed is what the restarted agent adopts.
+const SPEC = agentSpec('e2erst', '10.78.0.0/16', 15201, { ephemeral: false });
 const POLICY = `${repoRoot}agent/demo/l7-rule.yaml`;
 const LOOP = `${repoRoot}dist/cli/workloads/http-loop.js`;
 
-interface Ep extends PodView {
-  id: number;
-  identity: number;
+interface Ep extends PodEndpoint {
   state: string;
 }
 
 describe('agent restart (kill -9) with the real datapath and Envoy', function () {
   this.timeout(300_000);
-  let agent: ChildProcess | undefined;
-  let server: ChildProcess | undefined;
+  const run = agentSuite(SPEC);
   const created: string[] = [];
 
-  before(function () {
-    skipUnlessRoot(this);
-    removeLeftovers(SPEC);
-  });
-
-  after(() => stopAgentRun(SPEC, agent, server));
-
   it('keeps enforcing while the agent is dead, and the restarted agent adopts its state', async () => {
-    agent = await startAgent(SPEC);
-    const pods: Record<string, Ep> = {};
-    for (const name of ['api-gateway', 'web-server', 'outsider']) {
-      pods[name] = cliJson<Ep>(SPEC, ['endpoint', 'create', name, '--labels', `app=${name}`]);
-      created.push(pods[name]!.netns!);
-    }
-    server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
-    await new Promise<void>((resolve, reject) => {
-      server!.stdout!.once('data', () => resolve());
-      server!.once('exit', (c) => reject(new Error(`web server exited ${c}`)));
-    });
+    run.agent = await startAgent(SPEC);
+    const pods = createPods<Ep>(SPEC, ['api-gateway', 'web-server', 'outsider']);
+    created.push(...Object.values(pods).map((p) => p.netns!));
+    const server = spawnInPod(pods['web-server']!, [process.execPath, HTTP_SERVER, '80']);
+    run.children.push(server);
+    await firstOutput(server, 'web server');
     const imp = cliJson<{ revision: number; acked: boolean }>(SPEC, ['policy', 'import', POLICY]);
     assert.equal(imp.acked, true);
     const envoyBefore = cliJson<{ proxy: { envoy: { pid: number } } }>(SPEC, ['status']).proxy.envoy.pid;
@@ -52,8 +38,8 @@ describe('agent restart (kill -9) with the real datapath and Envoy', function ()
     // Traffic runs across the crash: a GET every 100 ms for 8 s from api-gateway.
     const loop = execInPod(pods['api-gateway']!, [process.execPath, LOOP, `http://${pods['web-server']!.ipv4}/api/v1/users`, '8000', '100'], 30_000);
     await new Promise((r) => setTimeout(r, 2000));
-    await stopAgent(agent, 'SIGKILL');
-    agent = undefined;
+    await stopAgent(run.agent, 'SIGKILL');
+    run.agent = undefined;
 
     const checks: Check[] = [
       { from: 'api-gateway', to: 'web-server', port: 80, method: 'GET', path: '/api/v1/users', expect: 'allowed' },
@@ -69,7 +55,7 @@ describe('agent restart (kill -9) with the real datapath and Envoy', function ()
     assert.ok(counts['200']! >= 20, `loop ran: ${JSON.stringify(counts)}`);
 
     // Restart (ephemeral now, so that stopping it at the end tears everything down).
-    agent = await startAgent({ ...SPEC, ephemeral: true });
+    run.agent = await startAgent({ ...SPEC, ephemeral: true });
     const eps = cliJson<Ep[]>(SPEC, ['endpoint', 'list']);
     assert.deepEqual(
       eps.map((e) => [e.id, e.name, e.identity, e.state]),
@@ -81,19 +67,7 @@ describe('agent restart (kill -9) with the real datapath and Envoy', function ()
 
     // Policy edits work again: allow /api/v2 too.
     const widened = `${repoRoot}dist/test/e2e/l7-rule-v2.yaml`;
-    writeFileSync(widened, `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: l7-rule}
-spec:
-  endpointSelector: {matchLabels: {app: web-server}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: api-gateway}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/api/v[12]/.*"}
-`);
+    writeFileSync(widened, `${policyHead('l7-rule', undefined, 'web-server')}  ingress:\n${ingressFromYaml('api-gateway', httpPortYaml('{port: "80", protocol: TCP}', 'GET', '/api/v[12]/.*'))}`);
     const edit = cliJson<{ revision: number; acked: boolean; policies: string[] }>(SPEC, ['policy', 'import', widened, '--no-wait']);
     assert.deepEqual([edit.revision, edit.policies], [2, ['CiliumNetworkPolicy/default/l7-rule']]);
     // The adopted Envoy reconnects to the restarted xDS server on its own retry schedule.
@@ -105,9 +79,9 @@ spec:
     assert.ok(out.pass, `outsider still denied, got ${out.got}`);
 
     // Clean stop: no pods, pins or Envoy left.
-    server?.kill('SIGKILL');
-    await stopAgent(agent);
-    agent = undefined;
+    server.kill('SIGKILL');
+    await stopAgent(run.agent);
+    run.agent = undefined;
     assert.deepEqual(liveNetns(created), []);
     assert.equal(existsSync(`/sys/fs/bpf/l7mesh/${SPEC.node}`), false);
     assert.notEqual(cli(SPEC, ['status']).code, 0);

@@ -5,103 +5,46 @@
 // shows the request crossed the authenticated hop.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
-import type { PodView } from '../../cli/scenario.js';
-import { CertificateAuthority } from '../../agent/ca/index.js';
+import { spawnInPod } from '../../cli/pod-exec.js';
 import { adminRequest } from '../../proxy-config/supervisor/admin-client.js';
-import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
+import { httpPortYaml, httpsPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
+import { agentSpec, agentSuite, cli, createPods, firstOutput, observeFlows, podJson, retryUntil, sleep, startAgent, supportScript, type PodEndpoint } from './support/agent-proc.js';
+import { issueServerCert, openWebCas, writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tlsctx-';
 const WEB_NAME = 'web.auth.test';
 const TRUST_DOMAIN = 'cluster.local';
-const HTTPS_SERVER = `${repoRoot}dist/test/e2e/support/https-server.js`;
-const HTTPS_GET = `${repoRoot}dist/test/e2e/support/https-get.js`;
-const HTTP_ECHO = `${repoRoot}dist/test/e2e/support/http-echo.js`;
-const HTTP_GET = `${repoRoot}dist/test/e2e/support/http-get.js`;
+const HTTPS_SERVER = supportScript('https-server');
+const HTTPS_GET = supportScript('https-get');
+const HTTP_ECHO = supportScript('http-echo');
+const HTTP_GET = supportScript('http-get');
 
-interface Ep extends PodView {
-  id: number;
-  identity: number;
-}
 type Reply = { status?: number; body?: string; error?: string };
 
-const POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: web-auth, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: client}}]
-    authentication: {mode: required}
-    toPorts:
-    - ports: [{port: "8080", endPort: 8083, protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/api/.*"}
-    - ports: [{port: "443", protocol: TCP}]
-      terminatingTLS: {secret: {name: web-front}}
-      originatingTLS: {secret: {name: web-origin}}
-      rules:
-        http:
-        - {method: GET, path: "/public/.*"}
-  - fromEndpoints: [{matchLabels: {app: intruder}}]
-    toPorts:
-    - ports: [{port: "8080", endPort: 8083, protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/open/.*"}
-`;
+const RANGE = '{port: "8080", endPort: 8083, protocol: TCP}';
+const POLICY = `${policyHead('web-auth', 'default')}  ingress:
+${ingressFromYaml('client', httpPortYaml(RANGE, 'GET', '/api/.*') + httpsPortYaml(), true)}${ingressFromYaml('intruder', httpPortYaml(RANGE, 'GET', '/open/.*'))}`;
 
 describe('agent: authentication: required on a port range and with terminatingTLS/originatingTLS (real datapath and Envoy)', function () {
   this.timeout(180_000);
-  let tmp: string;
-  let spec: AgentSpec;
-  let agent: ChildProcess | undefined;
-  const servers: ChildProcess[] = [];
+  const spec = agentSpec('l7mtc2', '10.92.0.0/16', 15471, { args: ['--trust-domain', TRUST_DOMAIN] });
+  const run = agentSuite(spec, TMP_PREFIX);
   let originOut = '';
-  const pods: Record<string, Ep> = {};
-  const f = (name: string) => join(tmp, name);
+  const pods: Record<string, PodEndpoint> = {};
+  const f = (name: string) => join(run.tmp, name);
 
-  before(async function () {
-    skipUnlessRoot(this);
-    tmp = mkdtempSync(TMP_PREFIX);
-    spec = {
-      node: 'l7mtc2',
-      stateDir: '/run/l7mesh/l7mtc2-state',
-      socket: '/run/l7mesh/l7mtc2.sock',
-      podCidr: '10.92.0.0/16',
-      proxyPort: 15471,
-      ephemeral: true,
-      args: ['--trust-domain', TRUST_DOMAIN],
-    };
-    removeLeftovers(spec);
-    const frontCa = await CertificateAuthority.open({ stateDir: f('front-ca'), trustDomain: 'front.test' });
-    const originCa = await CertificateAuthority.open({ stateDir: f('origin-ca'), trustDomain: 'origin.test' });
-    const front = await frontCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME] });
-    const origin = await originCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME] });
-    writeFileSync(f('front.crt'), front.certificatePem);
-    writeFileSync(f('front.key'), front.privateKeyPem, { mode: 0o600 });
-    writeFileSync(f('origin.crt'), origin.certificatePem);
-    writeFileSync(f('origin.key'), origin.privateKeyPem, { mode: 0o600 });
-    writeFileSync(f('front-ca.crt'), frontCa.certificatePem);
-    writeFileSync(f('origin-ca.crt'), originCa.certificatePem);
+  before(async () => {
+    const cas = await openWebCas(run.tmp);
+    writeCertPair(run.tmp, 'front', await issueServerCert(cas.front, WEB_NAME));
+    writeCertPair(run.tmp, 'origin', await issueServerCert(cas.origin, WEB_NAME));
+    writeFileSync(f('front-ca.crt'), cas.front.certificatePem);
+    writeFileSync(f('origin-ca.crt'), cas.origin.certificatePem);
     writeFileSync(f('policy.yaml'), POLICY);
   });
 
-  after(async () => {
-    await stopAgentRun(spec, agent, ...servers);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
-
-  const inPod = async (pod: string, argv: string[]): Promise<Reply> => {
-    const r = await execInPod(pods[pod]!, [process.execPath, ...argv], 20_000);
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout.trim()) as Reply;
-  };
+  const inPod = (pod: string, argv: string[]) => podJson<Reply>(pods[pod]!, argv);
   const http = (pod: string, port: number, path: string) => inPod(pod, [HTTP_GET, `http://${pods.web!.ipv4}:${port}${path}`]);
   const https = (path: string) => inPod('client', [HTTPS_GET, `https://${pods.web!.ipv4}${path}`, f('front-ca.crt'), WEB_NAME]);
   /** TLS handshakes Envoy's hop client made for the client → web chain of `port` (its cluster's ssl stats). */
@@ -117,8 +60,7 @@ describe('agent: authentication: required on a port range and with terminatingTL
   type F = { verdict: string; source: { identity: number }; l7?: { http?: { url?: string } }; policy: { direction: string; result: string; rule_path?: string }[] };
   const hopFlow = async (verdict: string, url: RegExp, rulePath?: string): Promise<F | undefined> => {
     for (let i = 0; i < 20; i++) {
-      const r = cli(spec, ['observe', '--type', 'l7', '-o', 'json']);
-      const flows = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as F);
+      const { flows } = observeFlows<F>(spec, ['--type', 'l7']);
       const hit = flows.find(
         (f) =>
           f.verdict === verdict &&
@@ -134,19 +76,14 @@ describe('agent: authentication: required on a port range and with terminatingTL
   };
   let lastFlows: F[] = [];
   const flowSummary = () => lastFlows.map((f) => JSON.stringify({ v: f.verdict, url: f.l7?.http?.url, src: f.source.identity, policy: f.policy })).join('\n');
-  const started = (c: ChildProcess, what: string) =>
-    new Promise<void>((resolve, reject) => {
-      c.stdout!.once('data', () => resolve());
-      c.once('exit', (code) => reject(new Error(`${what} exited ${code}`)));
-    });
 
   it('starts the agent, pods, HTTP servers on two ports of the range and a TLS origin; stores the secrets; imports the policy', async () => {
-    agent = await startAgent(spec);
-    for (const name of ['client', 'intruder', 'web']) pods[name] = cliJson<Ep>(spec, ['endpoint', 'create', name, '--labels', `app=${name}`]);
+    run.agent = await startAgent(spec);
+    Object.assign(pods, createPods(spec, ['client', 'intruder', 'web']));
     const echo = spawnInPod(pods.web!, [process.execPath, HTTP_ECHO, '8081', '8083']);
     const origin = spawnInPod(pods.web!, [process.execPath, HTTPS_SERVER, '443', f('origin.crt'), f('origin.key')]);
-    servers.push(echo, origin);
-    const up = Promise.all([started(echo, 'http echo'), started(origin, 'https origin')]);
+    run.children.push(echo, origin);
+    const up = Promise.all([firstOutput(echo, 'http echo'), firstOutput(origin, 'https origin')]);
     origin.stdout!.on('data', (d: Buffer) => (originOut += d.toString()));
     await up;
     assert.equal(cli(spec, ['secret', 'create', 'default/web-front', '--cert', f('front.crt'), '--key', f('front.key')]).code, 0);
@@ -158,11 +95,7 @@ describe('agent: authentication: required on a port range and with terminatingTL
 
   it('port range: the client passes on every port of the range through the authenticated hop for that port', async () => {
     for (const port of [8081, 8083]) {
-      let r = await http('client', port, '/api/x');
-      for (let i = 0; i < 10 && r.status !== 200; i++) {
-        await sleep(500);
-        r = await http('client', port, '/api/x');
-      }
+      const r = await retryUntil(() => http('client', port, '/api/x'), (x) => x.status === 200);
       assert.equal(r.status, 200, `${port}: ${JSON.stringify(r)}`);
       assert.deepEqual(JSON.parse(r.body!), { port, path: '/api/x' });
       const denied = await http('client', port, '/other');
@@ -183,11 +116,7 @@ describe('agent: authentication: required on a port range and with terminatingTL
   });
 
   it('authentication with TLS on one port: the client\'s TLS is terminated, the hop is authenticated, the origin sees TLS', async () => {
-    let r = await https('/public/index.html');
-    for (let i = 0; i < 10 && r.status !== 200; i++) {
-      await sleep(500);
-      r = await https('/public/index.html');
-    }
+    const r = await retryUntil(() => https('/public/index.html'), (x) => x.status === 200);
     assert.equal(r.status, 200, JSON.stringify(r));
     // The origin's certificate comes from a CA only Envoy trusts: the last leg was TLS, verified.
     assert.deepEqual(JSON.parse(r.body!), { method: 'GET', path: '/public/index.html', encrypted: true, servername: WEB_NAME });

@@ -6,23 +6,18 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
-import type { PodView } from '../../cli/scenario.js';
-import { CertificateAuthority } from '../../agent/ca/index.js';
-import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
+import { spawnInPod } from '../../cli/pod-exec.js';
+import { httpsPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
+import { agentSpec, agentSuite, cli, cliJson, createPods, firstOutput, podJson, retryUntil, sleep, startAgent, supportScript, type PodEndpoint } from './support/agent-proc.js';
+import { issueServerCert, openWebCas, writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tlsctx-';
 const WEB_NAME = 'web.store.test';
-const HTTPS_SERVER = `${repoRoot}dist/test/e2e/support/https-server.js`;
-const TLS_PROBE = `${repoRoot}dist/test/e2e/support/tls-probe.js`;
+const HTTPS_SERVER = supportScript('https-server');
+const TLS_PROBE = supportScript('tls-probe');
 
-interface Ep extends PodView {
-  id: number;
-  identity: number;
-}
 interface Probe {
   n: number;
   status?: number;
@@ -32,86 +27,46 @@ interface Probe {
   error?: string;
 }
 
-const POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: web-store-tls, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: client}}]
-    toPorts:
-    - ports: [{port: "443", protocol: TCP}]
-      terminatingTLS: {secret: {name: web-front}}
-      originatingTLS: {secret: {name: web-origin}}
-      rules:
-        http:
-        - {method: GET, path: "/public/.*"}
-`;
+const POLICY = `${policyHead('web-store-tls', 'default')}  ingress:\n${ingressFromYaml('client', httpsPortYaml())}`;
 
 describe('agent: TLS secrets from the agent store (create, use, rotate over SDS, refuse broken updates)', function () {
   this.timeout(180_000);
-  let tmp: string;
-  let spec: AgentSpec;
-  let agent: ChildProcess | undefined;
+  const spec = agentSpec('l7mtc1', '10.91.0.0/16', 15461);
+  const run = agentSuite(spec, TMP_PREFIX);
   let server: ChildProcess | undefined;
   let keepalive: ChildProcess | undefined;
   let serverOut = '';
-  const pods: Record<string, Ep> = {};
+  const pods: Record<string, PodEndpoint> = {};
   const serial: Record<string, string> = {};
-  const f = (name: string) => join(tmp, name);
+  const f = (name: string) => join(run.tmp, name);
 
-  before(async function () {
-    skipUnlessRoot(this);
-    tmp = mkdtempSync(TMP_PREFIX);
-    spec = {
-      node: 'l7mtc1',
-      stateDir: '/run/l7mesh/l7mtc1-state',
-      socket: '/run/l7mesh/l7mtc1.sock',
-      podCidr: '10.91.0.0/16',
-      proxyPort: 15461,
-      ephemeral: true,
-    };
-    removeLeftovers(spec);
-    const frontCa = await CertificateAuthority.open({ stateDir: f('front-ca'), trustDomain: 'front.test' });
-    const originCa = await CertificateAuthority.open({ stateDir: f('origin-ca'), trustDomain: 'origin.test' });
-    const t = Date.now();
+  before(async () => {
+    const cas = await openWebCas(run.tmp);
     const issued = {
-      front1: await frontCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME] }),
-      front2: await frontCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME] }),
-      expired: await frontCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME], notBefore: t - 7200_000, notAfter: t - 3600_000 }),
-      origin: await originCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME] }),
+      front1: await issueServerCert(cas.front, WEB_NAME),
+      front2: await issueServerCert(cas.front, WEB_NAME),
+      expired: await issueServerCert(cas.front, WEB_NAME, true),
+      origin: await issueServerCert(cas.origin, WEB_NAME),
     };
     for (const [name, c] of Object.entries(issued)) {
-      writeFileSync(f(`${name}.crt`), c.certificatePem);
-      writeFileSync(f(`${name}.key`), c.privateKeyPem, { mode: 0o600 });
+      writeCertPair(run.tmp, name, c);
       serial[name] = c.serial.toUpperCase();
     }
-    writeFileSync(f('front-ca.crt'), frontCa.certificatePem);
-    writeFileSync(f('origin-ca.crt'), originCa.certificatePem);
+    writeFileSync(f('front-ca.crt'), cas.front.certificatePem);
+    writeFileSync(f('origin-ca.crt'), cas.origin.certificatePem);
     writeFileSync(f('policy.yaml'), POLICY);
   });
 
-  after(async () => {
-    await stopAgentRun(spec, agent, server, keepalive);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
-
-  const probe = async (path: string): Promise<Probe> => {
-    const r = await execInPod(pods.client!, [process.execPath, TLS_PROBE, `https://${pods.web!.ipv4}${path}`, f('front-ca.crt'), WEB_NAME], 20_000);
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout.trim()) as Probe;
-  };
+  const probe = (path: string) => podJson<Probe>(pods.client!, [TLS_PROBE, `https://${pods.web!.ipv4}${path}`, f('front-ca.crt'), WEB_NAME]);
   const serialNorm = (s: string | undefined) => (s ?? '').toUpperCase().replace(/^0+/, '');
 
   it('starts the agent (no secrets directory content), pods and a TLS origin', async () => {
-    agent = await startAgent(spec);
-    for (const name of ['client', 'web']) pods[name] = cliJson<Ep>(spec, ['endpoint', 'create', name, '--labels', `app=${name}`]);
+    run.agent = await startAgent(spec);
+    Object.assign(pods, createPods(spec, ['client', 'web']));
     server = spawnInPod(pods.web!, [process.execPath, HTTPS_SERVER, '443', f('origin.crt'), f('origin.key')]);
+    run.children.push(server);
     server.stdout!.on('data', (d: Buffer) => (serverOut += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      server!.stdout!.once('data', () => resolve());
-      server!.once('exit', (c) => reject(new Error(`https server exited ${c}`)));
-    });
+    await firstOutput(server, 'https server');
   });
 
   it('secret create refuses a mismatched key and an expired certificate, naming the field', () => {
@@ -152,11 +107,7 @@ describe('agent: TLS secrets from the agent store (create, use, rotate over SDS,
   it('HTTPS terminated with the stored secret: /public 200 re-encrypted to the origin, /admin 403 on the decrypted request', async () => {
     const imp = cliJson<{ acked: boolean }>(spec, ['policy', 'import', f('policy.yaml')]);
     assert.equal(imp.acked, true);
-    let r = await probe('/public/a');
-    for (let i = 0; i < 10 && r.status !== 200; i++) {
-      await sleep(500);
-      r = await probe('/public/a');
-    }
+    const r = await retryUntil(() => probe('/public/a'), (x) => x.status === 200);
     assert.equal(r.status, 200, JSON.stringify(r));
     assert.equal(serialNorm(r.serial), serialNorm(serial.front1), 'Envoy presents the stored certificate');
     assert.deepEqual(JSON.parse(r.body!), { method: 'GET', path: '/public/a', encrypted: true, servername: WEB_NAME });
@@ -168,6 +119,7 @@ describe('agent: TLS secrets from the agent store (create, use, rotate over SDS,
   it('secret update rotates over SDS: new handshakes see the new certificate, an open connection keeps working', async () => {
     const signal = f('rotated');
     keepalive = spawnInPod(pods.client!, [process.execPath, TLS_PROBE, `https://${pods.web!.ipv4}/public/keepalive`, f('front-ca.crt'), WEB_NAME, signal]);
+    run.children.push(keepalive);
     let out = '';
     keepalive.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<void>((resolve) => keepalive!.once('exit', () => resolve()));

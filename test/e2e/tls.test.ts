@@ -8,37 +8,17 @@ import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execInPod, spawnInPod } from '../../cli/pod-exec.js';
-import type { PodView } from '../../cli/scenario.js';
-import { CertificateAuthority } from '../../agent/ca/index.js';
-import { repoRoot } from '../support/paths.js';
-import { cli, cliJson, removeLeftovers, skipUnlessRoot, sleep, startAgent, stopAgentRun, type AgentSpec } from './support/agent-proc.js';
+import { spawnInPod } from '../../cli/pod-exec.js';
+import { httpsPortYaml, ingressFromYaml, policyHead } from '../support/tls-fixtures.js';
+import { agentSpec, cli, cliJson, createPods, firstOutput, observeFlows, podJson, removeLeftovers, retryUntil, skipUnlessRoot, startAgent, stopAgentRun, supportScript, type AgentSpec, type PodEndpoint } from './support/agent-proc.js';
+import { issueServerCert, openWebCas, writeCertPair } from './support/tls-certs.js';
 
 const TMP_PREFIX = '/tmp/l7m-tls-';
 const WEB_NAME = 'web.shop.test';
-const HTTPS_SERVER = `${repoRoot}dist/test/e2e/support/https-server.js`;
-const HTTPS_GET = `${repoRoot}dist/test/e2e/support/https-get.js`;
+const HTTPS_SERVER = supportScript('https-server');
+const HTTPS_GET = supportScript('https-get');
 
-interface Ep extends PodView {
-  id: number;
-  identity: number;
-}
-
-const policy = (frontSecret: string) => `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: web-tls, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: client}}]
-    toPorts:
-    - ports: [{port: "443", protocol: TCP}]
-      terminatingTLS: {secret: {name: ${frontSecret}}}
-      originatingTLS: {secret: {name: web-origin}}
-      rules:
-        http:
-        - {method: GET, path: "/public/.*"}
-`;
+const policy = (frontSecret: string) => `${policyHead('web-tls', 'default')}  ingress:\n${ingressFromYaml('client', httpsPortYaml(frontSecret))}`;
 
 describe('agent: terminatingTLS / originatingTLS with the real datapath and Envoy', function () {
   this.timeout(240_000);
@@ -47,27 +27,18 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
   let agent: ChildProcess | undefined;
   let server: ChildProcess | undefined;
   let serverOut = '';
-  const pods: Record<string, Ep> = {};
+  const pods: Record<string, PodEndpoint> = {};
 
   before(async function () {
     skipUnlessRoot(this);
     tmp = mkdtempSync(TMP_PREFIX);
-    spec = {
-      node: 'e2etls',
-      stateDir: '/run/l7mesh/e2etls-state',
-      socket: '/run/l7mesh/e2etls.sock',
-      podCidr: '10.87.0.0/16',
-      proxyPort: 15411,
-      ephemeral: true,
-      args: ['--secrets-dir', join(tmp, 'secrets')],
-    };
+    spec = agentSpec('e2etls', '10.87.0.0/16', 15411, { args: ['--secrets-dir', join(tmp, 'secrets')] });
     removeLeftovers(spec);
     // The front CA (the client trusts it) and the origin CA (only Envoy trusts it).
-    const frontCa = await CertificateAuthority.open({ stateDir: join(tmp, 'front-ca'), trustDomain: 'front.test' });
-    const originCa = await CertificateAuthority.open({ stateDir: join(tmp, 'origin-ca'), trustDomain: 'origin.test' });
-    const front = await frontCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME] });
-    const origin = await originCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME] });
-    const expired = await frontCa.issue({ commonName: WEB_NAME, dnsNames: [WEB_NAME], notBefore: Date.now() - 7200_000, notAfter: Date.now() - 3600_000 });
+    const cas = await openWebCas(tmp);
+    const front = await issueServerCert(cas.front, WEB_NAME);
+    const origin = await issueServerCert(cas.origin, WEB_NAME);
+    const expired = await issueServerCert(cas.front, WEB_NAME, true);
     const put = (dir: string, files: Record<string, string>) => {
       mkdirSync(join(tmp, 'secrets/default', dir), { recursive: true });
       for (const [f, text] of Object.entries(files)) writeFileSync(join(tmp, 'secrets/default', dir, f), text, { mode: 0o600 });
@@ -75,10 +46,9 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
     put('web-front', { 'tls.crt': front.certificatePem, 'tls.key': front.privateKeyPem });
     put('web-front-expired', { 'tls.crt': expired.certificatePem, 'tls.key': expired.privateKeyPem });
     put('web-front-mismatched', { 'tls.crt': front.certificatePem, 'tls.key': origin.privateKeyPem });
-    put('web-origin', { 'ca.crt': originCa.certificatePem });
-    writeFileSync(join(tmp, 'client-ca.crt'), frontCa.certificatePem);
-    writeFileSync(join(tmp, 'origin.crt'), origin.certificatePem);
-    writeFileSync(join(tmp, 'origin.key'), origin.privateKeyPem, { mode: 0o600 });
+    put('web-origin', { 'ca.crt': cas.origin.certificatePem });
+    writeFileSync(join(tmp, 'client-ca.crt'), cas.front.certificatePem);
+    writeCertPair(tmp, 'origin', origin);
   });
 
   after(async () => {
@@ -86,21 +56,14 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  const get = async (path: string): Promise<{ status?: number; body?: string; error?: string }> => {
-    const r = await execInPod(pods.client!, [process.execPath, HTTPS_GET, `https://${pods.web!.ipv4}${path}`, join(tmp, 'client-ca.crt'), WEB_NAME], 20_000);
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout.trim()) as { status?: number; body?: string; error?: string };
-  };
+  const get = (path: string) => podJson<{ status?: number; body?: string; error?: string }>(pods.client!, [HTTPS_GET, `https://${pods.web!.ipv4}${path}`, join(tmp, 'client-ca.crt'), WEB_NAME]);
 
   it('starts the agent, pods and a TLS origin', async () => {
     agent = await startAgent(spec);
-    for (const name of ['client', 'web']) pods[name] = cliJson<Ep>(spec, ['endpoint', 'create', name, '--labels', `app=${name}`]);
+    Object.assign(pods, createPods(spec, ['client', 'web']));
     server = spawnInPod(pods.web!, [process.execPath, HTTPS_SERVER, '443', join(tmp, 'origin.crt'), join(tmp, 'origin.key')]);
     server.stdout!.on('data', (d: Buffer) => (serverOut += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      server!.stdout!.once('data', () => resolve());
-      server!.once('exit', (c) => reject(new Error(`https server exited ${c}`)));
-    });
+    await firstOutput(server, 'https server');
   });
 
   it('rejects policies whose secret is missing, expired or mismatched, naming the field; nothing is applied', () => {
@@ -128,12 +91,8 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
     writeFileSync(file, policy('web-front'));
     const imp = cliJson<{ acked: boolean }>(spec, ['policy', 'import', file]);
     assert.equal(imp.acked, true, JSON.stringify(cliJson<{ proxy: unknown }>(spec, ['status']).proxy));
-    let r = await get('/public/index.html');
     // Envoy may still be warming the new chain's secrets right after the ACK.
-    for (let i = 0; i < 10 && r.status !== 200; i++) {
-      await sleep(500);
-      r = await get('/public/index.html');
-    }
+    const r = await retryUntil(() => get('/public/index.html'), (x) => x.status === 200);
     assert.equal(r.status, 200, JSON.stringify(r));
     assert.deepEqual(JSON.parse(r.body!), { method: 'GET', path: '/public/index.html', encrypted: true, servername: WEB_NAME });
   });
@@ -147,9 +106,9 @@ describe('agent: terminatingTLS / originatingTLS with the real datapath and Envo
   });
 
   it('the L7 flows record both verdicts', () => {
-    const r = cli(spec, ['observe', '--type', 'l7', '-o', 'json']);
+    const r = observeFlows<{ l7?: { http?: { url?: string } }; verdict: string }>(spec, ['--type', 'l7']);
     assert.equal(r.code, 0, r.stderr);
-    const flows = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { l7?: { http?: { url?: string } }; verdict: string });
+    const flows = r.flows;
     const seen = flows.map((f) => `${f.verdict} ${f.l7?.http?.url ?? ''}`);
     assert.ok(seen.some((s) => /^FORWARDED .*\/public\/index\.html/.test(s)), seen.join('\n'));
     assert.ok(seen.some((s) => /^DROPPED .*\/admin\/keys/.test(s)), seen.join('\n'));

@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ApiKey } from '../../l7/kafka/api-keys.js';
 import { ErrorCode } from '../../l7/kafka/error-codes.js';
 import { KafkaExtProcServer, loadNetworkExtProcService } from '../../l7/kafka/ext-proc-server.js';
@@ -18,6 +17,7 @@ import type { KafkaRule } from '../../l7/kafka/rule.js';
 import { Reader } from '../../l7/kafka/wire.js';
 import { freePort } from '../support/kafka-broker.js';
 import { startEnvoy } from './envoy-kafka.js';
+import { consumeOnce, errorType, kafkaClient } from './kafka-clients.js';
 import { POLICY, RawClient, runJavaProbe, skipReason, startStack, type KafkaStack } from './kafka-support.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -47,48 +47,7 @@ const RULES: KafkaRule[] = [
 
 type Captured = { dir: 'request' | 'response'; frame: Buffer; apiKey: number; apiVersion: number };
 
-function kafka(port: number, clientId: string): Kafka {
-  return new Kafka({
-    clientId,
-    brokers: [`127.0.0.1:${port}`],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 5000,
-    requestTimeout: 15000,
-    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
-  });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`${what}: no result within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
-}
-
-/** The Kafka error type anywhere in a kafkajs error chain (kafkajs wraps protocol errors). */
-function errorType(err: unknown): string | undefined {
-  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined, i = 0; e && i < 10; i++) {
-    if (e.type) return e.type;
-    e = (e.cause ?? e.originalError) as typeof e;
-  }
-  return undefined;
-}
-
-/** Runs a consumer until it crashes or delivers a message; returns what happened. */
-async function consumeOnce(c: Consumer, topic: string): Promise<{ message?: string; error?: { type?: string; name: string } }> {
-  await c.connect();
-  await c.subscribe({ topics: [topic], fromBeginning: true });
-  const outcome = new Promise<{ message?: string; error?: { type?: string; name: string } }>((resolve) => {
-    // A retriable crash (e.g. the offsets topic still loading) restarts the consumer.
-    c.on(c.events.CRASH, (e) => {
-      if (!e.payload.restart) resolve({ error: e.payload.error as { type?: string; name: string } });
-    });
-    void c.run({ eachMessage: async ({ message }) => resolve({ message: message.value?.toString() }) }).catch((error) => resolve({ error }));
-  });
-  try {
-    return await withTimeout(outcome, 30_000, `consume ${topic}`);
-  } finally {
-    await c.disconnect().catch(() => undefined);
-  }
-}
+const kafka = (port: number, clientId: string) => kafkaClient(`127.0.0.1:${port}`, clientId, { retries: 2 });
 
 const reason = skipReason();
 

@@ -8,10 +8,8 @@
 // source address, which is how the network RBAC tells identities apart.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { KafkaProxy } from '../../agent/kafka-proxy.js';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
 import type { ObservedFlow } from '../../observe/flow-model.js';
@@ -21,6 +19,7 @@ import { SnapshotCache, startXdsServer, type XdsServer } from '../../xds/index.j
 import { startKafkaBroker, type KafkaBroker } from '../support/kafka-broker.js';
 import { BROKER_ID, CLIENT_ID, STRANGER_ID, resolveKafkaExample } from '../support/kafka-policy.js';
 import { TEST_MARK, cleanupLeftovers, freePort, missingPrerequisite, redirectToProxy, removeRedirects, startProxy, testIp, type RunningProxy } from '../support/proxy-harness.js';
+import { consumeOnce, errorType, kafkaClient, withTimeout } from './kafka-clients.js';
 import { removeLeftovers, skipReason } from './kafka-support.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -33,50 +32,8 @@ const NODE_ID = 'l7m-test-kafka-policy';
 const ACK_MS = 20_000;
 
 /** kafkajs bound to a source address, so Envoy sees the workload's address as the peer. */
-function client(port: number, clientId: string, source: string, host = BROKER_IP): Kafka {
-  return new Kafka({
-    clientId,
-    brokers: [`${host}:${port}`],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 5000,
-    requestTimeout: 15000,
-    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 },
-    socketFactory: ({ host: h, port: p, onConnect }) => {
-      const s = net.connect({ host: h, port: p, localAddress: source }, onConnect);
-      s.setKeepAlive(true, 30_000);
-      return s;
-    },
-  });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`${what}: no result within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
-}
-
-function errorType(err: unknown): string | undefined {
-  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined, i = 0; e && i < 10; i++) {
-    if (e.type) return e.type;
-    e = (e.cause ?? e.originalError) as typeof e;
-  }
-  return undefined;
-}
-
-async function consumeOnce(c: Consumer, topic: string): Promise<{ message?: string; error?: unknown }> {
-  await c.connect();
-  await c.subscribe({ topics: [topic], fromBeginning: true });
-  const outcome = new Promise<{ message?: string; error?: unknown }>((resolve) => {
-    c.on(c.events.CRASH, (e) => {
-      if (!e.payload.restart) resolve({ error: e.payload.error });
-    });
-    void c.run({ eachMessage: async ({ message }) => resolve({ message: message.value?.toString() }) }).catch((error) => resolve({ error }));
-  });
-  try {
-    return await withTimeout(outcome, 30_000, `consume ${topic}`);
-  } finally {
-    await c.disconnect().catch(() => undefined);
-  }
-}
+const client = (port: number, clientId: string, source: string, host = BROKER_IP) =>
+  kafkaClient(`${host}:${port}`, clientId, { retries: 1, maxRetryTime: 500, localAddress: source });
 
 async function stat(proxy: RunningProxy, name: string): Promise<number> {
   const r = await proxy.envoy.admin('GET', `/stats?filter=${encodeURIComponent(name.replace(/\./g, '\\.'))}$`);

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Kafka, logLevel } from 'kafkajs';
 import { run } from '../../cli/commands/observe.js';
 import type { FlowEndpoint, ObservedFlow } from '../../observe/flow-model.js';
 import { observePlugin } from '../../observe/http.js';
 import { Observer } from '../../observe/observer.js';
 import type { KafkaRule } from '../../l7/kafka/rule.js';
+import { kafkaClient, withTimeout as withTimeoutMs } from '../kafka/kafka-clients.js';
 import { POLICY, skipReason, startStack, type KafkaStack } from '../kafka/kafka-support.js';
 import { parseExposition, sampleValue } from '../support/prom-text.js';
 
@@ -23,21 +23,8 @@ const BROKER: FlowEndpoint = { identity: 4243, labels: ['k8s:app=kafka', 'k8s:io
 const RULES: KafkaRule[] = [{ apiKey: 'apiversions' }, { apiKey: 'metadata' }, { apiKey: 'createtopics', clientID: 'setup' }, { role: 'produce', topic: 'orders' }];
 const OP_TIMEOUT_MS = 30_000;
 
-function kafka(port: number, clientId: string): Kafka {
-  return new Kafka({
-    clientId,
-    brokers: [`127.0.0.1:${port}`],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 5000,
-    requestTimeout: 15000,
-    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 },
-  });
-}
-
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`${what}: no result within ${OP_TIMEOUT_MS} ms`)), OP_TIMEOUT_MS)))]).finally(() => clearTimeout(t));
-}
+const kafka = (port: number, clientId: string) => kafkaClient(`127.0.0.1:${port}`, clientId);
+const withTimeout = <T>(p: Promise<T>, what: string) => withTimeoutMs(p, OP_TIMEOUT_MS, what);
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

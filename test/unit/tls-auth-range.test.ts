@@ -1,43 +1,18 @@
 // authentication: required on a port range (one hop per port) and together with
 // terminatingTLS / originatingTLS on one port, from YAML to Envoy resources.
 import assert from 'node:assert/strict';
-import { LabelSet } from '../../identity/labels.js';
-import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, RESERVED_IDENTITY_LABELS } from '../../identity/reserved.js';
 import { encodeResource } from '../../envoy-api/resource.js';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
 import { parsePolicies } from '../../policy/parse.js';
-import { PolicyRepository } from '../../policy/repository.js';
-import type { EndpointPolicy } from '../../policy/resolved.js';
 import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { sdsSecretNamesOf } from '../../proxy-config/builders/tls.js';
+import { AUTH_HOP, CLIENT, PROXY_LISTENER, WEB, httpPortYaml, httpsPortYaml, ingressFromYaml, openPolicy, policyHead, shopAddresses, shopRepository } from '../support/tls-fixtures.js';
 
-const WEB = 1001;
-const CLIENT = 1002;
-const CLUSTER_LABEL = `k8s:${POLICY_CLUSTER_KEY}=${DEFAULT_CLUSTER_NAME}`;
 type Obj = Record<string, unknown>;
 
-const head = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: web-auth, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: client}}]
-    authentication: {mode: required}
-    toPorts:
-`;
-const rangeYaml = `${head}    - ports: [{port: "8080", endPort: 8082, protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/api/.*"}
-`;
-const tlsYaml = `${head}    - ports: [{port: "443", protocol: TCP}]
-      terminatingTLS: {secret: {name: web-front}}
-      originatingTLS: {secret: {name: web-origin}}
-      rules:
-        http:
-        - {method: GET, path: "/public/.*"}
-`;
+const authenticatedFromClient = (toPorts: string) => `${policyHead('web-auth', 'shop')}  ingress:\n${ingressFromYaml('client', toPorts, true)}`;
+const rangeYaml = authenticatedFromClient(httpPortYaml('{port: "8080", endPort: 8082, protocol: TCP}', 'GET', '/api/.*'));
+const tlsYaml = authenticatedFromClient(httpsPortYaml());
 
 function errorsOf(yaml: string): string[] {
   return parsePolicies(yaml, { source: 'a.yaml' }).errors.map((e) => e.message);
@@ -46,27 +21,17 @@ function errorsOf(yaml: string): string[] {
 function build(yaml: string) {
   const parsed = parsePolicies(yaml, { source: 'a.yaml' });
   assert.deepEqual(parsed.errors, []);
-  const repo = new PolicyRepository();
-  const ns = 'k8s:io.kubernetes.pod.namespace=shop';
-  repo.updateIdentities([
-    ...[...RESERVED_IDENTITY_LABELS].map(([id, labels]) => ({ id, labels, reserved: true })),
-    { id: WEB, labels: LabelSet.parse(['k8s:app=web', ns, CLUSTER_LABEL]) },
-    { id: CLIENT, labels: LabelSet.parse(['k8s:app=client', ns, CLUSTER_LABEL]) },
-  ]);
+  const repo = shopRepository([WEB, CLIENT]);
   repo.apply(parsed.policies);
-  const open = (id: number): EndpointPolicy => ({ identity: id, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } });
   return buildProxyResources({
-    listener: { address: '10.200.255.254', port: 15001 },
+    listener: PROXY_LISTENER,
     endpoints: [
       { name: 'shop/web', ip: '10.200.0.10', policy: repo.policyFor(WEB)! },
-      { name: 'shop/client', ip: '10.200.0.20', policy: open(CLIENT) },
+      { name: 'shop/client', ip: '10.200.0.20', policy: openPolicy(CLIENT) },
     ],
-    identityAddresses: new Map([
-      [WEB, ['10.200.0.10']],
-      [CLIENT, ['10.200.0.20']],
-    ]),
+    identityAddresses: shopAddresses([WEB, CLIENT]),
     accessLog: { clusterName: 'l7mesh-access-log' },
-    auth: { trustDomain: 'cluster.local', address: '127.0.0.1', port: 15002 },
+    auth: AUTH_HOP,
   });
 }
 

@@ -13,6 +13,7 @@ import {
   spiffeIdOf,
   uriSansOf,
 } from '../../agent/ca/index.js';
+import { caScratch } from '../support/tls-fixtures.js';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -51,60 +52,53 @@ describe('tls: SPIFFE identity URIs', () => {
 
 describe('tls: certificate authority', function () {
   this.timeout(20_000);
-  let dir: string;
-  let clock: number;
-  const now = () => clock;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'l7m-ca-'));
-    clock = Date.now();
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const t = caScratch();
 
   it('creates a CA with a 0600 key and loads the same CA on reopen', async () => {
-    const ca = await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now });
-    assert.equal(statSync(join(dir, 'ca.key')).mode & 0o777, 0o600);
+    const ca = await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now });
+    assert.equal(statSync(join(t.dir, 'ca.key')).mode & 0o777, 0o600);
     const cert = new X509Certificate(ca.certificatePem);
     assert.equal(cert.ca, true);
     assert.deepEqual(uriSansOf(cert), ['spiffe://test.l7m']);
-    const again = await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now });
+    const again = await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now });
     assert.equal(again.certificatePem, ca.certificatePem);
   });
 
   it('refuses a CA whose key file is missing, or of another trust domain', async () => {
-    await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now });
-    assert.equal(await codeOfAsync(() => CertificateAuthority.open({ stateDir: dir, trustDomain: 'other.l7m', now })), 'SAN_MISMATCH');
-    unlinkSync(join(dir, 'ca.key'));
-    await assert.rejects(CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now }), /ca\.key: CA file missing/);
+    await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now });
+    assert.equal(await codeOfAsync(() => CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'other.l7m', now: t.now })), 'SAN_MISMATCH');
+    unlinkSync(join(t.dir, 'ca.key'));
+    await assert.rejects(CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now }), /ca\.key: CA file missing/);
   });
 
   it('refuses an expired CA instead of replacing it', async () => {
-    await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now, caLifetimeMs: 3600_000 });
-    clock += 2 * 3600_000;
-    await assert.rejects(CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now }), /ca\.crt: certificate \(serial \w+\) expired at/);
+    await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now, caLifetimeMs: 3600_000 });
+    t.clock += 2 * 3600_000;
+    await assert.rejects(CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now }), /ca\.crt: certificate \(serial \w+\) expired at/);
   });
 
   it('issues identity certificates with the SPIFFE URI SAN, signed by the CA, short-lived', async () => {
-    const ca = await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now });
+    const ca = await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now });
     const c = await ca.issueIdentity(1000, 600_000);
     const checked = checkCertificatePair(c.certificatePem, c.privateKeyPem, {
       subject: 'id 1000',
-      now: clock,
+      now: t.clock,
       issuerPem: ca.certificatePem,
       uri: 'spiffe://test.l7m/identity/1000',
     });
     assert.deepEqual(checked.uris, ['spiffe://test.l7m/identity/1000']);
-    assert.ok(c.notAfter - clock <= 600_000 && c.notAfter - clock > 598_000, `lifetime ${c.notAfter - clock}`);
+    assert.ok(c.notAfter - t.clock <= 600_000 && c.notAfter - t.clock > 598_000, `lifetime ${c.notAfter - t.clock}`);
     assert.match(new X509Certificate(c.certificatePem).keyUsage?.join(',') ?? '', /1\.3\.6\.1\.5\.5\.7\.3\.2/); // clientAuth
   });
 
   it('reports expired, not-yet-valid, mismatched key, foreign CA and wrong SAN with their codes', async () => {
-    const ca = await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now });
-    const other = await CertificateAuthority.open({ stateDir: join(dir, 'other'), trustDomain: 'test.l7m', now });
+    const ca = await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now });
+    const other = await CertificateAuthority.open({ stateDir: join(t.dir, 'other'), trustDomain: 'test.l7m', now: t.now });
     const good = await ca.issueIdentity(7);
-    const expired = await ca.issue({ commonName: 'x', uris: [ca.spiffeId(7)], notBefore: clock - 7200_000, notAfter: clock - 3600_000 });
-    const future = await ca.issue({ commonName: 'x', uris: [ca.spiffeId(7)], notBefore: clock + 3600_000, notAfter: clock + 7200_000 });
+    const expired = await ca.issue({ commonName: 'x', uris: [ca.spiffeId(7)], notBefore: t.clock - 7200_000, notAfter: t.clock - 3600_000 });
+    const future = await ca.issue({ commonName: 'x', uris: [ca.spiffeId(7)], notBefore: t.clock + 3600_000, notAfter: t.clock + 7200_000 });
     const foreign = await other.issueIdentity(7);
-    const base = { subject: 'identity 7', now: clock, issuerPem: ca.certificatePem, uri: ca.spiffeId(7) };
+    const base = { subject: 'identity 7', now: t.clock, issuerPem: ca.certificatePem, uri: ca.spiffeId(7) };
     assert.equal(codeOf(() => checkCertificatePair(expired.certificatePem, expired.privateKeyPem, base)), 'EXPIRED');
     assert.equal(codeOf(() => checkCertificatePair(future.certificatePem, future.privateKeyPem, base)), 'NOT_YET_VALID');
     assert.equal(codeOf(() => checkCertificatePair(good.certificatePem, foreign.privateKeyPem, base)), 'KEY_MISMATCH');
@@ -117,25 +111,18 @@ describe('tls: certificate authority', function () {
 
 describe('tls: identity certificate rotation', function () {
   this.timeout(20_000);
-  let dir: string;
-  let clock: number;
-  const now = () => clock;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'l7m-ca-'));
-    clock = Date.now();
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const t = caScratch();
 
   it('renews at 2/3 of the lifetime, not before, and reports the change', async () => {
-    const ca = await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now });
+    const ca = await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now });
     const changes: number[][] = [];
     const certs = new IdentityCertificates(ca, { lifetimeMs: 90_000, onChange: (c) => changes.push(c) });
     assert.deepEqual(await certs.sync([300, 256]), [256, 300]);
     const first = certs.current(256);
     // 2/3 of 90 s from issuance (the backdated notBefore does not count).
-    clock += 59_000;
+    t.clock += 59_000;
     assert.deepEqual(await certs.renewDue(), []);
-    clock += 2_000;
+    t.clock += 2_000;
     assert.deepEqual(await certs.renewDue(), [256, 300]);
     assert.notEqual(certs.current(256).serial, first.serial);
     assert.deepEqual(changes, [[256, 300], [256, 300]]);
@@ -144,17 +131,17 @@ describe('tls: identity certificate rotation', function () {
   });
 
   it('never serves an expired certificate as a secret', async () => {
-    const ca = await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m', now });
+    const ca = await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m', now: t.now });
     const certs = new IdentityCertificates(ca, { lifetimeMs: 10_000 });
     await certs.sync([256]);
     assert.deepEqual(certs.secrets().map((s) => s.name), ['l7m-identity-256', 'l7m-trust-test.l7m']);
-    clock += 11_000;
+    t.clock += 11_000;
     assert.throws(() => certs.secrets(), /identity 256: certificate \(serial \w+\) expired at/);
     assert.throws(() => certs.secrets([999]), /identity 999: no certificate issued/);
   });
 
   it('renews in the background with the real timer', async () => {
-    const ca = await CertificateAuthority.open({ stateDir: dir, trustDomain: 'test.l7m' });
+    const ca = await CertificateAuthority.open({ stateDir: t.dir, trustDomain: 'test.l7m' });
     // 1.5 s lifetime with notBefore backdated 60 s: due at once, then every time it is re-issued.
     let renewed = 0;
     let resolveDone!: () => void;

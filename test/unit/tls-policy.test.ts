@@ -1,69 +1,51 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { LabelSet } from '../../identity/labels.js';
-import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, RESERVED_IDENTITY_LABELS } from '../../identity/reserved.js';
-import { encodeResource } from '../../envoy-api/resource.js';
-import { TypeUrl } from '../../envoy-api/type-urls.js';
 import { parsePolicies } from '../../policy/parse.js';
-import { PolicyRepository } from '../../policy/repository.js';
 import type { EndpointPolicy } from '../../policy/resolved.js';
 import { buildProxyResources } from '../../proxy-config/builders/proxy-resources.js';
 import { tlsSecretNames } from '../../proxy-config/builders/port-tls.js';
 import { secretFilesOf, validationSecretNameOf } from '../../agent/ca/index.js';
 import { tlsContextUses } from '../../agent/tls/node-tls.js';
 import { sdsSecretNamesOf } from '../../proxy-config/builders/tls.js';
-import { repoRoot } from '../support/paths.js';
+import {
+  AUTH_HOP,
+  CLIENT,
+  OTHER,
+  PROXY_LISTENER,
+  WEB,
+  checkGolden,
+  goldenKinds,
+  httpPortYaml,
+  httpsPortYaml,
+  ingressFromYaml,
+  openPolicy,
+  policyHead,
+  shopAddresses,
+  shopRepository,
+} from '../support/tls-fixtures.js';
 import { tracePolicies } from '../../policy/trace.js';
 import { ProxyResourceMemo } from '../../agent/proxy-resource-memo.js';
 
 // Policy terminatingTLS / originatingTLS from YAML through resolution to Envoy resources.
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
-const WEB = 1001;
-const CLIENT = 1002;
-const OTHER = 1003;
-const CLUSTER_LABEL = `k8s:${POLICY_CLUSTER_KEY}=${DEFAULT_CLUSTER_NAME}`;
+const SHOP = [WEB, CLIENT, OTHER];
+const HTTPS_PORT = '{port: "443", protocol: TCP}';
+const GRPC_PORT = '{port: "50051", protocol: TCP}';
 
-const policyYaml = (extra = '') => `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: web-tls, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: client}}]
-    toPorts:
-    - ports: [{port: "443", protocol: TCP}]
-      terminatingTLS: {secret: {name: web-front}}
-      originatingTLS: {secret: {name: web-origin}, trustedCA: origin-ca.pem}
-      rules:
-        http:
-        - {method: GET, path: "/public/.*"}
-${extra}`;
+const policyYaml = (extra = '') =>
+  `${policyHead('web-tls', 'shop')}  ingress:\n${ingressFromYaml('client', httpsPortYaml('web-front', 'web-origin', 'origin-ca.pem'))}${extra}`;
 
 function resolve(yaml: string): { policy?: EndpointPolicy; errors: string[] } {
   const parsed = parsePolicies(yaml, { source: 'tls.yaml' });
   if (parsed.errors.length > 0) return { errors: parsed.errors.map((e) => e.message) };
-  const repo = new PolicyRepository();
-  const ns = 'k8s:io.kubernetes.pod.namespace=shop';
-  repo.updateIdentities([
-    ...[...RESERVED_IDENTITY_LABELS].map(([id, labels]) => ({ id, labels, reserved: true })),
-    { id: WEB, labels: LabelSet.parse(['k8s:app=web', ns, CLUSTER_LABEL]) },
-    { id: CLIENT, labels: LabelSet.parse(['k8s:app=client', ns, CLUSTER_LABEL]) },
-    { id: OTHER, labels: LabelSet.parse(['k8s:app=other', ns, CLUSTER_LABEL]) },
-  ]);
+  const repo = shopRepository(SHOP);
   repo.apply(parsed.policies);
   return { policy: repo.policyFor(WEB), errors: [] };
 }
 
 function build(policy: EndpointPolicy) {
   return buildProxyResources({
-    listener: { address: '10.200.255.254', port: 15001 },
+    listener: PROXY_LISTENER,
     endpoints: [{ name: 'shop/web', ip: '10.200.0.10', policy }],
-    identityAddresses: new Map([
-      [WEB, ['10.200.0.10']],
-      [CLIENT, ['10.200.0.20']],
-      [OTHER, ['10.200.0.30']],
-    ]),
+    identityAddresses: shopAddresses(SHOP),
     accessLog: { clusterName: 'l7mesh-access-log' },
   });
 }
@@ -82,13 +64,7 @@ describe('policy terminatingTLS / originatingTLS → resolved policy → Envoy r
   });
 
   it('two rules for the same peer and port that disagree on TLS deny (fail closed) with the reason', () => {
-    const extra = `  - fromEndpoints: [{matchLabels: {app: client}}]
-    toPorts:
-    - ports: [{port: "443", protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/plain"}
-`;
+    const extra = ingressFromYaml('client', httpPortYaml(HTTPS_PORT, 'GET', '/plain'));
     const { policy } = resolve(policyYaml(extra));
     const e = policy!.ingress.entries.find((x) => x.identity === CLIENT && x.port === 443)!;
     assert.equal(e.verdict, 'deny');
@@ -96,13 +72,7 @@ describe('policy terminatingTLS / originatingTLS → resolved policy → Envoy r
   });
 
   it('rules for different peers on one port that disagree on TLS fail the build naming both fields', () => {
-    const extra = `  - fromEndpoints: [{matchLabels: {app: other}}]
-    toPorts:
-    - ports: [{port: "443", protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/plain"}
-`;
+    const extra = ingressFromYaml('other', httpPortYaml(HTTPS_PORT, 'GET', '/plain'));
     const { policy } = resolve(policyYaml(extra));
     assert.throws(() => build(policy!), /endpoint "shop\/web" ingress port 443: the HTTP rules on this port disagree on terminatingTLS\/originatingTLS \(shop\/web-tls: spec.ingress\[0\].toPorts\[0\].terminatingTLS vs spec.ingress\[1\].toPorts\[0\]\)/);
   });
@@ -131,60 +101,28 @@ describe('policy terminatingTLS / originatingTLS → resolved policy → Envoy r
   describe('golden files (test/golden/tls-policy/)', () => {
     const { policy } = resolve(policyYaml());
     const out = build(policy!);
-    for (const [kind, url] of [['listeners', TypeUrl.Listener], ['routes', TypeUrl.Route], ['clusters', TypeUrl.Cluster]] as const) {
-      it(`${kind}.json matches and encodes as Envoy protos`, () => {
-        const file = join(repoRoot, 'test/golden/tls-policy', `${kind}.json`);
-        const text = JSON.stringify(out[kind], null, 2) + '\n';
-        if (UPDATE) {
-          mkdirSync(join(repoRoot, 'test/golden/tls-policy'), { recursive: true });
-          writeFileSync(file, text);
-        }
-        assert.ok(existsSync(file), `${file} missing; run with UPDATE_GOLDEN=1 and review the diff`);
-        assert.equal(text, readFileSync(file, 'utf8'));
-        for (const r of out[kind]) assert.ok(encodeResource(url, r).length > 0);
-      });
+    for (const kind of goldenKinds) {
+      it(`${kind}.json matches and encodes as Envoy protos`, () => checkGolden('tls-policy', kind, out[kind]));
     }
   });
 });
 
-const authYaml = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: greeter-auth, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: client}}]
-    authentication: {mode: required}
-    toPorts:
-    - ports: [{port: "50051", protocol: TCP}]
-      rules:
-        http:
-        - {method: POST, path: "/demo.Greeter/SayHello"}
-  - fromEndpoints: [{matchLabels: {app: other}}]
-    toPorts:
-    - ports: [{port: "50051", protocol: TCP}]
-      rules:
-        http:
-        - {method: POST, path: "/demo.Greeter/SayBye"}
-`;
+const authYaml = `${policyHead('greeter-auth', 'shop')}  ingress:
+${ingressFromYaml('client', httpPortYaml(GRPC_PORT, 'POST', '/demo.Greeter/SayHello'), true)}${ingressFromYaml('other', httpPortYaml(GRPC_PORT, 'POST', '/demo.Greeter/SayBye'))}`;
 
 describe('policy authentication: required → an authenticated hop between the proxies', () => {
   const { policy, errors } = resolve(authYaml);
   const endpoints = [
     { name: 'shop/web', ip: '10.200.0.10', policy: policy! },
-    { name: 'shop/client', ip: '10.200.0.20', policy: { identity: CLIENT, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } } },
-    { name: 'shop/other', ip: '10.200.0.30', policy: { identity: OTHER, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } } },
+    { name: 'shop/client', ip: '10.200.0.20', policy: openPolicy(CLIENT) },
+    { name: 'shop/other', ip: '10.200.0.30', policy: openPolicy(OTHER) },
   ];
   const input = {
-    listener: { address: '10.200.255.254', port: 15001 },
+    listener: PROXY_LISTENER,
     endpoints,
-    identityAddresses: new Map([
-      [WEB, ['10.200.0.10']],
-      [CLIENT, ['10.200.0.20']],
-      [OTHER, ['10.200.0.30']],
-    ]),
+    identityAddresses: shopAddresses(SHOP),
     accessLog: { clusterName: 'l7mesh-access-log' },
-    auth: { trustDomain: 'cluster.local', address: '127.0.0.1', port: 15002 },
+    auth: AUTH_HOP,
   };
 
   it('marks the entry of the peer that must authenticate, and only that one', () => {
@@ -218,60 +156,31 @@ describe('policy authentication: required → an authenticated hop between the p
       assert.ok(hopDst.includes('spiffe://cluster.local/identity/1002') && hopDst.includes('SayHello'), hopDst);
       assert.deepEqual(out.listeners.map((l) => l.name), ['l7mesh-auth', 'l7mesh-proxy']);
     });
-    for (const [kind, url] of [['listeners', TypeUrl.Listener], ['routes', TypeUrl.Route], ['clusters', TypeUrl.Cluster]] as const) {
-      it(`${kind}.json matches and encodes as Envoy protos`, () => {
-        const file = join(repoRoot, 'test/golden/tls-policy-auth', `${kind}.json`);
-        const text = JSON.stringify(out[kind], null, 2) + '\n';
-        if (UPDATE) {
-          mkdirSync(join(repoRoot, 'test/golden/tls-policy-auth'), { recursive: true });
-          writeFileSync(file, text);
-        }
-        assert.ok(existsSync(file), `${file} missing; run with UPDATE_GOLDEN=1 and review the diff`);
-        assert.equal(text, readFileSync(file, 'utf8'));
-        for (const r of out[kind]) assert.ok(encodeResource(url, r).length > 0);
-      });
+    for (const kind of goldenKinds) {
+      it(`${kind}.json matches and encodes as Envoy protos`, () => checkGolden('tls-policy-auth', kind, out[kind]));
     }
   });
 });
 
 describe('authentication on an egress rule: the source asks for the hop', () => {
   it('adds the hop chain for the source → destination pair and port, and denies the rule elsewhere', () => {
-    const yaml = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: client-auth, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: client}}
-  egress:
+    const yaml = `${policyHead('client-auth', 'shop', 'client')}  egress:
   - toEndpoints: [{matchLabels: {app: web}}]
     authentication: {mode: required}
     toPorts:
-    - ports: [{port: "8080", protocol: TCP}]
-      rules:
-        http:
-        - {method: GET, path: "/api/.*"}
-`;
+${httpPortYaml('{port: "8080", protocol: TCP}', 'GET', '/api/.*')}`;
     const parsed = parsePolicies(yaml, { source: 'e.yaml' });
     assert.deepEqual(parsed.errors, []);
-    const repo = new PolicyRepository();
-    const ns = 'k8s:io.kubernetes.pod.namespace=shop';
-    repo.updateIdentities([
-      ...[...RESERVED_IDENTITY_LABELS].map(([id, labels]) => ({ id, labels, reserved: true })),
-      { id: WEB, labels: LabelSet.parse(['k8s:app=web', ns, CLUSTER_LABEL]) },
-      { id: CLIENT, labels: LabelSet.parse(['k8s:app=client', ns, CLUSTER_LABEL]) },
-    ]);
+    const repo = shopRepository([WEB, CLIENT]);
     repo.apply(parsed.policies);
-    const open = (id: number): EndpointPolicy => ({ identity: id, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } });
     const out = buildProxyResources({
-      listener: { address: '10.200.255.254', port: 15001 },
+      listener: PROXY_LISTENER,
       endpoints: [
         { name: 'shop/client', ip: '10.200.0.20', policy: repo.policyFor(CLIENT)! },
-        { name: 'shop/web', ip: '10.200.0.10', policy: open(WEB) },
+        { name: 'shop/web', ip: '10.200.0.10', policy: openPolicy(WEB) },
       ],
-      identityAddresses: new Map([
-        [WEB, ['10.200.0.10']],
-        [CLIENT, ['10.200.0.20']],
-      ]),
-      auth: { trustDomain: 'cluster.local', address: '127.0.0.1', port: 15002 },
+      identityAddresses: shopAddresses([WEB, CLIENT]),
+      auth: AUTH_HOP,
     });
     const routes = new Map(out.routes.map((r) => [r.name as string, JSON.stringify(r)]));
     // The plain egress chain (any destination on 8080) allows nothing of the rule...
@@ -299,23 +208,18 @@ describe('policy trace names the TLS and authentication a port carries', () => {
 describe('the agent\'s resource memo gives the same output as the builders with TLS and authentication', () => {
   it('across a sequence: TLS policy, auth policy, auth rule changed at the destination, no TLS at all', () => {
     const memo = new ProxyResourceMemo();
-    const addrs = new Map([
-      [WEB, ['10.200.0.10']],
-      [CLIENT, ['10.200.0.20']],
-      [OTHER, ['10.200.0.30']],
-    ]);
-    const open = (id: number): EndpointPolicy => ({ identity: id, ingress: { enforced: false, entries: [] }, egress: { enforced: false, entries: [] } });
+    const addrs = shopAddresses(SHOP);
     const input = (web: EndpointPolicy) => ({
-      listener: { address: '10.200.255.254', port: 15001 },
+      listener: PROXY_LISTENER,
       endpoints: [
         { name: 'shop/web', ip: '10.200.0.10', policy: web },
-        { name: 'shop/client', ip: '10.200.0.20', policy: open(CLIENT) },
+        { name: 'shop/client', ip: '10.200.0.20', policy: openPolicy(CLIENT) },
       ],
       identityAddresses: addrs,
-      auth: { trustDomain: 'cluster.local', address: '127.0.0.1', port: 15002 },
+      auth: AUTH_HOP,
     });
     const authChanged = authYaml.replace('/demo.Greeter/SayHello', '/demo.Greeter/SayHi');
-    const steps = [resolve(policyYaml()).policy!, resolve(authYaml).policy!, resolve(authChanged).policy!, open(WEB), resolve(authYaml).policy!];
+    const steps = [resolve(policyYaml()).policy!, resolve(authYaml).policy!, resolve(authChanged).policy!, openPolicy(WEB), resolve(authYaml).policy!];
     for (const [i, web] of steps.entries()) {
       assert.equal(JSON.stringify(memo.build(input(web))), JSON.stringify(buildProxyResources(input(web))), `step ${i}`);
     }

@@ -12,6 +12,8 @@ import { FakeProxy } from '../../../agent/fakes/fake-proxy.js';
 import { FileStore } from '../../../agent/file-store.js';
 import { FakePolicyEngine } from './fake-policy-engine.js';
 import { listenApi, type Listeners } from '../../../agent/api/listen.js';
+import { buildApi } from '../../../agent/api/server.js';
+import type { FastifyInstance } from 'fastify';
 import { main } from '../../../cli/main.js';
 import type { PolicyEngine } from '../../../agent/policy-engine.js';
 
@@ -110,3 +112,36 @@ export function cliRig(engine?: () => PolicyEngine, prepare?: (dir: string) => v
   });
   return rig;
 }
+
+export interface ApiRig {
+  readonly harness: Harness;
+  /** The agent's REST API, driven with `inject` (no socket). */
+  readonly app: FastifyInstance;
+}
+
+/** Registers mocha hooks that give every test of the enclosing suite a fresh agent and its REST API. */
+export function apiRig(): ApiRig {
+  let h: Harness | undefined;
+  let app: FastifyInstance | undefined;
+  beforeEach(async () => {
+    h = await openHarness();
+    app = await buildApi(h.agent);
+  });
+  afterEach(async () => {
+    await app?.close();
+    await h?.cleanup();
+  });
+  return {
+    get harness() {
+      if (!h) throw new Error('apiRig: used outside a test of its suite');
+      return h;
+    },
+    get app() {
+      if (!app) throw new Error('apiRig: used outside a test of its suite');
+      return app;
+    },
+  };
+}
+
+/** The JSON body of an injected response. */
+export const json = (r: { body: string }) => JSON.parse(r.body);

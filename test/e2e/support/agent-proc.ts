@@ -1,7 +1,10 @@
 // Runs a real l7mesh-agent and the l7mesh CLI as separate processes, as a user would.
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execInPod } from '../../../cli/pod-exec.js';
+import type { PodView } from '../../../cli/scenario.js';
 import { repoRoot } from '../../support/paths.js';
 
 export const AGENT_BIN = `${repoRoot}bin/l7mesh-agent`;
@@ -20,6 +23,11 @@ export interface AgentSpec {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The spec of an ephemeral agent named `node`, its state and socket under /run/l7mesh; `more` overrides. */
+export function agentSpec(node: string, podCidr: string, proxyPort: number, more: Partial<AgentSpec> = {}): AgentSpec {
+  return { node, stateDir: `/run/l7mesh/${node}-state`, socket: `/run/l7mesh/${node}.sock`, podCidr, proxyPort, ephemeral: true, ...more };
+}
 
 export function pidFile(spec: AgentSpec): string {
   return `/run/l7mesh/pids/${spec.node}-agent.pid`;
@@ -100,4 +108,91 @@ export async function stopAgentRun(spec: AgentSpec | undefined, agent: ChildProc
 export function liveNetns(names: string[]): string[] {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
   return names.filter((n) => new RegExp(`^${n}\\b`, 'm').test(list));
+}
+
+/** A pod as `l7mesh endpoint create -o json` prints it. */
+export interface PodEndpoint extends PodView {
+  id: number;
+  identity: number;
+}
+
+/** The compiled helper script test/e2e/support/<name>.ts, to run in a pod. */
+export function supportScript(name: string): string {
+  return `${repoRoot}dist/test/e2e/support/${name}.js`;
+}
+
+/** Creates one pod per name, labelled app=<name>, through the CLI. */
+export function createPods<T extends PodEndpoint = PodEndpoint>(spec: AgentSpec, names: string[]): Record<string, T> {
+  const pods: Record<string, T> = {};
+  for (const name of names) pods[name] = cliJson<T>(spec, ['endpoint', 'create', name, '--labels', `app=${name}`]);
+  return pods;
+}
+
+/** The first chunk a helper process writes to stdout (it does once it listens); rejects if it exits first or, with `timeoutMs`, is silent that long. */
+export function firstOutput(child: ChildProcess, what: string, timeoutMs?: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const t = timeoutMs === undefined ? undefined : setTimeout(() => reject(new Error(`${what} did not start in ${timeoutMs / 1000} s`)), timeoutMs);
+    child.stdout!.once('data', (d: Buffer) => (clearTimeout(t), resolve(d.toString())));
+    child.once('exit', (c) => (clearTimeout(t), reject(new Error(`${what} exited ${c}`))));
+  });
+}
+
+/** Runs node with `argv` in the pod and parses the one JSON line it prints; a non-zero exit fails the test. */
+export async function podJson<T>(pod: PodView, argv: string[], timeoutMs = 20_000): Promise<T> {
+  const r = await execInPod(pod, [process.execPath, ...argv], timeoutMs);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.trim()) as T;
+}
+
+/** Calls `attempt` until `done` holds of its answer, at most `tries` more times `pauseMs` apart; the last answer. */
+export async function retryUntil<T>(attempt: () => Promise<T>, done: (r: T) => boolean, tries = 10, pauseMs = 500): Promise<T> {
+  let r = await attempt();
+  for (let i = 0; i < tries && !done(r); i++) {
+    await sleep(pauseMs);
+    r = await attempt();
+  }
+  return r;
+}
+
+/** The flows `l7mesh observe <args> -o json` prints, one JSON object a line. */
+export function observeFlows<T>(spec: AgentSpec, args: string[]): { code: number; stderr: string; flows: T[] } {
+  const r = cli(spec, ['observe', ...args, '-o', 'json']);
+  return { code: r.code, stderr: r.stderr, flows: r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T) };
+}
+
+/** What a suite started that its end must stop, and its scratch directory. */
+export interface AgentRun {
+  agent?: ChildProcess;
+  children: ChildProcess[];
+  /** The suite's scratch directory (with a prefix given to agentSuite), removed at its end. */
+  readonly tmp: string;
+}
+
+/**
+ * Registers the hooks of a suite around one agent of `spec`: skip unless root, remove a
+ * crashed run's leftovers and (with `tmpPrefix`) make a scratch directory before; stop its
+ * children and agent, remove the spec's state and the scratch directory after.
+ */
+export function agentSuite(spec: AgentSpec, tmpPrefix?: string): AgentRun {
+  let tmp = '';
+  let entered = false;
+  const run: AgentRun = {
+    children: [],
+    get tmp() {
+      if (!tmp) throw new Error('agentSuite: no scratch directory (no prefix given, or used before the suite started)');
+      return tmp;
+    },
+  };
+  before(function () {
+    skipUnlessRoot(this);
+    entered = true;
+    removeLeftovers(spec);
+    if (tmpPrefix) tmp = mkdtempSync(tmpPrefix);
+  });
+  after(async () => {
+    if (!entered) return;
+    await stopAgentRun(spec, run.agent, ...run.children);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+  return run;
 }

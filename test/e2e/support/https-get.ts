@@ -3,13 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { sendAndPrint } from './print-reply.js';
 
 const [url, caFile, servername] = process.argv.slice(2);
-const req = request(url!, { ca: readFileSync(caFile!), servername: servername!, headers: { host: servername! }, timeout: 8000 }, (res) => {
-  let body = '';
-  res.on('data', (d: Buffer) => (body += d.toString()));
-  res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body }) + '\n'));
-});
-req.on('timeout', () => req.destroy(new Error('timed out')));
-req.on('error', (e) => process.stdout.write(JSON.stringify({ error: `${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}` }) + '\n'));
-req.end();
+sendAndPrint(request(url!, { ca: readFileSync(caFile!), servername: servername!, headers: { host: servername! }, timeout: 8000 }));
