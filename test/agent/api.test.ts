@@ -83,7 +83,7 @@ describe('REST API (inject)', () => {
   });
 
   it('POST /v1/ca/rotate on a proxy without the node CA is a 409 naming the reason', async () => {
-    const r = await app.inject({ method: 'POST', url: '/v1/ca/rotate' });
+    const r = await rig.app.inject({ method: 'POST', url: '/v1/ca/rotate' });
     assert.equal(r.statusCode, 409, r.body);
     assert.equal(json(r).code, 'L7M_ERR_CONFLICT');
     assert.match(json(r).message, /no node CA/);
