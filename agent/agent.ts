@@ -10,6 +10,7 @@ import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, ReservedIdentity } from '../i
 import { LabelParseError, LabelSet, POD_NAMESPACE_KEY, parseLabel } from '../identity/labels.js';
 import type { EndpointPolicy } from '../policy/resolved.js';
 import { ANY_PORT } from '../policy/resolved.js';
+import { remoteAuthRequirements, withRemoteAuthEgress, type RemoteAuthRequirements } from './remote-auth.js';
 import type { AgentConfig } from './config.js';
 import type { Datapath, DatapathConfig } from './datapath.js';
 import { AgentError, notFound } from './errors.js';
@@ -112,6 +113,10 @@ export class Agent {
   private closed = false;
   /** Cluster mode: pods on other nodes (address → identity), from the cluster store. */
   private remoteEndpoints: ReadonlyMap<string, number> = new Map();
+  /** Cluster mode with hops between node proxies: remote identities' authenticated ingress redirects local sources (remote-auth.ts). */
+  private remoteAuth = false;
+  /** The remote identities the last transaction resolved, to tell when a new one appears. */
+  private remoteIdentitiesKey = '';
   private readonly realizedListeners = new Set<(eps: RealizedEndpoint[]) => void>();
 
   private constructor(private readonly deps: AgentDeps) {
@@ -522,11 +527,28 @@ export class Agent {
     const { datapath, proxy, store } = this.deps;
     const ready = [...this.endpoints.values()].filter((e) => e.identity !== undefined && e.state !== 'not-ready' && e.state !== 'disconnecting');
     let desired: Map<number, EndpointPolicy>;
+    // Remote identities resolve alongside the local endpoints under negative ids (only
+    // their ingress is read, for authentication requirements; see remote-auth.ts).
+    const remoteIds = this.remoteAuth && this.config.enforcementMode !== 'never' ? [...new Set(this.remoteEndpoints.values())].sort((a, b) => a - b) : [];
+    const identityList = this.identityInputs();
+    let remoteReqs: RemoteAuthRequirements = new Map();
     try {
+      const labelsOf = new Map(identityList.map((i) => [i.id, i.labels]));
+      const remoteInputs = remoteIds.filter((id) => labelsOf.has(id)).map((id) => ({ id: -id, labels: labelsOf.get(id)!, identity: id }));
       desired = this.deps.policyEngine.resolve(docs, {
-        endpoints: ready.map((e) => ({ id: e.id, labels: this.labelSetOf(e), identity: e.identity! })),
-        identities: this.identityInputs(),
+        endpoints: [...ready.map((e) => ({ id: e.id, labels: this.labelSetOf(e), identity: e.identity! })), ...remoteInputs],
+        identities: identityList,
       });
+      if (remoteInputs.length > 0) {
+        const remotePolicies = new Map<number, EndpointPolicy>();
+        for (const r of remoteInputs) {
+          const p = desired.get(r.id);
+          desired.delete(r.id);
+          if (p) remotePolicies.set(r.identity, p);
+        }
+        remoteReqs = remoteAuthRequirements(remotePolicies);
+      }
+      this.remoteIdentitiesKey = remoteIds.join(',');
     } catch (e) {
       this.metrics.applyFailures.inc({ stage: 'resolve' });
       this.observer.metrics.observePolicyApply(performance.now() - started, this.revision, 'failure');
@@ -544,8 +566,9 @@ export class Agent {
         f = { policy, json: JSON.stringify(policy) };
         if (raw) this.finished.set(raw, f);
       }
-      desired.set(ep.id, f.policy);
-      desiredJson.set(ep.id, f.json);
+      const withAuth = withRemoteAuthEgress(f.policy, remoteReqs);
+      desired.set(ep.id, withAuth);
+      desiredJson.set(ep.id, withAuth === f.policy ? f.json : JSON.stringify(withAuth));
     }
 
     const newRevision = opts.bumpRevision ? this.revision + 1 : this.revision;
@@ -749,12 +772,24 @@ export class Agent {
     const next = new Map<string, number>();
     for (const [ip, r] of remote) next.set(ip, r.identity);
     this.remoteEndpoints = next;
+    // A remote identity not resolved yet may require local sources to authenticate.
+    if (this.remoteAuth && [...new Set(next.values())].sort((a, b) => a - b).join(',') !== this.remoteIdentitiesKey) return true;
     // Egress rules name remote destinations by address too, and authenticated hops lead to them.
     for (const p of this.realized.values()) {
       if (p.ingress.enforced && p.ingress.entries.some((e) => e.verdict === 'redirect')) return true;
       if (p.egress.enforced && p.egress.entries.some((e) => e.verdict === 'redirect')) return true;
     }
     return false;
+  }
+
+  /**
+   * Cluster mode with mTLS between node proxies: a remote pod whose ingress requires
+   * authentication makes the local sources it names pass the proxy and the hop to it,
+   * even without egress rules of their own (remote-auth.ts). Without the hop (no TLS, no
+   * node address) those sources keep plain egress and the destination refuses them.
+   */
+  enableRemoteAuth(): void {
+    this.remoteAuth = true;
   }
 
   private meta() {

@@ -256,6 +256,11 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
     clusterParts && sync && tls
       ? await ClusterTrust.start({ kv: clusterParts.kv, lease: clusterParts.lease, node: c.nodeName, tls, onChange: () => sync.proxyInputsChanged(), log })
       : undefined;
+  if (trust && sync && envoyProxy) {
+    agent.enableRemoteAuth();
+    // The remote pods sync saw before this point are re-read with it.
+    sync.proxyInputsChanged();
+  }
   if (trust && sync) envoyProxy?.setRemoteHops(() => ({ peers: trust.remoteHopPeers(sync.remote, sync.nodes), trustEpoch: trust.trustEpoch }));
   const tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
   const listeners = await listenApi(agent);

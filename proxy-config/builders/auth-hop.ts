@@ -98,7 +98,7 @@ export const REMOTE_ENDPOINT_PREFIX = 'remote-';
  * port gets its own hop chain, SNI and destination cluster, so the hop never has to carry
  * the original port and the destination chain's RBAC sees one port, as for single ports.
  */
-function authPortsByPeer(dir: DirectionPolicy): Map<number, number[]> | undefined {
+export function authPortsByPeer(dir: DirectionPolicy): Map<number, number[]> | undefined {
   if (!dir.enforced) return undefined;
   let out: Map<number, number[]> | undefined;
   for (const e of dir.entries) {

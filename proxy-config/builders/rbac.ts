@@ -218,8 +218,14 @@ export function buildRbacPolicySet(input: RbacChainInput): RbacPolicySet {
     else drafts.set(name, { permission, identities: new Set([identity]), path });
   };
 
+  // Off the hop, a peer whose own entry requires authentication gets nothing from a wider
+  // allow either (e.g. an open egress's wildcard): plaintext never reaches an authenticated port.
+  const authOnly = new Set<number>();
   for (const e of relevant) {
-    if (e.verdict === 'redirect' && e.l7?.parser === 'http' && e.l7.auth && !input.authenticated) continue;
+    if (e.verdict === 'redirect' && e.l7?.parser === 'http' && e.l7.auth && !input.authenticated) {
+      if (e.identity !== ANY_IDENTITY) authOnly.add(e.identity);
+      continue;
+    }
     const portPerm = portRangePermission(e, port);
     const suffix = portsLabel(e, port);
     if (e.verdict === 'allow') {
@@ -235,7 +241,7 @@ export function buildRbacPolicySet(input: RbacChainInput): RbacPolicySet {
 
   // A deny from any peer on this chain's ports leaves nothing to allow.
   if (denies.some((e) => e.identity === ANY_IDENTITY)) return { policies: {}, paths: {} };
-  const denied = [...new Set(denies.map((e) => e.identity))].sort((a, b) => a - b);
+  const deniedAll = [...new Set(denies.map((e) => e.identity))].sort((a, b) => a - b);
 
   const out: Record<string, Obj> = {};
   const paths: Record<string, PathKey> = {};
@@ -243,6 +249,9 @@ export function buildRbacPolicySet(input: RbacChainInput): RbacPolicySet {
     const d = drafts.get(name)!;
     paths[name] = d.path;
     const ids = [...d.identities].sort((a, b) => a - b);
+    const wide = ids.includes(ANY_IDENTITY);
+    const only = [...authOnly].filter((i) => wide || d.identities.has(i));
+    const denied = only.length === 0 ? deniedAll : [...new Set([...deniedAll, ...only])].sort((a, b) => a - b);
     if (direction === 'ingress') {
       const td = input.uriTrustDomain;
       const who = (list: number[]) => (td === undefined ? sourcePrincipal(list, identityAddresses) : uriPrincipal(list, td));
