@@ -1,0 +1,126 @@
+// Destination-only authentication across nodes (the Cilium-typical case): only the
+// destination pod's ingress rule requires authentication; the source pod has no egress
+// policy at all. Node B learns from the shared policies that the remote identity's ingress
+// requires its pod to authenticate, redirects the pod's connection to its Envoy, which
+// opens the mTLS hop with the pod identity's certificate to node C's hop listener, where
+// the destination's ingress rules judge the peer's URI SAN. Real agents, etcd, BPF, Envoy.
+
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cli, cliJson } from '../e2e/support/agent-proc.js';
+import { podGet, removeClusterLeftovers, startCluster, type TestCluster } from './support/cluster.js';
+import { createPod, type NodeSpec, type PodInfo } from './support/nodes.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PREFIX = 'l7ma1';
+const NODES = ['l7ma1b', 'l7ma1c'];
+const PORT = 8080;
+const POLICY_FILE = '/tmp/l7ma1-policy.yaml';
+
+const POLICY = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: c-needs-auth}
+spec:
+  endpointSelector: {matchLabels: {app: c}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: b}}]
+    authentication: {mode: required}
+    toPorts:
+    - ports: [{port: "${PORT}", protocol: TCP}]
+      rules:
+        http: [{method: GET, path: "/public/.*"}]
+`;
+
+interface PolicyStatus {
+  policy: { revision: number; ackedRevision: number; policies: number };
+}
+
+const hopLines = (s: NodeSpec) =>
+  readFileSync(`/run/l7mesh/${s.node}/envoy/envoy.log`, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('l7mesh-auth hop '));
+
+function debug(): string {
+  const tail = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8').split('\n').slice(-25).join('\n');
+    } catch (e) {
+      return String(e);
+    }
+  };
+  return NODES.map((n) => `--- ${n} agent\n${tail(`/run/l7mesh/${n}-agent.log`)}\n--- ${n} envoy\n${tail(`/run/l7mesh/${n}/envoy/envoy.log`)}`).join('\n');
+}
+
+describe('authentication required only by the destination, across nodes', function () {
+  this.timeout(180_000);
+  let cluster: TestCluster | undefined;
+  let B: NodeSpec, C: NodeSpec;
+  let pb: PodInfo, px: PodInfo, pc: PodInfo, po: PodInfo;
+  let url = '';
+  const spiffe = (id: number) => `spiffe://cluster.local/identity/${id}`;
+
+  before(async function () {
+    if (process.getuid?.() !== 0) {
+      console.log('      skipped: needs root (netns, cgroups, BPF, iptables)');
+      this.skip();
+    }
+    writeFileSync(POLICY_FILE, POLICY);
+    cluster = await startCluster(PREFIX, NODES);
+    [B, C] = cluster.nodes as [NodeSpec, NodeSpec];
+    // No egress policy selects any pod on B.
+    pb = createPod(B, 'pb', ['app=b']);
+    px = createPod(B, 'px', ['app=x']);
+    pc = createPod(C, 'pc', ['app=c']);
+    // A pod no policy selects: B's sources must still reach it directly.
+    po = createPod(C, 'po', ['app=o']);
+    await cluster.serve(pc, PORT, 170_000);
+    await cluster.serve(po, PORT, 170_000);
+    url = `http://${pc.ipv4}:${PORT}`;
+    const r = cli(C, ['policy', 'import', POLICY_FILE]);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  after(async () => {
+    await cluster?.stop();
+    if (!cluster) removeClusterLeftovers(PREFIX, NODES);
+    rmSync(POLICY_FILE, { force: true });
+  });
+
+  it("the allowed identity on B (no egress rules) gets 200 over mTLS: C's hop log names its URI SAN, from B's node address", async () => {
+    for (const s of [B, C]) {
+      const until = Date.now() + 30_000;
+      let st: PolicyStatus | undefined;
+      while (Date.now() < until && !((st = cliJson<PolicyStatus>(s, ['status'])).policy.policies === 1 && st.policy.ackedRevision === st.policy.revision)) await sleep(300);
+      assert.equal(st?.policy.policies, 1, `${s.node}: ${JSON.stringify(st?.policy)}`);
+    }
+    let got = '';
+    const deadline = Date.now() + 40_000;
+    while (Date.now() < deadline) {
+      got = await podGet(pb, `${url}/public/x`);
+      if (got.startsWith('200') && hopLines(C).some((l) => l.includes(`peer=${spiffe(pb.identity)}`))) break;
+      await sleep(500);
+    }
+    assert.equal(got, '200 hello /public/x', debug());
+    const line = hopLines(C).find((l) => l.includes(`peer=${spiffe(pb.identity)}`));
+    assert.ok(line, debug());
+    assert.match(line, new RegExp(`from=${B.nodeIp.replace(/\./g, '\\.')}:\\d+ sni=p${PORT}\\.ip-${pc.ipv4.replace(/\./g, '-')}\\.pod\\.l7mesh\\.internal`));
+    // The destination's rules apply on the hop: another path is denied there.
+    assert.match(await podGet(pb, `${url}/private`), /^403 RBAC: access denied/);
+  });
+
+  it('B shows the authenticated redirect in the source pod\'s egress table; its other connections stay open', async () => {
+    const bpf = cliJson<{ entries: { direction: string; identity: number; port: number; protocol: string; verdict: string }[] }>(B, ['bpf', 'policy', 'get', String(pb.id)]);
+    const egress = bpf.entries.filter((e) => e.direction === 'egress').map((e) => `${e.identity}/${e.port}/${e.protocol}/${e.verdict}`).sort();
+    assert.ok(egress.includes(`${pc.identity}/${PORT}/TCP/redirect`), egress.join(' '));
+    assert.ok(egress.includes('0/0/TCP/allow'), egress.join(' '));
+    // po is selected by no policy: pb reaches it directly (its egress got a wildcard allow).
+    assert.equal(await podGet(pb, `http://${po.ipv4}:${PORT}/any`), '200 hello /any');
+  });
+
+  it('an identity the destination does not allow is refused, and never reaches C as an authenticated peer', async () => {
+    const got = await podGet(px, `${url}/public/x`);
+    console.log(`      (px: ${got})`);
+    assert.doesNotMatch(got, /^200/, got);
+    assert.ok(!hopLines(C).some((l) => l.includes(`peer=${spiffe(px.identity)}`)));
+  });
+});
