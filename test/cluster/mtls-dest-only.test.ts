@@ -117,6 +117,13 @@ describe('authentication required only by the destination, across nodes', functi
     assert.equal(await podGet(pb, `http://${po.ipv4}:${PORT}/any`), '200 hello /any');
   });
 
+  it("a plaintext connection with pb's address that skips B's proxy (outside pb's cgroup) is refused at C", async () => {
+    const got = await podGet(pb, `${url}/public/x`, 3000, { bypassCgroup: true });
+    console.log(`      (pb bypassing B's hooks: ${got})`);
+    assert.doesNotMatch(got, /^200/, got);
+    assert.equal(await podGet(pb, `${url}/public/x`), '200 hello /public/x', 'through the hooks it still passes');
+  });
+
   it('an identity the destination does not allow is refused, and never reaches C as an authenticated peer', async () => {
     const got = await podGet(px, `${url}/public/x`);
     console.log(`      (px: ${got})`);

@@ -100,7 +100,7 @@ describe('mTLS between node proxies (authentication: required across nodes)', fu
     [B, C] = cluster.nodes as [NodeSpec, NodeSpec];
     pb = createPod(B, 'pb', ['app=b', 'tier=client']);
     px = createPod(B, 'px', ['app=x', 'tier=client']);
-    // app=b too, but no egress policy: its connections do not pass B's proxy.
+    // app=b too, but no egress policy: C's rule alone sends it over the hop.
     pz = createPod(B, 'pz', ['app=b']);
     pc = createPod(C, 'pc', ['app=c']);
     await cluster.serve(pc, PORT, 230_000);
@@ -173,11 +173,15 @@ describe('mTLS between node proxies (authentication: required across nodes)', fu
     assert.ok(line, `px came over the authenticated hop as itself and C denied it\n${debug()}`);
   });
 
-  it("a connection that does not come through B's proxy (plaintext to C's pod) is refused", async () => {
-    const got = await podGet(pz, `${url}/public/x`);
+  it("a pod without egress rules that C's rule names passes over the hop too (destination-only authentication)", async () => {
+    assert.equal(await podGet(pz, `${url}/public/x`), '200 hello /public/x', debug());
+    assert.ok(await hopLineEventually(C, (l) => l.includes(`peer=${spiffe(pz.identity)}`)), debug());
+  });
+
+  it("a connection that does not come through B's proxy (plaintext to C's pod, outside the pod's cgroup) is refused", async () => {
+    const got = await podGet(pz, `${url}/public/x`, 3000, { bypassCgroup: true });
     console.log(`      (pz, plaintext: ${got})`);
     assert.doesNotMatch(got, /^200/, got);
-    assert.ok(!hopLines(C).some((l) => l.includes(`peer=${spiffe(pz.identity)}`)));
   });
 
   it("`l7mesh ca rotate` on B: C trusts B's new CA before it signs, B's pods keep their access, a leaf of the new CA passes at C", async () => {

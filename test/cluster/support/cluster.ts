@@ -3,7 +3,9 @@
 // passes its own prefix (namespaces, veths) and node names (pins, cgroups, pod
 // namespaces), so suites never touch each other's resources.
 
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '../../support/paths.js';
 import { createInterface } from 'node:readline';
 import { stopAgent } from '../../e2e/support/agent-proc.js';
 import { EtcdServer } from '../../support/etcd.js';
@@ -68,9 +70,16 @@ export async function startCluster(prefix: string, nodeNames: string[], opts: { 
   };
 }
 
-/** One GET from inside the pod: `<status> <body>` or `fail <reason>`. */
-export function podGet(from: PodInfo, url: string, timeoutMs = 3000): Promise<string> {
-  const child = runInPod(from, 'pod-http.js', ['get', url, String(timeoutMs)]);
+/**
+ * One GET from inside the pod: `<status> <body>` or `fail <reason>`. `bypassCgroup`: from
+ * the pod's network namespace but outside its cgroup, so its node's BPF hooks never see
+ * the connection (plaintext with the pod's address, as if the source node's proxy were skipped).
+ */
+export function podGet(from: PodInfo, url: string, timeoutMs = 3000, opts: { bypassCgroup?: boolean } = {}): Promise<string> {
+  const args = ['get', url, String(timeoutMs)];
+  const child = opts.bypassCgroup
+    ? spawn('ip', ['netns', 'exec', from.netns, process.execPath, join(repoRoot, 'dist/test/cluster/support/pod-http.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : runInPod(from, 'pod-http.js', args);
   return new Promise((resolve) => {
     let out = '';
     const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 5000);
