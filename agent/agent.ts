@@ -10,7 +10,7 @@ import { DEFAULT_CLUSTER_NAME, POLICY_CLUSTER_KEY, ReservedIdentity } from '../i
 import { LabelParseError, LabelSet, POD_NAMESPACE_KEY, parseLabel } from '../identity/labels.js';
 import type { EndpointPolicy } from '../policy/resolved.js';
 import { ANY_PORT } from '../policy/resolved.js';
-import { remoteAuthRequirements, withRemoteAuthEgress, type RemoteAuthRequirements } from './remote-auth.js';
+import { remoteAuthRequirements, withRemoteAuth, type RemoteAuthRequirements } from './remote-auth.js';
 import type { AgentConfig } from './config.js';
 import type { Datapath, DatapathConfig } from './datapath.js';
 import { AgentError, notFound } from './errors.js';
@@ -532,6 +532,7 @@ export class Agent {
     const remoteIds = this.remoteAuth && this.config.enforcementMode !== 'never' ? [...new Set(this.remoteEndpoints.values())].sort((a, b) => a - b) : [];
     const identityList = this.identityInputs();
     let remoteReqs: RemoteAuthRequirements = new Map();
+    let remoteEgressReqs: RemoteAuthRequirements = new Map();
     try {
       const labelsOf = new Map(identityList.map((i) => [i.id, i.labels]));
       const remoteInputs = remoteIds.filter((id) => labelsOf.has(id)).map((id) => ({ id: -id, labels: labelsOf.get(id)!, identity: id }));
@@ -546,7 +547,8 @@ export class Agent {
           desired.delete(r.id);
           if (p) remotePolicies.set(r.identity, p);
         }
-        remoteReqs = remoteAuthRequirements(remotePolicies);
+        remoteReqs = remoteAuthRequirements(remotePolicies, 'ingress');
+        remoteEgressReqs = remoteAuthRequirements(remotePolicies, 'egress');
       }
       this.remoteIdentitiesKey = remoteIds.join(',');
     } catch (e) {
@@ -566,7 +568,7 @@ export class Agent {
         f = { policy, json: JSON.stringify(policy) };
         if (raw) this.finished.set(raw, f);
       }
-      const withAuth = withRemoteAuthEgress(f.policy, remoteReqs);
+      const withAuth = withRemoteAuth(withRemoteAuth(f.policy, 'egress', remoteReqs), 'ingress', remoteEgressReqs);
       desired.set(ep.id, withAuth);
       desiredJson.set(ep.id, withAuth === f.policy ? f.json : JSON.stringify(withAuth));
     }

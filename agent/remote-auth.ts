@@ -8,28 +8,36 @@
 // for that identity and port. From there the existing source-side path applies: BPF
 // redirects to the proxy, the source chain enforces the source's own egress rules (none:
 // it passes every request), and leaves over the mTLS hop to the destination node, where
-// the destination's ingress rules judge the peer's certificate. Pure: no I/O.
+// the destination's ingress rules judge the peer's certificate.
+// The mirror case (only a remote source's egress requires authentication) is the same on
+// the destination node: its local destination gets an authenticated ingress entry for that
+// source identity and port (what its own ingress decides, e.g. allow → every request), so
+// the hop listener has a chain for it and judges the peer by its certificate. Pure: no I/O.
 
-import { ANY_IDENTITY, type DirectionPolicy, type EndpointPolicy, type PolicyEntry } from '../policy/resolved.js';
+import { ANY_IDENTITY, type Direction, type DirectionPolicy, type EndpointPolicy, type PolicyEntry } from '../policy/resolved.js';
 import type { RuleOrigin } from '../policy/l7-rules.js';
 import { decide } from '../policy/resolve-endpoint.js';
 import { authPortsByPeer } from '../proxy-config/builders/auth-hop.js';
 
 export const REMOTE_AUTH_ORIGIN_POLICY = 'remote-authentication';
 
-/** Peer identity (or ANY_IDENTITY) → ports, per remote destination identity whose ingress requires authentication. */
+/** Peer identity (or ANY_IDENTITY) → ports, per remote identity whose rules in one direction require authentication. */
 export type RemoteAuthRequirements = Map<number, Map<number, number[]>>;
 
-/** The requirements of these remote identities' resolved policies (identity → its policy). */
-export function remoteAuthRequirements(policies: ReadonlyMap<number, EndpointPolicy>): RemoteAuthRequirements {
+/**
+ * What these remote identities' resolved policies (identity → its policy) require: `ingress`
+ * — which peers must authenticate to them (applied to local sources' egress); `egress` —
+ * to which peers they authenticate (applied to local destinations' ingress).
+ */
+export function remoteAuthRequirements(policies: ReadonlyMap<number, EndpointPolicy>, dir: Direction = 'ingress'): RemoteAuthRequirements {
   const out: RemoteAuthRequirements = new Map();
   for (const [identity, p] of policies) {
     let m: Map<number, number[]> | undefined;
     try {
-      m = authPortsByPeer(p.ingress);
+      m = authPortsByPeer(p[dir]);
     } catch {
-      // A range the destination node cannot build hops for either: it refuses that policy
-      // there, so no source here is sent towards a hop that does not exist.
+      // A range no node can build hops for: the remote node refuses that policy itself,
+      // so nothing here is sent towards (or waits for) a hop that does not exist.
       continue;
     }
     if (m) out.set(identity, m);
@@ -37,8 +45,9 @@ export function remoteAuthRequirements(policies: ReadonlyMap<number, EndpointPol
   return out;
 }
 
-function origin(dst: number, port: number): RuleOrigin {
-  return { policy: REMOTE_AUTH_ORIGIN_POLICY, kind: 'Default', path: `identity ${dst} ingress port ${port} requires authentication` };
+function origin(dir: Direction, other: number, port: number): RuleOrigin {
+  const side = dir === 'egress' ? 'ingress' : 'egress';
+  return { policy: REMOTE_AUTH_ORIGIN_POLICY, kind: 'Default', path: `identity ${other} ${side} port ${port} requires authentication` };
 }
 
 function sortEntries(entries: PolicyEntry[]): PolicyEntry[] {
@@ -46,41 +55,49 @@ function sortEntries(entries: PolicyEntry[]): PolicyEntry[] {
 }
 
 /**
- * `src` with an authenticated egress entry for every (remote identity, port) whose
- * ingress requires `src`'s identity to authenticate, where `src`'s own egress lets the
- * connection through (allow, or HTTP rules: they stay the source chain's rules). A
- * connection its egress denies stays denied; a Kafka redirect is left alone (the hop
- * carries HTTP). Returns `src` itself when nothing is added.
+ * `ep` with an authenticated entry in direction `dir` for every (remote identity, port)
+ * whose rules require authentication between the two, where `ep`'s own rules let the
+ * connection through (allow, or HTTP rules: they stay its rules on the hop). A connection
+ * its rules deny stays denied; a Kafka redirect is left alone (the hop carries HTTP).
+ * `egress`: `ep` is the source, `reqs` the remote destinations' ingress requirements;
+ * `ingress`: `ep` is the destination, `reqs` the remote sources' egress requirements.
+ * Returns `ep` itself when nothing is added.
  */
-export function withRemoteAuthEgress(src: EndpointPolicy, reqs: RemoteAuthRequirements): EndpointPolicy {
-  if (reqs.size === 0) return src;
+export function withRemoteAuth(ep: EndpointPolicy, dir: Direction, reqs: RemoteAuthRequirements): EndpointPolicy {
+  if (reqs.size === 0) return ep;
+  const table = ep[dir];
   const added: PolicyEntry[] = [];
-  for (const [dst, byPeer] of reqs) {
-    const ports = new Set([...(byPeer.get(src.identity) ?? []), ...(byPeer.get(ANY_IDENTITY) ?? [])]);
+  for (const [other, byPeer] of reqs) {
+    const ports = new Set([...(byPeer.get(ep.identity) ?? []), ...(byPeer.get(ANY_IDENTITY) ?? [])]);
     for (const port of [...ports].sort((a, b) => a - b)) {
-      const d = decide(src.egress, dst, port, 'TCP');
+      const d = decide(table, other, port, 'TCP');
       if (d.verdict === 'deny') continue;
       if (d.verdict === 'redirect' && (d.l7?.parser !== 'http' || d.l7.auth)) continue;
       const l7 = d.verdict === 'redirect' && d.l7?.parser === 'http' ? d.l7 : undefined;
       added.push({
-        identity: dst,
+        identity: other,
         port,
         endPort: port,
         protocol: 'TCP',
         verdict: 'redirect',
-        l7: { parser: 'http', rules: l7 ? l7.rules : [{ rule: {}, origin: origin(dst, port) }], ...(l7?.tls ? { tls: l7.tls } : {}), auth: true },
-        origins: [...d.origins, origin(dst, port)],
+        l7: { parser: 'http', rules: l7 ? l7.rules : [{ rule: {}, origin: origin(dir, other, port) }], ...(l7?.tls ? { tls: l7.tls } : {}), auth: true },
+        origins: [...d.origins, origin(dir, other, port)],
       });
     }
   }
-  if (added.length === 0) return src;
+  if (added.length === 0) return ep;
   const key = (e: PolicyEntry) => `${e.identity}/${e.port}/${e.endPort}/${e.protocol}`;
   const replaced = new Set(added.map(key));
-  const entries = src.egress.entries.filter((e) => !replaced.has(key(e)));
-  // An egress nobody enforced stays open: every other connection matches the wildcard allow.
-  if (!src.egress.enforced && !entries.some((e) => e.identity === ANY_IDENTITY && e.port === 0 && e.protocol === 'ANY')) {
-    entries.push({ identity: ANY_IDENTITY, port: 0, endPort: 0, protocol: 'ANY', verdict: 'allow', origins: [{ policy: REMOTE_AUTH_ORIGIN_POLICY, kind: 'Default', path: 'egress not enforced by any policy' }] });
+  const entries = table.entries.filter((e) => !replaced.has(key(e)));
+  // A direction nobody enforced stays open: every other connection matches the wildcard allow.
+  if (!table.enforced && !entries.some((e) => e.identity === ANY_IDENTITY && e.port === 0 && e.protocol === 'ANY')) {
+    entries.push({ identity: ANY_IDENTITY, port: 0, endPort: 0, protocol: 'ANY', verdict: 'allow', origins: [{ policy: REMOTE_AUTH_ORIGIN_POLICY, kind: 'Default', path: `${dir} not enforced by any policy` }] });
   }
-  const egress: DirectionPolicy = { enforced: true, entries: sortEntries([...entries, ...added]) };
-  return { ...src, egress };
+  const next: DirectionPolicy = { enforced: true, entries: sortEntries([...entries, ...added]) };
+  return { ...ep, [dir]: next };
+}
+
+/** The source side: `withRemoteAuth(src, 'egress', remote destinations' ingress requirements)`. */
+export function withRemoteAuthEgress(src: EndpointPolicy, reqs: RemoteAuthRequirements): EndpointPolicy {
+  return withRemoteAuth(src, 'egress', reqs);
 }

@@ -3,7 +3,9 @@
 // policy at all. Node B learns from the shared policies that the remote identity's ingress
 // requires its pod to authenticate, redirects the pod's connection to its Envoy, which
 // opens the mTLS hop with the pod identity's certificate to node C's hop listener, where
-// the destination's ingress rules judge the peer's URI SAN. Real agents, etcd, BPF, Envoy.
+// the destination's ingress rules judge the peer's URI SAN. And the mirror case: only the
+// source's egress requires authentication, the destination has no policy; C accepts the
+// hop for it. Real agents, etcd, BPF, Envoy.
 
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +31,19 @@ spec:
     - ports: [{port: "${PORT}", protocol: TCP}]
       rules:
         http: [{method: GET, path: "/public/.*"}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: s-authenticates}
+spec:
+  endpointSelector: {matchLabels: {app: s}}
+  egress:
+  - toEndpoints: [{matchLabels: {app: o}}]
+    authentication: {mode: required}
+    toPorts:
+    - ports: [{port: "${PORT}", protocol: TCP}]
+      rules:
+        http: [{method: GET, path: "/.*"}]
 `;
 
 interface PolicyStatus {
@@ -51,11 +66,11 @@ function debug(): string {
   return NODES.map((n) => `--- ${n} agent\n${tail(`/run/l7mesh/${n}-agent.log`)}\n--- ${n} envoy\n${tail(`/run/l7mesh/${n}/envoy/envoy.log`)}`).join('\n');
 }
 
-describe('authentication required only by the destination, across nodes', function () {
+describe('authentication required by one side only (destination or source), across nodes', function () {
   this.timeout(180_000);
   let cluster: TestCluster | undefined;
   let B: NodeSpec, C: NodeSpec;
-  let pb: PodInfo, px: PodInfo, pc: PodInfo, po: PodInfo;
+  let pb: PodInfo, px: PodInfo, ps: PodInfo, pc: PodInfo, po: PodInfo;
   let url = '';
   const spiffe = (id: number) => `spiffe://cluster.local/identity/${id}`;
 
@@ -70,8 +85,9 @@ describe('authentication required only by the destination, across nodes', functi
     // No egress policy selects any pod on B.
     pb = createPod(B, 'pb', ['app=b']);
     px = createPod(B, 'px', ['app=x']);
+    ps = createPod(B, 'ps', ['app=s']);
     pc = createPod(C, 'pc', ['app=c']);
-    // A pod no policy selects: B's sources must still reach it directly.
+    // A pod no policy selects: B's sources must still reach it directly; ps authenticates to it.
     po = createPod(C, 'po', ['app=o']);
     await cluster.serve(pc, PORT, 170_000);
     await cluster.serve(po, PORT, 170_000);
@@ -90,8 +106,8 @@ describe('authentication required only by the destination, across nodes', functi
     for (const s of [B, C]) {
       const until = Date.now() + 30_000;
       let st: PolicyStatus | undefined;
-      while (Date.now() < until && !((st = cliJson<PolicyStatus>(s, ['status'])).policy.policies === 1 && st.policy.ackedRevision === st.policy.revision)) await sleep(300);
-      assert.equal(st?.policy.policies, 1, `${s.node}: ${JSON.stringify(st?.policy)}`);
+      while (Date.now() < until && !((st = cliJson<PolicyStatus>(s, ['status'])).policy.policies === 2 && st.policy.ackedRevision === st.policy.revision)) await sleep(300);
+      assert.equal(st?.policy.policies, 2, `${s.node}: ${JSON.stringify(st?.policy)}`);
     }
     let got = '';
     const deadline = Date.now() + 40_000;
@@ -129,5 +145,21 @@ describe('authentication required only by the destination, across nodes', functi
     console.log(`      (px: ${got})`);
     assert.doesNotMatch(got, /^200/, got);
     assert.ok(!hopLines(C).some((l) => l.includes(`peer=${spiffe(px.identity)}`)));
+  });
+
+  it("mirror case: only the source's egress requires authentication; C accepts the hop to a pod without policy", async () => {
+    let got = '';
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !(got = await podGet(ps, `http://${po.ipv4}:${PORT}/from-s`)).startsWith('200')) await sleep(500);
+    assert.equal(got, '200 hello /from-s', debug());
+    let line: string | undefined;
+    const until = Date.now() + 15_000;
+    while (Date.now() < until && !(line = hopLines(C).find((l) => l.includes(`peer=${spiffe(ps.identity)}`)))) await sleep(250);
+    assert.ok(line, `ps came over the hop with its certificate\n${debug()}`);
+    assert.match(line, new RegExp(`sni=p${PORT}\\.ip-${po.ipv4.replace(/\./g, '-')}\\.pod\\.l7mesh\\.internal`));
+    // Plaintext from ps's address (skipping B's hooks) is refused: its identity must authenticate.
+    assert.doesNotMatch(await podGet(ps, `http://${po.ipv4}:${PORT}/plain`, 3000, { bypassCgroup: true }), /^200/);
+    // Others still reach po directly.
+    assert.equal(await podGet(pb, `http://${po.ipv4}:${PORT}/any2`), '200 hello /any2');
   });
 });

@@ -5,7 +5,7 @@
 // the source's open egress reaches the authenticated port in plaintext.
 
 import assert from 'node:assert/strict';
-import { remoteAuthRequirements, withRemoteAuthEgress } from '../../agent/remote-auth.js';
+import { remoteAuthRequirements, withRemoteAuth, withRemoteAuthEgress } from '../../agent/remote-auth.js';
 import { policyMapRows } from '../../agent/bpf-datapath.js';
 import { decide } from '../../policy/resolve-endpoint.js';
 import type { DirectionPolicy, EndpointPolicy, PolicyEntry } from '../../policy/resolved.js';
@@ -85,6 +85,31 @@ describe('tls: destination-only authentication across nodes (remote-auth)', () =
   it('an egress that already requires authentication to DST:PORT is unchanged', () => {
     const already: EndpointPolicy = { identity: SRC, ingress: open, egress: { enforced: true, entries: [authIngress(DST)] } };
     assert.equal(withRemoteAuthEgress(already, reqs()), already);
+  });
+
+  it("mirror case: a remote source's authenticated egress gives a local destination without policy an authenticated ingress entry, and a hop chain", () => {
+    const remoteSrc: EndpointPolicy = { identity: SRC, ingress: open, egress: { enforced: true, entries: [authIngress(DST)] } };
+    const egressReqs = remoteAuthRequirements(new Map([[SRC, remoteSrc]]), 'egress');
+    assert.deepEqual([...egressReqs.get(SRC)!], [[DST, [PORT]]]);
+    const dst: EndpointPolicy = { identity: DST, ingress: open, egress: open };
+    const out = withRemoteAuth(dst, 'ingress', egressReqs);
+    assert.equal(out.egress, dst.egress);
+    const d = decide(out.ingress, SRC, PORT, 'TCP');
+    assert.equal(d.verdict === 'redirect' && d.l7?.parser === 'http' && d.l7.auth, true);
+    assert.equal(decide(out.ingress, OTHER, PORT, 'TCP').verdict, 'allow', 'other peers still reach it as before');
+    // The destination's own ingress still decides: denied to SRC stays denied.
+    const closed: EndpointPolicy = { identity: DST, ingress: { enforced: true, entries: [{ identity: OTHER, port: PORT, endPort: PORT, protocol: 'TCP', verdict: 'allow', origins: [] }] }, egress: open };
+    assert.equal(withRemoteAuth(closed, 'ingress', egressReqs), closed);
+    const r = buildProxyResources({
+      listener: { address: '0.0.0.0', port: 15401 },
+      endpoints: [{ name: '2-dst', ip: REMOTE_IP, policy: out }],
+      identityAddresses: new Map([[DST, [REMOTE_IP]], [SRC, ['10.221.1.5']]]),
+      auth: { trustDomain: 'cluster.local', address: '127.0.0.1', port: 15402, nodeAddress: '10.220.0.2' },
+    }) as { listeners: Obj[]; routes: Obj[] };
+    const hop = r.listeners.find((l) => l.name === 'l7mesh-auth');
+    assert.ok(hop, 'the hop listener has a chain for the destination');
+    assert.deepEqual(hop.filter_chains.map((c: Obj) => c.filter_chain_match.server_names), [[`p${PORT}.ip-10-221-2-7.pod.l7mesh.internal`]]);
+    assert.match(JSON.stringify(r.routes.find((x) => x.name === hop.filter_chains[0].name)), /spiffe:\/\/cluster\.local\/identity\/1001/);
   });
 
   describe('builders', () => {
