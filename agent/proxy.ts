@@ -5,6 +5,7 @@
 
 import type { Registry } from 'prom-client';
 import type { EndpointPolicy } from '../policy/resolved.js';
+import type { NodeTlsStatus } from './tls/node-tls.js';
 
 export interface ProxyEndpoint {
   id: number;
@@ -38,16 +39,7 @@ export interface ProxyStatus {
   envoy: { state: string; pid?: number; restarts: number; message?: string };
   xds: { address?: string; version?: string; clients: ProxyClientStatus[] };
   /** The node's TLS (CA, identity certificates, secrets served over SDS), when the proxy has it. */
-  tls?: {
-    trustDomain: string;
-    caNotAfter: string;
-    caSerial: string;
-    previousCa?: { serial: string; retiresAt: string };
-    trustBundle: string[];
-    secretsDir: string;
-    identityCertificates: { identity: number; serial?: string; notAfter?: string; error?: string }[];
-    secrets: string[];
-  };
+  tls?: NodeTlsStatus;
 }
 
 /** The outcome of a CA rotation (POST /v1/ca/rotate). */
