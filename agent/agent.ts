@@ -113,7 +113,7 @@ export class Agent {
   private closed = false;
   /** Cluster mode: pods on other nodes (address → identity), from the cluster store. */
   private remoteEndpoints: ReadonlyMap<string, number> = new Map();
-  /** Cluster mode with hops between node proxies: remote identities' authenticated ingress redirects local sources (remote-auth.ts). */
+  /** Cluster mode with hops between node proxies: remote identities' authentication requirements add authenticated entries here (remote-auth.ts). */
   private remoteAuth = false;
   /** The remote identities the last transaction resolved, to tell when a new one appears. */
   private remoteIdentitiesKey = '';
@@ -528,7 +528,7 @@ export class Agent {
     const ready = [...this.endpoints.values()].filter((e) => e.identity !== undefined && e.state !== 'not-ready' && e.state !== 'disconnecting');
     let desired: Map<number, EndpointPolicy>;
     // Remote identities resolve alongside the local endpoints under negative ids (only
-    // their ingress is read, for authentication requirements; see remote-auth.ts).
+    // their authentication requirements are read; see remote-auth.ts).
     const remoteIds = this.remoteAuth && this.config.enforcementMode !== 'never' ? [...new Set(this.remoteEndpoints.values())].sort((a, b) => a - b) : [];
     const identityList = this.identityInputs();
     let remoteReqs: RemoteAuthRequirements = new Map();
@@ -774,7 +774,7 @@ export class Agent {
     const next = new Map<string, number>();
     for (const [ip, r] of remote) next.set(ip, r.identity);
     this.remoteEndpoints = next;
-    // A remote identity not resolved yet may require local sources to authenticate.
+    // A remote identity not resolved yet may require authentication to or from local pods.
     if (this.remoteAuth && [...new Set(next.values())].sort((a, b) => a - b).join(',') !== this.remoteIdentitiesKey) return true;
     // Egress rules name remote destinations by address too, and authenticated hops lead to them.
     for (const p of this.realized.values()) {
@@ -787,8 +787,9 @@ export class Agent {
   /**
    * Cluster mode with mTLS between node proxies: a remote pod whose ingress requires
    * authentication makes the local sources it names pass the proxy and the hop to it,
-   * even without egress rules of their own (remote-auth.ts). Without the hop (no TLS, no
-   * node address) those sources keep plain egress and the destination refuses them.
+   * even without egress rules of their own; a remote source whose egress requires it gets
+   * a hop chain to the local destinations it names (remote-auth.ts). Without the hop (no
+   * TLS, no node address) nothing is added: one-sided requirements are refused, as before.
    */
   enableRemoteAuth(): void {
     this.remoteAuth = true;

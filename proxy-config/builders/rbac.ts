@@ -218,12 +218,13 @@ export function buildRbacPolicySet(input: RbacChainInput): RbacPolicySet {
     else drafts.set(name, { permission, identities: new Set([identity]), path });
   };
 
-  // Off the hop, a peer whose own entry requires authentication gets nothing from a wider
-  // allow either (e.g. an open egress's wildcard): plaintext never reaches an authenticated port.
+  // Off the hop, a peer whose own entry requires authentication on this chain's port gets
+  // nothing from a wider allow either (e.g. an open egress's wildcard): plaintext never
+  // reaches an authenticated port. (The any-port chain serves other ports: not there.)
   const authOnly = new Set<number>();
   for (const e of relevant) {
     if (e.verdict === 'redirect' && e.l7?.parser === 'http' && e.l7.auth && !input.authenticated) {
-      if (e.identity !== ANY_IDENTITY) authOnly.add(e.identity);
+      if (e.identity !== ANY_IDENTITY && port !== 0) authOnly.add(e.identity);
       continue;
     }
     const portPerm = portRangePermission(e, port);

@@ -12,6 +12,7 @@ import type { DirectionPolicy, EndpointPolicy, PolicyEntry } from '../../policy/
 import type { AuthHopOptions } from '../../proxy-config/builders/auth-hop.js';
 import { buildProxyResources, type ProxyEndpoint } from '../../proxy-config/builders/proxy-resources.js';
 import { encodeResource } from '../../envoy-api/resource.js';
+import { buildRbacPolicySet } from '../../proxy-config/builders/rbac.js';
 import { TypeUrl } from '../../envoy-api/type-urls.js';
 
 const SRC = 1001;
@@ -110,6 +111,18 @@ describe('tls: destination-only authentication across nodes (remote-auth)', () =
     assert.ok(hop, 'the hop listener has a chain for the destination');
     assert.deepEqual(hop.filter_chains.map((c: Obj) => c.filter_chain_match.server_names), [[`p${PORT}.ip-10-221-2-7.pod.l7mesh.internal`]]);
     assert.match(JSON.stringify(r.routes.find((x) => x.name === hop.filter_chains[0].name)), /spiffe:\/\/cluster\.local\/identity\/1001/);
+  });
+
+  it("RBAC off the hop: the auth-only peer is cut from the wildcard allow on its port, not on the any-port chain, and allowed on the hop", () => {
+    const egress = withRemoteAuthEgress({ identity: SRC, ingress: open, egress: open }, reqs()).egress;
+    const ids = new Map<number, string[]>([[DST, [REMOTE_IP]], [OTHER, ['10.221.2.9']]]);
+    const plain = JSON.stringify(buildRbacPolicySet({ direction: 'egress', policy: egress, port: PORT, identityAddresses: ids }).policies);
+    assert.match(plain, /"not_rule":\{"destination_ip":\{"address_prefix":"10\.221\.2\.7"/);
+    const anyPort = JSON.stringify(buildRbacPolicySet({ direction: 'egress', policy: egress, port: 0, identityAddresses: ids }).policies);
+    assert.doesNotMatch(anyPort, /not_rule/);
+    const hop = JSON.stringify(buildRbacPolicySet({ direction: 'egress', policy: egress, port: PORT, identityAddresses: ids, authenticated: true }).policies);
+    assert.doesNotMatch(hop, /not_rule/);
+    assert.match(hop, /remote-authentication/);
   });
 
   describe('builders', () => {
