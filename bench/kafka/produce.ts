@@ -223,6 +223,10 @@ const layoutResult = (layout: Layout) => {
   };
 };
 const split = layoutResult('split');
+const spread = () =>
+  (['split', 'shared'] as Layout[])
+    .map((l) => `${l}: ${(['direct', 'tcp_proxy', 'l7mesh'] as Mode[]).map((m) => { const xs = ofLayout(l, m).map((r) => r.messagesPerSec); return `${m} ${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`; }).join(', ')}`)
+    .join('; ');
 const shared = layoutResult('shared');
 const result = {
   metric: 'kafka_produce_enforced_vs_direct',
@@ -272,10 +276,12 @@ ${table(shared)}
 Metric \`kafka_produce_enforced_vs_direct\` = ${result.ratio} (goal ${result.goal}, split layout, ratio of the medians); the
 median of the per-round ratios is ${split.l7mesh.perRoundRatioMedian} (tcp_proxy ${split.tcpProxy.perRoundRatioMedian}). In the split layout load generator and
 broker share one core, so single runs of every path vary widely; read the medians. Shared
-layout: ${shared.l7mesh.ratio} (per-round ${shared.l7mesh.perRoundRatioMedian}; tcp_proxy ${shared.tcpProxy.ratio}). There the rate is set by latency: with
-${IN_FLIGHT} sends of ${BATCH} records in flight a producer sends ${IN_FLIGHT * BATCH} records per round trip, and through l7mesh every
-request waits for Envoy and the processor to get a CPU twice each way (read chunk, write chunk)
-on two cores the load generator and broker already keep busy: p50 ${shared.l7mesh.p50Ms.toFixed(1)} ms against ${shared.direct.p50Ms.toFixed(1)} ms direct.
+layout: ${shared.l7mesh.ratio} (per-round ${shared.l7mesh.perRoundRatioMedian}; tcp_proxy ${shared.tcpProxy.ratio}). Spread of single runs (messages/s, min–max):
+${spread()}.
+With ${IN_FLIGHT} sends of ${BATCH} records in flight a producer's rate is ${IN_FLIGHT * BATCH} records per round trip, so
+latency counts as much as CPU: through l7mesh every request also waits for Envoy and the
+processor to get a CPU twice each way (read chunk, write chunk); p50 ${shared.l7mesh.p50Ms.toFixed(1)} ms against ${shared.direct.p50Ms.toFixed(1)} ms direct
+(shared), ${split.l7mesh.p50Ms.toFixed(1)} against ${split.direct.p50Ms.toFixed(1)} ms (split).
 What enforcement costs in CPU is the last column: Envoy's network ext_proc filter sends every
 chunk to the processor and injects what comes back, so Envoy handles each byte twice
 (tcp_proxy: once) and the processor once each way.
