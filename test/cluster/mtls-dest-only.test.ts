@@ -8,30 +8,18 @@
 // hop for it. Real agents, etcd, BPF, Envoy.
 
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { cli, cliJson } from '../e2e/support/agent-proc.js';
 import { podGet, removeClusterLeftovers, startCluster, type TestCluster } from './support/cluster.js';
+import { sleep, spiffe, hopLines, clusterLogs, authIngressPolicy, type PolicyStatus } from './support/mtls.js';
 import { createPod, type NodeSpec, type PodInfo } from './support/nodes.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PREFIX = 'l7ma1';
 const NODES = ['l7ma1b', 'l7ma1c'];
 const PORT = 8080;
 const POLICY_FILE = '/tmp/l7ma1-policy.yaml';
 
-const POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: c-needs-auth}
-spec:
-  endpointSelector: {matchLabels: {app: c}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: b}}]
-    authentication: {mode: required}
-    toPorts:
-    - ports: [{port: "${PORT}", protocol: TCP}]
-      rules:
-        http: [{method: GET, path: "/public/.*"}]
----
+const POLICY = `${authIngressPolicy(PORT)}---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: s-authenticates}
@@ -46,25 +34,7 @@ spec:
         http: [{method: GET, path: "/.*"}]
 `;
 
-interface PolicyStatus {
-  policy: { revision: number; ackedRevision: number; policies: number };
-}
-
-const hopLines = (s: NodeSpec) =>
-  readFileSync(`/run/l7mesh/${s.node}/envoy/envoy.log`, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('l7mesh-auth hop '));
-
-function debug(): string {
-  const tail = (f: string) => {
-    try {
-      return readFileSync(f, 'utf8').split('\n').slice(-25).join('\n');
-    } catch (e) {
-      return String(e);
-    }
-  };
-  return NODES.map((n) => `--- ${n} agent\n${tail(`/run/l7mesh/${n}-agent.log`)}\n--- ${n} envoy\n${tail(`/run/l7mesh/${n}/envoy/envoy.log`)}`).join('\n');
-}
+const debug = () => clusterLogs(NODES);
 
 describe('authentication required by one side only (destination or source), across nodes', function () {
   this.timeout(180_000);
@@ -72,7 +42,6 @@ describe('authentication required by one side only (destination or source), acro
   let B: NodeSpec, C: NodeSpec;
   let pb: PodInfo, px: PodInfo, ps: PodInfo, pc: PodInfo, po: PodInfo;
   let url = '';
-  const spiffe = (id: number) => `spiffe://cluster.local/identity/${id}`;
 
   before(async function () {
     if (process.getuid?.() !== 0) {

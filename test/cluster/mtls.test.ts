@@ -12,28 +12,16 @@ import { CertificateAuthority } from '../../agent/ca/index.js';
 import { repoRoot } from '../support/paths.js';
 import { CLI_BIN, cli, cliJson } from '../e2e/support/agent-proc.js';
 import { podGet, removeClusterLeftovers, startCluster, type TestCluster } from './support/cluster.js';
+import { sleep, spiffe, hopLines, hopLineEventually, clusterLogs, authIngressPolicy, type PolicyStatus } from './support/mtls.js';
 import { FABRIC_IP, createPod, etcdAdmin, type NodeSpec, type PodInfo } from './support/nodes.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PREFIX = 'l7mtr';
 const NODES = ['l7mtrb', 'l7mtrc'];
 const PORT = 8080;
 const POLICY_FILE = '/tmp/l7mtr-policy.yaml';
 const TMP = '/tmp/l7mtr-probe';
 
-const POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: c-needs-auth}
-spec:
-  endpointSelector: {matchLabels: {app: c}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: b}}]
-    authentication: {mode: required}
-    toPorts:
-    - ports: [{port: "${PORT}", protocol: TCP}]
-      rules:
-        http: [{method: GET, path: "/public/.*"}]
----
+const POLICY = `${authIngressPolicy(PORT)}---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: clients-auth}
@@ -48,39 +36,11 @@ spec:
         http: [{method: GET, path: "/.*"}]
 `;
 
-interface PolicyStatus {
-  policy: { revision: number; ackedRevision: number; policies: number };
-}
-
 interface TlsStatus {
   proxy: { tls?: { trustBundle: string[]; caSerial: string; previousCa?: { serial: string } } };
 }
 
-const hopLines = (s: NodeSpec) =>
-  readFileSync(`/run/l7mesh/${s.node}/envoy/envoy.log`, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('l7mesh-auth hop '));
-
-/** Envoy writes its stderr access logs every 10 s (its default file flush interval): wait for the line. */
-async function hopLineEventually(s: NodeSpec, want: (l: string) => boolean, ms = 15_000): Promise<string | undefined> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const l = hopLines(s).find(want);
-    if (l || Date.now() > deadline) return l;
-    await sleep(250);
-  }
-}
-
-function debug(): string {
-  const tail = (f: string) => {
-    try {
-      return readFileSync(f, 'utf8').split('\n').slice(-25).join('\n');
-    } catch (e) {
-      return String(e);
-    }
-  };
-  return NODES.map((n) => `--- ${n} agent\n${tail(`/run/l7mesh/${n}-agent.log`)}\n--- ${n} envoy\n${tail(`/run/l7mesh/${n}/envoy/envoy.log`)}`).join('\n');
-}
+const debug = () => clusterLogs(NODES);
 
 describe('mTLS between node proxies (authentication: required across nodes)', function () {
   this.timeout(240_000);
@@ -88,7 +48,6 @@ describe('mTLS between node proxies (authentication: required across nodes)', fu
   let B: NodeSpec, C: NodeSpec;
   let pb: PodInfo, px: PodInfo, pz: PodInfo, pc: PodInfo;
   let url = '';
-  const spiffe = (id: number) => `spiffe://cluster.local/identity/${id}`;
 
   before(async function () {
     if (process.getuid?.() !== 0) {
