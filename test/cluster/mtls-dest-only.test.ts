@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cli, cliJson } from '../e2e/support/agent-proc.js';
 import { podGet, removeClusterLeftovers, startCluster, type TestCluster } from './support/cluster.js';
-import { sleep, spiffe, hopLines, clusterLogs, authIngressPolicy, type PolicyStatus } from './support/mtls.js';
+import { sleep, spiffe, hopLines, clusterLogs, authIngressPolicy, policiesEnforced, getOverHop } from './support/mtls.js';
 import { createPod, type NodeSpec, type PodInfo } from './support/nodes.js';
 
 const PREFIX = 'l7ma1';
@@ -72,21 +72,9 @@ describe('authentication required by one side only (destination or source), acro
   });
 
   it("the allowed identity on B (no egress rules) gets 200 over mTLS: C's hop log names its URI SAN, from B's node address", async () => {
-    for (const s of [B, C]) {
-      const until = Date.now() + 30_000;
-      let st: PolicyStatus | undefined;
-      while (Date.now() < until && !((st = cliJson<PolicyStatus>(s, ['status'])).policy.policies === 2 && st.policy.ackedRevision === st.policy.revision)) await sleep(300);
-      assert.equal(st?.policy.policies, 2, `${s.node}: ${JSON.stringify(st?.policy)}`);
-    }
-    let got = '';
-    const deadline = Date.now() + 40_000;
-    while (Date.now() < deadline) {
-      got = await podGet(pb, `${url}/public/x`);
-      if (got.startsWith('200') && hopLines(C).some((l) => l.includes(`peer=${spiffe(pb.identity)}`))) break;
-      await sleep(500);
-    }
-    assert.equal(got, '200 hello /public/x', debug());
-    const line = hopLines(C).find((l) => l.includes(`peer=${spiffe(pb.identity)}`));
+    await policiesEnforced([B, C], 2);
+    const { reply, line } = await getOverHop(pb, `${url}/public/x`, C);
+    assert.equal(reply, '200 hello /public/x', debug());
     assert.ok(line, debug());
     assert.match(line, new RegExp(`from=${B.nodeIp.replace(/\./g, '\\.')}:\\d+ sni=p${PORT}\\.ip-${pc.ipv4.replace(/\./g, '-')}\\.pod\\.l7mesh\\.internal`));
     // The destination's rules apply on the hop: another path is denied there.

@@ -12,7 +12,7 @@ import { CertificateAuthority } from '../../agent/ca/index.js';
 import { repoRoot } from '../support/paths.js';
 import { CLI_BIN, cli, cliJson } from '../e2e/support/agent-proc.js';
 import { podGet, removeClusterLeftovers, startCluster, type TestCluster } from './support/cluster.js';
-import { sleep, spiffe, hopLines, hopLineEventually, clusterLogs, authIngressPolicy, type PolicyStatus } from './support/mtls.js';
+import { sleep, spiffe, hopLineEventually, clusterLogs, authIngressPolicy, policiesEnforced, getOverHop } from './support/mtls.js';
 import { FABRIC_IP, createPod, etcdAdmin, type NodeSpec, type PodInfo } from './support/nodes.js';
 
 const PREFIX = 'l7mtr';
@@ -105,21 +105,9 @@ describe('mTLS between node proxies (authentication: required across nodes)', fu
 
   it("the allowed identity on B gets 200 over mTLS: C's hop log names its URI SAN, from B's node address", async () => {
     // Both nodes enforce the policies first (before that, the pods reach each other directly).
-    for (const s of [B, C]) {
-      const until = Date.now() + 30_000;
-      let st: PolicyStatus | undefined;
-      while (Date.now() < until && !((st = cliJson<PolicyStatus>(s, ['status'])).policy.policies === 2 && st.policy.ackedRevision === st.policy.revision)) await sleep(300);
-      assert.equal(st?.policy.policies, 2, `${s.node}: ${JSON.stringify(st?.policy)}`);
-    }
-    let got = '';
-    const deadline = Date.now() + 40_000;
-    while (Date.now() < deadline) {
-      got = await podGet(pb, `${url}/public/x`);
-      if (got.startsWith('200') && hopLines(C).some((l) => l.includes(`peer=${spiffe(pb.identity)}`))) break;
-      await sleep(500);
-    }
-    assert.equal(got, '200 hello /public/x', debug());
-    const line = hopLines(C).find((l) => l.includes(`peer=${spiffe(pb.identity)}`));
+    await policiesEnforced([B, C], 2);
+    const { reply, line } = await getOverHop(pb, `${url}/public/x`, C);
+    assert.equal(reply, '200 hello /public/x', debug());
     assert.ok(line, debug());
     assert.match(line, new RegExp(`from=${B.nodeIp.replace(/\./g, '\\.')}:\\d+ sni=p${PORT}\\.ip-${pc.ipv4.replace(/\./g, '-')}\\.pod\\.l7mesh\\.internal`));
     // C's ingress rules still apply on the hop: another path is denied.

@@ -1,7 +1,10 @@
 // What the cross-node mTLS tests read and wait for: the hop log lines of a node's Envoy,
 // the policy status, and the agents' and Envoys' log tails for a failure message.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { NodeSpec } from './nodes.js';
+import { cliJson } from '../../e2e/support/agent-proc.js';
+import { podGet } from './cluster.js';
+import type { NodeSpec, PodInfo } from './nodes.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,3 +56,29 @@ spec:
       rules:
         http: [{method: GET, path: "/public/.*"}]
 `;
+
+/** Waits until every node holds `count` policies and its Envoy ACKed the latest revision. */
+export async function policiesEnforced(nodes: readonly NodeSpec[], count: number, ms = 30_000): Promise<void> {
+  for (const s of nodes) {
+    const until = Date.now() + ms;
+    let st: PolicyStatus | undefined;
+    while (Date.now() < until && !((st = cliJson<PolicyStatus>(s, ['status'])).policy.policies === count && st.policy.ackedRevision === st.policy.revision)) await sleep(300);
+    assert.equal(st?.policy.policies, count, `${s.node}: ${JSON.stringify(st?.policy)}`);
+  }
+}
+
+/**
+ * GETs `url` from `pod` until the answer is 200 and `at`'s hop log names the pod's
+ * identity as the peer (the first requests may race the policy reaching the proxies).
+ */
+export async function getOverHop(pod: PodInfo, url: string, at: NodeSpec, ms = 40_000): Promise<{ reply: string; line?: string }> {
+  const peer = `peer=${spiffe(pod.identity)}`;
+  let reply = '';
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    reply = await podGet(pod, url);
+    if (reply.startsWith('200') && hopLines(at).some((l) => l.includes(peer))) break;
+    await sleep(500);
+  }
+  return { reply, line: hopLines(at).find((l) => l.includes(peer)) };
+}
