@@ -9,6 +9,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { cli, stopAgent } from '../e2e/support/agent-proc.js';
 import { EtcdServer } from '../support/etcd.js';
+import { podGet } from './support/cluster.js';
 import { FABRIC_IP, FABRIC_NS, createFabric, createPod, nodeSpec, removeNodeLeftovers, runInPod, startNodeAgent, type NodeSpec, type PodInfo } from './support/nodes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,20 +29,6 @@ spec:
       rules:
         http: [{method: GET, path: "/public/.*"}]
 `;
-
-/** One GET from inside the pod: `<status> <body>` or `fail <reason>`. */
-function podGet(from: PodInfo, url: string, timeoutMs = 3000): Promise<string> {
-  const child = runInPod(from, 'pod-http.js', ['get', url, String(timeoutMs)]);
-  return new Promise((resolve) => {
-    let out = '';
-    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 5000);
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('close', () => {
-      clearTimeout(kill);
-      resolve(out.trim() || 'fail no-output');
-    });
-  });
-}
 
 function mangleRules(s: NodeSpec): string {
   return spawnSync('ip', ['netns', 'exec', s.netns, 'iptables-save', '-t', 'mangle'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
