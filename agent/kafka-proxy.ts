@@ -96,13 +96,7 @@ export class KafkaProxy {
   update(endpoints: readonly KafkaPolicyEndpoint[]): KafkaRuleSet[] {
     const sets = kafkaRuleSets(endpoints);
     const next = new Map(sets.map((s) => [s.name, s]));
-    // Unchanged rule sets keep their rules array, so the thread is sent only what changed.
-    const rules = new Map(sets.map((s) => {
-      const prev = this.sets.get(s.name);
-      return [s.name, prev && JSON.stringify(prev.rules) === JSON.stringify(s.rules) ? prev.rules : s.rules] as const;
-    }));
-    for (const s of sets) s.rules = rules.get(s.name)!;
-    this.processor.setPolicies(rules);
+    this.processor.setPolicies(new Map(sets.map((s) => [s.name, s.rules])));
     this.sets = next;
     return sets;
   }

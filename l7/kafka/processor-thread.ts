@@ -31,8 +31,8 @@ type ListenSpec = WorkerData['listen'];
 export class KafkaProcessorThread {
   private worker: Worker | undefined;
   private spec: ListenSpec | undefined;
-  /** The rule sets the thread must have (what it has once `acked === seq`). */
-  private readonly policies = new Map<string, readonly KafkaRule[]>();
+  /** The rule sets the thread must have (what it has once `acked === seq`), with their JSON for change detection. */
+  private readonly policies = new Map<string, { rules: KafkaRule[]; json: string }>();
   private seq = 0;
   private acked = 0;
   private readonly waiters: Array<{ seq: number; resolve: () => void }> = [];
@@ -61,10 +61,11 @@ export class KafkaProcessorThread {
     const set: Array<[string, KafkaRule[]]> = [];
     const deleted: string[] = [];
     for (const [name, rules] of next) {
-      // Unchanged rule sets keep their array (the agent reuses what did not change).
-      if (this.policies.get(name) !== rules) {
+      // Only what changed is sent: a policy import usually leaves most rule sets as they were.
+      const json = JSON.stringify(rules);
+      if (this.policies.get(name)?.json !== json) {
         set.push([name, [...rules]]);
-        this.policies.set(name, rules);
+        this.policies.set(name, { rules: [...rules], json });
       }
     }
     for (const name of [...this.policies.keys()]) {
@@ -144,7 +145,7 @@ export class KafkaProcessorThread {
         if (m.type === 'listening') {
           listening = true;
           // Everything the thread must have, as one change (also after a restart).
-          this.post([...this.policies].map(([n, r]) => [n, [...r]]), []);
+          this.post([...this.policies].map(([n, p]) => [n, p.rules]), []);
           resolve(m.port);
         } else if (m.type === 'failed') {
           reject(new Error(`kafka processor thread: ${m.error}`));
