@@ -179,7 +179,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   let agentRef: Agent | undefined;
   // Cluster mode with the kernel datapath and Envoy: a transparent listener for L7 ingress from other nodes.
   const transparentPort = o.cluster && o.datapath === 'bpf' && o.proxy === 'envoy' ? transparentPortOf(o.proxyPort) : undefined;
-  const clusterParts = o.cluster ? await openCluster(o.cluster, c.nodeName, c.stateDir) : undefined;
+  const clusterParts = o.cluster ? await openCluster(o.cluster, c.nodeName, c.stateDir, log) : undefined;
   const store = clusterParts?.store ?? FileStore.open(c.stateDir);
   const identities = clusterParts?.identities ?? (await AllocatorIdentities.open(c.stateDir));
   const policyEngine = new CiliumPolicyEngine({ allowLocalhost: c.allowLocalhost ? 'always' : 'policy' });

@@ -60,8 +60,8 @@ export interface ClusterParts {
   close(opts: { revoke: boolean }): Promise<void>;
 }
 
-export async function openCluster(o: ClusterOptions, node: string, stateDir: string): Promise<ClusterParts> {
-  const kv = new EtcdKv({ endpoints: o.endpoints, prefix: o.prefix });
+export async function openCluster(o: ClusterOptions, node: string, stateDir: string, log?: (s: string) => void): Promise<ClusterParts> {
+  const kv = new EtcdKv({ endpoints: o.endpoints, prefix: o.prefix, ...(log ? { log } : {}) });
   let lease: NodeLease;
   try {
     lease = await NodeLease.start(kv, o.leaseTtlSeconds);

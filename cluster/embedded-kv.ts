@@ -6,6 +6,7 @@
 
 import { FileStore } from '../agent/file-store.js';
 import { KvError, validateKey, type ClusterKv, type KvCompare, type KvEntry, type KvEvent, type KvOp, type KvWatch, type KvWatchHandlers } from './kv.js';
+import { reconcile } from './watch-resync.js';
 
 const PERSIST_PREFIX = 'kv:';
 
@@ -125,16 +126,20 @@ export class EmbeddedKv implements ClusterKv {
     await this.dropLease(lease);
   }
 
-  async watch(prefix: string, afterRevision: number, handlers: KvWatchHandlers): Promise<KvWatch> {
+  async watch(prefix: string, afterRevision: number, handlers: KvWatchHandlers, listed?: readonly KvEntry[]): Promise<KvWatch> {
     this.assertOpen('watch', prefix);
-    // Everything in memory is current: a watch starting in the past only sees later changes,
-    // and callers always list first and watch from the listed revision.
+    // No history is kept and none is ever compacted: changes between `afterRevision` and now
+    // are the difference between the caller's listing and the present (without a listing,
+    // the keys changed since then; a key deleted meanwhile is then not reported).
     if (afterRevision < this.revision) {
-      const missed = [...this.data.values()].filter((e) => e.key.startsWith(prefix) && e.modRevision > afterRevision);
-      if (missed.length) {
-        const events = missed.sort((a, b) => a.modRevision - b.modRevision).map((e) => ({ type: 'put' as const, key: e.key, value: e.value, modRevision: e.modRevision }));
-        queueMicrotask(() => handlers.onEvents(events));
-      }
+      const current = [...this.data.values()].filter((e) => e.key.startsWith(prefix));
+      const missed = listed
+        ? reconcile(new Map(listed.map((e) => [e.key, e.modRevision])), current, this.revision)
+        : current
+            .filter((e) => e.modRevision > afterRevision)
+            .sort((a, b) => a.modRevision - b.modRevision)
+            .map((e): KvEvent => ({ type: 'put', key: e.key, value: e.value, modRevision: e.modRevision }));
+      if (missed.length) queueMicrotask(() => handlers.onEvents(missed));
     }
     const w = { prefix, handlers };
     this.watchers.add(w);

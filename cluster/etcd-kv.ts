@@ -2,11 +2,13 @@
 // stored under one prefix. Calls fail fast (a short deadline, no client-side retries or
 // circuit breaker): callers decide what a failure means, and an agent must notice at once
 // that etcd is gone. Watches reconnect every 300 ms and resume after the last revision
-// they delivered, so no change is lost while etcd is down.
+// they delivered, so no change is lost while etcd is down; a watch etcd cannot resume
+// (its revision was compacted meanwhile) re-lists and reconciles (watch-resync.ts).
 
 import { noop } from 'cockatiel';
-import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { Etcd3, type IKeyValue } from 'etcd3';
 import { KvError, validateKey, type ClusterKv, type KvCompare, type KvEntry, type KvEvent, type KvOp, type KvWatch, type KvWatchHandlers } from './kv.js';
+import { ResyncingWatch, type RawWatch, type RawWatchSink, type ResyncBackoff } from './watch-resync.js';
 
 export interface EtcdKvOptions {
   /** Client URLs, e.g. `http://127.0.0.1:2379`. */
@@ -15,6 +17,10 @@ export interface EtcdKvOptions {
   prefix: string;
   /** Deadline of one unary call (default 2000 ms). */
   callTimeoutMs?: number;
+  /** Where a watch's resync is reported (default: a process warning). */
+  log?: (line: string) => void;
+  /** Delays between failed re-lists of a watch that could not resume (default 300 ms doubling to 5 s). */
+  resyncBackoff?: ResyncBackoff;
 }
 
 /** The watch manager's reconnect delay: constant, so a restarted etcd is seen quickly. */
@@ -30,7 +36,9 @@ export class EtcdKv implements ClusterKv {
   private readonly client: Etcd3;
   private readonly prefix: string;
   private readonly timeoutMs: number;
-  private readonly watchers = new Set<Watcher>();
+  private readonly watches = new Set<ResyncingWatch>();
+  private readonly log: (line: string) => void;
+  private readonly resyncBackoff?: ResyncBackoff;
 
   constructor(opts: EtcdKvOptions) {
     if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0) throw new KvError('connect', '', 'etcd-endpoints: at least one endpoint is needed');
@@ -38,6 +46,8 @@ export class EtcdKv implements ClusterKv {
     if (!/^\/[A-Za-z0-9_./-]*\/$/.test(opts.prefix)) throw new KvError('connect', '', `etcd-prefix: "${opts.prefix}" must start and end with "/"`);
     this.prefix = opts.prefix;
     this.timeoutMs = opts.callTimeoutMs ?? 2000;
+    this.log = opts.log ?? ((line) => process.emitWarning(line));
+    if (opts.resyncBackoff) this.resyncBackoff = opts.resyncBackoff;
     this.describe = `etcd ${opts.endpoints.join(',')}${opts.prefix}`;
     this.client = new Etcd3({
       hosts: opts.endpoints,
@@ -145,40 +155,91 @@ export class EtcdKv implements ClusterKv {
     });
   }
 
-  async watch(prefix: string, afterRevision: number, handlers: KvWatchHandlers): Promise<KvWatch> {
-    const w = await this.call('watch', prefix, () =>
-      this.client
-        .watch()
-        .prefix(this.prefix + prefix)
-        .startRevision(String(afterRevision + 1))
-        .create(),
-    );
-    this.watchers.add(w);
+  async watch(prefix: string, afterRevision: number, handlers: KvWatchHandlers, listed?: readonly KvEntry[]): Promise<KvWatch> {
+    const seed = listed ?? (await this.keysAt(prefix, afterRevision));
+    const w = new ResyncingWatch({
+      prefix,
+      afterRevision,
+      seed,
+      handlers,
+      label: 'etcd watch',
+      log: this.log,
+      ...(this.resyncBackoff ? { backoff: this.resyncBackoff } : {}),
+      source: { list: (p) => this.list(p), open: (after, sink) => this.rawWatch(prefix, after, sink) },
+    });
+    this.watches.add(w);
+    w.start();
+    return {
+      close: async () => {
+        this.watches.delete(w);
+        await w.close();
+      },
+    };
+  }
+
+  /** The keys under `prefix` as they were at `revision` (the seed of a watch whose caller passed no listing). */
+  private async keysAt(prefix: string, revision: number): Promise<{ key: string; modRevision: number }[]> {
+    const start = this.k(prefix);
+    const r = await this.call('watch', prefix, () => this.client.kv.range({ key: start, range_end: prefixEnd(start), revision, keys_only: true }));
+    return r.kvs.map((kv) => ({ key: kv.key.toString().slice(this.prefix.length), modRevision: Number(kv.mod_revision) }));
+  }
+
+  /**
+   * One etcd3 watcher. Its manager reconnects it after a lost stream; it is pinned to resume
+   * after the revision its owner has seen everything up to, not after the response
+   * header's revision that the client library would use (past a catch-up batch's last
+   * event, that skips the rest of the batch).
+   */
+  private rawWatch(prefix: string, afterRevision: number, sink: RawWatchSink): RawWatch {
+    const w = this.client
+      .watch()
+      .prefix(this.prefix + prefix)
+      .startRevision(String(afterRevision + 1))
+      .watcher();
+    let resume = afterRevision;
+    let ended = false;
+    const pin = () => {
+      w.request.start_revision = String(resume + 1);
+    };
+    // Listeners go on before the creation answer can arrive: a catch-up batch may follow it
+    // in the same read.
+    w.on('connected', () => {
+      pin();
+      sink.connection(true);
+    });
+    w.on('disconnected', () => sink.connection(false));
     w.on('data', (res) => {
       const events: KvEvent[] = res.events.map((ev) => {
         const e = this.entry(ev.kv);
         return ev.type === 'Put' ? { type: 'put', key: e.key, value: e.value, modRevision: e.modRevision } : { type: 'delete', key: e.key, modRevision: e.modRevision };
       });
-      if (events.length) handlers.onEvents(events);
+      sink.events(events, events.length === 0 ? Number(res.header.revision) : undefined);
+      pin();
     });
-    w.on('disconnected', () => handlers.onConnection?.(false));
-    w.on('connected', () => handlers.onConnection?.(true));
-    w.on('error', (e) => {
-      // A cancelled watch (e.g. its revision was compacted) cannot resume: report it as lost.
-      process.emitWarning(`etcd watch ${prefix}: ${e.message}`);
-      handlers.onConnection?.(false);
+    w.on('error', (e: Error) => {
+      // The manager dropped it (compacted revision, or cancelled by etcd): it never resumes.
+      ended = true;
+      // etcd gives no reason when it cancels for compaction (only the compact revision,
+      // which the client library does not pass on); other cancellations name theirs.
+      const reason = /^Watcher canceled:\s*$/.test(e.message) ? 'etcd compacted the revision to resume from' : e.message;
+      sink.cancelled(reason);
     });
     return {
+      resumeAfter: (revision) => {
+        resume = revision;
+        pin();
+      },
       close: async () => {
-        this.watchers.delete(w);
+        if (ended) return;
+        ended = true;
         await w.cancel().catch(() => undefined);
       },
     };
   }
 
   async close(): Promise<void> {
-    for (const w of [...this.watchers]) await w.cancel().catch(() => undefined);
-    this.watchers.clear();
+    for (const w of [...this.watches]) await w.close();
+    this.watches.clear();
     this.client.close();
   }
 }

@@ -71,7 +71,7 @@ export class ClusterIdentities implements IdentityService {
         for (const ev of events) c.apply(ev, added, removed);
         if (added.length || removed.length) c.emit(added, removed);
       },
-    });
+    }, entries);
     const every = opts.gcIntervalMs ?? 2000;
     if (every > 0) {
       const tick = () => {

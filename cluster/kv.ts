@@ -54,8 +54,17 @@ export interface ClusterKv {
   /** Renews the lease; false when the store no longer knows it (expired). Throws when unreachable. */
   keepAlive(lease: string): Promise<boolean>;
   revokeLease(lease: string): Promise<void>;
-  /** Changes under `prefix` after `afterRevision`, in order, across reconnections. */
-  watch(prefix: string, afterRevision: number, handlers: KvWatchHandlers): Promise<KvWatch>;
+  /**
+   * Changes under `prefix` after `afterRevision`, in order, across reconnections, each key's
+   * change delivered once. `listed` is what the caller's view holds at `afterRevision`
+   * (the entries of its `list`); without it the store reads that itself. When the store
+   * cannot resume the watch (the history it needs was compacted, or it cancelled the
+   * watch), it re-lists the prefix and delivers the difference to what the caller was
+   * given as ordinary events: a put for every new or changed key (in revision order),
+   * then a delete for every key that vanished (at the listing's revision); the caller is
+   * told it is disconnected until then (retries back off while the store is unreachable).
+   */
+  watch(prefix: string, afterRevision: number, handlers: KvWatchHandlers, listed?: readonly KvEntry[]): Promise<KvWatch>;
   close(): Promise<void>;
 }
 

@@ -7,7 +7,7 @@
 import type { SecretBackend } from '../agent/tls/secret-store.js';
 import { secretKey, type StoredSecret } from '../agent/ca/secret-data.js';
 import { SECRETS, parseJson, secretStoreKey } from './keys.js';
-import type { ClusterKv } from './kv.js';
+import type { ClusterKv, KvEntry } from './kv.js';
 
 export class KvSecretBackend implements SecretBackend {
   constructor(private readonly kv: ClusterKv) {}
@@ -20,14 +20,14 @@ export class KvSecretBackend implements SecretBackend {
     return (await this.listAt()).secrets;
   }
 
-  private async listAt(): Promise<{ revision: number; secrets: StoredSecret[] }> {
+  private async listAt(): Promise<{ revision: number; entries: KvEntry[]; secrets: StoredSecret[] }> {
     const { revision, entries } = await this.kv.list(SECRETS);
     const secrets: StoredSecret[] = [];
     for (const e of entries) {
       const s = parseJson<StoredSecret>(e.key, e.value);
       if (s && typeof s.namespace === 'string' && typeof s.name === 'string' && s.data && typeof s.data === 'object') secrets.push(s);
     }
-    return { revision, secrets };
+    return { revision, entries, secrets };
   }
 
   async put(s: StoredSecret): Promise<void> {
@@ -40,7 +40,7 @@ export class KvSecretBackend implements SecretBackend {
 
   async watch(onChange: (key: string, s: StoredSecret | undefined) => void): Promise<{ close(): Promise<void> }> {
     // From the revision of a fresh listing, so nothing put between open() and here is lost.
-    const { revision, secrets } = await this.listAt();
+    const { revision, entries, secrets } = await this.listAt();
     for (const s of secrets) onChange(secretKey(s.namespace, s.name), s);
     return this.kv.watch(SECRETS, revision, {
       onEvents: (events) => {
@@ -49,6 +49,6 @@ export class KvSecretBackend implements SecretBackend {
           onChange(key, ev.type === 'delete' ? undefined : parseJson<StoredSecret>(ev.key, ev.value));
         }
       },
-    });
+    }, entries);
   }
 }

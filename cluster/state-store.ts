@@ -67,7 +67,7 @@ export class ClusterStateStore implements Store {
       onConnection: (c) => {
         s.watchConnected = c;
       },
-    });
+    }, entries);
     // Endpoints of this node that survived an agent restart are published again under the new lease.
     for (const { value } of await files.list<LocalEndpoint>('endpoints')) await s.publishEndpoint(value).catch(() => undefined);
     return s;

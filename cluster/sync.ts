@@ -2,7 +2,8 @@
 // nodes' pod CIDRs, puts remote endpoints into the ipcache (their only source), applies
 // policies imported on any node, and re-resolves policy when identities change anywhere.
 // While the store is unreachable nothing here changes: the node keeps enforcing its last
-// known state; watches resume after the last revision they saw, so nothing is missed.
+// known state; watches resume after the last revision they saw, so nothing is missed (a
+// watch whose history was compacted meanwhile re-lists: the differences arrive as events).
 
 import type { Datapath } from '../agent/datapath.js';
 import { ReservedIdentity } from '../identity/reserved.js';
@@ -56,10 +57,10 @@ export class ClusterSync {
     await d.lease.put(nodeKey(d.node.name), JSON.stringify(d.node));
     const nodes = await d.kv.list(NODES);
     for (const e of nodes.entries) await s.onNode({ type: 'put', key: e.key, value: e.value, modRevision: e.modRevision });
-    s.watches.push(await d.kv.watch(NODES, nodes.revision, { onEvents: (ev) => s.enqueue(ev, (e) => s.onNode(e)) }));
+    s.watches.push(await d.kv.watch(NODES, nodes.revision, { onEvents: (ev) => s.enqueue(ev, (e) => s.onNode(e)) }, nodes.entries));
     const eps = await d.kv.list(ENDPOINTS);
     for (const e of eps.entries) await s.onEndpoint({ type: 'put', key: e.key, value: e.value, modRevision: e.modRevision });
-    s.watches.push(await d.kv.watch(ENDPOINTS, eps.revision, { onEvents: (ev) => s.enqueue(ev, (e) => s.onEndpoint(e)) }));
+    s.watches.push(await d.kv.watch(ENDPOINTS, eps.revision, { onEvents: (ev) => s.enqueue(ev, (e) => s.onEndpoint(e)) }, eps.entries));
     s.unsubscribe.push(d.identities.onChange(() => s.scheduleResync()));
     s.unsubscribe.push(d.store.onPolicies(() => s.schedulePolicies()));
     s.unsubscribe.push(d.lease.onReachability((r) => d.log(r ? `cluster store ${d.kv.describe} reachable again` : `cluster store ${d.kv.describe} unreachable: enforcing the last known state`)));

@@ -57,7 +57,7 @@ export class ClusterTrust {
         for (const e of events) changed = t.onCa(e) || changed;
         if (changed) t.apply();
       },
-    });
+    }, cur.entries);
     return t;
   }
 
