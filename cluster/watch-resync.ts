@@ -5,7 +5,9 @@
 // events (puts for new or changed keys, deletes for vanished ones) and watches again from
 // the listing's revision. It keeps key → modRevision of everything delivered to do so, and
 // a watermark (the revision up to which the consumer has seen every change) so a replay
-// after a reconnection never delivers an event twice.
+// after a reconnection never delivers an event twice. Each (re)connection checks that the
+// history after the watermark still exists, because a store may resume a watch at exactly
+// its compaction revision, where a delete can be missing (see `connection`).
 
 import type { KvEntry, KvEvent, KvWatchHandlers } from './kv.js';
 
@@ -31,6 +33,8 @@ export interface ResyncSource {
    * through `sink` only after `open` returned (from later tasks).
    */
   open(afterRevision: number, sink: RawWatchSink): RawWatch;
+  /** False when the store no longer holds every change after `revision` (compacted); throws when unreachable. */
+  historyAfter?(revision: number): Promise<boolean>;
 }
 
 export interface ResyncBackoff {
@@ -123,7 +127,23 @@ export class ResyncingWatch {
         ref.raw!.resumeAfter(this.watermark);
       },
       connection: (c) => {
-        if (mine() && !this.resyncing) this.setConnected(c);
+        if (!mine() || this.resyncing) return;
+        if (!c || !this.o.source.historyAfter || this.watermark <= 0) {
+          this.setConnected(c);
+          return;
+        }
+        // etcd resumes a watch from exactly its compaction revision without cancelling it, but
+        // compaction drops a tombstone at that revision: the delete would be lost silently.
+        const from = this.watermark;
+        this.o.source.historyAfter(from).then(
+          (complete) => {
+            if (!mine() || this.resyncing) return;
+            if (complete) this.setConnected(true);
+            else void this.resync(`the history after revision ${from} was compacted`, from);
+          },
+          // Unknown (the store went away again): the stream says how it goes on.
+          () => mine() && !this.resyncing && this.setConnected(true),
+        );
       },
       cancelled: (reason) => {
         if (mine()) void this.resync(reason);
@@ -154,14 +174,14 @@ export class ResyncingWatch {
     }
   }
 
-  private async resync(reason: string): Promise<void> {
+  /** `from`: the revision the consumer's view is complete up to (default: the watermark). */
+  private async resync(reason: string, from = this.watermark): Promise<void> {
     if (this.resyncing || this.closed) return;
     this.resyncing = true;
     this.setConnected(false);
     const old = this.raw;
     this.raw = undefined;
     await old?.close().catch(() => undefined);
-    const from = this.watermark;
     const backoff = this.o.backoff ?? DEFAULT_RESYNC_BACKOFF;
     for (let attempt = 1; !this.closed; attempt++) {
       let listed: { revision: number; entries: KvEntry[] };

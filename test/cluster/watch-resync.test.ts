@@ -3,9 +3,14 @@
 // revision; when the relay is restored, the watch must re-list and reconcile.
 
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
+import { FileStore } from '../../agent/file-store.js';
 import { EtcdKv } from '../../cluster/etcd-kv.js';
+import type { PolicyRecord } from '../../cluster/keys.js';
 import type { KvEvent } from '../../cluster/kv.js';
+import { NodeLease } from '../../cluster/node-lease.js';
+import { ClusterStateStore } from '../../cluster/state-store.js';
 import { EtcdServer } from '../support/etcd.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 
@@ -159,26 +164,49 @@ describe('etcd watch resync after compaction', function () {
     }
   });
 
+  it('a watch resuming at exactly the compaction revision does not lose a delete made in that revision', async () => {
+    await writer.put('x/keep', '1');
+    await writer.put('x/drop', '1');
+    const f = await follow('x/');
+    try {
+      relay.partition();
+      await until('the follower to see the cut', () => f.connection.includes(false));
+      // One revision, the first after the follower's: etcd resumes the watch there without
+      // cancelling it, and the compaction dropped that revision's tombstone.
+      const { revision } = await writer.txn([], [{ op: 'put', key: 'x/keep', value: '2' }, { op: 'delete', key: 'x/drop' }]);
+      assert.equal(await compactAll(), revision);
+      relay.restore();
+      await until('the follower to converge', () => viewEquals(f.view, new Map([['x/keep', '2']])) && f.connection.at(-1) === true);
+      assertOrderedOncePerKey(f.events);
+      assert.equal(f.events.filter((e) => e.key === 'x/drop').length, 1);
+      assert.match(logs.find((l) => l.includes('resynced')) ?? JSON.stringify(logs), /compacted.*, [01] put\(s\), 1 delete\(s\)$/);
+    } finally {
+      await f.watch.close();
+    }
+  });
+
   it('backs off while etcd is unreachable during the re-list and stays disconnected until it succeeds', async () => {
     await writer.put('s/a', '1');
     await writer.put('s/b', '1');
-    let cutOnCancel = false;
-    const f = await follow('s/', (c) => {
-      // The cancel of the compacted watch reports the loss first: cut the follower off
-      // again at that moment, so the re-list meets an unreachable etcd.
-      if (!c && cutOnCancel) {
-        cutOnCancel = false;
+    const f = await follow('s/');
+    // Cut the follower off again at its re-list, so the re-list meets an unreachable etcd.
+    let cutOnList = false;
+    const list = follower.list.bind(follower);
+    follower.list = (p) => {
+      if (cutOnList) {
+        cutOnList = false;
         relay.partition();
         setTimeout(() => relay.restore(), 2000).unref();
       }
-    });
+      return list(p);
+    };
     try {
       relay.partition();
       await until('the follower to see the cut', () => f.connection.includes(false));
       await writer.put('s/a', '2');
       await writer.delete('s/b');
       await compactAll();
-      cutOnCancel = true;
+      cutOnList = true;
       relay.restore();
       await until('the re-list to fail', () => logs.some((l) => l.includes('cannot re-list')));
       const tFail = Date.now();
@@ -196,6 +224,42 @@ describe('etcd watch resync after compaction', function () {
       assertOrderedOncePerKey(f.events);
     } finally {
       await f.watch.close();
+    }
+  });
+
+  it('end to end: a node cut off while policies changed and the history was compacted converges, disk copy included', async () => {
+    const dirs = [`/tmp/l7mre-state-a-${process.pid}`, `/tmp/l7mre-state-b-${process.pid}`];
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    const leaseA = await NodeLease.start(writer, 10);
+    const leaseB = await NodeLease.start(follower, 10);
+    const a = await ClusterStateStore.open(FileStore.open(dirs[0]!), writer, leaseA, 'l7mre-a');
+    const policy = (key: string, port: number) => ({ op: 'put' as const, bucket: 'policies' as const, key, value: { key, kind: 'NetworkPolicy', spec: { port } } });
+    await a.batch([policy('p1', 80), policy('p2', 81), policy('p3', 82)]);
+    const b = await ClusterStateStore.open(FileStore.open(dirs[1]!), follower, leaseB, 'l7mre-b');
+    const specs = (list: PolicyRecord[]) => JSON.stringify(list.map((p) => [p.key, p.spec]));
+    try {
+      await until('node A to see its import through its watch', () => a.policies().length === 3);
+      assert.equal(specs(b.policies()), specs(a.policies()));
+      relay.partition();
+      await until('node B to see the store unreachable', () => b.status().reachable === false);
+      await a.batch([policy('p1', 8080), { op: 'delete', bucket: 'policies', key: 'p2' }, policy('p4', 84)]);
+      await compactAll();
+      relay.restore();
+      await until('node B to hold the same policies', () => specs(b.policies()) === specs(a.policies()) && b.status().reachable === true);
+      assert.equal(specs(b.policies()), JSON.stringify([['p1', { port: 8080 }], ['p3', { port: 82 }], ['p4', { port: 84 }]]));
+      // The last known state on disk (what B enforces and restarts from) follows too.
+      await until('B\'s disk copy', async () => specs((await b.files.list<PolicyRecord>('policies')).map((e) => e.value)) === specs(b.policies()));
+      // The puts may already have come through the resumed watch; the delete cannot have.
+      assert.ok(logs.some((l) => /^etcd watch policies\/: resynced after "[^"]*compacted[^"]*": revision \d+ -> \d+, [0-2] put\(s\), 1 delete\(s\)$/.test(l)), JSON.stringify(logs));
+      // And it follows live changes again.
+      await a.batch([{ op: 'delete', bucket: 'policies', key: 'p1' }]);
+      await until('the live delete', () => !b.policies().some((p) => p.key === 'p1'));
+    } finally {
+      await b.close();
+      await a.close();
+      await leaseB.stop({ revoke: true }).catch(() => undefined);
+      await leaseA.stop({ revoke: true }).catch(() => undefined);
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
   });
 });

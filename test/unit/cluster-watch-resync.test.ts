@@ -24,6 +24,9 @@ class ScriptedSource {
   opened: { after: number; sink: RawWatchSink; resume: number[]; closed: boolean }[] = [];
   listCalls: number[] = [];
   failLists = 0;
+  /** Revisions after which the history is asked for, and whether it is still complete. */
+  historyAsked: number[] = [];
+  historyComplete = true;
   content: { revision: number; entries: KvEntry[] } = { revision: 0, entries: [] };
 
   async list(): Promise<{ revision: number; entries: KvEntry[] }> {
@@ -33,6 +36,11 @@ class ScriptedSource {
       throw new Error('UNAVAILABLE: no connection');
     }
     return { revision: this.content.revision, entries: this.content.entries.map((e) => ({ ...e })) };
+  }
+
+  async historyAfter(revision: number): Promise<boolean> {
+    this.historyAsked.push(revision);
+    return this.historyComplete;
   }
 
   open(after: number, sink: RawWatchSink): RawWatch {
@@ -137,10 +145,34 @@ describe('cluster watch resync', () => {
     assert.deepEqual(t.connection, [false]);
     src.last.sink.connection(true);
     src.last.sink.events([{ type: 'put', key: 'p/d', value: 'd2', modRevision: 21 }]);
+    await until('connected after the history check', () => t.connection.length === 2);
     assert.deepEqual(t.connection, [false, true]);
+    assert.deepEqual(src.historyAsked, [20], 'checked from the revision the new watch resumed after');
     assert.deepEqual(brief(t.events).slice(-1), ['put p/d@21']);
     await t.w.close();
     assert.equal(src.last.closed, true);
+  });
+
+  it('a reconnection whose history was compacted resyncs (the store resumed without cancelling)', async () => {
+    const src = new ScriptedSource();
+    const t = start(src, [entry('p/a', 3), entry('p/b', 4)], 5);
+    src.last.sink.connection(false);
+    assert.deepEqual(t.connection, [false]);
+    src.historyComplete = false;
+    src.content = { revision: 9, entries: [entry('p/a', 8)] };
+    src.last.sink.connection(true);
+    // What the resumed watch replays before the check answers is delivered once.
+    src.last.sink.events([{ type: 'put', key: 'p/a', value: 'v8', modRevision: 8 }]);
+    await until('the resync', () => src.opened.length === 2);
+    assert.deepEqual(src.historyAsked, [5]);
+    assert.deepEqual(brief(t.events), ['put p/a@8', 'delete p/b@9']);
+    assert.match(t.logs.at(-1)!, /resynced after "the history after revision 5 was compacted": revision 5 -> 9, 0 put\(s\), 1 delete\(s\)$/);
+    assert.deepEqual(t.connection, [false]);
+    src.historyComplete = true;
+    src.last.sink.connection(true);
+    await until('connected', () => t.connection.length === 2);
+    assert.deepEqual(t.connection, [false, true]);
+    await t.w.close();
   });
 
   it('a cancel while resyncing starts no second resync; close stops the retries', async () => {
