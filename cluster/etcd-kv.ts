@@ -165,7 +165,7 @@ export class EtcdKv implements ClusterKv {
       label: 'etcd watch',
       log: this.log,
       ...(this.resyncBackoff ? { backoff: this.resyncBackoff } : {}),
-      source: { list: (p) => this.list(p), open: (after, sink) => this.rawWatch(prefix, after, sink) },
+      source: { list: (p) => this.list(p), open: (after, sink) => this.rawWatch(prefix, after, sink), historyAfter: (rev) => this.historyAfter(prefix, rev) },
     });
     this.watches.add(w);
     w.start();
@@ -182,6 +182,17 @@ export class EtcdKv implements ClusterKv {
     const start = this.k(prefix);
     const r = await this.call('watch', prefix, () => this.client.kv.range({ key: start, range_end: prefixEnd(start), revision, keys_only: true }));
     return r.kvs.map((kv) => ({ key: kv.key.toString().slice(this.prefix.length), modRevision: Number(kv.mod_revision) }));
+  }
+
+  /** Whether etcd still has every revision after `revision` (a read at it is refused once compacted). */
+  private async historyAfter(prefix: string, revision: number): Promise<boolean> {
+    try {
+      await this.client.kv.range({ key: this.k(prefix), revision, keys_only: true, limit: 1 });
+      return true;
+    } catch (e) {
+      if (/compacted/i.test((e as Error).message)) return false;
+      throw e;
+    }
   }
 
   /**
