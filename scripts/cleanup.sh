@@ -39,7 +39,7 @@ for root in /sys/fs/cgroup/l7mesh /run/l7mesh/cgroup2/l7mesh $cg2roots; do
 done
 rm -rf /sys/fs/bpf/l7mesh 2>/dev/null
 # etcd data and in-process node state of the cluster tests (their etcd pids are in the pid files).
-rm -rf /tmp/l7m-etcd-* 2>/dev/null
+rm -rf /tmp/l7m-etcd-* /tmp/l7mre-state-* 2>/dev/null
 # Temporary CAs and key files of the TLS tests.
 rm -rf /tmp/l7m-tls-* /tmp/l7m-ca-* /tmp/l7m-secret-* /tmp/l7m-tlsctx-* 2>/dev/null
 # iptables rules tagged by benchmarks and tests.

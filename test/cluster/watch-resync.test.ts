@@ -228,7 +228,7 @@ describe('etcd watch resync after compaction', function () {
   });
 
   it('end to end: a node cut off while policies changed and the history was compacted converges, disk copy included', async () => {
-    const dirs = [`/tmp/l7mre-state-a-${process.pid}`, `/tmp/l7mre-state-b-${process.pid}`];
+    const dirs = [`/tmp/l7mre-state-a`, `/tmp/l7mre-state-b`];
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     const leaseA = await NodeLease.start(writer, 10);
     const leaseB = await NodeLease.start(follower, 10);
