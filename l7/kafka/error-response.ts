@@ -45,6 +45,7 @@ export function denyKindFor(req: ParsedRequest): DenyKind {
       return req.body?.keyType === 0 ? 'group' : 'cluster';
     case ApiKey.ListGroups:
     case ApiKey.InitProducerId:
+    case ApiKey.DescribeCluster:
       return 'cluster';
     default:
       return 'topic';
@@ -62,6 +63,7 @@ export function denialErrorCode(req: ParsedRequest, kind: DenyKind): number {
     case ApiKey.InitProducerId:
       return req.body && req.body.transactionalId !== null ? ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED : ErrorCode.CLUSTER_AUTHORIZATION_FAILED;
     case ApiKey.ListGroups:
+    case ApiKey.DescribeCluster:
       return ErrorCode.CLUSTER_AUTHORIZATION_FAILED;
     default:
       return codeFor(kind);
@@ -189,7 +191,8 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
       };
     }
     case ApiKey.DescribeConfigs:
-    case ApiKey.AlterConfigs: {
+    case ApiKey.AlterConfigs:
+    case ApiKey.IncrementalAlterConfigs: {
       const rs = items(b.resources).map((r) => ({
         errorCode: r.resourceType === ResourceType.TOPIC ? perTopic : ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
         errorMessage: MESSAGE,
@@ -232,6 +235,8 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
     }
     case ApiKey.DeleteGroups:
       return { throttleTimeMs: 0, results: (b.groupsNames as string[]).map((groupId) => ({ groupId, errorCode: code })) };
+    case ApiKey.DescribeCluster:
+      return { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: MESSAGE, endpointType: b.endpointType, clusterId: '', controllerId: -1, brokers: [] };
     default:
       return undefined;
   }

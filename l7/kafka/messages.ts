@@ -280,6 +280,21 @@ export const OffsetDeleteRequest = msg('OffsetDeleteRequest', 47, [0, 0], undefi
   list('topics', [f('name', 'string'), list('partitions', [f('partitionIndex', 'int32')])]),
 ]);
 
+export const IncrementalAlterConfigsRequest = msg('IncrementalAlterConfigsRequest', 44, [0, 1], 1, [
+  list('resources', [
+    f('resourceType', 'int8'),
+    f('resourceName', 'string'),
+    list('configs', [f('name', 'string'), f('configOperation', 'int8'), f('value', 'string', [0], { nullable: [0] })]),
+  ]),
+  f('validateOnly', 'bool'),
+]);
+
+export const DescribeClusterRequest = msg('DescribeClusterRequest', 60, [0, 2], 0, [
+  f('includeClusterAuthorizedOperations', 'bool'),
+  f('endpointType', 'int8', [1], { default: 1 }),
+  f('includeFencedBrokers', 'bool', [2], { default: false }),
+]);
+
 export const ConsumerGroupHeartbeatRequest = msg('ConsumerGroupHeartbeatRequest', 68, [0, 1], 0, [
   f('groupId', 'string'),
   f('memberId', 'string'),
@@ -307,7 +322,7 @@ export const REQUESTS: ReadonlyMap<number, MessageSpec> = new Map(
     DeleteRecordsRequest, InitProducerIdRequest, AddPartitionsToTxnRequest, DescribeConfigsRequest,
     AlterConfigsRequest, CreatePartitionsRequest, ConsumerGroupHeartbeatRequest, DescribeTopicPartitionsRequest,
     OffsetForLeaderEpochRequest, AddOffsetsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest, DeleteGroupsRequest,
-    OffsetDeleteRequest,
+    OffsetDeleteRequest, IncrementalAlterConfigsRequest, DescribeClusterRequest,
   ].map((m) => [m.apiKey, m]),
 );
 
@@ -596,6 +611,33 @@ export const OffsetDeleteResponse = msg('OffsetDeleteResponse', 47, [0, 0], unde
   list('topics', [f('name', 'string'), list('partitions', [f('partitionIndex', 'int32'), f('errorCode', 'int16')])]),
 ]);
 
+export const IncrementalAlterConfigsResponse = msg('IncrementalAlterConfigsResponse', 44, [0, 1], 1, [
+  f('throttleTimeMs', 'int32'),
+  list('responses', [
+    f('errorCode', 'int16'),
+    f('errorMessage', 'string', [0], { nullable: [0] }),
+    f('resourceType', 'int8'),
+    f('resourceName', 'string'),
+  ]),
+]);
+
+export const DescribeClusterResponse = msg('DescribeClusterResponse', 60, [0, 2], 0, [
+  f('throttleTimeMs', 'int32'),
+  f('errorCode', 'int16'),
+  f('errorMessage', 'string', [0], { nullable: [0] }),
+  f('endpointType', 'int8', [1], { default: 1 }),
+  f('clusterId', 'string'),
+  f('controllerId', 'int32', [0], { default: -1 }),
+  list('brokers', [
+    f('brokerId', 'int32'),
+    f('host', 'string'),
+    f('port', 'int32'),
+    f('rack', 'string', [0], { nullable: [0] }),
+    f('isFenced', 'bool', [2], { default: false }),
+  ]),
+  f('clusterAuthorizedOperations', 'int32', [0], { default: -2147483648 }),
+]);
+
 export const ConsumerGroupHeartbeatResponse = msg('ConsumerGroupHeartbeatResponse', 68, [0, 1], 0, [
   f('throttleTimeMs', 'int32'),
   f('errorCode', 'int16'),
@@ -638,6 +680,6 @@ export const RESPONSES: ReadonlyMap<number, MessageSpec> = new Map(
     InitProducerIdResponse, AddPartitionsToTxnResponse, DescribeConfigsResponse, AlterConfigsResponse,
     CreatePartitionsResponse, ConsumerGroupHeartbeatResponse, DescribeTopicPartitionsResponse,
     OffsetForLeaderEpochResponse, AddOffsetsToTxnResponse, EndTxnResponse, TxnOffsetCommitResponse, DeleteGroupsResponse,
-    OffsetDeleteResponse,
+    OffsetDeleteResponse, IncrementalAlterConfigsResponse, DescribeClusterResponse,
   ].map((m) => [m.apiKey, m]),
 );

@@ -107,6 +107,7 @@ export function requestResources(apiKey: number, apiVersion: number, b: Value): 
       break;
     case ApiKey.DescribeConfigs:
     case ApiKey.AlterConfigs:
+    case ApiKey.IncrementalAlterConfigs:
       for (const r of items(b.resources)) if (r.resourceType === ResourceType.TOPIC) t(r.resourceName);
       break;
   }

@@ -82,6 +82,8 @@ try {
   console.log('java produce', await runJavaProbe(['produce', bootstrap, 'capture-java', 'cap-a', 'true']));
   console.log('java consume', await runJavaProbe(['consume', bootstrap, 'capture-java', 'cap-a', 'cap-java-group']));
   console.log('java consume (KIP-848)', await runJavaProbe(['consume', bootstrap, 'capture-java', 'cap-a', 'cap-java-848', 'consumer']));
+  console.log('java describe cluster', await runJavaProbe(['cluster', bootstrap, 'capture-java', '-']));
+  console.log('java alter config', await runJavaProbe(['alter-config', bootstrap, 'capture-java', 'cap-a']));
 } finally {
   await stack.stop();
 }

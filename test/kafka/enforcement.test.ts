@@ -56,6 +56,10 @@ const RULES: KafkaRule[] = [
     ...(clientID === 'txn-nooffsets' ? [] : [{ apiKey: 'addoffsetstotxn', clientID }]),
     ...(clientID === 'txn-noend' ? [] : [{ apiKey: 'endtxn', clientID }]),
   ]),
+  // "configurer" (Java admin) may change the configuration of "orders" only; "nodescribe"
+  // may not even describe the cluster.
+  { apiKey: 'describecluster', clientID: 'configurer' },
+  { apiKey: 'incrementalalterconfigs', topic: 'orders', clientID: 'configurer' },
   // "groupadmin" may delete consumer groups; "nodelete" may only find their coordinator.
   { apiKey: 'findcoordinator', clientID: 'groupadmin' },
   { apiKey: 'deletegroups', clientID: 'groupadmin' },
@@ -495,6 +499,24 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     const recs = stack.audit.filter((r) => r.clientId === 'describer' && r.apiKeyNum === ApiKey.DescribeTopicPartitions);
     assert.ok(recs.some((r) => r.verdict === 'allow' && r.topics.includes('orders')));
     assert.ok(recs.some((r) => r.verdict === 'deny' && r.topics.includes('secret')));
+  });
+
+  it('answers the Java admin DescribeCluster (60) and IncrementalAlterConfigs (44) refusals with 31 and 29', async () => {
+    const bootstrap = `127.0.0.1:${stack.envoyPort}`;
+    const [cluster, noCluster, alter, alterDenied] = await Promise.all([
+      runJavaProbe(['cluster', bootstrap, 'configurer', '-']),
+      runJavaProbe(['cluster', bootstrap, 'nodescribe', '-']),
+      runJavaProbe(['alter-config', bootstrap, 'configurer', 'orders']),
+      runJavaProbe(['alter-config', bootstrap, 'configurer', 'secret']),
+    ]);
+    assert.equal(cluster.ok, true, JSON.stringify(cluster));
+    assert.equal(noCluster.error, 'ClusterAuthorizationException', JSON.stringify(noCluster));
+    assert.equal(alter.ok, true, JSON.stringify(alter));
+    assert.equal(alterDenied.error, 'TopicAuthorizationException', JSON.stringify(alterDenied));
+    const rec = (clientId: string, key: number, verdict: string) => stack.audit.find((r) => r.clientId === clientId && r.apiKeyNum === key && r.verdict === verdict);
+    assert.equal(rec('nodescribe', ApiKey.DescribeCluster, 'deny')?.errorCode, ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    assert.ok(rec('configurer', ApiKey.IncrementalAlterConfigs, 'allow')?.topics.includes('orders'));
+    assert.equal(rec('configurer', ApiKey.IncrementalAlterConfigs, 'deny')?.errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
   });
 
   it('round-trips every captured request and response frame through the codec', function () {

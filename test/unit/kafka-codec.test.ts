@@ -179,7 +179,7 @@ describe('unit: kafka error responses for every supported API and version', () =
     const expected = (key: number, kind: DenyKind): number[] => {
       if (key === ApiKey.InitProducerId) return [ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED];
       if (key === ApiKey.FindCoordinator) return [ErrorCode.GROUP_AUTHORIZATION_FAILED];
-      if (key === ApiKey.ListGroups) return [ErrorCode.CLUSTER_AUTHORIZATION_FAILED];
+      if (key === ApiKey.ListGroups || key === ApiKey.DescribeCluster) return [ErrorCode.CLUSTER_AUTHORIZATION_FAILED];
       return kind === 'group' ? [ErrorCode.GROUP_AUTHORIZATION_FAILED] : [ErrorCode.TOPIC_AUTHORIZATION_FAILED];
     };
     for (const { spec, version } of cases) {
