@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Agent } from './agent.js';
-import { listenApi } from './api/listen.js';
+import { listenApi, listenApps, type Listeners } from './api/listen.js';
+import { StartupState, buildStartupApi } from './api/startup.js';
 import { BpfDatapath } from './bpf-datapath.js';
 import { ConfigError, defaultConfig, validateConfig, type AgentConfig, type EnforcementMode } from './config.js';
 import type { Datapath } from './datapath.js';
@@ -25,7 +26,8 @@ import { DEFAULT_POD_CIDR, KernelPlumbing } from './pod-plumbing.js';
 import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
 import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
-import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions } from '../cluster/daemon.js';
+import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions, type ClusterParts } from '../cluster/daemon.js';
+import { StoreWaitAborted, waitForStore } from '../cluster/store-wait.js';
 import { KvSecretBackend } from '../cluster/secrets.js';
 import { FileSecretBackend, SecretStore } from './tls/secret-store.js';
 import { spawnSync } from 'node:child_process';
@@ -174,12 +176,51 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunningDaemon> {
+export interface StartOptions {
+  /** Aborts the wait for the cluster store (SIGTERM during start-up); startDaemon then rejects with StoreWaitAborted. */
+  signal?: AbortSignal;
+}
+
+export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`), so: StartOptions = {}): Promise<RunningDaemon> {
   const c = o.config;
-  let agentRef: Agent | undefined;
   // Cluster mode with the kernel datapath and Envoy: a transparent listener for L7 ingress from other nodes.
   const transparentPort = o.cluster && o.datapath === 'bpf' && o.proxy === 'envoy' ? transparentPortOf(o.proxyPort) : undefined;
-  const clusterParts = o.cluster ? await openCluster(o.cluster, c.nodeName, c.stateDir) : undefined;
+  if (!o.cluster) return startAgentParts(o, log, undefined, transparentPort);
+  // Cluster mode: until the store answered and the whole start-up is done, a small API says
+  // so (status) and refuses everything else; nothing of the datapath or Envoy is opened.
+  const cluster = o.cluster;
+  const storeName = `etcd ${cluster.endpoints.join(',')}${cluster.prefix}`;
+  const startup = new StartupState(c.nodeName, 'etcd', storeName);
+  // A TCP port 0 would give the start-up API another port than the agent's; it keeps to the socket then.
+  const startupConfig = c.apiTcpPort === 0 ? { ...c, apiTcpPort: undefined } : c;
+  let startupApi: Listeners | undefined = await listenApps(startupConfig, (opts) => buildStartupApi(startup, opts));
+  try {
+    const parts = await waitForStore(() => openCluster(cluster, c.nodeName, c.stateDir), {
+      store: storeName,
+      signal: so.signal,
+      log,
+      onState: (s) => startup.onWait(s),
+    }, (late) => void late.close({ revoke: false }).catch(() => undefined));
+    startup.phase = 'starting';
+    return await startAgentParts(o, log, parts, transparentPort, async () => {
+      // Handed over just before the agent's own API listens on the same socket and port.
+      await startupApi?.close();
+      startupApi = undefined;
+    });
+  } finally {
+    await startupApi?.close();
+  }
+}
+
+async function startAgentParts(
+  o: DaemonOptions,
+  log: (s: string) => void,
+  clusterParts: ClusterParts | undefined,
+  transparentPort: number | undefined,
+  beforeListen?: () => Promise<void>,
+): Promise<RunningDaemon> {
+  const c = o.config;
+  let agentRef: Agent | undefined;
   const store = clusterParts?.store ?? FileStore.open(c.stateDir);
   const identities = clusterParts?.identities ?? (await AllocatorIdentities.open(c.stateDir));
   const policyEngine = new CiliumPolicyEngine({ allowLocalhost: c.allowLocalhost ? 'always' : 'policy' });
@@ -263,6 +304,7 @@ export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (
   }
   if (trust && sync) envoyProxy?.setRemoteHops(() => ({ peers: trust.remoteHopPeers(sync.remote, sync.nodes), trustEpoch: trust.trustEpoch }));
   const tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
+  await beforeListen?.();
   const listeners = await listenApi(agent);
   log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
   let stopping: Promise<void> | undefined;
@@ -305,24 +347,31 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('l7mesh-agent: the BPF datapath needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN); run as root or pass --datapath fake\n');
     return 2;
   }
+  const o = opts;
+  // Signals are taken from the start: during the wait for the cluster store one ends the wait.
+  const abort = new AbortController();
+  let signalled: (sig: string) => void = () => undefined;
+  const signal = new Promise<string>((resolve) => (signalled = resolve));
+  const onSignal = (sig: string) => {
+    abort.abort();
+    signalled(sig);
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
   let d: RunningDaemon;
   try {
-    d = await startDaemon(opts);
+    d = await startDaemon(o, undefined, { signal: abort.signal });
   } catch (e) {
+    if (e instanceof StoreWaitAborted) {
+      process.stderr.write(`l7mesh-agent: ${e.message}; nothing was started\n`);
+      return 0;
+    }
     process.stderr.write(`l7mesh-agent: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: string) => {
-      process.stderr.write(`l7mesh-agent: ${sig}, stopping${(opts as DaemonOptions).ephemeral ? ' and tearing down' : ' (enforcement stays in place)'}\n`);
-      d.stop().then(resolve, (e: Error) => {
-        process.stderr.write(`l7mesh-agent: stop: ${e.message}\n`);
-        resolve();
-      });
-    };
-    process.once('SIGINT', () => onSignal('SIGINT'));
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-  });
+  const sig = await signal;
+  process.stderr.write(`l7mesh-agent: ${sig}, stopping${o.ephemeral ? ' and tearing down' : ' (enforcement stays in place)'}\n`);
+  await d.stop().catch((e: Error) => process.stderr.write(`l7mesh-agent: stop: ${e.message}\n`));
   return 0;
 }
 
