@@ -30,6 +30,8 @@ export function isStoreUnreachable(e: unknown): boolean {
 export interface StoreWaitState {
   /** e.g. `etcd http://127.0.0.1:2379/l7mesh/` */
   store: string;
+  /** The start-up step that waits, e.g. `join the cluster`. */
+  step?: string;
   /** Attempts made so far (the one running included). */
   attempt: number;
   /** When the wait began. */
@@ -49,6 +51,8 @@ export class StoreWaitAborted extends Error {
 export interface StoreWaitOptions {
   /** The store's address for status and log lines. */
   store: string;
+  /** What the attempt does, for status and log lines. */
+  step?: string;
   signal?: AbortSignal;
   log: (line: string) => void;
   /** Called whenever the state changes (status reads it). */
@@ -66,7 +70,7 @@ export interface StoreWaitOptions {
 export async function waitForStore<T>(attempt: () => Promise<T>, o: StoreWaitOptions, discard: (late: T) => void = () => undefined): Promise<T> {
   const now = o.now ?? (() => new Date());
   const sleep = o.sleep ?? abortableSleep;
-  const state: StoreWaitState = { store: o.store, attempt: 0, since: now().toISOString() };
+  const state: StoreWaitState = { store: o.store, ...(o.step ? { step: o.step } : {}), attempt: 0, since: now().toISOString() };
   const started = now().getTime();
   let previousError: string | undefined;
   for (;;) {
@@ -84,7 +88,7 @@ export async function waitForStore<T>(attempt: () => Promise<T>, o: StoreWaitOpt
       const msg = (e as Error).message.replace(/\.? ?Resolution note: ?$/, '');
       const delay = storeRetryDelayMs(state.attempt);
       if (shouldLogAttempt(state.attempt, msg, previousError)) {
-        o.log(`store: ${o.store} does not answer (attempt ${state.attempt}): ${msg}; next attempt in ${delay / 1000} s (the cluster start-up waits; nothing is loaded or opened until the store answers)`);
+        o.log(`store: ${o.store} does not answer (attempt ${state.attempt}${o.step ? ` to ${o.step}` : ''}): ${msg}; next attempt in ${delay / 1000} s (the start-up waits for it)`);
       }
       previousError = msg;
       state.lastError = msg;
@@ -93,7 +97,7 @@ export async function waitForStore<T>(attempt: () => Promise<T>, o: StoreWaitOpt
       await sleep(delay, o.signal);
       continue;
     }
-    if (state.attempt > 1) o.log(`store: ${o.store} answered at attempt ${state.attempt} after ${((now().getTime() - started) / 1000).toFixed(1)} s; continuing the cluster start-up`);
+    if (state.attempt > 1) o.log(`store: ${o.store} answered at attempt ${state.attempt}${o.step ? ` to ${o.step}` : ''} after ${((now().getTime() - started) / 1000).toFixed(1)} s; continuing the start-up`);
     return result;
   }
 }

@@ -16,13 +16,15 @@ export interface StartupStatus {
   uptimeSeconds: number;
   phase: StartupPhase;
   ready: false;
-  store: { kind: string; reachable: boolean; store: string; state: 'connecting' | 'connected'; attempt: number; since: string; lastError?: string; nextAttemptAt?: string };
+  store: { kind: string; reachable: boolean; store: string; state: 'connecting' | 'connected'; step?: string; attempt: number; since: string; lastError?: string; nextAttemptAt?: string };
   message: string;
 }
 
 export class StartupState {
   phase: StartupPhase = 'waiting-for-store';
   private wait: StoreWaitState;
+  /** A step after joining lost the store and is being retried. */
+  private retrying = false;
   private readonly startedAt = Date.now();
 
   constructor(readonly node: string, readonly storeKind: string, store: string) {
@@ -31,11 +33,16 @@ export class StartupState {
 
   onWait(s: StoreWaitState): void {
     this.wait = s;
+    this.retrying = s.lastError !== undefined;
+  }
+
+  onConnected(): void {
+    this.retrying = false;
   }
 
   status(): StartupStatus {
     const w = this.wait;
-    const waiting = this.phase === 'waiting-for-store';
+    const waiting = this.phase === 'waiting-for-store' || this.retrying;
     return {
       node: this.node,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -46,14 +53,18 @@ export class StartupState {
         reachable: !waiting,
         store: w.store,
         state: waiting ? 'connecting' : 'connected',
+        ...(w.step ? { step: w.step } : {}),
         attempt: w.attempt,
         since: w.since,
         ...(waiting && w.lastError ? { lastError: w.lastError } : {}),
         ...(waiting && w.nextAttemptAt ? { nextAttemptAt: w.nextAttemptAt } : {}),
       },
-      message: waiting
-        ? 'waiting for the store: no cluster state is loaded and nothing is opened (no endpoint, policy, datapath or Envoy change) until it answers'
-        : 'the store answered; loading the cluster state and starting the datapath and Envoy',
+      message:
+        this.phase === 'waiting-for-store'
+          ? 'waiting for the store: no cluster state is loaded and nothing is opened (no endpoint, policy, datapath or Envoy change) until it answers'
+          : waiting
+            ? `the store stopped answering during start-up (${w.step ?? 'a step'}); the cluster identities and policies loaded before are what is enforced, nothing more is opened until it answers`
+            : 'the store answered; loading the cluster state and starting the datapath and Envoy',
     };
   }
 
@@ -61,8 +72,8 @@ export class StartupState {
   refusal(method: string, path: string): AgentError {
     const w = this.wait;
     const why =
-      this.phase === 'waiting-for-store'
-        ? `the agent is waiting for its store ${w.store} (attempt ${w.attempt}${w.lastError ? `, last error: ${w.lastError}` : ''}) and has not loaded the cluster state`
+      this.phase === 'waiting-for-store' || this.retrying
+        ? `the agent is waiting for its store ${w.store} (attempt ${w.attempt}${w.step ? ` to ${w.step}` : ''}${w.lastError ? `, last error: ${w.lastError}` : ''}) and has not finished loading the cluster state`
         : `the agent is starting (store ${w.store} answered; loading the cluster state)`;
     return new AgentError('L7M_ERR_UNAVAILABLE', `store: ${why}; ${method} ${path} is refused until it is ready (see l7mesh status)`);
   }

@@ -74,7 +74,7 @@ function startupLines(s: StartupStatus): string {
   const st = s.store;
   const store =
     st.state === 'connecting'
-      ? `${st.store} CONNECTING (attempt ${st.attempt} since ${st.since}${st.lastError ? `, last error: ${st.lastError}` : ''}${st.nextAttemptAt ? `; next attempt at ${st.nextAttemptAt}` : ''})`
+      ? `${st.store} CONNECTING (attempt ${st.attempt}${st.step ? ` to ${st.step}` : ''} since ${st.since}${st.lastError ? `, last error: ${st.lastError}` : ''}${st.nextAttemptAt ? `; next attempt at ${st.nextAttemptAt}` : ''})`
       : `${st.store} Ok (answered at attempt ${st.attempt})`;
   return [
     `Node:            ${s.node} (up ${s.uptimeSeconds}s)`,

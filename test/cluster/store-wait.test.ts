@@ -147,7 +147,7 @@ describe('cluster: an agent started while etcd is unreachable', function () {
     await etcd!.resume();
     admin = new EtcdKv({ endpoints: [etcd!.endpoint], prefix: PREFIX });
     await statusUntil(a, agentA!, 'the agent to be ready', (code, st) => code === 0 && st?.phase === undefined, 40_000);
-    assert.match(readFileSync(logOf(a), 'utf8'), /answered at attempt \d+ after/);
+    assert.match(readFileSync(logOf(a), 'utf8'), /answered at attempt \d+ to join the cluster .* after/);
     const node = await admin.get(nodeKey(a.node));
     assert.ok(node, `nodes/${a.node} is in etcd`);
     assert.equal(JSON.parse(node.value).name, a.node);

@@ -111,10 +111,17 @@ describe('start-up API (cluster mode before the agent is ready)', () => {
         assert.equal(r.json().code, 'L7M_ERR_UNAVAILABLE');
         assert.match(r.json().message, new RegExp(`^store: the agent is waiting for its store etcd http://127\\.0\\.0\\.1:1/l7mesh/ \\(attempt 7, .*ECONNREFUSED.*${method} ${url} is refused`));
       }
+      state.onConnected();
       state.phase = 'starting';
       const starting = (await app.inject({ method: 'GET', url: '/v1/status' })).json();
       assert.deepEqual({ phase: starting.phase, state: starting.store.state, reachable: starting.store.reachable }, { phase: 'starting', state: 'connected', reachable: true });
       assert.match((await app.inject({ method: 'GET', url: '/v1/endpoints' })).json().message, /agent is starting/);
+      // A later start-up step that loses the store shows the wait again, with its step.
+      state.onWait({ store: STORE, step: 'follow the nodes and endpoints', attempt: 2, since: new Date().toISOString(), lastError: 'etcd: 4 DEADLINE_EXCEEDED' });
+      const again = (await app.inject({ method: 'GET', url: '/v1/status' })).json();
+      assert.deepEqual({ phase: again.phase, state: again.store.state, step: again.store.step }, { phase: 'starting', state: 'connecting', step: 'follow the nodes and endpoints' });
+      assert.match(again.message, /stopped answering during start-up \(follow the nodes and endpoints\)/);
+      assert.match((await app.inject({ method: 'GET', url: '/v1/policies' })).json().message, /waiting for its store .*attempt 2 to follow the nodes and endpoints, last error: etcd: 4 DEADLINE_EXCEEDED/);
     } finally {
       await app.close();
     }
