@@ -73,6 +73,7 @@ Flags:
   --identity-cert-lifetime <s>   lifetime of identity certificates in seconds, renewed at 2/3 (default 3600)
   --store <embedded|etcd>        embedded: one node, state in --state-dir (default); etcd: cluster mode
   --etcd-endpoints <urls>        cluster mode: etcd client URLs, comma-separated (http://host:port)
+                                 (etcd not answering at start is waited for, retried every 0.5-10 s; see l7mesh status)
   --etcd-prefix <prefix>         cluster mode: key prefix (default /l7mesh/)
   --node-ip <ipv4>               cluster mode: the address other nodes route this node's pod CIDR via
   --lease-ttl <seconds>          cluster mode: node lease TTL (default 15)
