@@ -134,7 +134,12 @@ describe('cluster: an agent started while etcd is unreachable', function () {
     const imp = cli(a, ['policy', 'import', policyFile], 10_000);
     rmSync(policyFile, { force: true });
     const ep = cli(a, ['endpoint', 'create', 'early', '--labels', 'app=l7mew-web'], 10_000);
-    for (const [what, r] of [['policy import', imp], ['endpoint create', ep]] as const) {
+    // Refused before any check of the material: placeholders do.
+    const pem = `/run/l7mesh/${a.node}-placeholder.pem`;
+    writeFileSync(pem, 'placeholder');
+    const sec = cli(a, ['secret', 'create', 'default/l7mew-tls', '--cert', pem, '--key', pem], 10_000);
+    rmSync(pem, { force: true });
+    for (const [what, r] of [['policy import', imp], ['endpoint create', ep], ['secret create', sec]] as const) {
       assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, new RegExp(`store: the agent is waiting for its store etcd ${etcd!.endpoint.replace(/\./g, '\\.')}.*refused until it is ready.*\\[L7M_ERR_UNAVAILABLE\\]`), what);
     }
