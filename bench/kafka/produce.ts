@@ -2,7 +2,9 @@
 // through l7mesh enforcement (Envoy network ext_proc → TS processor, audit to JSON lines).
 // One real broker with a listener per path (each advertising its own address), one Envoy,
 // the same kafkajs load for every path, runs interleaved, medians reported.
-//   node dist/bench/kafka/produce.js [--seconds 8] [--rounds 3]
+//   node dist/bench/kafka/produce.js [--seconds 8] [--rounds 3] [--warmup-passes 3]
+// Exploration (prints the split layout's figures, writes no result files):
+//   [--in-flight N] (default 4) [--split-only] [--tcp: processor over TCP instead of a Unix socket]
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,10 +25,13 @@ const SECONDS = arg('seconds', 6);
 const ROUNDS = arg('rounds', 5);
 const RECORD_BYTES = 1024;
 const BATCH = 50;
-const IN_FLIGHT = 4;
+const IN_FLIGHT = arg('in-flight', 4);
+const WARMUP_PASSES = arg('warmup-passes', 3);
 const TOPIC = 'bench';
 // How Envoy reaches the processor: a Unix socket (default) or TCP on 127.0.0.1.
 const TRANSPORT = process.argv.includes('--tcp') ? 'tcp' : 'unix';
+// Only the standard configuration writes bench/results and bench/sections.
+const EXPLORING = IN_FLIGHT !== 4 || TRANSPORT !== 'unix' || process.argv.includes('--split-only');
 
 type Mode = 'direct' | 'tcp_proxy' | 'l7mesh';
 type Layout = 'split' | 'shared';
@@ -148,15 +153,18 @@ const pin = (layout: Layout) => {
   set(envoy.pid, split ? '0' : '0,1');
   set(processor.pid!, split ? '0' : '0,1');
 };
-const LAYOUTS: Layout[] = ['split', 'shared'];
+const LAYOUTS: Layout[] = process.argv.includes('--split-only') ? ['split'] : ['split', 'shared'];
 try {
   const admin = new Kafka({ brokers: [`127.0.0.1:${broker.ports.DIRECT}`], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 1 }], waitForLeaders: true });
   await admin.disconnect();
   const ports: Record<Mode, number> = { direct: broker.ports.DIRECT!, tcp_proxy: tcpPort, l7mesh: extPort };
-  // Discarded warm-up of every path (broker JIT, page cache, Envoy connections).
-  for (const mode of ['direct', 'tcp_proxy', 'l7mesh'] as Mode[]) await load(ports[mode], mode, 2);
+  // Discarded warm-up of every path (broker JIT, page cache, Envoy connections). The
+  // broker's JIT takes tens of seconds of load to settle: with one short pass the first
+  // measured round ran at half the rate of the later ones, whatever the path.
+  pin(LAYOUTS[0]!);
+  for (let pass = 0; pass < WARMUP_PASSES; pass++) for (const mode of ['direct', 'tcp_proxy', 'l7mesh'] as Mode[]) await load(ports[mode], mode, 3);
   for (let r = 0; r < ROUNDS; r++) {
     for (const layout of r % 2 === 0 ? LAYOUTS : [...LAYOUTS].reverse()) {
       pin(layout);
@@ -224,9 +232,13 @@ const layoutResult = (layout: Layout) => {
 };
 const split = layoutResult('split');
 const spread = () =>
-  (['split', 'shared'] as Layout[])
+  LAYOUTS
     .map((l) => `${l}: ${(['direct', 'tcp_proxy', 'l7mesh'] as Mode[]).map((m) => { const xs = ofLayout(l, m).map((r) => r.messagesPerSec); return `${m} ${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`; }).join(', ')}`)
     .join('; ');
+if (EXPLORING) {
+  console.log(JSON.stringify({ exploring: { inFlight: IN_FLIGHT, transport: TRANSPORT, layouts: LAYOUTS }, split, spread: spread() }, null, 2));
+  process.exit(0);
+}
 const shared = layoutResult('shared');
 const result = {
   metric: 'kafka_produce_enforced_vs_direct',
