@@ -397,7 +397,8 @@ export async function main(argv: string[]): Promise<number> {
     d = await startDaemon(o, undefined, { signal: abort.signal });
   } catch (e) {
     if (e instanceof StoreWaitAborted) {
-      process.stderr.write(`l7mesh-agent: ${e.message}; nothing was started\n`);
+      // Whatever the start had opened is closed again (startAgentParts' shutdown).
+      process.stderr.write(`l7mesh-agent: ${await signal} during start-up: ${e.message}; exiting\n`);
       return 0;
     }
     process.stderr.write(`l7mesh-agent: cannot start: ${(e as Error).message}\n`);
