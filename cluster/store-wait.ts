@@ -16,9 +16,14 @@ export function storeRetryDelayMs(attempt: number): number {
   return Math.min(STORE_RETRY_MAX_MS, STORE_RETRY_FIRST_MS * 2 ** Math.min(Math.max(attempt - 1, 0), 20));
 }
 
-/** Log the failure of this attempt? The first, every change of error, and every STORE_LOG_EVERY-th. */
+/**
+ * Log the failure of this attempt? The first, every change of the kind of error, and every
+ * STORE_LOG_EVERY-th. Numbers are left out of the comparison: grpc-js messages carry
+ * timings ("Deadline exceeded after 2.003s") that differ on every attempt.
+ */
 export function shouldLogAttempt(attempt: number, error: string, previousError: string | undefined): boolean {
-  return attempt === 1 || error !== previousError || attempt % STORE_LOG_EVERY === 0;
+  const kind = (m: string | undefined) => m?.replace(/\d+(\.\d+)*/g, '#');
+  return attempt === 1 || kind(error) !== kind(previousError) || attempt % STORE_LOG_EVERY === 0;
 }
 
 /** Only this is waited for: the store did not answer (refused, timed out, name not resolved). */
