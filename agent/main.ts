@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Agent } from './agent.js';
-import { listenApi } from './api/listen.js';
+import { listenApi, listenApps, type Listeners } from './api/listen.js';
+import { StartupState, buildStartupApi } from './api/startup.js';
 import { BpfDatapath } from './bpf-datapath.js';
 import { ConfigError, defaultConfig, validateConfig, type AgentConfig, type EnforcementMode } from './config.js';
 import type { Datapath } from './datapath.js';
@@ -25,11 +26,13 @@ import { DEFAULT_POD_CIDR, KernelPlumbing } from './pod-plumbing.js';
 import { CiliumPolicyEngine } from './policy-engine-impl.js';
 import type { ProxyConfigurator } from './proxy.js';
 import { DEFAULT_TRUST_DOMAIN, openNodeTls, parseTlsDaemonOptions, type TlsDaemonOptions } from './tls/daemon-options.js';
-import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions } from '../cluster/daemon.js';
+import { openCluster, parseClusterOptions, startIngressTproxy, transparentPortOf, type ClusterOptions, type ClusterParts } from '../cluster/daemon.js';
+import { StoreWaitAborted, waitForStore } from '../cluster/store-wait.js';
 import { KvSecretBackend } from '../cluster/secrets.js';
 import { FileSecretBackend, SecretStore } from './tls/secret-store.js';
 import { spawnSync } from 'node:child_process';
 import { ClusterTrust } from '../cluster/trust.js';
+import type { ClusterSync } from '../cluster/sync.js';
 import { deviceOf } from '../cluster/ingress-tproxy.js';
 
 function nodeAddressHere(nodeIp: string, log: (s: string) => void): string | undefined {
@@ -70,6 +73,7 @@ Flags:
   --identity-cert-lifetime <s>   lifetime of identity certificates in seconds, renewed at 2/3 (default 3600)
   --store <embedded|etcd>        embedded: one node, state in --state-dir (default); etcd: cluster mode
   --etcd-endpoints <urls>        cluster mode: etcd client URLs, comma-separated (http://host:port)
+                                 (etcd not answering at start is waited for, retried every 0.5-10 s; see l7mesh status)
   --etcd-prefix <prefix>         cluster mode: key prefix (default /l7mesh/)
   --node-ip <ipv4>               cluster mode: the address other nodes route this node's pod CIDR via
   --lease-ttl <seconds>          cluster mode: node lease TTL (default 15)
@@ -174,119 +178,191 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunningDaemon> {
+export interface StartOptions {
+  /** Aborts a wait for the cluster store (SIGTERM during start-up); startDaemon then rejects with StoreWaitAborted. */
+  signal?: AbortSignal;
+}
+
+/** Runs one start-up step that talks to the cluster store, waiting while the store does not answer. */
+type StoreStep = <T>(step: string, fn: () => Promise<T>, discard?: (late: T) => void) => Promise<T>;
+
+export async function startDaemon(o: DaemonOptions, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`), so: StartOptions = {}): Promise<RunningDaemon> {
   const c = o.config;
-  let agentRef: Agent | undefined;
   // Cluster mode with the kernel datapath and Envoy: a transparent listener for L7 ingress from other nodes.
   const transparentPort = o.cluster && o.datapath === 'bpf' && o.proxy === 'envoy' ? transparentPortOf(o.proxyPort) : undefined;
-  const clusterParts = o.cluster ? await openCluster(o.cluster, c.nodeName, c.stateDir, log) : undefined;
-  const store = clusterParts?.store ?? FileStore.open(c.stateDir);
-  const identities = clusterParts?.identities ?? (await AllocatorIdentities.open(c.stateDir));
-  const policyEngine = new CiliumPolicyEngine({ allowLocalhost: c.allowLocalhost ? 'always' : 'policy' });
-  const plumbing: EndpointPlumbing & { gateway?: string } = o.datapath === 'bpf' ? new KernelPlumbing(o.podCidr, c.nodeName) : new FakePlumbing();
-  const gateway = plumbing.gateway ?? '10.200.255.254';
-  let proxyCgroup: string | undefined;
-  let datapath: Datapath;
-  if (o.datapath === 'bpf') {
-    proxyCgroup = createCgroup(`proxy-${c.nodeName}`);
-    datapath = new BpfDatapath({
-      nodeName: c.nodeName,
-      proxyIpv4: gateway,
-      proxyCgroup,
-      // Events arriving before the agent exists (adoption after a restart) have no store to land in.
-      onEvents: (events) => agentRef?.observer.onKernelEvents(events),
+  if (!o.cluster) return startAgentParts(o, log, { transparentPort, storeStep: (_step, fn) => fn() });
+  // Cluster mode: until the store answered and the whole start-up is done, a small API says
+  // so (status) and refuses everything else. Nothing of the datapath or Envoy is opened
+  // before the cluster state (identities, policies) is loaded.
+  const cluster = o.cluster;
+  const storeName = `etcd ${cluster.endpoints.join(',')}${cluster.prefix}`;
+  const startup = new StartupState(c.nodeName, 'etcd', storeName);
+  const storeStep: StoreStep = (step, fn, discard) =>
+    waitForStore(fn, { store: storeName, step, signal: so.signal, log, onState: (s) => startup.onWait(s) }, discard).then((v) => {
+      startup.onConnected();
+      return v;
     });
-  } else {
-    datapath = new FakeDatapath();
+  // A TCP port 0 would give the start-up API another port than the agent's; it keeps to the socket then.
+  const startupConfig = c.apiTcpPort === 0 ? { ...c, apiTcpPort: undefined } : c;
+  let startupApi: Listeners | undefined = await listenApps(startupConfig, (opts) => buildStartupApi(startup, opts));
+  try {
+    const parts = await storeStep('join the cluster (lease, identities, policies)', () => openCluster(cluster, c.nodeName, c.stateDir, log), (late) => void late.close({ revoke: false }).catch(() => undefined));
+    startup.phase = 'starting';
+    return await startAgentParts(o, log, {
+      clusterParts: parts,
+      transparentPort,
+      storeStep,
+      beforeListen: async () => {
+        // Handed over just before the agent's own API listens on the same socket and port.
+        await startupApi?.close();
+        startupApi = undefined;
+      },
+    });
+  } finally {
+    await startupApi?.close();
   }
-  let envoyProxy: EnvoyProxy | undefined;
-  // `l7mesh secret create`: in etcd in cluster mode (one secret for every node), else in the
-  // state directory. Kept with --proxy fake too (nothing serves them then).
-  const secretStore = await SecretStore.open(clusterParts ? new KvSecretBackend(clusterParts.kv) : new FileSecretBackend(store as FileStore), { log });
-  // The hop listener binds the node address only where it exists (Envoy would fail the bind);
-  // without it other nodes get no hop here and their authenticated connections are refused.
-  const hopNodeAddress = o.cluster && o.proxy === 'envoy' ? nodeAddressHere(o.cluster.nodeIp, log) : undefined;
-  const tls =
-    o.proxy === 'envoy'
-      ? await openNodeTls(o.cluster ? { ...o.tls, caActivationDelayMs: CLUSTER_CA_ACTIVATION_DELAY_MS } : o.tls, {
-          onChange: () => envoyProxy?.secretsChanged(),
-          onError: (e) => log(`tls: ${e.message}`),
-          secretStore,
-        })
-      : undefined;
-  const proxy: ProxyConfigurator =
-    o.proxy === 'envoy'
-      ? (envoyProxy = new EnvoyProxy({
-          tls,
-          nodeName: c.nodeName,
-          envoyPath: envoyPathFrom(o.envoyPath),
-          workDir: join('/run/l7mesh', c.nodeName, 'envoy'),
-          listenAddress: '0.0.0.0',
-          proxyPort: o.proxyPort,
-          ...(transparentPort !== undefined ? { transparentPort } : {}),
-          ...(hopNodeAddress ? { nodeAddress: hopNodeAddress } : {}),
-          proxyCgroup,
-          resolveEndpoint: (ip, identity) => agentRef?.flowEndpoint(ip, identity),
-          onFlow: (f) => agentRef?.observer.onProxyFlow(f),
-          onError: (e) => log(`proxy: ${e.message}`),
-          kafka: new KafkaProxy({
-            socketPath: join('/run/l7mesh', c.nodeName, 'envoy', 'kafka.sock'),
-            auditPath: join(c.stateDir, 'kafka-audit.jsonl'),
-            resolveIdentity: (id, ip) => agentRef?.flowEndpoint(ip ?? '', id),
-            endpointIdentity: (name) => agentRef?.listEndpoints().find((e) => `${e.id}-${e.name}` === name)?.identity,
-            onFlow: (f) => agentRef?.observer.store.add(f),
-            nodeName: c.nodeName,
-            onError: (m) => log(`kafka: ${m}`),
-          }),
-        }))
-      : new FakeProxy();
-  if (envoyProxy) {
-    const ep = envoyProxy;
-    secretStore.onServed(() => ep.currentServed(c.ackTimeoutMs));
-  }
-  const agent = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing, secrets: secretStore });
-  agentRef = agent;
-  // Other nodes open hops here only when the hop listener is on the node address.
-  const authPort = tls && hopNodeAddress ? o.proxyPort + 1 : undefined;
-  const sync = clusterParts
-    ? await clusterParts.follow({ agent, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', ...(authPort !== undefined ? { authPort } : {}), log })
-    : undefined;
-  // mTLS between node proxies: every node trusts the CAs the others publish (cluster/trust.ts).
-  const trust =
-    clusterParts && sync && tls
-      ? await ClusterTrust.start({ kv: clusterParts.kv, lease: clusterParts.lease, node: c.nodeName, tls, onChange: () => sync.proxyInputsChanged(), log })
-      : undefined;
-  if (trust && sync && envoyProxy) {
-    agent.enableRemoteAuth();
-    // The remote pods sync saw before this point are re-read with it.
-    sync.proxyInputsChanged();
-  }
-  if (trust && sync) envoyProxy?.setRemoteHops(() => ({ peers: trust.remoteHopPeers(sync.remote, sync.nodes), trustEpoch: trust.trustEpoch }));
-  const tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
-  const listeners = await listenApi(agent);
-  log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
-  let stopping: Promise<void> | undefined;
-  return {
-    agent,
-    stop() {
-      stopping ??= (async () => {
-        await listeners.close();
-        await trust?.close();
-        await sync?.close();
-        // Like Envoy, the rules outlive a plain stop (they keep enforcing); teardown removes them.
-        await tproxy?.stop({ removeRules: o.ephemeral });
-        await agent.close({ teardown: o.ephemeral });
-        await secretStore.close();
-        await clusterParts?.close({ revoke: o.ephemeral });
-        if (o.ephemeral) {
-          if (proxyCgroup) await removeCgroup(proxyCgroup).catch(() => undefined);
-          rmSync(c.stateDir, { recursive: true, force: true });
-          rmSync(join('/run/l7mesh', c.nodeName), { recursive: true, force: true });
-        }
-      })();
-      return stopping;
-    },
+}
+
+async function startAgentParts(
+  o: DaemonOptions,
+  log: (s: string) => void,
+  p: { clusterParts?: ClusterParts; transparentPort: number | undefined; storeStep: StoreStep; beforeListen?: () => Promise<void> },
+): Promise<RunningDaemon> {
+  const c = o.config;
+  const { clusterParts, transparentPort, storeStep } = p;
+  let agentRef: Agent | undefined;
+  let secretStore: SecretStore | undefined;
+  let proxyCgroup: string | undefined;
+  let agent: Agent | undefined;
+  let sync: ClusterSync | undefined;
+  let trust: ClusterTrust | undefined;
+  let tproxy: Awaited<ReturnType<typeof startIngressTproxy>>;
+  let listeners: Listeners | undefined;
+  // One way down, for stop() and for a start-up that fails or is aborted half-way.
+  const shutdown = async () => {
+    await listeners?.close();
+    await trust?.close();
+    await sync?.close();
+    // Like Envoy, the rules outlive a plain stop (they keep enforcing); teardown removes them.
+    await tproxy?.stop({ removeRules: o.ephemeral });
+    await agent?.close({ teardown: o.ephemeral });
+    await secretStore?.close();
+    await clusterParts?.close({ revoke: o.ephemeral });
+    if (o.ephemeral) {
+      if (proxyCgroup) await removeCgroup(proxyCgroup).catch(() => undefined);
+      rmSync(c.stateDir, { recursive: true, force: true });
+      rmSync(join('/run/l7mesh', c.nodeName), { recursive: true, force: true });
+    }
   };
+  try {
+    const store = clusterParts?.store ?? FileStore.open(c.stateDir);
+    // `l7mesh secret create`: in etcd in cluster mode (one secret for every node), else in the
+    // state directory. Kept with --proxy fake too (nothing serves them then).
+    const secrets = (secretStore = await storeStep(
+      'load the TLS secrets',
+      () => SecretStore.open(clusterParts ? new KvSecretBackend(clusterParts.kv) : new FileSecretBackend(store as FileStore), { log }),
+      (late) => void late.close(),
+    ));
+    const identities = clusterParts?.identities ?? (await AllocatorIdentities.open(c.stateDir));
+    const policyEngine = new CiliumPolicyEngine({ allowLocalhost: c.allowLocalhost ? 'always' : 'policy' });
+    const plumbing: EndpointPlumbing & { gateway?: string } = o.datapath === 'bpf' ? new KernelPlumbing(o.podCidr, c.nodeName) : new FakePlumbing();
+    const gateway = plumbing.gateway ?? '10.200.255.254';
+    let datapath: Datapath;
+    if (o.datapath === 'bpf') {
+      proxyCgroup = createCgroup(`proxy-${c.nodeName}`);
+      datapath = new BpfDatapath({
+        nodeName: c.nodeName,
+        proxyIpv4: gateway,
+        proxyCgroup,
+        // Events arriving before the agent exists (adoption after a restart) have no store to land in.
+        onEvents: (events) => agentRef?.observer.onKernelEvents(events),
+      });
+    } else {
+      datapath = new FakeDatapath();
+    }
+    let envoyProxy: EnvoyProxy | undefined;
+    // The hop listener binds the node address only where it exists (Envoy would fail the bind);
+    // without it other nodes get no hop here and their authenticated connections are refused.
+    const hopNodeAddress = o.cluster && o.proxy === 'envoy' ? nodeAddressHere(o.cluster.nodeIp, log) : undefined;
+    const tls =
+      o.proxy === 'envoy'
+        ? await openNodeTls(o.cluster ? { ...o.tls, caActivationDelayMs: CLUSTER_CA_ACTIVATION_DELAY_MS } : o.tls, {
+            onChange: () => envoyProxy?.secretsChanged(),
+            onError: (e) => log(`tls: ${e.message}`),
+            secretStore: secrets,
+          })
+        : undefined;
+    const proxy: ProxyConfigurator =
+      o.proxy === 'envoy'
+        ? (envoyProxy = new EnvoyProxy({
+            tls,
+            nodeName: c.nodeName,
+            envoyPath: envoyPathFrom(o.envoyPath),
+            workDir: join('/run/l7mesh', c.nodeName, 'envoy'),
+            listenAddress: '0.0.0.0',
+            proxyPort: o.proxyPort,
+            ...(transparentPort !== undefined ? { transparentPort } : {}),
+            ...(hopNodeAddress ? { nodeAddress: hopNodeAddress } : {}),
+            proxyCgroup,
+            resolveEndpoint: (ip, identity) => agentRef?.flowEndpoint(ip, identity),
+            onFlow: (f) => agentRef?.observer.onProxyFlow(f),
+            onError: (e) => log(`proxy: ${e.message}`),
+            kafka: new KafkaProxy({
+              socketPath: join('/run/l7mesh', c.nodeName, 'envoy', 'kafka.sock'),
+              auditPath: join(c.stateDir, 'kafka-audit.jsonl'),
+              resolveIdentity: (id, ip) => agentRef?.flowEndpoint(ip ?? '', id),
+              endpointIdentity: (name) => agentRef?.listEndpoints().find((e) => `${e.id}-${e.name}` === name)?.identity,
+              onFlow: (f) => agentRef?.observer.store.add(f),
+              nodeName: c.nodeName,
+              onError: (m) => log(`kafka: ${m}`),
+            }),
+          }))
+        : new FakeProxy();
+    if (envoyProxy) {
+      const ep = envoyProxy;
+      secrets.onServed(() => ep.currentServed(c.ackTimeoutMs));
+    }
+    const a = (agent = agentRef = await Agent.open({ config: c, store, identities, policyEngine, datapath, proxy, plumbing, secrets }));
+    // Other nodes open hops here only when the hop listener is on the node address.
+    const authPort = tls && hopNodeAddress ? o.proxyPort + 1 : undefined;
+    const s = (sync = clusterParts
+      ? await storeStep(
+          'follow the nodes and endpoints',
+          () => clusterParts.follow({ agent: a, datapath, policyEngine, podCidr: o.podCidr, kernelRoutes: o.datapath === 'bpf', ...(authPort !== undefined ? { authPort } : {}), log }),
+          (late) => void late.close(),
+        )
+      : undefined);
+    // mTLS between node proxies: every node trusts the CAs the others publish (cluster/trust.ts).
+    const t = (trust =
+      clusterParts && s && tls
+        ? await storeStep(
+            'publish and load the node CAs',
+            () => ClusterTrust.start({ kv: clusterParts.kv, lease: clusterParts.lease, node: c.nodeName, tls, onChange: () => s.proxyInputsChanged(), log }),
+            (late) => void late.close(),
+          )
+        : undefined);
+    if (t && s && envoyProxy) {
+      a.enableRemoteAuth();
+      // The remote pods sync saw before this point are re-read with it.
+      s.proxyInputsChanged();
+    }
+    if (t && s) envoyProxy?.setRemoteHops(() => ({ peers: t.remoteHopPeers(s.remote, s.nodes), trustEpoch: t.trustEpoch }));
+    tproxy = transparentPort !== undefined && o.cluster ? await startIngressTproxy({ agent: a, nodeIp: o.cluster.nodeIp, listenPort: transparentPort, log }) : undefined;
+    await p.beforeListen?.();
+    listeners = await listenApi(a);
+    log(`l7mesh agent ready: node ${c.nodeName}, API ${c.socketPath || ''}${listeners.tcpAddress ? ` ${listeners.tcpAddress}` : ''}, datapath ${datapath.kind}, proxy ${proxy.kind}`);
+    let stopping: Promise<void> | undefined;
+    return {
+      agent: a,
+      stop() {
+        stopping ??= shutdown();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await shutdown().catch((err: Error) => log(`start-up failed and so did the clean-up: ${err.message}`));
+    throw e;
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -305,24 +381,32 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('l7mesh-agent: the BPF datapath needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN); run as root or pass --datapath fake\n');
     return 2;
   }
+  const o = opts;
+  // Signals are taken from the start: during the wait for the cluster store one ends the wait.
+  const abort = new AbortController();
+  let signalled: (sig: string) => void = () => undefined;
+  const signal = new Promise<string>((resolve) => (signalled = resolve));
+  const onSignal = (sig: string) => {
+    abort.abort();
+    signalled(sig);
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
   let d: RunningDaemon;
   try {
-    d = await startDaemon(opts);
+    d = await startDaemon(o, undefined, { signal: abort.signal });
   } catch (e) {
+    if (e instanceof StoreWaitAborted) {
+      // Whatever the start had opened is closed again (startAgentParts' shutdown).
+      process.stderr.write(`l7mesh-agent: ${await signal} during start-up: ${e.message}; exiting\n`);
+      return 0;
+    }
     process.stderr.write(`l7mesh-agent: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: string) => {
-      process.stderr.write(`l7mesh-agent: ${sig}, stopping${(opts as DaemonOptions).ephemeral ? ' and tearing down' : ' (enforcement stays in place)'}\n`);
-      d.stop().then(resolve, (e: Error) => {
-        process.stderr.write(`l7mesh-agent: stop: ${e.message}\n`);
-        resolve();
-      });
-    };
-    process.once('SIGINT', () => onSignal('SIGINT'));
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-  });
+  const sig = await signal;
+  process.stderr.write(`l7mesh-agent: ${sig}, stopping${o.ephemeral ? ' and tearing down' : ' (enforcement stays in place)'}\n`);
+  await d.stop().catch((e: Error) => process.stderr.write(`l7mesh-agent: stop: ${e.message}\n`));
   return 0;
 }
 

@@ -60,17 +60,26 @@ export interface ClusterParts {
   close(opts: { revoke: boolean }): Promise<void>;
 }
 
+/**
+ * One attempt to join the cluster: the lease, identities and the policies the store holds.
+ * Throws a KvError with `unreachable` when etcd does not answer (the daemon waits and
+ * retries then, see store-wait.ts); whatever the attempt opened is closed first.
+ */
 export async function openCluster(o: ClusterOptions, node: string, stateDir: string, log?: (s: string) => void): Promise<ClusterParts> {
   const kv = new EtcdKv({ endpoints: o.endpoints, prefix: o.prefix, ...(log ? { log } : {}) });
-  let lease: NodeLease;
+  let lease: NodeLease | undefined;
+  let identities: ClusterIdentities | undefined;
+  let store: ClusterStateStore;
   try {
     lease = await NodeLease.start(kv, o.leaseTtlSeconds);
+    identities = await ClusterIdentities.open(kv, lease, { node });
+    store = await ClusterStateStore.open(FileStore.open(stateDir), kv, lease, node);
   } catch (e) {
-    await kv.close();
-    throw new ConfigError('etcd-endpoints', `cannot reach etcd at ${o.endpoints.join(',')}: ${(e as Error).message}`);
+    await identities?.close().catch(() => undefined);
+    await lease?.stop().catch(() => undefined);
+    await kv.close().catch(() => undefined);
+    throw e;
   }
-  const identities = await ClusterIdentities.open(kv, lease, { node });
-  const store = await ClusterStateStore.open(FileStore.open(stateDir), kv, lease, node);
   return {
     kv,
     lease,

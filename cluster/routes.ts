@@ -2,10 +2,7 @@
 // the agent runs in): `<podCidr> via <node address>`, replaced when a node moves and
 // removed when its record goes.
 
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const execFileP = promisify(execFile);
+import { ip } from '../agent/endpoint/ip-command.js';
 
 export interface RouteTable {
   replace(cidr: string, via: string): Promise<void>;
@@ -35,11 +32,3 @@ export class MemoryRoutes implements RouteTable {
   }
 }
 
-async function ip(args: string[]): Promise<void> {
-  try {
-    await execFileP('ip', args, { timeout: 10_000 });
-  } catch (e) {
-    const err = e as Error & { stderr?: string };
-    throw new Error(`ip ${args.join(' ')}: ${(err.stderr ?? err.message).trim()}`);
-  }
-}

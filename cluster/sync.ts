@@ -54,13 +54,19 @@ export class ClusterSync {
 
   static async start(d: ClusterSyncDeps): Promise<ClusterSync> {
     const s = new ClusterSync(d);
-    await d.lease.put(nodeKey(d.node.name), JSON.stringify(d.node));
-    const nodes = await d.kv.list(NODES);
-    for (const e of nodes.entries) await s.onNode({ type: 'put', key: e.key, value: e.value, modRevision: e.modRevision });
-    s.watches.push(await d.kv.watch(NODES, nodes.revision, { onEvents: (ev) => s.enqueue(ev, (e) => s.onNode(e)) }, nodes.entries));
-    const eps = await d.kv.list(ENDPOINTS);
-    for (const e of eps.entries) await s.onEndpoint({ type: 'put', key: e.key, value: e.value, modRevision: e.modRevision });
-    s.watches.push(await d.kv.watch(ENDPOINTS, eps.revision, { onEvents: (ev) => s.enqueue(ev, (e) => s.onEndpoint(e)) }, eps.entries));
+    try {
+      await d.lease.put(nodeKey(d.node.name), JSON.stringify(d.node));
+      const nodes = await d.kv.list(NODES);
+      for (const e of nodes.entries) await s.onNode({ type: 'put', key: e.key, value: e.value, modRevision: e.modRevision });
+      s.watches.push(await d.kv.watch(NODES, nodes.revision, { onEvents: (ev) => s.enqueue(ev, (e) => s.onNode(e)) }, nodes.entries));
+      const eps = await d.kv.list(ENDPOINTS);
+      for (const e of eps.entries) await s.onEndpoint({ type: 'put', key: e.key, value: e.value, modRevision: e.modRevision });
+      s.watches.push(await d.kv.watch(ENDPOINTS, eps.revision, { onEvents: (ev) => s.enqueue(ev, (e) => s.onEndpoint(e)) }, eps.entries));
+    } catch (e) {
+      // The daemon retries a start the store interrupted: no watch of this attempt may stay.
+      await s.close();
+      throw e;
+    }
     s.unsubscribe.push(d.identities.onChange(() => s.scheduleResync()));
     s.unsubscribe.push(d.store.onPolicies(() => s.schedulePolicies()));
     s.unsubscribe.push(d.lease.onReachability((r) => d.log(r ? `cluster store ${d.kv.describe} reachable again` : `cluster store ${d.kv.describe} unreachable: enforcing the last known state`)));

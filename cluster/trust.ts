@@ -43,10 +43,8 @@ export class ClusterTrust {
 
   static async start(d: ClusterTrustDeps): Promise<ClusterTrust> {
     const t = new ClusterTrust(d);
-    await t.publish(d.tls.ownCas());
-    d.tls.onOwnCasChange((pems) => {
-      t.publish(pems).catch((e: Error) => d.log(`cluster trust: publishing this node's CAs: ${e.message}`));
-    });
+    const published = d.tls.ownCas();
+    await t.publish(published);
     const cur = await d.kv.list(CAS);
     for (const e of cur.entries) t.onCa({ type: 'put', key: e.key, value: e.value, modRevision: e.modRevision });
     t.apply();
@@ -58,6 +56,13 @@ export class ClusterTrust {
         if (changed) t.apply();
       },
     }, cur.entries);
+    // Subscribed last, so a start the store interrupted (and the daemon retries) leaves no
+    // listener behind; a rotation that happened meanwhile is published now.
+    d.tls.onOwnCasChange((pems) => {
+      t.publish(pems).catch((e: Error) => d.log(`cluster trust: publishing this node's CAs: ${e.message}`));
+    });
+    const now = d.tls.ownCas();
+    if (now.join('') !== published.join('')) await t.publish(now).catch((e: Error) => d.log(`cluster trust: publishing this node's CAs: ${e.message}`));
     return t;
   }
 

@@ -93,8 +93,6 @@ export class ResyncingWatch {
   private resyncing = false;
   private closed = false;
   private wake?: () => void;
-  /** Completed resyncs (status, tests). */
-  resyncs = 0;
 
   constructor(private readonly o: ResyncingWatchOptions) {
     for (const e of o.seed) this.known.set(e.key, e.modRevision);
@@ -198,7 +196,6 @@ export class ResyncingWatch {
       if (events.length) this.deliver(events);
       this.watermark = Math.max(this.watermark, listed.revision);
       const puts = events.filter((e) => e.type === 'put').length;
-      this.resyncs++;
       this.o.log(
         `${this.o.label} ${this.o.prefix}: resynced after "${reason}": revision ${from} -> ${listed.revision}, ${puts} put(s), ${events.length - puts} delete(s)${attempt > 1 ? ` (${attempt} attempts)` : ''}`,
       );

@@ -175,14 +175,7 @@ class Translator {
     if (!this.canRepeat) this.fail(`missing argument to repetition operator: ${op}`);
     this.i++;
     this.out += op;
-    if (this.p[this.i] === '?') {
-      this.out += '?';
-      this.i++;
-    }
-    this.canRepeat = false;
-    this.lastWasRepeat = true;
-    const next = this.p[this.i];
-    if (next === '*' || next === '+' || next === '?') this.fail(`invalid nested repetition operator: ${op}${next}`);
+    this.afterRepeat(op);
   }
 
   private repeatCount(m: RegExpExecArray): void {
@@ -194,6 +187,11 @@ class Translator {
     if (max !== undefined && max < min) this.fail(`invalid repeat count: ${m[0]}`);
     this.i += m[0].length;
     this.out += m[0];
+    this.afterRepeat(m[0]);
+  }
+
+  /** After a repetition operator `op` was copied: an optional lazy `?`, then no second operator. */
+  private afterRepeat(op: string): void {
     if (this.p[this.i] === '?') {
       this.out += '?';
       this.i++;
@@ -201,7 +199,7 @@ class Translator {
     this.canRepeat = false;
     this.lastWasRepeat = true;
     const next = this.p[this.i];
-    if (next === '*' || next === '+' || next === '?') this.fail(`invalid nested repetition operator: ${m[0]}${next}`);
+    if (next === '*' || next === '+' || next === '?') this.fail(`invalid nested repetition operator: ${op}${next}`);
   }
 
   private group(): void {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { BaseStream, StreamSink } from './stream.js';
 import { GrpcStatus } from './stream.js';
 import { encodeGrpcMessage, frameHeader, GRPC_CONTENT_TYPE, MessageReader } from '../envoy-api/grpc-framing.js';
-import type { SendBudget } from './send-budget.js';
+import { BudgetTurn, type SendBudget } from './send-budget.js';
 
 // gRPC over node:http2 for the xDS streams. The point is what it does not do: a response
 // is written as a 5-byte frame header plus the shared, already-encoded message, so a
@@ -39,7 +39,7 @@ export interface Http2TransportOptions {
 class Http2Sink implements StreamSink {
   readonly peer: string;
   private drain?: () => void;
-  private waitingForBudget = false;
+  private readonly turn: BudgetTurn;
   private status?: { code: number; details: string };
 
   constructor(
@@ -49,6 +49,7 @@ class Http2Sink implements StreamSink {
   ) {
     const s = stream.session?.socket;
     this.peer = s ? `${s.remoteAddress}:${s.remotePort}` : 'unknown';
+    this.turn = new BudgetTurn(budget, () => this.drain?.());
     stream.on('drain', () => this.drain?.());
     stream.on('wantTrailers', () => {
       const st = this.status ?? { code: STATUS_OK, details: '' };
@@ -57,13 +58,7 @@ class Http2Sink implements StreamSink {
   }
 
   admit(): boolean {
-    if (this.waitingForBudget) return false;
-    const ok = this.budget.admit(() => {
-      this.waitingForBudget = false;
-      this.drain?.();
-    });
-    if (!ok) this.waitingForBudget = true;
-    return ok;
+    return this.turn.admit();
   }
 
   write(bytes: Buffer): boolean {

@@ -39,3 +39,26 @@ export class SendBudget {
     return this.inFlight;
   }
 }
+
+/**
+ * One stream's turn in a SendBudget: `admit()` says whether the stream may send now;
+ * when it may not, the stream queues once (not once per attempt) and `wake` runs when
+ * its turn comes.
+ */
+export class BudgetTurn {
+  private queued = false;
+  constructor(
+    private readonly budget: SendBudget,
+    private readonly wake: () => void,
+  ) {}
+
+  admit(): boolean {
+    if (this.queued) return false;
+    const ok = this.budget.admit(() => {
+      this.queued = false;
+      this.wake();
+    });
+    if (!ok) this.queued = true;
+    return ok;
+  }
+}

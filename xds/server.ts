@@ -7,7 +7,7 @@ import { DeltaStream } from './delta-stream.js';
 import { SotwStream } from './sotw-stream.js';
 import { BaseStream, DEFAULT_STREAM_LIMITS, GrpcStatus, type StreamLimits, type StreamSink } from './stream.js';
 import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DiscoveryRequest } from './wire.js';
-import { SendBudget } from './send-budget.js';
+import { BudgetTurn, SendBudget } from './send-budget.js';
 import { listenHttp2, type Http2Method } from './http2-transport.js';
 
 export { SendBudget } from './send-budget.js';
@@ -73,21 +73,16 @@ function decoder<T>(decode: (b: Uint8Array) => T): (b: Buffer) => Decoded<T> {
 class CallSink implements StreamSink {
   readonly peer: string;
   private drain?: () => void;
-  private waitingForBudget = false;
+  private readonly turn: BudgetTurn;
   constructor(
     private readonly call: grpc.ServerDuplexStream<Decoded<unknown>, Buffer>,
     private readonly budget: SendBudget,
   ) {
     this.peer = call.getPeer();
+    this.turn = new BudgetTurn(budget, () => this.drain?.());
   }
   admit(): boolean {
-    if (this.waitingForBudget) return false;
-    const ok = this.budget.admit(() => {
-      this.waitingForBudget = false;
-      this.drain?.();
-    });
-    if (!ok) this.waitingForBudget = true;
-    return ok;
+    return this.turn.admit();
   }
   write(bytes: Buffer): boolean {
     const n = bytes.length;

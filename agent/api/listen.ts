@@ -5,7 +5,8 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Agent } from '../agent.js';
-import { buildApi } from './server.js';
+import type { AgentConfig } from '../config.js';
+import { buildApi, type ApiOptions } from './server.js';
 
 export interface Listeners {
   apps: FastifyInstance[];
@@ -13,8 +14,12 @@ export interface Listeners {
   close(): Promise<void>;
 }
 
-export async function listenApi(agent: Agent): Promise<Listeners> {
-  const c = agent.config;
+export function listenApi(agent: Agent): Promise<Listeners> {
+  return listenApps(agent.config, (opts) => buildApi(agent, opts));
+}
+
+/** The listeners of `c` (socket, TCP) each with an app from `build` (the TCP one with the token). */
+export async function listenApps(c: AgentConfig, build: (opts: ApiOptions) => Promise<FastifyInstance>): Promise<Listeners> {
   const apps: FastifyInstance[] = [];
   let tcpAddress: string | undefined;
   try {
@@ -22,13 +27,13 @@ export async function listenApi(agent: Agent): Promise<Listeners> {
       mkdirSync(dirname(c.socketPath), { recursive: true, mode: 0o700 });
       // A socket file left by a killed agent would make listen fail with EADDRINUSE.
       rmSync(c.socketPath, { force: true });
-      const app = await buildApi(agent);
+      const app = await build({});
       await app.listen({ path: c.socketPath });
       chmodSync(c.socketPath, 0o600);
       apps.push(app);
     }
     if (c.apiTcpPort !== undefined) {
-      const app = await buildApi(agent, { token: c.apiToken });
+      const app = await build({ token: c.apiToken });
       tcpAddress = await app.listen({ host: '127.0.0.1', port: c.apiTcpPort });
       apps.push(app);
     }

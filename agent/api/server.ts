@@ -112,7 +112,7 @@ export async function buildApi(agent: Agent, opts: ApiOptions = {}): Promise<Fas
 const UI_COOKIE = 'l7mesh_token';
 const SSE_PATH = '/v1/flows/stream';
 
-function tokenMatches(got: string, want: string): boolean {
+export function tokenMatches(got: string, want: string): boolean {
   const a = Buffer.from(got);
   const b = Buffer.from(want);
   return a.length === b.length && timingSafeEqual(a, b);

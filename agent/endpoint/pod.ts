@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createCgroup, l7meshCgroupBase, removeCgroup } from './cgroup.js';
 import type { Ipam } from './ipam.js';
+import { ip } from './ip-command.js';
 
 const execFileP = promisify(execFile);
 export const POD_NAME_RE = /^[a-z0-9]{1,11}$/;
@@ -28,15 +29,6 @@ export function podNames(name: string): { netns: string; hostVeth: string; tmpPe
     throw new RangeError(`pod name: "${name}" must be 1-11 lowercase letters or digits (interface names are limited to 15 bytes)`);
   }
   return { netns: `l7m-${name}`, hostVeth: `l7m${name}`, tmpPeer: `l7mp${name}`, cgroup: `l7m-${name}` };
-}
-
-async function ip(args: string[]): Promise<void> {
-  try {
-    await execFileP('ip', args, { timeout: 10_000 });
-  } catch (e) {
-    const err = e as Error & { stderr?: string };
-    throw new Error(`ip ${args.join(' ')}: ${(err.stderr ?? err.message).trim()}`);
-  }
 }
 
 /** Workload traffic between pods is routed by the host. */

@@ -2,12 +2,16 @@
 // through l7mesh enforcement (Envoy network ext_proc → TS processor, audit to JSON lines).
 // One real broker with a listener per path (each advertising its own address), one Envoy,
 // the same kafkajs load for every path, runs interleaved, medians reported.
-//   node dist/bench/kafka/produce.js [--seconds 8] [--rounds 3]
+//   node dist/bench/kafka/produce.js [--seconds 8] [--rounds 3] [--warmup-passes 3]
+// Exploration (prints the split layout's figures, writes no result files):
+//   [--in-flight N] (default 4) [--split-only] [--tcp: processor over TCP instead of a Unix socket]
+//   [--echo: also through two processors that only echo (echo-processor.ts on l7mesh's
+//    transport, echo-go in Go), the ceiling of any processor behind network ext_proc]
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, CompressionTypes } from 'kafkajs';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { freePort, startKafkaBroker } from '../../test/support/kafka-broker.js';
 import { repoRoot } from '../../test/support/paths.js';
 import { startEnvoy } from '../../test/kafka/envoy-kafka.js';
@@ -23,12 +27,17 @@ const SECONDS = arg('seconds', 6);
 const ROUNDS = arg('rounds', 5);
 const RECORD_BYTES = 1024;
 const BATCH = 50;
-const IN_FLIGHT = 4;
+const IN_FLIGHT = arg('in-flight', 4);
+const WARMUP_PASSES = arg('warmup-passes', 3);
 const TOPIC = 'bench';
 // How Envoy reaches the processor: a Unix socket (default) or TCP on 127.0.0.1.
 const TRANSPORT = process.argv.includes('--tcp') ? 'tcp' : 'unix';
+// Only the standard configuration writes bench/results and bench/sections.
+const ECHO = process.argv.includes('--echo');
+const EXPLORING = IN_FLIGHT !== 4 || TRANSPORT !== 'unix' || process.argv.includes('--split-only') || ECHO;
+const MODES: Mode[] = ECHO ? ['direct', 'tcp_proxy', 'l7mesh', 'echo_node', 'echo_go'] : ['direct', 'tcp_proxy', 'l7mesh'];
 
-type Mode = 'direct' | 'tcp_proxy' | 'l7mesh';
+type Mode = 'direct' | 'tcp_proxy' | 'l7mesh' | 'echo_node' | 'echo_go';
 type Layout = 'split' | 'shared';
 interface Run {
   mode: Mode;
@@ -87,11 +96,42 @@ removeLeftovers();
 const loadAtStart = loadavg()[0]!;
 const tcpPort = await freePort();
 const extPort = await freePort();
-const broker = await startKafkaBroker([{ name: 'DIRECT' }, { name: 'VIA_TCP', advertisedPort: tcpPort }, { name: 'VIA_EXTPROC', advertisedPort: extPort }]);
+const echoPorts = { echo_node: await freePort(), echo_go: await freePort() };
+const broker = await startKafkaBroker([
+  { name: 'DIRECT' },
+  { name: 'VIA_TCP', advertisedPort: tcpPort },
+  { name: 'VIA_EXTPROC', advertisedPort: extPort },
+  ...(ECHO ? [{ name: 'VIA_ECHO_NODE', advertisedPort: echoPorts.echo_node }, { name: 'VIA_ECHO_GO', advertisedPort: echoPorts.echo_go }] : []),
+]);
 const auditDir = mkdtempSync(join(tmpdir(), 'l7m-kafka-bench-'));
+mkdirSync('/tmp/l7mesh-pids', { recursive: true });
+
+/** Starts a processor process and waits for the JSON line naming its endpoint. */
+async function startProcessor(name: string, cmd: string, args: string[]): Promise<{ child: ChildProcess; endpoint: number | string; pidFile: string }> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  if (process.env.BENCH_PROCESSOR_LOG) child.stdout!.on('data', (d) => appendFileSync(process.env.BENCH_PROCESSOR_LOG!, d));
+  const pidFile = `/tmp/l7mesh-pids/kafka-${name}-${child.pid}.pid`;
+  writeFileSync(pidFile, String(child.pid));
+  const endpoint = await new Promise<number | string>((resolve, reject) => {
+    // The first JSON line names the endpoint; Node flags such as --trace-gc print other lines.
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += String(d);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (!line) return;
+      child.stdout!.off('data', onData);
+      const m = JSON.parse(line) as { port?: number; unix?: string };
+      resolve(m.unix ?? m.port!);
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
+  });
+  return { child, endpoint, pidFile };
+}
+
 // The processor runs in its own process, as it does next to the agent, so the load
 // generator's event loop does not slow it down.
-const processor = spawn(process.execPath, [
+const ours = await startProcessor('processor', process.execPath, [
   // Extra Node flags for the processor, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'.
   ...(process.env.L7MESH_BENCH_PROCESSOR_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
   join(repoRoot, 'dist/bench/kafka/processor-process.js'),
@@ -99,39 +139,38 @@ const processor = spawn(process.execPath, [
   JSON.stringify([{ role: 'produce', topic: TOPIC }]),
   join(auditDir, 'audit.jsonl'),
   ...(TRANSPORT === 'unix' ? [join(auditDir, 'processor.sock')] : []),
-], { stdio: ['ignore', 'pipe', 'inherit'] });
-if (process.env.BENCH_PROCESSOR_LOG) processor.stdout!.on('data', (d) => appendFileSync(process.env.BENCH_PROCESSOR_LOG!, d));
-mkdirSync('/tmp/l7mesh-pids', { recursive: true });
-const processorPidFile = `/tmp/l7mesh-pids/kafka-processor-${processor.pid}.pid`;
-writeFileSync(processorPidFile, String(processor.pid));
-const grpcPort = await new Promise<number | string>((resolve, reject) => {
-  // The first JSON line names the endpoint; Node flags such as --trace-gc print other lines.
-  let out = '';
-  const onData = (d: Buffer) => {
-    out += String(d);
-    const line = out.split('\n').find((l) => l.startsWith('{'));
-    if (!line) return;
-    processor.stdout!.off('data', onData);
-    const m = JSON.parse(line) as { port?: number; unix?: string };
-    resolve(m.unix ?? m.port!);
-  };
-  processor.stdout!.on('data', onData);
-  processor.once('exit', (code) => reject(new Error(`processor exited ${code}`)));
-});
+]);
+const processor = ours.child;
+const processors: Partial<Record<Mode, Awaited<ReturnType<typeof startProcessor>>>> = { l7mesh: ours };
+if (ECHO) {
+  processors.echo_node = await startProcessor('echo-node', process.execPath, [join(repoRoot, 'dist/bench/kafka/echo-processor.js'), join(auditDir, 'echo-node.sock')]);
+  execFileSync('go', ['build', '-o', join(auditDir, 'echo-go'), '.'], { cwd: join(repoRoot, 'bench/kafka/echo-go'), stdio: 'inherit' });
+  processors.echo_go = await startProcessor('echo-go', join(auditDir, 'echo-go'), [join(auditDir, 'echo-go.sock')]);
+}
 const envoy = await startEnvoy(await freePort(), [
   { kind: 'tcp_proxy', port: tcpPort, upstreamPort: broker.ports.VIA_TCP! },
-  { kind: 'ext_proc', port: extPort, upstreamPort: broker.ports.VIA_EXTPROC!, extProcPort: grpcPort, policy: 'bench', messageTimeoutMs: 5000 },
+  { kind: 'ext_proc', port: extPort, upstreamPort: broker.ports.VIA_EXTPROC!, extProcPort: ours.endpoint, policy: 'bench', messageTimeoutMs: 5000 },
+  ...(ECHO
+    ? (['echo_node', 'echo_go'] as const).map((m) => ({
+        kind: 'ext_proc' as const,
+        port: echoPorts[m],
+        upstreamPort: broker.ports[m === 'echo_node' ? 'VIA_ECHO_NODE' : 'VIA_ECHO_GO']!,
+        extProcPort: processors[m]!.endpoint,
+        policy: 'bench',
+        messageTimeoutMs: 5000,
+      }))
+    : []),
 ]);
 const runs: Run[] = [];
 let auditLines = 0;
 // Where the CPU goes in each run: the load generator (this process), the broker, Envoy and
 // the processor. On a 2-core machine the paths compete for the same CPU, so this explains
 // a ratio better than throughput alone.
-const cpuOfAll = (): Record<string, number> => ({
+const cpuOfAll = (mode: Mode): Record<string, number> => ({
   client: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
   broker: cpuSeconds(broker.pid),
   envoy: cpuSeconds(envoy.pid),
-  processor: cpuSeconds(processor.pid!),
+  processor: cpuSeconds((processors[mode] ?? ours).child.pid!),
 });
 // Two CPU layouts, every path measured in both:
 //  - split: the workloads (load generator and broker) on CPU 1, the mesh (Envoy and the
@@ -146,29 +185,32 @@ const pin = (layout: Layout) => {
   set(process.pid, split ? '1' : '0,1');
   set(broker.pid, split ? '1' : '0,1');
   set(envoy.pid, split ? '0' : '0,1');
-  set(processor.pid!, split ? '0' : '0,1');
+  for (const p of Object.values(processors)) set(p.child.pid!, split ? '0' : '0,1');
 };
-const LAYOUTS: Layout[] = ['split', 'shared'];
+const LAYOUTS: Layout[] = process.argv.includes('--split-only') ? ['split'] : ['split', 'shared'];
 try {
   const admin = new Kafka({ brokers: [`127.0.0.1:${broker.ports.DIRECT}`], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 1 }], waitForLeaders: true });
   await admin.disconnect();
-  const ports: Record<Mode, number> = { direct: broker.ports.DIRECT!, tcp_proxy: tcpPort, l7mesh: extPort };
-  // Discarded warm-up of every path (broker JIT, page cache, Envoy connections).
-  for (const mode of ['direct', 'tcp_proxy', 'l7mesh'] as Mode[]) await load(ports[mode], mode, 2);
+  const ports: Record<Mode, number> = { direct: broker.ports.DIRECT!, tcp_proxy: tcpPort, l7mesh: extPort, ...echoPorts };
+  // Discarded warm-up of every path (broker JIT, page cache, Envoy connections). The
+  // broker's JIT takes tens of seconds of load to settle: with one short pass the first
+  // measured round ran at half the rate of the later ones, whatever the path.
+  pin(LAYOUTS[0]!);
+  for (let pass = 0; pass < WARMUP_PASSES; pass++) for (const mode of MODES) await load(ports[mode], mode, 3);
   for (let r = 0; r < ROUNDS; r++) {
     for (const layout of r % 2 === 0 ? LAYOUTS : [...LAYOUTS].reverse()) {
       pin(layout);
       // Rotate the order so no path always runs first (or last) in a round.
-      const order: Mode[] = (['direct', 'tcp_proxy', 'l7mesh'] as Mode[]).map((_, i, a) => a[(i + r) % a.length]!);
+      const order: Mode[] = MODES.map((_, i, a) => a[(i + r) % a.length]!);
       for (const mode of order) {
-        const before = cpuOfAll();
+        const before = cpuOfAll(mode);
         const t0 = Date.now();
         const run = await load(ports[mode], mode);
-        const after = cpuOfAll();
+        const after = cpuOfAll(mode);
         const elapsed = (Date.now() - t0) / 1000;
-        if (mode === 'l7mesh') run.processorCpu = (after.processor! - before.processor!) / elapsed;
+        if (processors[mode]) run.processorCpu = (after.processor! - before.processor!) / elapsed;
         const messages = run.messagesPerSec * elapsed;
         run.cpuUsPerMessage = Object.fromEntries(Object.keys(after).map((k) => [k, Number((((after[k]! - before[k]!) * 1e6) / messages).toFixed(1))]));
         run.round = r;
@@ -181,10 +223,12 @@ try {
 } finally {
   if (process.env.BENCH_ENVOY_STATS) console.log(Object.entries(await envoy.stats()).filter(([k]) => /ext_proc|kafka_1\.|downstream_cx_rx/.test(k)).map(([k, v]) => `${k}=${v}`).join('\n'));
   await envoy.stop();
-  const exited = new Promise((r) => processor.once('exit', r));
-  processor.kill('SIGTERM');
-  await exited;
-  rmSync(processorPidFile, { force: true });
+  for (const p of Object.values(processors)) {
+    const exited = new Promise((r) => p.child.once('exit', r));
+    p.child.kill('SIGTERM');
+    await exited;
+    rmSync(p.pidFile, { force: true });
+  }
   auditLines = readFileSync(join(auditDir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).length;
   await broker.stop();
   rmSync(auditDir, { recursive: true, force: true });
@@ -224,9 +268,17 @@ const layoutResult = (layout: Layout) => {
 };
 const split = layoutResult('split');
 const spread = () =>
-  (['split', 'shared'] as Layout[])
-    .map((l) => `${l}: ${(['direct', 'tcp_proxy', 'l7mesh'] as Mode[]).map((m) => { const xs = ofLayout(l, m).map((r) => r.messagesPerSec); return `${m} ${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`; }).join(', ')}`)
+  LAYOUTS
+    .map((l) => `${l}: ${MODES.map((m) => { const xs = ofLayout(l, m).map((r) => r.messagesPerSec); return `${m} ${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`; }).join(', ')}`)
     .join('; ');
+if (EXPLORING) {
+  const direct = summary(LAYOUTS[0]!, 'direct').messagesPerSec;
+  const byMode = Object.fromEntries(
+    LAYOUTS.map((l) => [l, Object.fromEntries(MODES.map((m) => { const x = summary(l, m); return [m, { ...x, ratio: Number((x.messagesPerSec / summary(l, 'direct').messagesPerSec).toFixed(3)), perRoundRatioMedian: Number(perRound(l, m).toFixed(3)) }]; }))]),
+  );
+  console.log(JSON.stringify({ exploring: { inFlight: IN_FLIGHT, transport: TRANSPORT, layouts: LAYOUTS, modes: MODES, seconds: SECONDS, rounds: ROUNDS }, byMode, directFirstLayout: direct, spread: spread() }, null, 2));
+  process.exit(0);
+}
 const shared = layoutResult('shared');
 const result = {
   metric: 'kafka_produce_enforced_vs_direct',

@@ -1,4 +1,5 @@
-import { defineApiCommand, EXIT_OK } from '../command-kit.js';
+import { defineApiCommand, EXIT_FAILED, EXIT_OK } from '../command-kit.js';
+import type { StartupStatus } from '../../agent/api/startup.js';
 
 interface Status {
   node: string;
@@ -19,7 +20,13 @@ export const statusCommand = defineApiCommand({
   options: { verbose: { type: 'boolean', short: 'v' } },
   optionHelp: { verbose: 'also list BPF maps and xDS clients' },
   async run(ctx) {
-    const s = await ctx.client.call<Status>('GET', '/v1/status');
+    const got = await ctx.client.call<Status | StartupStatus>('GET', '/v1/status');
+    if ('phase' in got) {
+      // Cluster mode before the agent is ready (waiting for its store): shown, and not a success.
+      ctx.print(got, () => startupLines(got));
+      return EXIT_FAILED;
+    }
+    const s = got;
     ctx.print(s, () => {
       const lines = [
         `Node:            ${s.node} (up ${s.uptimeSeconds}s)`,
@@ -62,3 +69,17 @@ export const statusCommand = defineApiCommand({
     return EXIT_OK;
   },
 });
+
+function startupLines(s: StartupStatus): string {
+  const st = s.store;
+  const store =
+    st.state === 'connecting'
+      ? `${st.store} CONNECTING (attempt ${st.attempt}${st.step ? ` to ${st.step}` : ''} since ${st.since}${st.lastError ? `, last error: ${st.lastError}` : ''}${st.nextAttemptAt ? `; next attempt at ${st.nextAttemptAt}` : ''})`
+      : `${st.store} Ok (answered at attempt ${st.attempt})`;
+  return [
+    `Node:            ${s.node} (up ${s.uptimeSeconds}s)`,
+    `Agent:           NOT READY: ${s.phase === 'waiting-for-store' ? 'waiting for the store' : 'starting'}`,
+    `Store:           ${store}`,
+    `                 ${s.message}`,
+  ].join('\n') + '\n';
+}

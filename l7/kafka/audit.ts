@@ -14,6 +14,8 @@ export interface KafkaAuditRecord {
   apiVersion: number;
   correlationId: number;
   topics: string[];
+  /** Consumer groups the request names (group APIs, FindCoordinator, transactional offset commits). */
+  groups?: string[];
   verdict: 'allow' | 'deny';
   /** Index of the granting rule, or null for a denial. */
   rule: number | null;

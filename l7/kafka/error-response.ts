@@ -1,6 +1,8 @@
 // Builds the well-formed response a broker would send had it refused the request
 // itself: the authorization error of that API (topic 29, group 30, cluster 31,
 // transactional id 53) on every topic, partition, group or resource it named.
+// Transactional APIs refused as a whole (AddOffsetsToTxn, EndTxn, TxnOffsetCommit without
+// a refused topic) answer 53, the check a broker makes first for them.
 import { ApiKey, apiKeyName } from './api-keys.js';
 import { ErrorCode } from './error-codes.js';
 import { encodeResponseHeader, frame, responseHeaderVersion } from './header.js';
@@ -9,7 +11,7 @@ import type { ParsedRequest } from './request.js';
 import { ResourceType } from './request.js';
 import { encodeBody, supports, type Value } from './schema.js';
 
-export type DenyKind = 'topic' | 'group' | 'cluster';
+export type DenyKind = 'topic' | 'group' | 'cluster' | 'transaction';
 
 const items = (v: unknown): Value[] => (Array.isArray(v) ? (v as Value[]) : []);
 const MESSAGE = 'denied by l7mesh Kafka policy';
@@ -17,6 +19,7 @@ const MESSAGE = 'denied by l7mesh Kafka policy';
 function codeFor(kind: DenyKind): number {
   if (kind === 'group') return ErrorCode.GROUP_AUTHORIZATION_FAILED;
   if (kind === 'cluster') return ErrorCode.CLUSTER_AUTHORIZATION_FAILED;
+  if (kind === 'transaction') return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
   return ErrorCode.TOPIC_AUTHORIZATION_FAILED;
 }
 
@@ -31,11 +34,18 @@ export function denyKindFor(req: ParsedRequest): DenyKind {
     case ApiKey.SyncGroup:
     case ApiKey.DescribeGroups:
     case ApiKey.ConsumerGroupHeartbeat:
+    case ApiKey.DeleteGroups:
+    case ApiKey.OffsetDelete:
       return 'group';
+    case ApiKey.AddOffsetsToTxn:
+    case ApiKey.EndTxn:
+    case ApiKey.TxnOffsetCommit:
+      return 'transaction';
     case ApiKey.FindCoordinator:
       return req.body?.keyType === 0 ? 'group' : 'cluster';
     case ApiKey.ListGroups:
     case ApiKey.InitProducerId:
+    case ApiKey.DescribeCluster:
       return 'cluster';
     default:
       return 'topic';
@@ -53,6 +63,7 @@ export function denialErrorCode(req: ParsedRequest, kind: DenyKind): number {
     case ApiKey.InitProducerId:
       return req.body && req.body.transactionalId !== null ? ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED : ErrorCode.CLUSTER_AUTHORIZATION_FAILED;
     case ApiKey.ListGroups:
+    case ApiKey.DescribeCluster:
       return ErrorCode.CLUSTER_AUTHORIZATION_FAILED;
     default:
       return codeFor(kind);
@@ -68,7 +79,7 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
   if (!b) return undefined;
   const v = req.header.apiVersion;
   // The request is refused as a whole, so every topic in it carries the error.
-  const perTopic = kind === 'group' ? ErrorCode.GROUP_AUTHORIZATION_FAILED : ErrorCode.TOPIC_AUTHORIZATION_FAILED;
+  const perTopic = kind === 'topic' || kind === 'cluster' ? ErrorCode.TOPIC_AUTHORIZATION_FAILED : codeFor(kind);
   const code = codeFor(kind);
   switch (req.header.apiKey) {
     case ApiKey.Produce:
@@ -180,7 +191,8 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
       };
     }
     case ApiKey.DescribeConfigs:
-    case ApiKey.AlterConfigs: {
+    case ApiKey.AlterConfigs:
+    case ApiKey.IncrementalAlterConfigs: {
       const rs = items(b.resources).map((r) => ({
         errorCode: r.resourceType === ResourceType.TOPIC ? perTopic : ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
         errorMessage: MESSAGE,
@@ -198,6 +210,33 @@ export function errorResponseBody(req: ParsedRequest, kind: DenyKind): Value | u
       };
     case ApiKey.ConsumerGroupHeartbeat:
       return { throttleTimeMs: 0, errorCode: code, errorMessage: MESSAGE, memberId: null, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: null };
+    case ApiKey.OffsetForLeaderEpoch:
+      return {
+        throttleTimeMs: 0,
+        topics: items(b.topics).map((t) => ({
+          topic: t.topic,
+          partitions: items(t.partitions).map((p) => ({ errorCode: perTopic, partition: p.partition, leaderEpoch: -1, endOffset: -1n })),
+        })),
+      };
+    case ApiKey.AddOffsetsToTxn:
+      return { throttleTimeMs: 0, errorCode: code };
+    case ApiKey.EndTxn:
+      return { throttleTimeMs: 0, errorCode: code, producerId: -1n, producerEpoch: -1 };
+    case ApiKey.TxnOffsetCommit:
+    case ApiKey.OffsetDelete: {
+      const topics = items(b.topics).map((t) => ({
+        name: t.name,
+        partitions: items(t.partitions).map((p) => ({ partitionIndex: p.partitionIndex, errorCode: perTopic })),
+      }));
+      // OffsetDelete also carries the group's own error: set when the group API itself is
+      // refused, zero when only a topic is (the partitions say which).
+      if (req.header.apiKey === ApiKey.OffsetDelete) return { errorCode: kind === 'topic' ? 0 : code, throttleTimeMs: 0, topics };
+      return { throttleTimeMs: 0, topics };
+    }
+    case ApiKey.DeleteGroups:
+      return { throttleTimeMs: 0, results: (b.groupsNames as string[]).map((groupId) => ({ groupId, errorCode: code })) };
+    case ApiKey.DescribeCluster:
+      return { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: MESSAGE, endpointType: b.endpointType, clusterId: '', controllerId: -1, brokers: [] };
     default:
       return undefined;
   }

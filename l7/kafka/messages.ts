@@ -212,6 +212,38 @@ export const AddPartitionsToTxnRequest = msg('AddPartitionsToTxnRequest', 24, [0
   txnTopic([0, 3], 'v3AndBelowTopics'),
 ]);
 
+export const OffsetForLeaderEpochRequest = msg('OffsetForLeaderEpochRequest', 23, [2, 4], 4, [
+  f('replicaId', 'int32', [3]),
+  list('topics', [
+    f('topic', 'string'),
+    list('partitions', [f('partition', 'int32'), f('currentLeaderEpoch', 'int32'), f('leaderEpoch', 'int32')]),
+  ]),
+]);
+
+const txnIds = [f('transactionalId', 'string'), f('producerId', 'int64'), f('producerEpoch', 'int16')];
+export const AddOffsetsToTxnRequest = msg('AddOffsetsToTxnRequest', 25, [0, 4], 3, [...txnIds, f('groupId', 'string')]);
+
+export const EndTxnRequest = msg('EndTxnRequest', 26, [0, 5], 3, [...txnIds, f('committed', 'bool')]);
+
+export const TxnOffsetCommitRequest = msg('TxnOffsetCommitRequest', 28, [0, 5], 3, [
+  f('transactionalId', 'string'),
+  f('groupId', 'string'),
+  f('producerId', 'int64'),
+  f('producerEpoch', 'int16'),
+  f('generationId', 'int32', [3]),
+  f('memberId', 'string', [3]),
+  f('groupInstanceId', 'string', [3], { nullable: [3] }),
+  list('topics', [
+    f('name', 'string'),
+    list('partitions', [
+      f('partitionIndex', 'int32'),
+      f('committedOffset', 'int64'),
+      f('committedLeaderEpoch', 'int32', [2]),
+      f('committedMetadata', 'string', [0], { nullable: [0] }),
+    ]),
+  ]),
+]);
+
 export const DescribeConfigsRequest = msg('DescribeConfigsRequest', 32, [1, 4], 4, [
   list('resources', [
     f('resourceType', 'int8'),
@@ -241,6 +273,28 @@ export const CreatePartitionsRequest = msg('CreatePartitionsRequest', 37, [0, 3]
   f('validateOnly', 'bool'),
 ]);
 
+export const DeleteGroupsRequest = msg('DeleteGroupsRequest', 42, [0, 2], 2, [arr('groupsNames', 'string')]);
+
+export const OffsetDeleteRequest = msg('OffsetDeleteRequest', 47, [0, 0], undefined, [
+  f('groupId', 'string'),
+  list('topics', [f('name', 'string'), list('partitions', [f('partitionIndex', 'int32')])]),
+]);
+
+export const IncrementalAlterConfigsRequest = msg('IncrementalAlterConfigsRequest', 44, [0, 1], 1, [
+  list('resources', [
+    f('resourceType', 'int8'),
+    f('resourceName', 'string'),
+    list('configs', [f('name', 'string'), f('configOperation', 'int8'), f('value', 'string', [0], { nullable: [0] })]),
+  ]),
+  f('validateOnly', 'bool'),
+]);
+
+export const DescribeClusterRequest = msg('DescribeClusterRequest', 60, [0, 2], 0, [
+  f('includeClusterAuthorizedOperations', 'bool'),
+  f('endpointType', 'int8', [1], { default: 1 }),
+  f('includeFencedBrokers', 'bool', [2], { default: false }),
+]);
+
 export const ConsumerGroupHeartbeatRequest = msg('ConsumerGroupHeartbeatRequest', 68, [0, 1], 0, [
   f('groupId', 'string'),
   f('memberId', 'string'),
@@ -267,6 +321,8 @@ export const REQUESTS: ReadonlyMap<number, MessageSpec> = new Map(
     DescribeGroupsRequest, ListGroupsRequest, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DeleteRecordsRequest, InitProducerIdRequest, AddPartitionsToTxnRequest, DescribeConfigsRequest,
     AlterConfigsRequest, CreatePartitionsRequest, ConsumerGroupHeartbeatRequest, DescribeTopicPartitionsRequest,
+    OffsetForLeaderEpochRequest, AddOffsetsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest, DeleteGroupsRequest,
+    OffsetDeleteRequest, IncrementalAlterConfigsRequest, DescribeClusterRequest,
   ].map((m) => [m.apiKey, m]),
 );
 
@@ -491,6 +547,28 @@ export const AddPartitionsToTxnResponse = msg('AddPartitionsToTxnResponse', 24, 
   txnTopicResult('resultsByTopicV3AndBelow', [0, 3]),
 ]);
 
+export const OffsetForLeaderEpochResponse = msg('OffsetForLeaderEpochResponse', 23, [2, 4], 4, [
+  f('throttleTimeMs', 'int32'),
+  list('topics', [
+    f('topic', 'string'),
+    list('partitions', [f('errorCode', 'int16'), f('partition', 'int32'), f('leaderEpoch', 'int32'), f('endOffset', 'int64')]),
+  ]),
+]);
+
+export const AddOffsetsToTxnResponse = msg('AddOffsetsToTxnResponse', 25, [0, 4], 3, [f('throttleTimeMs', 'int32'), f('errorCode', 'int16')]);
+
+export const EndTxnResponse = msg('EndTxnResponse', 26, [0, 5], 3, [
+  f('throttleTimeMs', 'int32'),
+  f('errorCode', 'int16'),
+  f('producerId', 'int64', [5], { default: -1n }),
+  f('producerEpoch', 'int16', [5], { default: -1 }),
+]);
+
+export const TxnOffsetCommitResponse = msg('TxnOffsetCommitResponse', 28, [0, 5], 3, [
+  f('throttleTimeMs', 'int32'),
+  list('topics', [f('name', 'string'), list('partitions', [f('partitionIndex', 'int32'), f('errorCode', 'int16')])]),
+]);
+
 export const DescribeConfigsResponse = msg('DescribeConfigsResponse', 32, [1, 4], 4, [
   f('throttleTimeMs', 'int32'),
   list('results', [
@@ -520,6 +598,44 @@ export const AlterConfigsResponse = msg('AlterConfigsResponse', 33, [0, 2], 2, [
 export const CreatePartitionsResponse = msg('CreatePartitionsResponse', 37, [0, 3], 2, [
   f('throttleTimeMs', 'int32'),
   list('results', [f('name', 'string'), f('errorCode', 'int16'), f('errorMessage', 'string', [0], { nullable: [0] })]),
+]);
+
+export const DeleteGroupsResponse = msg('DeleteGroupsResponse', 42, [0, 2], 2, [
+  f('throttleTimeMs', 'int32'),
+  list('results', [f('groupId', 'string'), f('errorCode', 'int16')]),
+]);
+
+export const OffsetDeleteResponse = msg('OffsetDeleteResponse', 47, [0, 0], undefined, [
+  f('errorCode', 'int16'),
+  f('throttleTimeMs', 'int32'),
+  list('topics', [f('name', 'string'), list('partitions', [f('partitionIndex', 'int32'), f('errorCode', 'int16')])]),
+]);
+
+export const IncrementalAlterConfigsResponse = msg('IncrementalAlterConfigsResponse', 44, [0, 1], 1, [
+  f('throttleTimeMs', 'int32'),
+  list('responses', [
+    f('errorCode', 'int16'),
+    f('errorMessage', 'string', [0], { nullable: [0] }),
+    f('resourceType', 'int8'),
+    f('resourceName', 'string'),
+  ]),
+]);
+
+export const DescribeClusterResponse = msg('DescribeClusterResponse', 60, [0, 2], 0, [
+  f('throttleTimeMs', 'int32'),
+  f('errorCode', 'int16'),
+  f('errorMessage', 'string', [0], { nullable: [0] }),
+  f('endpointType', 'int8', [1], { default: 1 }),
+  f('clusterId', 'string'),
+  f('controllerId', 'int32', [0], { default: -1 }),
+  list('brokers', [
+    f('brokerId', 'int32'),
+    f('host', 'string'),
+    f('port', 'int32'),
+    f('rack', 'string', [0], { nullable: [0] }),
+    f('isFenced', 'bool', [2], { default: false }),
+  ]),
+  f('clusterAuthorizedOperations', 'int32', [0], { default: -2147483648 }),
 ]);
 
 export const ConsumerGroupHeartbeatResponse = msg('ConsumerGroupHeartbeatResponse', 68, [0, 1], 0, [
@@ -563,5 +679,7 @@ export const RESPONSES: ReadonlyMap<number, MessageSpec> = new Map(
     DescribeGroupsResponse, ListGroupsResponse, CreateTopicsResponse, DeleteTopicsResponse, DeleteRecordsResponse,
     InitProducerIdResponse, AddPartitionsToTxnResponse, DescribeConfigsResponse, AlterConfigsResponse,
     CreatePartitionsResponse, ConsumerGroupHeartbeatResponse, DescribeTopicPartitionsResponse,
+    OffsetForLeaderEpochResponse, AddOffsetsToTxnResponse, EndTxnResponse, TxnOffsetCommitResponse, DeleteGroupsResponse,
+    OffsetDeleteResponse, IncrementalAlterConfigsResponse, DescribeClusterResponse,
   ].map((m) => [m.apiKey, m]),
 );

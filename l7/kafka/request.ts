@@ -43,6 +43,7 @@ export function requestResources(apiKey: number, apiVersion: number, b: Value): 
       items(b.topicData).forEach((x) => t(x.name));
       break;
     case ApiKey.Fetch:
+    case ApiKey.OffsetForLeaderEpoch:
       items(b.topics).forEach((x) => t(x.topic));
       break;
     case ApiKey.ListOffsets:
@@ -58,8 +59,16 @@ export function requestResources(apiKey: number, apiVersion: number, b: Value): 
       items(b.topics as Items).forEach((x) => t(x.name ?? `${UNRESOLVED_TOPIC_PREFIX}${String(x.topicId)}`));
       break;
     case ApiKey.OffsetCommit:
+    case ApiKey.TxnOffsetCommit:
+    case ApiKey.OffsetDelete:
       g(b.groupId);
       items(b.topics).forEach((x) => t(x.name));
+      break;
+    case ApiKey.AddOffsetsToTxn:
+      g(b.groupId);
+      break;
+    case ApiKey.DeleteGroups:
+      (b.groupsNames as string[]).forEach(g);
       break;
     case ApiKey.OffsetFetch:
       if (apiVersion < 8) {
@@ -98,6 +107,7 @@ export function requestResources(apiKey: number, apiVersion: number, b: Value): 
       break;
     case ApiKey.DescribeConfigs:
     case ApiKey.AlterConfigs:
+    case ApiKey.IncrementalAlterConfigs:
       for (const r of items(b.resources)) if (r.resourceType === ResourceType.TOPIC) t(r.resourceName);
       break;
   }

@@ -201,6 +201,7 @@ export class KafkaSession {
       apiVersion: h.apiVersion,
       correlationId: h.correlationId,
       topics: req.topics,
+      ...(req.groups.length === 0 ? {} : { groups: req.groups }),
       verdict: verdict.allowed ? 'allow' : 'deny',
       rule: verdict.rule,
       ...(denyReason === undefined ? {} : { reason: outcome === 'closed' ? `${denyReason}; connection closed: no error response for this API version` : denyReason }),

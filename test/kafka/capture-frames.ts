@@ -7,7 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from '../support/paths.js';
-import { POLICY, runJavaProbe, startStack } from './kafka-support.js';
+import { ApiKey } from '../../l7/kafka/api-keys.js';
+import { encodeRequestHeader, frame } from '../../l7/kafka/header.js';
+import { REQUESTS } from '../../l7/kafka/messages.js';
+import { encodeBody } from '../../l7/kafka/schema.js';
+import { POLICY, RawClient, runJavaProbe, startStack } from './kafka-support.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const PER_KIND = 2;
@@ -40,6 +44,7 @@ try {
   await tx.connect();
   const t = await tx.transaction();
   await t.send({ topic: 'cap-b', messages: [{ value: 'in-tx' }] });
+  await t.sendOffsets({ consumerGroupId: 'cap-tx-group', topics: [{ topic: 'cap-a', partitions: [{ partition: 0, offset: '1' }] }] });
   await t.commit();
   await tx.disconnect();
   const consumer = k.consumer({ groupId: 'cap-group' });
@@ -58,11 +63,27 @@ try {
   await admin.describeGroups(['cap-group']);
   await admin.listGroups();
   await admin.deleteTopics({ topics: ['cap-gone'] });
+  // No kafkajs call sends these two: written here with l7mesh's own encoder, answered by the broker.
+  const raw = await RawClient.connect(stack.envoyPort);
+  try {
+    const send = async (apiKey: number, apiVersion: number, body: Record<string, unknown>) => {
+      raw.write(frame(encodeRequestHeader({ apiKey, apiVersion, correlationId: apiKey, clientId: 'capture-raw' }), encodeBody(REQUESTS.get(apiKey)!, apiVersion, body)));
+      await raw.readFrame();
+    };
+    await send(ApiKey.OffsetForLeaderEpoch, 4, { replicaId: -1, topics: [{ topic: 'cap-a', partitions: [{ partition: 0, currentLeaderEpoch: -1, leaderEpoch: 0 }] }] });
+    await send(ApiKey.OffsetForLeaderEpoch, 3, { replicaId: -1, topics: [{ topic: 'cap-a', partitions: [{ partition: 0, currentLeaderEpoch: -1, leaderEpoch: 0 }] }] });
+    await send(ApiKey.OffsetDelete, 0, { groupId: 'cap-tx-group', topics: [{ name: 'cap-a', partitions: [{ partitionIndex: 0 }] }] });
+  } finally {
+    raw.destroy();
+  }
+  await admin.deleteGroups(['cap-tx-group']);
   await admin.disconnect();
   const bootstrap = `127.0.0.1:${stack.envoyPort}`;
   console.log('java produce', await runJavaProbe(['produce', bootstrap, 'capture-java', 'cap-a', 'true']));
   console.log('java consume', await runJavaProbe(['consume', bootstrap, 'capture-java', 'cap-a', 'cap-java-group']));
   console.log('java consume (KIP-848)', await runJavaProbe(['consume', bootstrap, 'capture-java', 'cap-a', 'cap-java-848', 'consumer']));
+  console.log('java describe cluster', await runJavaProbe(['cluster', bootstrap, 'capture-java', '-']));
+  console.log('java alter config', await runJavaProbe(['alter-config', bootstrap, 'capture-java', 'cap-a']));
 } finally {
   await stack.stop();
 }

@@ -14,6 +14,7 @@ import { MetadataRequest, ProduceRequest, ProduceResponse, MetadataResponse, RES
 import { parseRequest } from '../../l7/kafka/request.js';
 import { decodeBody, encodeBody, supports, type Value } from '../../l7/kafka/schema.js';
 import type { KafkaRule } from '../../l7/kafka/rule.js';
+import type { Transaction } from 'kafkajs';
 import { Reader } from '../../l7/kafka/wire.js';
 import { freePort } from '../support/kafka-broker.js';
 import { startEnvoy } from './envoy-kafka.js';
@@ -43,6 +44,26 @@ const RULES: KafkaRule[] = [
   { apiKey: 'findcoordinator', clientID: 'nogroup' },
   { apiKey: 'fetch', topic: 'orders', clientID: 'nogroup' },
   { apiKey: 'listoffsets', topic: 'orders', clientID: 'nogroup' },
+  // Transactional producers that also commit consumer offsets (consume-process-produce).
+  // "txn" may do all of it on "orders"; "txn-nooffsets" lacks AddOffsetsToTxn; "txn-noend"
+  // lacks EndTxn; every "txn…" client may commit offsets of "orders" only.
+  ...['txn', 'txn-nooffsets', 'txn-noend'].flatMap((clientID) => [
+    { role: 'produce' as const, topic: 'orders', clientID },
+    { apiKey: 'initproducerid', clientID },
+    { apiKey: 'findcoordinator', clientID },
+    { apiKey: 'addpartitionstotxn', topic: 'orders', clientID },
+    { apiKey: 'txnoffsetcommit', topic: 'orders', clientID },
+    ...(clientID === 'txn-nooffsets' ? [] : [{ apiKey: 'addoffsetstotxn', clientID }]),
+    ...(clientID === 'txn-noend' ? [] : [{ apiKey: 'endtxn', clientID }]),
+  ]),
+  // "configurer" (Java admin) may change the configuration of "orders" only; "nodescribe"
+  // may not even describe the cluster.
+  { apiKey: 'describecluster', clientID: 'configurer' },
+  { apiKey: 'incrementalalterconfigs', topic: 'orders', clientID: 'configurer' },
+  // "groupadmin" may delete consumer groups; "nodelete" may only find their coordinator.
+  { apiKey: 'findcoordinator', clientID: 'groupadmin' },
+  { apiKey: 'deletegroups', clientID: 'groupadmin' },
+  { apiKey: 'findcoordinator', clientID: 'nodelete' },
 ];
 
 type Captured = { dir: 'request' | 'response'; frame: Buffer; apiKey: number; apiVersion: number };
@@ -140,6 +161,74 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     const denied = stack.audit.filter((r) => r.clientId === 'nogroup' && r.apiKeyNum === ApiKey.JoinGroup && r.verdict === 'deny');
     assert.ok(denied.length >= 1, 'no denied JoinGroup audited');
     assert.equal(denied[0]!.errorCode, ErrorCode.GROUP_AUTHORIZATION_FAILED);
+  });
+
+  it('runs a transaction that commits consumer offsets, and refuses its offsets, commit or topic when not granted (53, 29)', async () => {
+    const offsets = (topic: string) => ({ consumerGroupId: 'txn-group', topics: [{ topic, partitions: [{ partition: 0, offset: '1' }] }] });
+    const transaction = async (clientId: string, run: (t: Transaction) => Promise<void>) => {
+      // More retries than the other clients: the first offset commit of a fresh broker waits
+      // for its offsets topic (COORDINATOR_NOT_AVAILABLE, retriable, for a few seconds).
+      const client = kafkaClient(`127.0.0.1:${stack.envoyPort}`, clientId, { retries: 10, maxRetryTime: 2000 });
+      const producer = client.producer({ transactionalId: `${clientId}-id`, idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      try {
+        const t = await producer.transaction();
+        await run(t).catch(async (e: unknown) => {
+          await t.abort().catch(() => undefined);
+          throw e;
+        });
+      } finally {
+        await producer.disconnect();
+      }
+    };
+    await transaction('txn', async (t) => {
+      await t.send({ topic: 'orders', messages: [{ value: 'in-txn' }] });
+      await t.sendOffsets(offsets('orders'));
+      await t.commit();
+    });
+    const okAudit = stack.audit.filter((r) => r.clientId === 'txn');
+    for (const key of [ApiKey.AddOffsetsToTxn, ApiKey.TxnOffsetCommit, ApiKey.EndTxn]) {
+      assert.ok(okAudit.some((r) => r.apiKeyNum === key && r.verdict === 'allow'), `no allowed ${key} audited: ${JSON.stringify(okAudit.map((r) => [r.apiKey, r.verdict]))}`);
+    }
+    assert.ok(okAudit.some((r) => r.apiKeyNum === ApiKey.TxnOffsetCommit && r.topics.includes('orders') && (r.groups ?? []).includes('txn-group')));
+
+    const refused = async (clientId: string, run: (t: Transaction) => Promise<void>, key: number, code: number) => {
+      const err = await transaction(clientId, run).then(() => undefined, (e: unknown) => e);
+      assert.ok(err, `${clientId}: the transaction was not refused`);
+      assert.equal(errorType(err), code === ErrorCode.TOPIC_AUTHORIZATION_FAILED ? 'TOPIC_AUTHORIZATION_FAILED' : 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', `${clientId}: ${String(err)}`);
+      const rec = stack.audit.find((r) => r.clientId === clientId && r.apiKeyNum === key && r.verdict === 'deny');
+      assert.ok(rec, `${clientId}: no denied ${key} audited`);
+      assert.equal(rec.errorCode, code);
+    };
+    await refused('txn-nooffsets', async (t) => t.sendOffsets(offsets('orders')), ApiKey.AddOffsetsToTxn, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    await refused('txn-noend', async (t) => {
+      await t.send({ topic: 'orders', messages: [{ value: 'never-committed' }] });
+      await t.commit();
+    }, ApiKey.EndTxn, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    await refused('txn', async (t) => t.sendOffsets(offsets('secret')), ApiKey.TxnOffsetCommit, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+  });
+
+  it('deletes a consumer group only for a client granted DeleteGroups (GROUP_AUTHORIZATION_FAILED otherwise)', async () => {
+    const deleteGroups = async (clientId: string) => {
+      const admin = kafka(stack.envoyPort, clientId).admin();
+      await admin.connect();
+      try {
+        return await admin.deleteGroups(['txn-group']).then(
+          (r): { ok?: unknown; error?: unknown } => ({ ok: r }),
+          (e: { groups?: Array<{ error?: unknown }> }): { ok?: unknown; error?: unknown } => ({ error: e.groups?.[0]?.error ?? e }),
+        );
+      } finally {
+        await admin.disconnect();
+      }
+    };
+    const denied = await deleteGroups('nodelete');
+    assert.equal(errorType(denied.error), 'GROUP_AUTHORIZATION_FAILED', JSON.stringify(denied));
+    const rec = stack.audit.find((r) => r.clientId === 'nodelete' && r.apiKeyNum === ApiKey.DeleteGroups);
+    assert.ok(rec && rec.verdict === 'deny' && (rec.groups ?? []).includes('txn-group') && rec.errorCode === ErrorCode.GROUP_AUTHORIZATION_FAILED, JSON.stringify(rec));
+    const allowed = await deleteGroups('groupadmin');
+    // The group holds only committed offsets (the transaction test), so the broker deletes it.
+    assert.ok(allowed.ok, `groupadmin: ${String(allowed.error)}`);
+    assert.ok(stack.audit.some((r) => r.clientId === 'groupadmin' && r.apiKeyNum === ApiKey.DeleteGroups && r.verdict === 'allow'));
   });
 
   it('keeps pipelined responses in order and the connection healthy when the middle request is denied', async () => {
@@ -410,6 +499,24 @@ describe('kafka: enforcement through Envoy network ext_proc (real broker, kafkaj
     const recs = stack.audit.filter((r) => r.clientId === 'describer' && r.apiKeyNum === ApiKey.DescribeTopicPartitions);
     assert.ok(recs.some((r) => r.verdict === 'allow' && r.topics.includes('orders')));
     assert.ok(recs.some((r) => r.verdict === 'deny' && r.topics.includes('secret')));
+  });
+
+  it('answers the Java admin DescribeCluster (60) and IncrementalAlterConfigs (44) refusals with 31 and 29', async () => {
+    const bootstrap = `127.0.0.1:${stack.envoyPort}`;
+    const [cluster, noCluster, alter, alterDenied] = await Promise.all([
+      runJavaProbe(['cluster', bootstrap, 'configurer', '-']),
+      runJavaProbe(['cluster', bootstrap, 'nodescribe', '-']),
+      runJavaProbe(['alter-config', bootstrap, 'configurer', 'orders']),
+      runJavaProbe(['alter-config', bootstrap, 'configurer', 'secret']),
+    ]);
+    assert.equal(cluster.ok, true, JSON.stringify(cluster));
+    assert.equal(noCluster.error, 'ClusterAuthorizationException', JSON.stringify(noCluster));
+    assert.equal(alter.ok, true, JSON.stringify(alter));
+    assert.equal(alterDenied.error, 'TopicAuthorizationException', JSON.stringify(alterDenied));
+    const rec = (clientId: string, key: number, verdict: string) => stack.audit.find((r) => r.clientId === clientId && r.apiKeyNum === key && r.verdict === verdict);
+    assert.equal(rec('nodescribe', ApiKey.DescribeCluster, 'deny')?.errorCode, ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    assert.ok(rec('configurer', ApiKey.IncrementalAlterConfigs, 'allow')?.topics.includes('orders'));
+    assert.equal(rec('configurer', ApiKey.IncrementalAlterConfigs, 'deny')?.errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
   });
 
   it('round-trips every captured request and response frame through the codec', function () {

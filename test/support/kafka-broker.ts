@@ -11,6 +11,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
+import { freePort } from './ports.js';
+export { freePort } from './ports.js';
 
 export const KAFKA_LIBS = join(repoRoot, '.tools/kafka/libs');
 const PID_DIR = '/tmp/l7mesh-pids';
@@ -38,16 +40,6 @@ export function kafkaAvailable(): string | null {
   return null;
 }
 
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function waitForPort(port: number, deadline: number, child: ChildProcess, logFile: string, host = '127.0.0.1'): Promise<void> {
   return new Promise((resolve, reject) => {

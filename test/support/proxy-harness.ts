@@ -18,6 +18,8 @@ import { EnvoySupervisor } from '../../proxy-config/supervisor/envoy-supervisor.
 import { repoRoot } from './paths.js';
 import { inlineRoutes } from './static-envoy.js';
 import { processAlive as alive } from '../../proxy-config/supervisor/process-alive.js';
+import { freePort } from './ports.js';
+export { freePort } from './ports.js';
 
 export const TEST_MARK = 0x7e57;
 export const PID_DIR = '/tmp/l7mesh-pids';
@@ -119,16 +121,6 @@ export function redirectToProxy(ip: string, proxyPort: number): void {
   );
 }
 
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface RunningProxy {
   envoy: EnvoySupervisor;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { ApiKey } from '../../l7/kafka/api-keys.js';
 import { ErrorCode } from '../../l7/kafka/error-codes.js';
-import { buildErrorResponse, type DenyKind } from '../../l7/kafka/error-response.js';
+import { buildErrorResponse, denialErrorCode, denyKindFor, type DenyKind } from '../../l7/kafka/error-response.js';
 import { FrameSplitter } from '../../l7/kafka/frame.js';
 import { encodeRequestHeader, frame, responseHeaderVersion } from '../../l7/kafka/header.js';
 import { REQUESTS, RESPONSES } from '../../l7/kafka/messages.js';
@@ -120,6 +120,15 @@ describe('unit: kafka codec against frames captured from a real broker and clien
     assert.deepEqual(parseRequest(cfg.frame).topics, ['cap-a']);
     const join = captured.find((c) => c.dir === 'request' && c.apiKey === ApiKey.JoinGroup)!;
     assert.deepEqual(parseRequest(join.frame).groups.length, 1);
+    const named = (key: number) => {
+      const r = parseRequest(captured.find((c) => c.dir === 'request' && c.apiKey === key)!.frame);
+      return { topics: r.topics, groups: r.groups };
+    };
+    assert.deepEqual(named(ApiKey.TxnOffsetCommit), { topics: ['cap-a'], groups: ['cap-tx-group'] });
+    assert.deepEqual(named(ApiKey.AddOffsetsToTxn), { topics: [], groups: ['cap-tx-group'] });
+    assert.deepEqual(named(ApiKey.OffsetForLeaderEpoch), { topics: ['cap-a'], groups: [] });
+    assert.deepEqual(named(ApiKey.OffsetDelete), { topics: ['cap-a'], groups: ['cap-tx-group'] });
+    assert.deepEqual(named(ApiKey.DeleteGroups), { topics: [], groups: ['cap-tx-group'] });
   });
 
   it('builds a decodable error response for every captured request it can refuse', () => {
@@ -170,7 +179,7 @@ describe('unit: kafka error responses for every supported API and version', () =
     const expected = (key: number, kind: DenyKind): number[] => {
       if (key === ApiKey.InitProducerId) return [ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED];
       if (key === ApiKey.FindCoordinator) return [ErrorCode.GROUP_AUTHORIZATION_FAILED];
-      if (key === ApiKey.ListGroups) return [ErrorCode.CLUSTER_AUTHORIZATION_FAILED];
+      if (key === ApiKey.ListGroups || key === ApiKey.DescribeCluster) return [ErrorCode.CLUSTER_AUTHORIZATION_FAILED];
       return kind === 'group' ? [ErrorCode.GROUP_AUTHORIZATION_FAILED] : [ErrorCode.TOPIC_AUTHORIZATION_FAILED];
     };
     for (const { spec, version } of cases) {
@@ -186,5 +195,45 @@ describe('unit: kafka error responses for every supported API and version', () =
         assert.deepEqual(codes, expected(spec.apiKey, kind), `${spec.name} v${version} (${kind})`);
       }
     }
+  });
+
+  it('refuses the transactional APIs as a whole with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a refused topic of a TxnOffsetCommit with 29', () => {
+    for (const key of [ApiKey.AddOffsetsToTxn, ApiKey.EndTxn, ApiKey.TxnOffsetCommit]) {
+      const spec = REQUESTS.get(key)!;
+      for (let version = spec.versions[0]; version <= spec.versions[1]!; version++) {
+        const body = sampleBody(spec.fields, version);
+        const req = parseRequest(frame(encodeRequestHeader({ apiKey: key, apiVersion: version, correlationId: 5, clientId: 'tx' }), encodeBody(spec, version, body)));
+        assert.equal(denyKindFor(req), 'transaction', `${spec.name} v${version}`);
+        const decode = (res: Buffer) => decodeBody(RESPONSES.get(key)!, version, res, responseHeaderVersion(key, version) === 1 ? 9 : 8);
+        const whole = decode(buildErrorResponse(req, denyKindFor(req))!);
+        assert.deepEqual([...new Set(errorCodes(whole).filter((x) => x !== 0))], [ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED], `${spec.name} v${version}`);
+        assert.equal(denialErrorCode(req, 'transaction'), ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        if (key === ApiKey.TxnOffsetCommit) {
+          const byTopic = decode(buildErrorResponse(req, 'topic')!);
+          assert.deepEqual([...new Set(errorCodes(byTopic).filter((x) => x !== 0))], [ErrorCode.TOPIC_AUTHORIZATION_FAILED]);
+        }
+      }
+    }
+  });
+
+  it('names the groups and topics of the transactional, group-deletion and leader-epoch requests', () => {
+    const parse = (key: number, version: number, body: Record<string, unknown>) =>
+      parseRequest(frame(encodeRequestHeader({ apiKey: key, apiVersion: version, correlationId: 1, clientId: 'c' }), encodeBody(REQUESTS.get(key)!, version, body)));
+    const txnCommit = parse(ApiKey.TxnOffsetCommit, 3, {
+      transactionalId: 'tx', groupId: 'g1', producerId: 7n, producerEpoch: 0, generationId: -1, memberId: '', groupInstanceId: null,
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 5n, committedLeaderEpoch: -1, committedMetadata: null }] }],
+    });
+    assert.deepEqual([txnCommit.topics, txnCommit.groups], [['orders'], ['g1']]);
+    const addOffsets = parse(ApiKey.AddOffsetsToTxn, 3, { transactionalId: 'tx', producerId: 7n, producerEpoch: 0, groupId: 'g2' });
+    assert.deepEqual([addOffsets.topics, addOffsets.groups, addOffsets.topicsKnown], [[], ['g2'], true]);
+    const del = parse(ApiKey.DeleteGroups, 2, { groupsNames: ['a', 'b'] });
+    assert.deepEqual(del.groups, ['a', 'b']);
+    assert.equal(denyKindFor(del), 'group');
+    const epoch = parse(ApiKey.OffsetForLeaderEpoch, 4, { replicaId: -1, topics: [{ topic: 'orders', partitions: [{ partition: 0, currentLeaderEpoch: 0, leaderEpoch: 0 }] }] });
+    assert.deepEqual(epoch.topics, ['orders']);
+    const offDel = parse(ApiKey.OffsetDelete, 0, { groupId: 'g3', topics: [{ name: 'orders', partitions: [{ partitionIndex: 0 }] }] });
+    assert.deepEqual([offDel.topics, offDel.groups], [['orders'], ['g3']]);
+    const offDelByTopic = decodeBody(RESPONSES.get(ApiKey.OffsetDelete)!, 0, buildErrorResponse(offDel, 'topic')!, 8);
+    assert.equal(offDelByTopic.errorCode, 0, 'a refused topic leaves the group-level error unset');
   });
 });

@@ -189,10 +189,10 @@ describe('unit: kafka session (per-connection enforcement)', () => {
 
   it('closes when a request it cannot refuse is denied, and on unsupported versions', () => {
     const { s, audit } = session([{ apiKey: 'metadata' }]);
-    const endTxn = frame(encodeRequestHeader({ apiKey: ApiKey.EndTxn, apiVersion: 3, correlationId: 1, clientId: 'x' }), Buffer.alloc(8));
-    assert.match(s.onRequestData(endTxn).close ?? '', /EndTxn v3 denied and no error response exists/);
+    const describeAcls = frame(encodeRequestHeader({ apiKey: ApiKey.DescribeAcls, apiVersion: 3, correlationId: 1, clientId: 'x' }), Buffer.alloc(8));
+    assert.match(s.onRequestData(describeAcls).close ?? '', /DescribeAcls v3 denied and no error response exists/);
     const rec = audit.at(-1)!;
-    assert.deepEqual([rec.apiKey, rec.verdict, rec.outcome, rec.errorCode], ['EndTxn', 'deny', 'closed', undefined]);
+    assert.deepEqual([rec.apiKey, rec.verdict, rec.outcome, rec.errorCode], ['DescribeAcls', 'deny', 'closed', undefined]);
     assert.match(rec.reason ?? '', /connection closed/);
     const t = session([{}]).s;
     const fetch13 = frame(encodeRequestHeader({ apiKey: ApiKey.Fetch, apiVersion: 13, correlationId: 1, clientId: 'x' }), Buffer.alloc(40));

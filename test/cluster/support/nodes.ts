@@ -130,6 +130,20 @@ export function createFabric(specs: NodeSpec[], fabric: Fabric = DEFAULT_FABRIC)
 
 /** Starts the node's agent inside its namespace (nsenter: network only, so pins and cgroups are the machine's). */
 export async function startNodeAgent(s: NodeSpec, etcd: { endpoint: string; prefix: string; leaseTtl: number }): Promise<ChildProcess> {
+  const child = spawnNodeAgent(s, etcd);
+  const logFile = `/run/l7mesh/${s.node}-agent.log`;
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`agent ${s.node} exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    if (cli(s, ['status', '-o', 'json'], 10_000).code === 0) return child;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`agent ${s.node} not answering within 90 s`);
+}
+
+/** The node's agent process, without waiting for it to be ready (its log: /run/l7mesh/<node>-agent.log). */
+export function spawnNodeAgent(s: NodeSpec, etcd: { endpoint: string; prefix: string; leaseTtl: number }): ChildProcess {
   mkdirSync(PIDS, { recursive: true });
   const logFile = `/run/l7mesh/${s.node}-agent.log`;
   const log = openSync(logFile, 'a');
@@ -140,14 +154,7 @@ export async function startNodeAgent(s: NodeSpec, etcd: { endpoint: string; pref
   ];
   const child = spawn('nsenter', args, { stdio: ['ignore', log, log] });
   writeFileSync(`${PIDS}/${s.node}-agent.pid`, String(child.pid));
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`agent ${s.node} exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-    if (cli(s, ['status', '-o', 'json'], 10_000).code === 0) return child;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`agent ${s.node} not answering within 90 s`);
+  return child;
 }
 
 export interface PodInfo {

@@ -66,6 +66,24 @@ public class KafkaProbe {
           var d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
           System.out.println("{\"ok\":true,\"count\":" + d.partitions().size() + "}");
         }
+      } else if (mode.equals("cluster") || mode.equals("alter-config")) {
+        // describeCluster sends DescribeCluster (60); incrementalAlterConfigs sends API key 44.
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("client.id", clientId);
+        p.put("request.timeout.ms", "10000");
+        p.put("default.api.timeout.ms", "15000");
+        try (Admin admin = Admin.create(p)) {
+          if (mode.equals("cluster")) {
+            admin.describeCluster().clusterId().get();
+          } else {
+            var resource = new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, topic);
+            var op = new org.apache.kafka.clients.admin.AlterConfigOp(
+                new org.apache.kafka.clients.admin.ConfigEntry("retention.ms", "7200000"), org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET);
+            admin.incrementalAlterConfigs(java.util.Map.of(resource, List.of(op))).all().get();
+          }
+          System.out.println("{\"ok\":true}");
+        }
       } else {
         throw new IllegalArgumentException("unknown mode " + mode);
       }

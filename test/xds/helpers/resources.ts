@@ -3,19 +3,10 @@ import net from 'node:net';
 import http from 'node:http';
 import { typed } from '../../../envoy-api/resource.js';
 import { ExtensionTypeUrl, TypeUrl } from '../../../envoy-api/type-urls.js';
+export { freePort } from '../../support/ports.js';
 
 export const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A loopback HTTP server answering with its own name, to see which cluster served. */
 export async function startBackend(name: string): Promise<{ port: number; close(): Promise<void> }> {
