@@ -16,6 +16,16 @@ import type { KafkaRule } from './rule.js';
 const WORKER_URL = new URL('./processor-worker.js', import.meta.url);
 /** Pause before a dead processor thread is started again. */
 export const RESTART_DELAY_MS = 1000;
+/**
+ * The thread's young generation, in MB. Every chunk Envoy sends arrives as a fresh
+ * ArrayBuffer outside the JS heap; V8 frees those at its next scavenge, and with the
+ * default (larger) young generation scavenges came so rarely that the outside memory
+ * reached V8's limit first and set off major collections. Small, scavenges free the
+ * chunks in time: the processor's CPU per Kafka message fell by about a third
+ * (3.5–3.8 µs instead of 4.8–5.7 µs for 1 KiB records in batches of 50, driven over
+ * its socket, interleaved runs; 8 and 32 MB were no better than the default).
+ */
+export const WORKER_YOUNG_GENERATION_MB = 2;
 
 export interface ProcessorThreadOptions {
   /** JSON-lines audit trail, written by the thread. */
@@ -137,7 +147,7 @@ export class KafkaProcessorThread {
   private spawn(): Promise<number | undefined> {
     const spec = this.spec!;
     const data: WorkerData = { auditPath: this.opts.auditPath, forwardRecords: this.opts.onRecords !== undefined, listen: spec };
-    const w = new Worker(WORKER_URL, { workerData: data });
+    const w = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     this.worker = w;
     return new Promise((resolve, reject) => {
       let listening = false;
