@@ -55,25 +55,20 @@ public class KafkaProbe {
           }
           System.out.println("{\"ok\":false,\"error\":\"Timeout\"}");
         }
-      } else if (mode.equals("describe")) {
-        // Admin.describeTopics uses DescribeTopicPartitions (API key 75) on Kafka 4.x.
+      } else if (mode.equals("describe") || mode.equals("cluster") || mode.equals("alter-config")) {
+        // Admin calls: describeTopics uses DescribeTopicPartitions (API key 75) on Kafka 4.x,
+        // describeCluster DescribeCluster (60), incrementalAlterConfigs API key 44.
         Properties p = new Properties();
         p.put("bootstrap.servers", bootstrap);
         p.put("client.id", clientId);
         p.put("request.timeout.ms", "10000");
         p.put("default.api.timeout.ms", "15000");
         try (Admin admin = Admin.create(p)) {
-          var d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
-          System.out.println("{\"ok\":true,\"count\":" + d.partitions().size() + "}");
-        }
-      } else if (mode.equals("cluster") || mode.equals("alter-config")) {
-        // describeCluster sends DescribeCluster (60); incrementalAlterConfigs sends API key 44.
-        Properties p = new Properties();
-        p.put("bootstrap.servers", bootstrap);
-        p.put("client.id", clientId);
-        p.put("request.timeout.ms", "10000");
-        p.put("default.api.timeout.ms", "15000");
-        try (Admin admin = Admin.create(p)) {
+          if (mode.equals("describe")) {
+            var d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+            System.out.println("{\"ok\":true,\"count\":" + d.partitions().size() + "}");
+            return;
+          }
           if (mode.equals("cluster")) {
             admin.describeCluster().clusterId().get();
           } else {
