@@ -4,6 +4,7 @@
 // kvstore). Only unreachability is waited for; any other failure (the store answers
 // with an error) ends the wait at once.
 
+import { backoffDelay } from './backoff.js';
 import { KvError } from './kv.js';
 
 export const STORE_RETRY_FIRST_MS = 500;
@@ -13,7 +14,7 @@ export const STORE_LOG_EVERY = 10;
 
 /** The pause after failed attempt `attempt` (1-based): doubling from the first, capped. */
 export function storeRetryDelayMs(attempt: number): number {
-  return Math.min(STORE_RETRY_MAX_MS, STORE_RETRY_FIRST_MS * 2 ** Math.min(Math.max(attempt - 1, 0), 20));
+  return backoffDelay({ minMs: STORE_RETRY_FIRST_MS, maxMs: STORE_RETRY_MAX_MS }, attempt);
 }
 
 /**

@@ -9,7 +9,10 @@
 // history after the watermark still exists, because a store may resume a watch at exactly
 // its compaction revision, where a delete can be missing (see `connection`).
 
+import { backoffDelay, type Backoff } from './backoff.js';
 import type { KvEntry, KvEvent, KvWatchHandlers } from './kv.js';
+
+export { backoffDelay };
 
 /** What a store's raw watch reports to its owner. */
 export interface RawWatchSink {
@@ -37,12 +40,8 @@ export interface ResyncSource {
   historyAfter?(revision: number): Promise<boolean>;
 }
 
-export interface ResyncBackoff {
-  /** First delay after a failed re-list (default 300 ms). */
-  minMs: number;
-  /** The delay doubles up to this (default 5000 ms). */
-  maxMs: number;
-}
+/** The re-list backoff: from `minMs` (default 300 ms) doubling up to `maxMs` (default 5000 ms). */
+export type ResyncBackoff = Backoff;
 
 export const DEFAULT_RESYNC_BACKOFF: ResyncBackoff = { minMs: 300, maxMs: 5000 };
 
@@ -66,10 +65,6 @@ export function reconcile(known: ReadonlyMap<string, number>, entries: readonly 
   return [...puts, ...deletes];
 }
 
-/** The delay before re-list attempt `attempt` (1-based, after `attempt` failures). */
-export function backoffDelay(b: ResyncBackoff, attempt: number): number {
-  return Math.min(b.maxMs, b.minMs * 2 ** Math.min(attempt - 1, 30));
-}
 
 export interface ResyncingWatchOptions {
   prefix: string;
