@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cli, stopAgent } from '../e2e/support/agent-proc.js';
+import { cli, statusUntil, stopAgent } from '../e2e/support/agent-proc.js';
 import { podGet, removeClusterLeftovers, startCluster, type TestCluster } from './support/cluster.js';
 import { createPod, spawnNodeAgent, type NodeSpec } from './support/nodes.js';
 
@@ -25,24 +25,6 @@ spec:
   - fromEndpoints: [{matchLabels: {app: l7mew-client}}]
     toPorts: [{ports: [{port: "${PORT}", protocol: TCP}]}]
 `;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function statusUntil(n: NodeSpec, child: ChildProcess, what: string, ok: (code: number, st: { phase?: string }) => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${readFileSync(`/run/l7mesh/${n.node}-agent.log`, 'utf8').slice(-1500)}`);
-    const r = cli(n, ['status', '-o', 'json'], 10_000);
-    last = `${r.code} ${r.stdout.slice(0, 300)}${r.stderr.slice(0, 300)}`;
-    try {
-      if (ok(r.code, JSON.parse(r.stdout) as { phase?: string })) return;
-    } catch {
-      // not answering yet
-    }
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}; last status: ${last}`);
-}
 
 describe('cluster: a node agent restarted while etcd is down (BPF datapath, real pods)', function () {
   this.timeout(240_000);
@@ -87,14 +69,14 @@ describe('cluster: a node agent restarted while etcd is down (BPF datapath, real
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
     await cl!.etcd.stop('SIGKILL');
     restarted = spawnNodeAgent(n, { endpoint: cl!.etcd.endpoint, prefix: cl!.prefix, leaseTtl: 3 });
-    await statusUntil(n, restarted, 'the restarted agent to wait for etcd', (code, st) => code === 1 && st.phase === 'waiting-for-store');
+    await statusUntil(n, restarted, 'the restarted agent to wait for etcd', (code, st: { phase?: string }) => code === 1 && st.phase === 'waiting-for-store', 60_000);
     await verdicts('while waiting');
     const early = cli(n, ['endpoint', 'create', 'late', '--labels', 'app=l7mew-client'], 10_000);
     assert.equal(early.code, 1, early.stdout);
     assert.match(early.stderr, /store: the agent is waiting for its store etcd http:\/\/10\.220\.0\.254:\d+\/l7mew\/.*\[L7M_ERR_UNAVAILABLE\]/);
 
     await cl!.etcd.resume();
-    await statusUntil(n, restarted, 'the restarted agent to be ready', (code, st) => code === 0 && st.phase === undefined);
+    await statusUntil(n, restarted, 'the restarted agent to be ready', (code, st: { phase?: string }) => code === 0 && st.phase === undefined, 60_000);
     const eps = JSON.parse(cli(n, ['endpoint', 'list', '-o', 'json']).stdout) as { name: string; state: string }[];
     assert.deepEqual(eps.map((e) => `${e.name}:${e.state}`).sort(), ['client:ready', 'other:ready', 'web:ready']);
     await verdicts('after etcd came back');

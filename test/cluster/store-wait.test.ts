@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { AGENT_BIN, cli, stopAgent, type AgentSpec } from '../e2e/support/agent-proc.js';
+import { AGENT_BIN, cli, statusUntil, stopAgent, type AgentSpec } from '../e2e/support/agent-proc.js';
 import { EtcdKv } from '../../cluster/etcd-kv.js';
 import { nodeKey } from '../../cluster/keys.js';
 import { EtcdServer, freePort } from '../support/etcd.js';
@@ -17,7 +17,6 @@ import { startClusterNode } from '../support/cluster-node.js';
 const ETCD_NAME = 'l7mew-wait';
 const PREFIX = '/l7mew-wait/';
 const PIDS = '/run/l7mesh/pids';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const WEB_FROM_CLIENT = `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -65,26 +64,6 @@ interface WaitStatus {
   store: { state?: string; attempt?: number; lastError?: string; reachable: boolean; store: string };
 }
 
-/** Polls `l7mesh status -o json` until `ok` holds for its exit code and body (bounded). */
-async function statusUntil(s: AgentSpec, child: ChildProcess, what: string, ok: (code: number, st: WaitStatus | undefined) => boolean, timeoutMs = 30_000): Promise<{ code: number; st: WaitStatus }> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`agent ${s.node} exited ${child.exitCode}: ${readFileSync(logOf(s), 'utf8').slice(-1500)}`);
-    const r = cli(s, ['status', '-o', 'json'], 10_000);
-    last = `${r.code} ${r.stdout}${r.stderr}`;
-    let st: WaitStatus | undefined;
-    try {
-      st = JSON.parse(r.stdout) as WaitStatus;
-    } catch {
-      st = undefined;
-    }
-    if (st && ok(r.code, st)) return { code: r.code, st };
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last status: ${last.slice(0, 800)}`);
-}
-
 describe('cluster: an agent started while etcd is unreachable', function () {
   this.timeout(120_000);
   const a = spec('l7mew1');
@@ -118,7 +97,7 @@ describe('cluster: an agent started while etcd is unreachable', function () {
 
   it('waits: status reports the store being connected to, store-needing commands are refused naming it', async () => {
     agentA = spawnAgent(a, etcd!.endpoint);
-    const { code, st } = await statusUntil(a, agentA, 'a status with three failed attempts', (_c, s) => (s?.store.attempt ?? 0) >= 3 && s?.store.lastError !== undefined);
+    const { code, st } = await statusUntil(a, agentA, 'a status with three failed attempts', (_c, s: WaitStatus) => (s.store.attempt ?? 0) >= 3 && s.store.lastError !== undefined);
     assert.equal(code, 1, 'status exits 1 while the agent is not ready');
     assert.equal(st.phase, 'waiting-for-store');
     assert.equal(st.store.state, 'connecting');
@@ -151,7 +130,7 @@ describe('cluster: an agent started while etcd is unreachable', function () {
   it('completes its start once etcd listens: node record published, the stored policy applied to new pods', async () => {
     await etcd!.resume();
     admin = new EtcdKv({ endpoints: [etcd!.endpoint], prefix: PREFIX });
-    await statusUntil(a, agentA!, 'the agent to be ready', (code, st) => code === 0 && st?.phase === undefined, 40_000);
+    await statusUntil(a, agentA!, 'the agent to be ready', (code, st: WaitStatus) => code === 0 && st.phase === undefined, 40_000);
     assert.match(readFileSync(logOf(a), 'utf8'), /answered at attempt \d+ to join the cluster .* after/);
     const node = await admin.get(nodeKey(a.node));
     assert.ok(node, `nodes/${a.node} is in etcd`);
@@ -170,7 +149,7 @@ describe('cluster: an agent started while etcd is unreachable', function () {
   it('SIGTERM during the wait ends the agent with exit 0 and leaves no socket', async () => {
     const nobody = `http://127.0.0.1:${await freePort()}`;
     agentB = spawnAgent(b, nobody);
-    await statusUntil(b, agentB, 'agent B to wait', (_c, s) => s?.phase === 'waiting-for-store' && (s.store.attempt ?? 0) >= 2);
+    await statusUntil(b, agentB, 'agent B to wait', (_c, s: WaitStatus) => s.phase === 'waiting-for-store' && (s.store.attempt ?? 0) >= 2);
     const exited = new Promise<number | null>((r) => agentB!.once('exit', (c) => r(c)));
     agentB.kill('SIGTERM');
     const t = setTimeout(() => agentB!.kill('SIGKILL'), 10_000);

@@ -62,6 +62,30 @@ export async function startAgent(spec: AgentSpec): Promise<ChildProcess> {
   throw new Error(`agent ${spec.node} not answering within ${READY_TIMEOUT_MS} ms`);
 }
 
+/**
+ * Polls `l7mesh status -o json` until `ok` holds for its exit code and parsed body (only
+ * bodies that parse are offered), bounded by `timeoutMs`; fails at once, with the log's
+ * tail, when the agent exits.
+ */
+export async function statusUntil<T>(spec: AgentSpec, child: ChildProcess, what: string, ok: (code: number, st: T) => boolean, timeoutMs = 30_000): Promise<{ code: number; st: T }> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`agent ${spec.node} exited ${child.exitCode}: ${readFileSync(`/run/l7mesh/${spec.node}-agent.log`, 'utf8').slice(-1500)}`);
+    const r = cli(spec, ['status', '-o', 'json'], 10_000);
+    last = `${r.code} ${r.stdout}${r.stderr}`;
+    let st: T | undefined;
+    try {
+      st = JSON.parse(r.stdout) as T;
+    } catch {
+      // not answering yet
+    }
+    if (st !== undefined && ok(r.code, st)) return { code: r.code, st };
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last status: ${last.slice(0, 800)}`);
+}
+
 export async function stopAgent(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
