@@ -140,7 +140,6 @@ const ours = await startProcessor('processor', process.execPath, [
   join(auditDir, 'audit.jsonl'),
   ...(TRANSPORT === 'unix' ? [join(auditDir, 'processor.sock')] : []),
 ]);
-const processor = ours.child;
 const processors: Partial<Record<Mode, Awaited<ReturnType<typeof startProcessor>>>> = { l7mesh: ours };
 if (ECHO) {
   processors.echo_node = await startProcessor('echo-node', process.execPath, [join(repoRoot, 'dist/bench/kafka/echo-processor.js'), join(auditDir, 'echo-node.sock')]);
